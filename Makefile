@@ -1,0 +1,46 @@
+# Ka-Ro LMS. `make run` to try it, `make test` for the whole suite. See README.md.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEV_ENV := DEBUG=true
+
+.PHONY: run test test-fast test-browser lint typecheck bench install clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEV_ENV) $(BIN)/python manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:8000 (Ctrl-C to stop)"
+	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# The whole suite: unit, integration and browser tests (browser tests say why if they skip).
+test: install
+	$(BIN)/pytest -n 2 -q
+
+test-fast: install
+	$(BIN)/pytest -n 2 -q -m "not browser"
+
+test-browser: install
+	$(BIN)/pytest -q -m browser
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+bench: install
+	bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,59 @@
+"""User administration, audited: creating a user, changing one, and changing their roles."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+
+from lending.audit import audit_record, changes, snapshot
+from lending.models import AuditLog
+
+USER_FIELDS = ["username", "first_name", "last_name", "email", "is_active", "is_staff", "is_superuser"]
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AuditedUserAdmin(UserAdmin):
+    list_display = ["username", "first_name", "last_name", "is_active", "is_staff", "last_login"]
+    list_filter = ["is_active", "is_staff", "groups"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the audit log refers to users: deactivate instead of deleting
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Only a superuser may grant superuser status or permissions outside the roles.
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_superuser", "user_permissions"]
+        return fields
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        request._audit_before = (  # type: ignore[attr-defined]
+            snapshot(User.objects.get(pk=obj.pk), USER_FIELDS) if change else {}
+        )
+        request._audit_groups = (  # type: ignore[attr-defined]
+            sorted(obj.groups.values_list("name", flat=True)) if change else []
+        )
+        super().save_model(request, obj, form, change)
+        after = snapshot(obj, USER_FIELDS)
+        if not change:
+            audit_record(action=AuditLog.Action.USER_CREATED, user=request.user, obj=obj,
+                         details={"after": after}, request=request)
+        else:
+            diff = changes(request._audit_before, after)  # type: ignore[attr-defined]
+            if diff or "password" in form.changed_data:
+                if "password" in form.changed_data:
+                    diff["password"] = ["(hidden)", "(changed)"]
+                audit_record(action=AuditLog.Action.USER_CHANGED, user=request.user, obj=obj,
+                             details={"changes": diff}, request=request)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        before = getattr(request, "_audit_groups", [])
+        after = sorted(form.instance.groups.values_list("name", flat=True))
+        if before != after:
+            audit_record(action=AuditLog.Action.ROLES_CHANGED, user=request.user, obj=form.instance,
+                         details={"before": before, "after": after}, request=request)

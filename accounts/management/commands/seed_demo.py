@@ -1,0 +1,55 @@
+"""Demo users (one per role, plus a second officer for four-eyes approval) and demo data.
+
+Idempotent: users are created or reset to their demo password; demo borrowers and loans are
+added only when the database has none, so running it again changes nothing.
+"""
+
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from accounts.roles import ACCOUNTANT, ADMIN, LOAN_OFFICER, sync_roles
+
+DEMO_USERS = [
+    # username, password, first name, last name, role, is_staff
+    ("admin", "karo-admin-demo", "Ada", "Mensah", ADMIN, True),
+    ("officer", "karo-officer-demo", "Olu", "Banda", LOAN_OFFICER, False),
+    ("officer2", "karo-officer2-demo", "Oni", "Phiri", LOAN_OFFICER, False),
+    ("accountant", "karo-accountant-demo", "Ama", "Osei", ACCOUNTANT, False),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo users (passwords printed) and, on an empty database, demo data."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--borrowers", type=int, default=40, help="demo borrowers to add")
+        parser.add_argument("--loans", type=int, default=60, help="demo loans to add")
+        parser.add_argument("--users-only", action="store_true", help="skip demo data")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        sync_roles()
+        with transaction.atomic():
+            for username, password, first, last, role, is_staff in DEMO_USERS:
+                user, _ = User.objects.get_or_create(username=username)
+                user.first_name, user.last_name = first, last
+                user.email = f"{username}@example.org"
+                user.is_staff = is_staff
+                user.is_active = True
+                user.set_password(password)
+                user.save()
+                user.groups.set([Group.objects.get(name=role)])
+        self.stdout.write("Demo users (development passwords, change them in production):")
+        for username, password, _, _, role, _ in DEMO_USERS:
+            self.stdout.write(f"  {username:<11} {password:<22} {role}")
+        if options["users_only"]:
+            return
+        from lending.demo import seed_portfolio
+
+        seed_portfolio(
+            borrowers=options["borrowers"],
+            loans=options["loans"],
+            stdout=self.stdout,
+        )

@@ -1,0 +1,86 @@
+"""Roles are Django groups; this mapping from role to permissions is the only place it lives.
+
+Views and the API ask for a permission (`lending.approve_loan`), never for a group name, so a
+role can change here without touching any view. The data migration and `sync_roles` apply it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ADMIN = "Admin"
+LOAN_OFFICER = "Loan Officer"
+ACCOUNTANT = "Accountant"
+
+_OFFICER = [
+    "lending.view_borrower",
+    "lending.add_borrower",
+    "lending.change_borrower",
+    "lending.view_loan",
+    "lending.add_loan",
+    "lending.approve_loan",
+    "lending.view_loanproduct",
+    "lending.view_installment",
+    "lending.view_portfolio_reports",
+]
+
+_ACCOUNTANT = [
+    "lending.view_borrower",
+    "lending.view_loan",
+    "lending.view_loanproduct",
+    "lending.view_installment",
+    "lending.view_repayment",
+    "lending.add_repayment",
+    "lending.reverse_repayment",
+    "lending.view_receipt",
+    "lending.view_portfolio_reports",
+    "lending.view_financial_reports",
+]
+
+_ADMIN = sorted(
+    set(_OFFICER)
+    | set(_ACCOUNTANT)
+    | {
+        "lending.write_off_loan",
+        "lending.add_loanproduct",
+        "lending.change_loanproduct",
+        "lending.view_auditlog",
+        "auth.view_user",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_group",
+        "auth.change_group",
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "axes.view_accesslog",
+    }
+)
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    ADMIN: _ADMIN,
+    LOAN_OFFICER: sorted(_OFFICER),
+    ACCOUNTANT: sorted(_ACCOUNTANT),
+}
+
+
+def sync_roles(apps: Any = None) -> None:
+    """Create the three groups and give each exactly its permissions (idempotent)."""
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    apps = apps or global_apps
+    for config in apps.get_app_configs():
+        config.models_module = True
+        create_permissions(config, verbosity=0, apps=apps)
+        config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            wanted.append(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(wanted)

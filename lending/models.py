@@ -1,0 +1,518 @@
+"""Lending state: borrowers, products, loans, their schedules, repayments, receipts, audit.
+
+Models hold state and single-object rules only. Every write that changes money or a status goes
+through a service in `lending.services`, which validates, locks, saves with `update_fields` and
+records its audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from lending.schedule import (
+    Amortization,
+    Frequency,
+    InstallmentRounding,
+    InterestMethod,
+    InterestPeriod,
+)
+
+ZERO = Decimal("0.00")
+
+
+def money_field(verbose_name: str | None = None, **kwargs: Any) -> models.DecimalField:
+    """Every amount: 12 digits before the point, cents after (DESIGN.md "Money")."""
+    return models.DecimalField(verbose_name, max_digits=14, decimal_places=2, **kwargs)
+
+
+def rate_field(verbose_name: str | None = None, **kwargs: Any) -> models.DecimalField:
+    """Rates in percent a year, to four decimals."""
+    return models.DecimalField(verbose_name, max_digits=7, decimal_places=4, **kwargs)
+
+
+def _choices(enum: type) -> list[tuple[str, str]]:
+    return [(member.value, member.value.replace("_", " ").capitalize()) for member in enum]
+
+
+FREQUENCY_CHOICES = _choices(Frequency)
+INTEREST_METHOD_CHOICES = _choices(InterestMethod)
+AMORTIZATION_CHOICES = _choices(Amortization)
+INSTALLMENT_ROUNDING_CHOICES = _choices(InstallmentRounding)
+INTEREST_PERIOD_CHOICES = [("per_period", "Per period"), ("daily", "Daily (actual days)")]
+DAYS_IN_YEAR_CHOICES = [(360, "360"), (365, "365")]
+
+
+class NumberSequence(models.Model):
+    """A named counter whose row is locked while a number is taken (see `services.numbers`).
+
+    Receipt numbers must be gapless per year, which a database sequence cannot promise (a
+    rolled-back transaction burns its value). Taking the next value under `select_for_update`
+    inside the posting transaction means a rollback also rolls the counter back.
+    """
+
+    key = models.CharField(max_length=40, unique=True)
+    last_value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.last_value}"
+
+
+class Borrower(models.Model):
+    """A client of the institution. The national ID is stored normalised (upper case, no
+    spaces or dashes) so the unique constraint catches the same ID typed two ways."""
+
+    number = models.CharField(max_length=20, unique=True, editable=False)
+    full_name = models.CharField(max_length=200)
+    national_id = models.CharField("national ID", max_length=40, unique=True)
+    date_of_birth = models.DateField()
+    phone = models.CharField(max_length=30)
+    email = models.EmailField(blank=True)
+    address = models.TextField(blank=True)
+    employer = models.CharField(max_length=200, blank=True)
+    monthly_income = money_field(validators=[MinValueValidator(ZERO)], default=ZERO)
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["full_name", "id"]
+        indexes = [
+            models.Index(fields=["phone"]),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} ({self.number})"
+
+    @staticmethod
+    def normalise_national_id(value: str) -> str:
+        return "".join(ch for ch in value.upper() if ch.isalnum())
+
+
+class LoanProduct(models.Model):
+    """A lending product: limits an application must fit, defaults it starts from, and the
+    late-penalty rule the daily close applies."""
+
+    class PenaltyType(models.TextChoices):
+        NONE = "none", "No penalty"
+        FLAT = "flat", "Flat amount"
+        PERCENT = "percent", "Percent of the overdue installment"
+
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField("active", default=True)
+    min_principal = money_field(default=Decimal("100.00"), validators=[MinValueValidator(ZERO)])
+    max_principal = money_field(default=Decimal("100000.00"))
+    min_interest_rate = rate_field(default=Decimal("0"), validators=[MinValueValidator(0)])
+    max_interest_rate = rate_field(default=Decimal("60"))
+    min_installments = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(480)]
+    )
+    max_installments = models.PositiveSmallIntegerField(
+        default=60, validators=[MinValueValidator(1), MaxValueValidator(480)]
+    )
+    default_interest_rate = rate_field(default=Decimal("12"))
+    frequency = models.CharField(max_length=12, choices=FREQUENCY_CHOICES, default="monthly")
+    interest_method = models.CharField(
+        max_length=12, choices=INTEREST_METHOD_CHOICES, default="declining"
+    )
+    amortization = models.CharField(
+        max_length=20, choices=AMORTIZATION_CHOICES, default="equal_installments"
+    )
+    grace_periods = models.PositiveSmallIntegerField("principal grace periods", default=0)
+    installment_multiple = money_field(
+        default=Decimal("0.01"), validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    installment_rounding = models.CharField(
+        max_length=10, choices=INSTALLMENT_ROUNDING_CHOICES, default="nearest"
+    )
+    interest_period = models.CharField(
+        max_length=12, choices=INTEREST_PERIOD_CHOICES, default="per_period"
+    )
+    days_in_year = models.PositiveSmallIntegerField(choices=DAYS_IN_YEAR_CHOICES, default=365)
+    penalty_type = models.CharField(
+        max_length=10, choices=PenaltyType.choices, default=PenaltyType.NONE
+    )
+    penalty_amount = money_field(
+        "flat penalty", default=ZERO, validators=[MinValueValidator(ZERO)]
+    )
+    penalty_rate = rate_field(
+        "penalty percent", default=Decimal("0"), validators=[MinValueValidator(0)]
+    )
+    penalty_grace_days = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.min_principal > self.max_principal:
+            errors["max_principal"] = "The maximum principal is below the minimum."
+        if self.min_interest_rate > self.max_interest_rate:
+            errors["max_interest_rate"] = "The maximum rate is below the minimum."
+        if self.min_installments > self.max_installments:
+            errors["max_installments"] = "The maximum number of installments is below the minimum."
+        if self.grace_periods >= self.max_installments:
+            errors["grace_periods"] = "Grace periods must be fewer than the installments."
+        if self.penalty_type == self.PenaltyType.FLAT and self.penalty_amount <= 0:
+            errors["penalty_amount"] = "A flat penalty needs an amount above zero."
+        if self.penalty_type == self.PenaltyType.PERCENT and self.penalty_rate <= 0:
+            errors["penalty_rate"] = "A percent penalty needs a rate above zero."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Loan(models.Model):
+    """A loan from application to closure.
+
+    `status` is changed only by the transition services in `lending.services.loans`. The money
+    totals are kept on the row (maintained by the services) so lists and the dashboard read
+    them without summing installments:
+    `outstanding == total_repayable - total_waived - total_paid`, never negative.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACTIVE = "active", "Active"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        CLOSED = "closed", "Closed"
+        WRITTEN_OFF = "written_off", "Written off"
+
+    number = models.CharField(max_length=20, unique=True, editable=False)
+    borrower = models.ForeignKey(Borrower, on_delete=models.PROTECT, related_name="loans")
+    product = models.ForeignKey(
+        LoanProduct, on_delete=models.PROTECT, related_name="loans", null=True, blank=True
+    )
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.PENDING, editable=False
+    )
+
+    principal = money_field()
+    annual_interest_rate = rate_field()
+    installments = models.PositiveSmallIntegerField(
+        "number of installments", validators=[MinValueValidator(1), MaxValueValidator(480)]
+    )
+    frequency = models.CharField(max_length=12, choices=FREQUENCY_CHOICES, default="monthly")
+    interest_method = models.CharField(
+        max_length=12, choices=INTEREST_METHOD_CHOICES, default="declining"
+    )
+    amortization = models.CharField(
+        max_length=20, choices=AMORTIZATION_CHOICES, default="equal_installments"
+    )
+    grace_periods = models.PositiveSmallIntegerField("principal grace periods", default=0)
+    first_due_date = models.DateField(null=True, blank=True)
+    installment_multiple = money_field(default=Decimal("0.01"))
+    installment_rounding = models.CharField(
+        max_length=10, choices=INSTALLMENT_ROUNDING_CHOICES, default="nearest"
+    )
+    interest_period = models.CharField(
+        max_length=12, choices=INTEREST_PERIOD_CHOICES, default="per_period"
+    )
+    days_in_year = models.PositiveSmallIntegerField(choices=DAYS_IN_YEAR_CHOICES, default=365)
+    purpose = models.CharField(max_length=200, blank=True)
+
+    disbursement_date = models.DateField(null=True, blank=True)
+    total_repayable = money_field(default=ZERO)
+    total_paid = money_field(default=ZERO)
+    total_waived = money_field(default=ZERO)
+    outstanding = money_field(default=ZERO)
+    days_past_due = models.PositiveIntegerField(default=0)
+
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submitted_loans"
+    )
+    submitted_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="decided_loans",
+        null=True,
+        blank=True,
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    status_reason = models.TextField(blank=True)
+    closed_on = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        permissions = [
+            ("approve_loan", "Can approve or reject loan applications"),
+            ("write_off_loan", "Can write off loans"),
+            ("view_portfolio_reports", "Can view portfolio reports"),
+            ("view_financial_reports", "Can view financial reports"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-submitted_at"]),
+            models.Index(fields=["disbursement_date"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(principal__gt=0), name="loan_principal_positive"),
+            models.CheckConstraint(condition=Q(outstanding__gte=0), name="loan_outstanding_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def total_due(self) -> Decimal:
+        return self.total_repayable - self.total_waived
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class Installment(models.Model):
+    """One row of a loan's repayment schedule, with what has been paid against each part.
+
+    `status` (due / partial / paid) is stored; `overdue` is derived from the due date.
+    """
+
+    class Status(models.TextChoices):
+        DUE = "due", "Due"
+        PARTIAL = "partial", "Partially paid"
+        PAID = "paid", "Paid"
+
+    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="schedule")
+    number = models.PositiveSmallIntegerField()
+    due_date = models.DateField()
+    principal = money_field()
+    interest = money_field()
+    fees = money_field(default=ZERO)
+    penalties = money_field(default=ZERO)
+    interest_waived = money_field(default=ZERO)
+    principal_paid = money_field(default=ZERO)
+    interest_paid = money_field(default=ZERO)
+    fees_paid = money_field(default=ZERO)
+    penalties_paid = money_field(default=ZERO)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DUE)
+    paid_on = models.DateField(null=True, blank=True)
+    penalty_applied_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["loan", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["loan", "number"], name="installment_unique_number"),
+        ]
+        indexes = [models.Index(fields=["due_date", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.loan_id} #{self.number}"
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.fees + self.penalties
+
+    @property
+    def paid(self) -> Decimal:
+        return self.principal_paid + self.interest_paid + self.fees_paid + self.penalties_paid
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.total - self.interest_waived - self.paid
+
+    def is_overdue(self, today: Any) -> bool:
+        return self.status != self.Status.PAID and self.due_date < today
+
+
+class Repayment(models.Model):
+    """Money received against a loan. Never edited or deleted: a mistake is reversed."""
+
+    class Method(models.TextChoices):
+        CASH = "cash", "Cash"
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        MOBILE_MONEY = "mobile_money", "Mobile money"
+        CHEQUE = "cheque", "Cheque"
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="repayments")
+    amount = money_field()
+    paid_on = models.DateField()
+    method = models.CharField(max_length=16, choices=Method.choices)
+    reference = models.CharField(max_length=100, blank=True)
+    is_settlement = models.BooleanField(default=False)
+    outstanding_after = money_field(default=ZERO)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="recorded_repayments"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+    # One key per payment form (or API Idempotency-Key): a second submit finds this row.
+    idempotency_key = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+    reversed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="reversed_repayments",
+        null=True,
+        blank=True,
+    )
+    reversal_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        permissions = [("reverse_repayment", "Can reverse repayments")]
+        indexes = [
+            models.Index(fields=["paid_on"]),
+            models.Index(fields=["loan", "paid_on"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="repayment_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} on {self.paid_on} for loan {self.loan_id}"
+
+    @property
+    def is_reversed(self) -> bool:
+        return self.reversed_at is not None
+
+
+class Allocation(models.Model):
+    """How much of one repayment went to each component of one installment."""
+
+    repayment = models.ForeignKey(Repayment, on_delete=models.PROTECT, related_name="allocations")
+    installment = models.ForeignKey(
+        Installment, on_delete=models.PROTECT, related_name="allocations"
+    )
+    principal = money_field(default=ZERO)
+    interest = money_field(default=ZERO)
+    fees = money_field(default=ZERO)
+    penalties = money_field(default=ZERO)
+
+    class Meta:
+        ordering = ["repayment", "installment__number"]
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.fees + self.penalties
+
+
+class Receipt(models.Model):
+    """The printed proof of a repayment; numbered gaplessly per year, void once reversed."""
+
+    repayment = models.OneToOneField(Repayment, on_delete=models.PROTECT, related_name="receipt")
+    number = models.CharField(max_length=20, unique=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_void(self) -> bool:
+        return self.voided_at is not None
+
+
+class AuditLogQuerySet(models.QuerySet["AuditLog"]):
+    def update(self, **kwargs: Any) -> int:
+        raise PermissionError("Audit log rows are append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit log rows are append-only.")
+
+
+class AuditLog(models.Model):
+    """Append-only record of who did what, chained by SHA-256 so a changed row is detectable.
+
+    Rows are written only by `lending.audit.audit_record`, inside the transaction of the change
+    they describe. The ORM refuses update and delete; on PostgreSQL a trigger refuses them too.
+    """
+
+    class Action(models.TextChoices):
+        LOGIN = "login", "Login"
+        LOGIN_FAILED = "login_failed", "Login failed"
+        LOGOUT = "logout", "Logout"
+        USER_CREATED = "user_created", "User created"
+        USER_CHANGED = "user_changed", "User changed"
+        ROLES_CHANGED = "roles_changed", "Roles changed"
+        BORROWER_CREATED = "borrower_created", "Borrower created"
+        BORROWER_UPDATED = "borrower_updated", "Borrower updated"
+        LOAN_SUBMITTED = "loan_submitted", "Loan submitted"
+        LOAN_APPROVED = "loan_approved", "Loan approved"
+        LOAN_REJECTED = "loan_rejected", "Loan rejected"
+        LOAN_WITHDRAWN = "loan_withdrawn", "Loan withdrawn"
+        LOAN_WRITTEN_OFF = "loan_written_off", "Loan written off"
+        LOAN_CLOSED = "loan_closed", "Loan closed"
+        LOAN_REOPENED = "loan_reopened", "Loan re-opened"
+        REPAYMENT_RECORDED = "repayment_recorded", "Repayment recorded"
+        REPAYMENT_REVERSED = "repayment_reversed", "Repayment reversed"
+        LOAN_SETTLED = "loan_settled", "Loan settled early"
+        PRODUCT_CREATED = "product_created", "Product created"
+        PRODUCT_CHANGED = "product_changed", "Product changed"
+        SETTINGS_CHANGED = "settings_changed", "Settings changed"
+        RECEIPT_PRINTED = "receipt_printed", "Receipt printed"
+        REPORT_EXPORTED = "report_exported", "Report exported"
+        DAY_CLOSED = "day_closed", "Day closed"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
+    object_type = models.CharField(max_length=50, blank=True)
+    object_id = models.CharField(max_length=50, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False, unique=True)
+
+    objects = AuditLogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.username or 'system'} {self.action}"
+
+    def canonical(self) -> str:
+        """The exact text the hash covers; any change to a stored field changes it."""
+        payload = {
+            "prev": self.prev_hash,
+            "at": self.created_at.isoformat(),
+            "user": self.user_id,
+            "username": self.username,
+            "action": self.action,
+            "object": [self.object_type, self.object_id, self.object_repr],
+            "details": self.details,
+            "ip": self.ip_address,
+        }
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise PermissionError("Audit log rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit log rows are append-only.")

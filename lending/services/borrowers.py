@@ -1,0 +1,93 @@
+"""Borrower writes: create and update, each audited in its own transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+from lending.audit import audit_record, changes, snapshot
+from lending.models import AuditLog, Borrower
+from lending.services.numbers import next_borrower_number
+
+BORROWER_FIELDS = [
+    "full_name",
+    "national_id",
+    "date_of_birth",
+    "phone",
+    "email",
+    "address",
+    "employer",
+    "monthly_income",
+    "notes",
+]
+DUPLICATE_ID = "A borrower with this national ID is already registered."
+
+
+def _check_unique_national_id(national_id: str, exclude_pk: int | None = None) -> None:
+    clash = Borrower.objects.filter(national_id=national_id)
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ValidationError({"national_id": DUPLICATE_ID})
+
+
+def borrower_create(
+    *, user: AbstractBaseUser, request: HttpRequest | None = None, **fields: Any
+) -> Borrower:
+    unknown = set(fields) - set(BORROWER_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown borrower fields: {sorted(unknown)}")
+    borrower = Borrower(created_by=user, **fields)
+    borrower.national_id = Borrower.normalise_national_id(borrower.national_id or "")
+    borrower.full_clean(exclude=["number", "created_by"], validate_unique=False)
+    with transaction.atomic():
+        _check_unique_national_id(borrower.national_id)
+        borrower.number = next_borrower_number()
+        try:
+            with transaction.atomic():
+                borrower.save()
+        except IntegrityError as exc:  # a concurrent insert of the same national ID
+            raise ValidationError({"national_id": DUPLICATE_ID}) from exc
+        audit_record(
+            action=AuditLog.Action.BORROWER_CREATED,
+            user=user,
+            obj=borrower,
+            details={"after": snapshot(borrower, ["number", *BORROWER_FIELDS])},
+            request=request,
+        )
+    return borrower
+
+
+def borrower_update(
+    *,
+    borrower: Borrower,
+    user: AbstractBaseUser,
+    request: HttpRequest | None = None,
+    **fields: Any,
+) -> Borrower:
+    unknown = set(fields) - set(BORROWER_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown borrower fields: {sorted(unknown)}")
+    with transaction.atomic():
+        locked = Borrower.objects.select_for_update().get(pk=borrower.pk)
+        before = snapshot(locked, BORROWER_FIELDS)
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.national_id = Borrower.normalise_national_id(locked.national_id or "")
+        locked.full_clean(exclude=["number", "created_by"], validate_unique=False)
+        _check_unique_national_id(locked.national_id, exclude_pk=locked.pk)
+        diff = changes(before, snapshot(locked, BORROWER_FIELDS))
+        if diff:
+            locked.save(update_fields=[*fields.keys(), "national_id", "updated_at"])
+            audit_record(
+                action=AuditLog.Action.BORROWER_UPDATED,
+                user=user,
+                obj=locked,
+                details={"changes": diff},
+                request=request,
+            )
+    return locked

@@ -1,0 +1,335 @@
+"""Loan life cycle: submit, approve, reject, withdraw, write off, close, re-open.
+
+Each transition is one function, inside one transaction, that locks the loan row, refuses a
+wrong starting state with `StateConflict` (nothing written), saves with `update_fields`,
+writes exactly one audit entry and sends `loan_changed`. No other code changes `Loan.status`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.access import can_approve, can_withdraw
+from lending.audit import audit_record
+from lending.errors import StateConflict
+from lending.models import AuditLog, Borrower, Installment, Loan, LoanProduct
+from lending.schedule import LoanTerms, Schedule, TermsError, build_schedule
+from lending.services.numbers import next_loan_number
+from lending.signals import loan_changed
+
+TERM_FIELDS = [
+    "principal",
+    "annual_interest_rate",
+    "installments",
+    "frequency",
+    "interest_method",
+    "amortization",
+    "grace_periods",
+    "first_due_date",
+    "installment_multiple",
+    "installment_rounding",
+    "interest_period",
+    "days_in_year",
+]
+Status = Loan.Status
+
+
+def terms_for(loan: Loan, disbursement_date: date) -> LoanTerms:
+    """The schedule engine's view of a loan's stored terms."""
+    try:
+        return LoanTerms(
+            disbursement_date=disbursement_date,
+            **{name: getattr(loan, name) for name in TERM_FIELDS},
+        )
+    except TermsError as exc:
+        raise ValidationError({exc.field: exc.message}) from exc
+
+
+def check_product_limits(product: LoanProduct | None, terms: dict[str, Any]) -> None:
+    """An application must fit its product's limits; each breach is named on its field."""
+    if product is None:
+        return
+    errors: dict[str, str] = {}
+    if not product.is_active:
+        errors["product"] = f"The product {product.name} is no longer offered."
+    principal = terms.get("principal")
+    if principal is not None and not (
+        product.min_principal <= principal <= product.max_principal
+    ):
+        errors["principal"] = (
+            f"{product.name} lends between {product.min_principal} and {product.max_principal}."
+        )
+    rate = terms.get("annual_interest_rate")
+    if rate is not None and not (product.min_interest_rate <= rate <= product.max_interest_rate):
+        errors["annual_interest_rate"] = (
+            f"{product.name} allows an annual rate between {product.min_interest_rate:g} % "
+            f"and {product.max_interest_rate:g} %."
+        )
+    n = terms.get("installments")
+    if n is not None and not (product.min_installments <= n <= product.max_installments):
+        errors["installments"] = (
+            f"{product.name} allows between {product.min_installments} and "
+            f"{product.max_installments} installments."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def preview_schedule(terms: dict[str, Any], disbursement_date: date) -> Schedule:
+    """Build a schedule from raw terms, turning engine errors into field ValidationErrors."""
+    try:
+        return build_schedule(LoanTerms(disbursement_date=disbursement_date, **terms))
+    except TermsError as exc:
+        raise ValidationError({exc.field: exc.message}) from exc
+    except (InvalidOperation, TypeError) as exc:
+        raise ValidationError("The terms could not be read: check every number.") from exc
+
+
+def _lock(loan: Loan) -> Loan:
+    return Loan.objects.select_for_update().get(pk=loan.pk)
+
+
+def _require_status(loan: Loan, *allowed: str, action: str) -> None:
+    if loan.status not in allowed:
+        raise StateConflict(
+            f"Loan {loan.number} is {loan.get_status_display().lower()}; only "
+            f"{' or '.join(Status(s).label.lower() for s in allowed)} loans can be {action}."
+        )
+
+
+def loan_submit(
+    *,
+    user: AbstractBaseUser,
+    borrower: Borrower,
+    product: LoanProduct | None = None,
+    purpose: str = "",
+    request: HttpRequest | None = None,
+    **terms: Any,
+) -> Loan:
+    """Create a pending application. The terms are checked now (against today's date and the
+    product); the schedule itself is built at approval, from the disbursement date."""
+    unknown = set(terms) - set(TERM_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown loan terms: {sorted(unknown)}")
+    today = timezone.localdate()
+    check_product_limits(product, terms)
+    preview_schedule(terms, today)
+    loan = Loan(
+        borrower=borrower, product=product, purpose=purpose, submitted_by=user, **terms
+    )
+    loan.full_clean(exclude=["number", "submitted_by", "borrower", "product"])
+    with transaction.atomic():
+        loan.number = next_loan_number(today.year)
+        loan.save()
+        audit_record(
+            action=AuditLog.Action.LOAN_SUBMITTED,
+            user=user,
+            obj=loan,
+            details={
+                "after": {"status": loan.status, "borrower": borrower.number},
+                "terms": {name: getattr(loan, name) for name in TERM_FIELDS},
+            },
+            request=request,
+        )
+        loan_changed.send(sender=Loan, loan_id=loan.pk, event="submitted")
+    return loan
+
+
+def loan_approve(
+    *,
+    loan: Loan,
+    user: AbstractBaseUser,
+    disbursement_date: date | None = None,
+    request: HttpRequest | None = None,
+) -> Loan:
+    """Approve and disburse: the schedule is built from the disbursement date and stored in
+    one bulk insert; the loan's totals come from it."""
+    today = timezone.localdate()
+    disbursement_date = disbursement_date or today
+    if disbursement_date > today:
+        raise ValidationError({"disbursement_date": "The disbursement date cannot be in the future."})
+    with transaction.atomic():
+        loan = _lock(loan)
+        _require_status(loan, Status.PENDING, action="approved")
+        if not can_approve(user, loan):
+            raise PermissionDenied("You submitted this application, so someone else must approve it.")
+        schedule = build_schedule(terms_for(loan, disbursement_date))
+        Installment.objects.bulk_create(
+            [
+                Installment(
+                    loan=loan,
+                    number=row.number,
+                    due_date=row.due_date,
+                    principal=row.principal,
+                    interest=row.interest,
+                )
+                for row in schedule.installments
+            ]
+        )
+        loan.status = Status.ACTIVE
+        loan.disbursement_date = disbursement_date
+        loan.total_repayable = schedule.total
+        loan.outstanding = schedule.total
+        loan.decided_by = user  # type: ignore[assignment]
+        loan.decided_at = timezone.now()
+        loan.save(
+            update_fields=[
+                "status",
+                "disbursement_date",
+                "total_repayable",
+                "outstanding",
+                "decided_by",
+                "decided_at",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            action=AuditLog.Action.LOAN_APPROVED,
+            user=user,
+            obj=loan,
+            details={
+                "before": {"status": Status.PENDING},
+                "after": {
+                    "status": loan.status,
+                    "disbursement_date": disbursement_date,
+                    "total_repayable": loan.total_repayable,
+                    "installments": len(schedule.installments),
+                },
+            },
+            request=request,
+        )
+        loan_changed.send(sender=Loan, loan_id=loan.pk, event="approved")
+    return loan
+
+
+def _reason(reason: str, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": f"Give a reason for the {what}."})
+    return reason
+
+
+def loan_reject(
+    *, loan: Loan, user: AbstractBaseUser, reason: str, request: HttpRequest | None = None
+) -> Loan:
+    reason = _reason(reason, "rejection")
+    with transaction.atomic():
+        loan = _lock(loan)
+        _require_status(loan, Status.PENDING, action="rejected")
+        if not can_approve(user, loan):
+            raise PermissionDenied("You submitted this application, so someone else must decide it.")
+        loan.status = Status.REJECTED
+        loan.status_reason = reason
+        loan.decided_by = user  # type: ignore[assignment]
+        loan.decided_at = timezone.now()
+        loan.save(update_fields=["status", "status_reason", "decided_by", "decided_at", "updated_at"])
+        audit_record(
+            action=AuditLog.Action.LOAN_REJECTED,
+            user=user,
+            obj=loan,
+            details={"before": {"status": Status.PENDING}, "after": {"status": loan.status}, "reason": reason},
+            request=request,
+        )
+        loan_changed.send(sender=Loan, loan_id=loan.pk, event="rejected")
+    return loan
+
+
+def loan_withdraw(
+    *, loan: Loan, user: AbstractBaseUser, reason: str = "", request: HttpRequest | None = None
+) -> Loan:
+    with transaction.atomic():
+        loan = _lock(loan)
+        _require_status(loan, Status.PENDING, action="withdrawn")
+        if not can_withdraw(user, loan):
+            raise PermissionDenied("Only the officer who submitted an application can withdraw it.")
+        loan.status = Status.WITHDRAWN
+        loan.status_reason = (reason or "").strip()
+        loan.save(update_fields=["status", "status_reason", "updated_at"])
+        audit_record(
+            action=AuditLog.Action.LOAN_WITHDRAWN,
+            user=user,
+            obj=loan,
+            details={"before": {"status": Status.PENDING}, "after": {"status": loan.status}, "reason": loan.status_reason},
+            request=request,
+        )
+        loan_changed.send(sender=Loan, loan_id=loan.pk, event="withdrawn")
+    return loan
+
+
+def loan_write_off(
+    *, loan: Loan, user: AbstractBaseUser, reason: str, request: HttpRequest | None = None
+) -> Loan:
+    """Stop collecting: the outstanding stays on the loan as the amount written off."""
+    reason = _reason(reason, "write-off")
+    with transaction.atomic():
+        loan = _lock(loan)
+        _require_status(loan, Status.ACTIVE, action="written off")
+        loan.status = Status.WRITTEN_OFF
+        loan.status_reason = reason
+        loan.save(update_fields=["status", "status_reason", "updated_at"])
+        audit_record(
+            action=AuditLog.Action.LOAN_WRITTEN_OFF,
+            user=user,
+            obj=loan,
+            details={
+                "before": {"status": Status.ACTIVE},
+                "after": {"status": loan.status},
+                "written_off": loan.outstanding,
+                "reason": reason,
+            },
+            request=request,
+        )
+        loan_changed.send(sender=Loan, loan_id=loan.pk, event="written_off")
+    return loan
+
+
+def loan_close(
+    *, loan: Loan, user: AbstractBaseUser | None, on: date, request: HttpRequest | None = None
+) -> Loan:
+    """Close a loan whose outstanding reached zero. Called by the repayment services inside
+    their transaction, with the loan already locked and its totals saved."""
+    assert transaction.get_connection().in_atomic_block
+    _require_status(loan, Status.ACTIVE, action="closed")
+    if loan.outstanding != Decimal("0"):
+        raise StateConflict(f"Loan {loan.number} still has {loan.outstanding} outstanding.")
+    loan.status = Status.CLOSED
+    loan.closed_on = on
+    loan.save(update_fields=["status", "closed_on", "updated_at"])
+    audit_record(
+        action=AuditLog.Action.LOAN_CLOSED,
+        user=user,
+        obj=loan,
+        details={"before": {"status": Status.ACTIVE}, "after": {"status": loan.status, "closed_on": on}},
+        request=request,
+    )
+    loan_changed.send(sender=Loan, loan_id=loan.pk, event="closed")
+    return loan
+
+
+def loan_reopen(
+    *, loan: Loan, user: AbstractBaseUser | None, request: HttpRequest | None = None
+) -> Loan:
+    """Re-open a closed loan whose outstanding is above zero again (after a reversal).
+    Called inside the reversal's transaction, with the loan locked and its totals saved."""
+    assert transaction.get_connection().in_atomic_block
+    _require_status(loan, Status.CLOSED, action="re-opened")
+    loan.status = Status.ACTIVE
+    loan.closed_on = None
+    loan.save(update_fields=["status", "closed_on", "updated_at"])
+    audit_record(
+        action=AuditLog.Action.LOAN_REOPENED,
+        user=user,
+        obj=loan,
+        details={"before": {"status": Status.CLOSED}, "after": {"status": loan.status}, "outstanding": loan.outstanding},
+        request=request,
+    )
+    loan_changed.send(sender=Loan, loan_id=loan.pk, event="reopened")
+    return loan

@@ -1,0 +1,15 @@
+"""Loaded by pytest before Django (`-p tests.testenv`): test defaults for the environment.
+
+Real values from the environment win (the PostgreSQL run sets DATABASE_URL and REDIS_URL).
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
+os.environ.setdefault("KARO_PLAIN_STATIC", "true")
+os.environ.setdefault("TIME_ZONE", "UTC")
