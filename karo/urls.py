@@ -16,6 +16,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("reporting.urls")),
     path("", include("lending.urls")),
+    path("", include("lending.urls_repayments")),
 ]
 
 handler403 = "accounts.views.permission_denied"
