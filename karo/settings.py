@@ -108,7 +108,12 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
+_SUPPORTED_ENGINES = {"django.db.backends.sqlite3", "django.db.backends.postgresql"}
+if DATABASES["default"]["ENGINE"] not in _SUPPORTED_ENGINES:
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be a sqlite:/// or postgres:// URL, "
+        f"not one for {DATABASES['default']['ENGINE']!r}."
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the dev server and a management command share the file.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

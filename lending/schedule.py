@@ -278,6 +278,9 @@ def _declining(terms: LoanTerms) -> list[ScheduledInstallment]:
     only and the principal is repaid over the rest."""
     n, grace = terms.installments, terms.grace_periods
     rate, i = terms.annual_interest_rate, terms.rate_per_period
+    # Interest divides the exact product once, so a half cent is a true tie for HALF_EVEN
+    # rather than the 34th digit of a rounded periodic rate.
+    divisor = 100 * terms.frequency.periods_per_year
     balance = _money(terms.principal)
     emi = _to_multiple(periodic_payment(balance, i, n - grace), terms)
     principal_part = _money(balance / (n - grace))
@@ -286,7 +289,7 @@ def _declining(terms: LoanTerms) -> list[ScheduledInstallment]:
         if terms.interest_period is InterestPeriod.DAILY:
             interest = daily_interest(balance, rate, previous, due, terms.days_in_year)
         else:
-            interest = _money(balance * i)
+            interest = _money(balance * rate / divisor)
         if number == n:
             principal = balance
         elif number <= grace:
@@ -307,8 +310,8 @@ def _flat(terms: LoanTerms) -> list[ScheduledInstallment]:
     The interest period option does not apply: flat interest ignores the balance."""
     n, grace = terms.installments, terms.grace_periods
     balance = _money(terms.principal)
-    years = Decimal(n) / terms.frequency.periods_per_year
-    interest_left = _money(balance * terms.annual_interest_rate / 100 * years)
+    divisor = 100 * terms.frequency.periods_per_year
+    interest_left = _money(balance * terms.annual_interest_rate * n / divisor)
     interest_part = _money(interest_left / n)
     # One division of the exact fraction, so that with no grace it is (P + I) / n to the digit.
     installment = _to_multiple(

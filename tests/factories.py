@@ -43,24 +43,37 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
-        if create and extracted:
-            self.groups.add(Group.objects.get(name=extracted))
+        _add_role(self, create, extracted)
+
+
+def _add_role(user: User, create: bool, role: str | None) -> None:
+    if create and role:
+        user.groups.add(Group.objects.get(name=role))
 
 
 class AdminFactory(UserFactory):
     username = factory.Sequence(lambda n: f"admin{n}")
     is_staff = True
-    role = ADMIN  # type: ignore[assignment]
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        _add_role(self, create, extracted or ADMIN)
 
 
 class OfficerFactory(UserFactory):
     username = factory.Sequence(lambda n: f"officer{n}")
-    role = LOAN_OFFICER  # type: ignore[assignment]
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        _add_role(self, create, extracted or LOAN_OFFICER)
 
 
 class AccountantFactory(UserFactory):
     username = factory.Sequence(lambda n: f"accountant{n}")
-    role = ACCOUNTANT  # type: ignore[assignment]
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        _add_role(self, create, extracted or ACCOUNTANT)
 
 
 class LoanProductFactory(factory.django.DjangoModelFactory):

@@ -3,7 +3,7 @@ from django.db import migrations
 FORWARD = """
 CREATE OR REPLACE FUNCTION lending_auditlog_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'lending_auditlog is append-only: % is not allowed', TG_OP;
+    RAISE EXCEPTION 'lending_auditlog is append-only: %% is not allowed', TG_OP;
 END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER lending_auditlog_no_update_delete

@@ -184,6 +184,30 @@ def test_whole_unit_installments_round_nearest_or_up(
     assert sum(row.principal for row in rows) == D("10000")
 
 
+@pytest.mark.parametrize(("principal", "interest"), [("1.80", "0.02"), ("3.00", "0.02")])
+def test_interest_rounds_half_even_from_the_exact_amount(principal: str, interest: str) -> None:
+    # 1.80 and 3.00 at 10 % for a month are exactly 0.015 and 0.025: true half-cent ties.
+    loan = terms(principal=D(principal), annual_interest_rate=D("10"), installments=1)
+    assert build_schedule(loan).installments[0].interest == D(interest)
+
+
+@pytest.mark.parametrize(
+    ("principal", "n", "interest"), [("1.80", 1, "0.02"), ("3.00", 1, "0.02"), ("0.36", 5, "0.02")]
+)
+def test_flat_total_interest_rounds_half_even_from_the_exact_amount(
+    principal: str, n: int, interest: str
+) -> None:
+    # At 10 % these are exactly 0.015, 0.025 and 0.015, although n / 12 years is not a
+    # terminating decimal.
+    loan = terms(
+        principal=D(principal),
+        annual_interest_rate=D("10"),
+        installments=n,
+        interest_method=InterestMethod.FLAT,
+    )
+    assert build_schedule(loan).total_interest == D(interest)
+
+
 @pytest.mark.parametrize(("days_in_year", "first_interest"), [(365, "101.92"), (360, "103.33")])
 def test_daily_interest_counts_actual_days_between_due_dates(
     days_in_year: int, first_interest: str

@@ -1,0 +1,108 @@
+"""The audit log is append-only, hash-chained and viewable read-only in the admin."""
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+from django.db.utils import DatabaseError
+from django.test import Client
+
+from lending.audit import GENESIS_HASH, audit_record, verify_chain
+from lending.models import AuditLog
+from tests.factories import OfficerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def make_entries(n: int = 3) -> list[AuditLog]:
+    user = OfficerFactory()
+    return [
+        audit_record(action=AuditLog.Action.BORROWER_CREATED, user=user, details={"i": i, "amount": "1.10"})
+        for i in range(n)
+    ]
+
+
+def test_entries_form_a_hash_chain() -> None:
+    AuditLog.objects.all()  # the chain starts wherever the table is
+    first, second, third = make_entries()
+    assert second.prev_hash == first.hash
+    assert third.prev_hash == second.hash
+    assert len({first.hash, second.hash, third.hash}) == 3
+    assert verify_chain()[1] is None
+
+
+def test_first_entry_starts_from_genesis() -> None:
+    assert not AuditLog.objects.exists()
+    (entry,) = make_entries(1)
+    assert entry.prev_hash == GENESIS_HASH
+
+
+def test_orm_refuses_update_and_delete() -> None:
+    entry = make_entries(1)[0]
+    entry.action = AuditLog.Action.LOGIN
+    with pytest.raises(PermissionError):
+        entry.save()
+    with pytest.raises(PermissionError):
+        entry.delete()
+    with pytest.raises(PermissionError):
+        AuditLog.objects.filter(pk=entry.pk).update(action="login")
+    with pytest.raises(PermissionError):
+        AuditLog.objects.all().delete()
+
+
+def test_verify_audit_log_reports_a_row_changed_behind_its_back() -> None:
+    entries = make_entries(4)
+    out = StringIO()
+    call_command("verify_audit_log", stdout=out)
+    assert "intact" in out.getvalue()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE lending_auditlog DISABLE TRIGGER lending_auditlog_no_update_delete")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE lending_auditlog SET details = %s WHERE id = %s", ['{"i": 99}', entries[2].pk]
+        )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE lending_auditlog ENABLE TRIGGER lending_auditlog_no_update_delete")
+    with pytest.raises(CommandError, match=f"row {entries[2].pk}"):
+        call_command("verify_audit_log", stdout=StringIO())
+
+
+def test_postgres_trigger_rejects_update_and_delete() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the append-only trigger exists only there")
+    entry = make_entries(1)[0]
+    for sql in ("UPDATE lending_auditlog SET action = 'x' WHERE id = %s", "DELETE FROM lending_auditlog WHERE id = %s"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [entry.pk])
+
+
+def test_audit_entry_rolls_back_with_its_transaction() -> None:
+    user = OfficerFactory()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_record(action=AuditLog.Action.BORROWER_CREATED, user=user)
+        raise RuntimeError("the change failed")
+    assert not AuditLog.objects.filter(action=AuditLog.Action.BORROWER_CREATED).exists()
+
+
+def test_admin_audit_viewer_is_read_only(admin_client: Client, admin_user: Any) -> None:
+    entry = make_entries(1)[0]
+    changelist = admin_client.get("/admin/lending/auditlog/?action=borrower_created")
+    assert changelist.status_code == 200
+    assert entry.object_repr.encode() in changelist.content or b"Borrower created" in changelist.content
+    search = admin_client.get(f"/admin/lending/auditlog/?q={entry.object_id}")
+    assert search.status_code == 200
+    detail = admin_client.get(f"/admin/lending/auditlog/{entry.pk}/change/")
+    assert detail.status_code == 200
+    assert b'name="_save"' not in detail.content
+    assert admin_client.get("/admin/lending/auditlog/add/").status_code == 403
+    assert admin_client.post(f"/admin/lending/auditlog/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditLog.objects.filter(pk=entry.pk).exists()
+
+
+def test_officer_cannot_open_the_admin(officer_client: Client) -> None:
+    response = officer_client.get("/admin/lending/auditlog/")
+    assert response.status_code == 302  # not staff: sent to the login page

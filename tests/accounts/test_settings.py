@@ -1,0 +1,85 @@
+"""Settings come from the environment and refuse bad values loudly."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "KARO", "DEBUG"))}
+    base.pop("SECRET_KEY", None)
+    base.pop("DATABASE_URL", None)
+    base.pop("REDIS_URL", None)
+    base.update(env)
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='karo.settings'; "
+        "from django.conf import settings; "
+        "print(settings.DEBUG, settings.KARO_CURRENCY, settings.CACHES['default']['BACKEND'], "
+        "settings.DATABASES['default']['ENGINE'], settings.SESSION_COOKIE_AGE)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True, check=False
+    )
+
+
+def test_secret_key_is_required_when_debug_is_off() -> None:
+    result = load_settings(DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_debug_typo_fails_loudly_instead_of_turning_debug_off() -> None:
+    result = load_settings(DEBUG="ture", SECRET_KEY="x" * 60)
+    assert result.returncode != 0
+    assert "DEBUG must be true or false" in result.stderr
+
+
+@pytest.mark.parametrize("currency", ["DOLLARS", "U1D", ""])
+def test_currency_must_be_an_iso_code(currency: str) -> None:
+    result = load_settings(DEBUG="true", KARO_CURRENCY=currency)
+    assert result.returncode != 0
+    assert "KARO_CURRENCY" in result.stderr
+
+
+def test_bad_database_url_fails_loudly() -> None:
+    result = load_settings(DEBUG="true", DATABASE_URL="nosuchdb://x")
+    assert result.returncode != 0
+
+
+def test_defaults_for_development() -> None:
+    result = load_settings(DEBUG="true", KARO_CURRENCY="kes", KARO_SESSION_IDLE_MINUTES="10")
+    assert result.returncode == 0, result.stderr
+    debug, currency, cache, engine, age = result.stdout.split()
+    assert (debug, currency, age) == ("True", "KES", "600")
+    assert cache.endswith("LocMemCache")
+    assert engine.endswith("sqlite3")
+
+
+def test_redis_url_selects_django_redis() -> None:
+    result = load_settings(DEBUG="true", REDIS_URL="redis://127.0.0.1:6379/9")
+    assert result.returncode == 0, result.stderr
+    assert "django_redis" in result.stdout
+
+
+def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("KARO", "DEBUG", "SECURE", "SESSION", "CSRF"))
+    }
+    env.update(
+        DEBUG="false",
+        SECRET_KEY="prod-" + "k3y" * 20,
+        ALLOWED_HOSTS="lms.example.org",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    env.pop("REDIS_URL", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
