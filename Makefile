@@ -37,7 +37,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy .
+	DEBUG=true $(BIN)/mypy .
 
 bench: install
 	bash bench/run.sh

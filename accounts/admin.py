@@ -10,7 +10,15 @@ from django.http import HttpRequest
 from lending.audit import audit_record, changes, snapshot
 from lending.models import AuditLog
 
-USER_FIELDS = ["username", "first_name", "last_name", "email", "is_active", "is_staff", "is_superuser"]
+USER_FIELDS = [
+    "username",
+    "first_name",
+    "last_name",
+    "email",
+    "is_active",
+    "is_staff",
+    "is_superuser",
+]
 
 admin.site.unregister(User)
 
@@ -40,20 +48,35 @@ class AuditedUserAdmin(UserAdmin):
         super().save_model(request, obj, form, change)
         after = snapshot(obj, USER_FIELDS)
         if not change:
-            audit_record(action=AuditLog.Action.USER_CREATED, user=request.user, obj=obj,
-                         details={"after": after}, request=request)
+            audit_record(
+                action=AuditLog.Action.USER_CREATED,
+                user=request.user,
+                obj=obj,
+                details={"after": after},
+                request=request,
+            )
         else:
             diff = changes(request._audit_before, after)  # type: ignore[attr-defined]
             if diff or "password" in form.changed_data:
                 if "password" in form.changed_data:
                     diff["password"] = ["(hidden)", "(changed)"]
-                audit_record(action=AuditLog.Action.USER_CHANGED, user=request.user, obj=obj,
-                             details={"changes": diff}, request=request)
+                audit_record(
+                    action=AuditLog.Action.USER_CHANGED,
+                    user=request.user,
+                    obj=obj,
+                    details={"changes": diff},
+                    request=request,
+                )
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         before = getattr(request, "_audit_groups", [])
         after = sorted(form.instance.groups.values_list("name", flat=True))
         if before != after:
-            audit_record(action=AuditLog.Action.ROLES_CHANGED, user=request.user, obj=form.instance,
-                         details={"before": before, "after": after}, request=request)
+            audit_record(
+                action=AuditLog.Action.ROLES_CHANGED,
+                user=request.user,
+                obj=form.instance,
+                details={"before": before, "after": after},
+                request=request,
+            )

@@ -11,7 +11,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.http import HttpRequest
@@ -53,7 +53,7 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 def audit_record(
     *,
     action: str,
-    user: AbstractBaseUser | AnonymousUser | None = None,
+    user: User | AnonymousUser | None = None,
     obj: models.Model | None = None,
     details: dict[str, Any] | None = None,
     request: HttpRequest | None = None,
@@ -65,7 +65,7 @@ def audit_record(
         NumberSequence.objects.select_for_update().get_or_create(key="audit")
         head = AuditLog.objects.order_by("-id").values_list("hash", flat=True).first()
         entry = AuditLog(
-            user=user,
+            user=user,  # type: ignore[misc]
             username=username or (user.get_username() if user is not None else ""),
             action=action,
             object_type=obj._meta.model_name if obj is not None else "",

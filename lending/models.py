@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +25,6 @@ from lending.schedule import (
     Frequency,
     InstallmentRounding,
     InterestMethod,
-    InterestPeriod,
 )
 
 ZERO = Decimal("0.00")
@@ -40,7 +40,7 @@ def rate_field(verbose_name: str | None = None, **kwargs: Any) -> models.Decimal
     return models.DecimalField(verbose_name, max_digits=7, decimal_places=4, **kwargs)
 
 
-def _choices(enum: type) -> list[tuple[str, str]]:
+def _choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
     return [(member.value, member.value.replace("_", " ").capitalize()) for member in enum]
 
 
@@ -145,9 +145,7 @@ class LoanProduct(models.Model):
     penalty_type = models.CharField(
         max_length=10, choices=PenaltyType.choices, default=PenaltyType.NONE
     )
-    penalty_amount = money_field(
-        "flat penalty", default=ZERO, validators=[MinValueValidator(ZERO)]
-    )
+    penalty_amount = money_field("flat penalty", default=ZERO, validators=[MinValueValidator(ZERO)])
     penalty_rate = rate_field(
         "penalty percent", default=Decimal("0"), validators=[MinValueValidator(0)]
     )
@@ -399,6 +397,9 @@ class Allocation(models.Model):
     class Meta:
         ordering = ["repayment", "installment__number"]
 
+    def __str__(self) -> str:
+        return f"{self.total} of repayment {self.repayment_id} to installment {self.installment_id}"
+
     @property
     def total(self) -> Decimal:
         return self.principal + self.interest + self.fees + self.penalties
@@ -492,6 +493,14 @@ class AuditLog(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.username or 'system'} {self.action}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise PermissionError("Audit log rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit log rows are append-only.")
+
     def canonical(self) -> str:
         """The exact text the hash covers; any change to a stored field changes it."""
         payload = {
@@ -508,11 +517,3 @@ class AuditLog(models.Model):
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical().encode()).hexdigest()
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise PermissionError("Audit log rows are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise PermissionError("Audit log rows are append-only.")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from lending.audit import audit_record, changes, snapshot
 from lending.models import AuditLog, Borrower
@@ -25,6 +27,26 @@ BORROWER_FIELDS = [
     "notes",
 ]
 DUPLICATE_ID = "A borrower with this national ID is already registered."
+ADULT_AGE = 18
+
+
+def age_on(date_of_birth: date, today: date) -> int:
+    """Whole years completed; someone born on 29 February turns a year older on 1 March."""
+    had_birthday = (today.month, today.day) >= (date_of_birth.month, date_of_birth.day)
+    return today.year - date_of_birth.year - (0 if had_birthday else 1)
+
+
+def check_adult(date_of_birth: date | None, today: date | None = None) -> None:
+    """Only adults may borrow: refuse a date of birth less than ADULT_AGE years ago."""
+    if not isinstance(date_of_birth, date):
+        return  # a missing date is reported by the field's own validation
+    today = today or timezone.localdate()
+    if date_of_birth > today:
+        raise ValidationError({"date_of_birth": "The date of birth cannot be in the future."})
+    if age_on(date_of_birth, today) < ADULT_AGE:
+        raise ValidationError(
+            {"date_of_birth": f"Borrowers must be adults: at least {ADULT_AGE} years old."}
+        )
 
 
 def _check_unique_national_id(national_id: str, exclude_pk: int | None = None) -> None:
@@ -35,15 +57,14 @@ def _check_unique_national_id(national_id: str, exclude_pk: int | None = None) -
         raise ValidationError({"national_id": DUPLICATE_ID})
 
 
-def borrower_create(
-    *, user: AbstractBaseUser, request: HttpRequest | None = None, **fields: Any
-) -> Borrower:
+def borrower_create(*, user: User, request: HttpRequest | None = None, **fields: Any) -> Borrower:
     unknown = set(fields) - set(BORROWER_FIELDS)
     if unknown:
         raise TypeError(f"Unknown borrower fields: {sorted(unknown)}")
     borrower = Borrower(created_by=user, **fields)
     borrower.national_id = Borrower.normalise_national_id(borrower.national_id or "")
     borrower.full_clean(exclude=["number", "created_by"], validate_unique=False)
+    check_adult(borrower.date_of_birth)
     with transaction.atomic():
         _check_unique_national_id(borrower.national_id)
         borrower.number = next_borrower_number()
@@ -65,7 +86,7 @@ def borrower_create(
 def borrower_update(
     *,
     borrower: Borrower,
-    user: AbstractBaseUser,
+    user: User,
     request: HttpRequest | None = None,
     **fields: Any,
 ) -> Borrower:
@@ -79,6 +100,7 @@ def borrower_update(
             setattr(locked, name, value)
         locked.national_id = Borrower.normalise_national_id(locked.national_id or "")
         locked.full_clean(exclude=["number", "created_by"], validate_unique=False)
+        check_adult(locked.date_of_birth)
         _check_unique_national_id(locked.national_id, exclude_pk=locked.pk)
         diff = changes(before, snapshot(locked, BORROWER_FIELDS))
         if diff:

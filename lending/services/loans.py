@@ -11,13 +11,13 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.access import can_approve, can_withdraw
+from accounts.access import can_approve, can_withdraw, can_write_off
 from lending.audit import audit_record
 from lending.errors import StateConflict
 from lending.models import AuditLog, Borrower, Installment, Loan, LoanProduct
@@ -61,9 +61,7 @@ def check_product_limits(product: LoanProduct | None, terms: dict[str, Any]) -> 
     if not product.is_active:
         errors["product"] = f"The product {product.name} is no longer offered."
     principal = terms.get("principal")
-    if principal is not None and not (
-        product.min_principal <= principal <= product.max_principal
-    ):
+    if principal is not None and not (product.min_principal <= principal <= product.max_principal):
         errors["principal"] = (
             f"{product.name} lends between {product.min_principal} and {product.max_principal}."
         )
@@ -107,7 +105,7 @@ def _require_status(loan: Loan, *allowed: str, action: str) -> None:
 
 def loan_submit(
     *,
-    user: AbstractBaseUser,
+    user: User,
     borrower: Borrower,
     product: LoanProduct | None = None,
     purpose: str = "",
@@ -119,12 +117,12 @@ def loan_submit(
     unknown = set(terms) - set(TERM_FIELDS)
     if unknown:
         raise TypeError(f"Unknown loan terms: {sorted(unknown)}")
+    if borrower is None:
+        raise ValidationError({"borrower": "Choose the borrower the loan is for."})
     today = timezone.localdate()
     check_product_limits(product, terms)
     preview_schedule(terms, today)
-    loan = Loan(
-        borrower=borrower, product=product, purpose=purpose, submitted_by=user, **terms
-    )
+    loan = Loan(borrower=borrower, product=product, purpose=purpose, submitted_by=user, **terms)
     loan.full_clean(exclude=["number", "submitted_by", "borrower", "product"])
     with transaction.atomic():
         loan.number = next_loan_number(today.year)
@@ -146,7 +144,7 @@ def loan_submit(
 def loan_approve(
     *,
     loan: Loan,
-    user: AbstractBaseUser,
+    user: User,
     disbursement_date: date | None = None,
     request: HttpRequest | None = None,
 ) -> Loan:
@@ -155,12 +153,16 @@ def loan_approve(
     today = timezone.localdate()
     disbursement_date = disbursement_date or today
     if disbursement_date > today:
-        raise ValidationError({"disbursement_date": "The disbursement date cannot be in the future."})
+        raise ValidationError(
+            {"disbursement_date": "The disbursement date cannot be in the future."}
+        )
     with transaction.atomic():
         loan = _lock(loan)
         _require_status(loan, Status.PENDING, action="approved")
         if not can_approve(user, loan):
-            raise PermissionDenied("You submitted this application, so someone else must approve it.")
+            raise PermissionDenied(
+                "You submitted this application, so someone else must approve it."
+            )
         schedule = build_schedule(terms_for(loan, disbursement_date))
         Installment.objects.bulk_create(
             [
@@ -217,25 +219,31 @@ def _reason(reason: str, what: str) -> str:
     return reason
 
 
-def loan_reject(
-    *, loan: Loan, user: AbstractBaseUser, reason: str, request: HttpRequest | None = None
-) -> Loan:
+def loan_reject(*, loan: Loan, user: User, reason: str, request: HttpRequest | None = None) -> Loan:
     reason = _reason(reason, "rejection")
     with transaction.atomic():
         loan = _lock(loan)
         _require_status(loan, Status.PENDING, action="rejected")
         if not can_approve(user, loan):
-            raise PermissionDenied("You submitted this application, so someone else must decide it.")
+            raise PermissionDenied(
+                "You submitted this application, so someone else must decide it."
+            )
         loan.status = Status.REJECTED
         loan.status_reason = reason
         loan.decided_by = user  # type: ignore[assignment]
         loan.decided_at = timezone.now()
-        loan.save(update_fields=["status", "status_reason", "decided_by", "decided_at", "updated_at"])
+        loan.save(
+            update_fields=["status", "status_reason", "decided_by", "decided_at", "updated_at"]
+        )
         audit_record(
             action=AuditLog.Action.LOAN_REJECTED,
             user=user,
             obj=loan,
-            details={"before": {"status": Status.PENDING}, "after": {"status": loan.status}, "reason": reason},
+            details={
+                "before": {"status": Status.PENDING},
+                "after": {"status": loan.status},
+                "reason": reason,
+            },
             request=request,
         )
         loan_changed.send(sender=Loan, loan_id=loan.pk, event="rejected")
@@ -243,7 +251,7 @@ def loan_reject(
 
 
 def loan_withdraw(
-    *, loan: Loan, user: AbstractBaseUser, reason: str = "", request: HttpRequest | None = None
+    *, loan: Loan, user: User, reason: str = "", request: HttpRequest | None = None
 ) -> Loan:
     with transaction.atomic():
         loan = _lock(loan)
@@ -257,7 +265,11 @@ def loan_withdraw(
             action=AuditLog.Action.LOAN_WITHDRAWN,
             user=user,
             obj=loan,
-            details={"before": {"status": Status.PENDING}, "after": {"status": loan.status}, "reason": loan.status_reason},
+            details={
+                "before": {"status": Status.PENDING},
+                "after": {"status": loan.status},
+                "reason": loan.status_reason,
+            },
             request=request,
         )
         loan_changed.send(sender=Loan, loan_id=loan.pk, event="withdrawn")
@@ -265,13 +277,15 @@ def loan_withdraw(
 
 
 def loan_write_off(
-    *, loan: Loan, user: AbstractBaseUser, reason: str, request: HttpRequest | None = None
+    *, loan: Loan, user: User, reason: str, request: HttpRequest | None = None
 ) -> Loan:
     """Stop collecting: the outstanding stays on the loan as the amount written off."""
     reason = _reason(reason, "write-off")
     with transaction.atomic():
         loan = _lock(loan)
         _require_status(loan, Status.ACTIVE, action="written off")
+        if not can_write_off(user):
+            raise PermissionDenied("Only an administrator can write off a loan.")
         loan.status = Status.WRITTEN_OFF
         loan.status_reason = reason
         loan.save(update_fields=["status", "status_reason", "updated_at"])
@@ -292,7 +306,7 @@ def loan_write_off(
 
 
 def loan_close(
-    *, loan: Loan, user: AbstractBaseUser | None, on: date, request: HttpRequest | None = None
+    *, loan: Loan, user: User | None, on: date, request: HttpRequest | None = None
 ) -> Loan:
     """Close a loan whose outstanding reached zero. Called by the repayment services inside
     their transaction, with the loan already locked and its totals saved."""
@@ -307,16 +321,17 @@ def loan_close(
         action=AuditLog.Action.LOAN_CLOSED,
         user=user,
         obj=loan,
-        details={"before": {"status": Status.ACTIVE}, "after": {"status": loan.status, "closed_on": on}},
+        details={
+            "before": {"status": Status.ACTIVE},
+            "after": {"status": loan.status, "closed_on": on},
+        },
         request=request,
     )
     loan_changed.send(sender=Loan, loan_id=loan.pk, event="closed")
     return loan
 
 
-def loan_reopen(
-    *, loan: Loan, user: AbstractBaseUser | None, request: HttpRequest | None = None
-) -> Loan:
+def loan_reopen(*, loan: Loan, user: User | None, request: HttpRequest | None = None) -> Loan:
     """Re-open a closed loan whose outstanding is above zero again (after a reversal).
     Called inside the reversal's transaction, with the loan locked and its totals saved."""
     assert transaction.get_connection().in_atomic_block
@@ -328,7 +343,11 @@ def loan_reopen(
         action=AuditLog.Action.LOAN_REOPENED,
         user=user,
         obj=loan,
-        details={"before": {"status": Status.CLOSED}, "after": {"status": loan.status}, "outstanding": loan.outstanding},
+        details={
+            "before": {"status": Status.CLOSED},
+            "after": {"status": loan.status},
+            "outstanding": loan.outstanding,
+        },
         request=request,
     )
     loan_changed.send(sender=Loan, loan_id=loan.pk, event="reopened")

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 def make_entries(n: int = 3) -> list[AuditLog]:
     user = OfficerFactory()
     return [
-        audit_record(action=AuditLog.Action.BORROWER_CREATED, user=user, details={"i": i, "amount": "1.10"})
+        audit_record(
+            action=AuditLog.Action.BORROWER_CREATED, user=user, details={"i": i, "amount": "1.10"}
+        )
         for i in range(n)
     ]
 
@@ -59,14 +61,18 @@ def test_verify_audit_log_reports_a_row_changed_behind_its_back() -> None:
     assert "intact" in out.getvalue()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE lending_auditlog DISABLE TRIGGER lending_auditlog_no_update_delete")
+            cursor.execute(
+                "ALTER TABLE lending_auditlog DISABLE TRIGGER lending_auditlog_no_update_delete"
+            )
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE lending_auditlog SET details = %s WHERE id = %s", ['{"i": 99}', entries[2].pk]
         )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE lending_auditlog ENABLE TRIGGER lending_auditlog_no_update_delete")
+            cursor.execute(
+                "ALTER TABLE lending_auditlog ENABLE TRIGGER lending_auditlog_no_update_delete"
+            )
     with pytest.raises(CommandError, match=f"row {entries[2].pk}"):
         call_command("verify_audit_log", stdout=StringIO())
 
@@ -75,8 +81,15 @@ def test_postgres_trigger_rejects_update_and_delete() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: the append-only trigger exists only there")
     entry = make_entries(1)[0]
-    for sql in ("UPDATE lending_auditlog SET action = 'x' WHERE id = %s", "DELETE FROM lending_auditlog WHERE id = %s"):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    for sql in (
+        "UPDATE lending_auditlog SET action = 'x' WHERE id = %s",
+        "DELETE FROM lending_auditlog WHERE id = %s",
+    ):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(sql, [entry.pk])
 
 
@@ -92,14 +105,22 @@ def test_admin_audit_viewer_is_read_only(admin_client: Client, admin_user: Any) 
     entry = make_entries(1)[0]
     changelist = admin_client.get("/admin/lending/auditlog/?action=borrower_created")
     assert changelist.status_code == 200
-    assert entry.object_repr.encode() in changelist.content or b"Borrower created" in changelist.content
+    assert (
+        entry.object_repr.encode() in changelist.content
+        or b"Borrower created" in changelist.content
+    )
     search = admin_client.get(f"/admin/lending/auditlog/?q={entry.object_id}")
     assert search.status_code == 200
     detail = admin_client.get(f"/admin/lending/auditlog/{entry.pk}/change/")
     assert detail.status_code == 200
     assert b'name="_save"' not in detail.content
     assert admin_client.get("/admin/lending/auditlog/add/").status_code == 403
-    assert admin_client.post(f"/admin/lending/auditlog/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(
+            f"/admin/lending/auditlog/{entry.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 403
+    )
     assert AuditLog.objects.filter(pk=entry.pk).exists()
 
 

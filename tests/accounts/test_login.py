@@ -99,7 +99,11 @@ def test_password_change_page_works(client: Client) -> None:
     client.force_login(user)
     response = client.post(
         reverse("password_change"),
-        {"old_password": PASSWORD, "new_password1": "Another-long-pass-42", "new_password2": "Another-long-pass-42"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "Another-long-pass-42",
+            "new_password2": "Another-long-pass-42",
+        },
     )
     assert response.status_code == 302
     user.refresh_from_db()

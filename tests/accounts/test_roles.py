@@ -8,7 +8,11 @@ from accounts.roles import ROLE_PERMISSIONS, sync_roles
 
 @pytest.mark.django_db
 def test_the_three_roles_exist_with_exactly_their_permissions() -> None:
-    assert set(Group.objects.values_list("name", flat=True)) >= {"Admin", "Loan Officer", "Accountant"}
+    assert set(Group.objects.values_list("name", flat=True)) >= {
+        "Admin",
+        "Loan Officer",
+        "Accountant",
+    }
     for role, perms in ROLE_PERMISSIONS.items():
         group = Group.objects.get(name=role)
         got = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
@@ -24,7 +28,9 @@ def test_matrix_in_role_permissions() -> None:
     assert "lending.view_receipt" not in officer
     assert "lending.view_financial_reports" not in officer
     assert "lending.add_borrower" not in accountant
-    assert "lending.write_off_loan" in admin and "lending.write_off_loan" not in officer | accountant
+    assert (
+        "lending.write_off_loan" in admin and "lending.write_off_loan" not in officer | accountant
+    )
     assert officer | accountant <= admin
 
 

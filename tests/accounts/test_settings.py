@@ -23,7 +23,12 @@ def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
         "settings.DATABASES['default']['ENGINE'], settings.SESSION_COOKIE_AGE)"
     )
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True, check=False
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -68,7 +73,9 @@ def test_redis_url_selects_django_redis() -> None:
 
 def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("KARO", "DEBUG", "SECURE", "SESSION", "CSRF"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KARO", "DEBUG", "SECURE", "SESSION", "CSRF"))
     }
     env.update(
         DEBUG="false",
@@ -79,7 +86,11 @@ def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
     env.pop("REDIS_URL", None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
