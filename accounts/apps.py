@@ -1,4 +1,15 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _sync_roles(sender: Any, **kwargs: Any) -> None:
+    if sender.label != "lending":  # once per migrate or flush, after lending's permissions
+        return
+    from accounts.roles import sync_roles
+
+    sync_roles()
 
 
 class AccountsConfig(AppConfig):
@@ -7,3 +18,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import receivers  # noqa: F401  (connects signal receivers)
+
+        # The data migration creates the roles; this keeps them after a database flush
+        # (tests that use real transactions empty every table, groups included).
+        post_migrate.connect(_sync_roles, dispatch_uid="accounts_sync_roles")

@@ -70,9 +70,14 @@ def sync_roles(apps: Any = None) -> None:
 
     apps = apps or global_apps
     for config in apps.get_app_configs():
-        config.models_module = True
-        create_permissions(config, verbosity=0, apps=apps)
-        config.models_module = None
+        # Historical app configs (inside a migration) have no models module, and
+        # create_permissions skips such apps: pretend for the call, then restore.
+        original = getattr(config, "models_module", None)
+        config.models_module = original or True
+        try:
+            create_permissions(config, verbosity=0, apps=apps)
+        finally:
+            config.models_module = original
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role, perms in ROLE_PERMISSIONS.items():

@@ -1,0 +1,199 @@
+"""The daily close (`manage.py close_day`): days past due and late penalties, as of one date.
+
+As of date D, an installment is overdue when its due date is before D and it is not paid in
+full (the status needs no flag: it is derived from the due date wherever it is shown). The close:
+
+- records on each active loan `days_past_due` = D - due date of its oldest overdue installment
+  (0 when none), and resets it to 0 on closed loans;
+- charges each product's late penalty once per installment, when the installment is more than
+  `penalty_grace_days` days past due (grace 0: from the day after the due date). The penalty is
+  the product's flat amount, or its percent of the installment's scheduled amount (principal +
+  interest + fees - waived interest, penalties excluded), rounded to cents with ROUND_HALF_EVEN.
+  It is added to `Installment.penalties` (so later repayments allocate it first: penalties ->
+  fees -> interest -> principal) and to the loan's `total_repayable` and `outstanding`;
+  `Installment.penalty_applied_on` records the date and is the guard that makes the close
+  idempotent: running it twice for the same date changes no loan or installment (each run
+  still writes its own DAY_CLOSED audit entry, the second with zero penalties).
+- An installment paid on or before its due date is never overdue, so never penalised; so is
+  one paid in full later but before the close runs.
+
+Set-wise: loans are taken in batches (by id), each batch in its own short transaction that
+locks the batch's loan rows with `select_for_update` (a cashier posting to one of them waits,
+and vice versa, so no update is lost), reads their overdue installments in one query and
+writes with two `bulk_update`s. A fixed number of queries per batch, never one per loan or
+installment. Batches commit one by one so cashiers are never blocked for the whole run; a run
+that stops half way is completed by running it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from lending.audit import audit_record
+from lending.models import AuditLog, Installment, Loan, LoanProduct
+from lending.signals import loan_changed
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+DEFAULT_BATCH_SIZE = 1000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class DayCloseResult:
+    """What one run did; also the details of its audit entry."""
+
+    on: date
+    loans_checked: int = 0
+    loans_overdue: int = 0
+    installments_overdue: int = 0
+    days_past_due_updated: int = 0
+    closed_loans_reset: int = 0
+    penalties_applied: int = 0
+    loans_penalised: int = 0
+    penalty_total: Decimal = ZERO
+    batches: int = 0
+    penalised_loan_ids: list[int] = field(default_factory=list, repr=False)
+
+
+def penalty_for(product: LoanProduct, installment: Installment) -> Decimal:
+    """The late penalty `product` charges on `installment` (0 when it charges none)."""
+    if product.penalty_type == LoanProduct.PenaltyType.FLAT:
+        return max(product.penalty_amount, ZERO).quantize(CENT)
+    if product.penalty_type == LoanProduct.PenaltyType.PERCENT:
+        base = (
+            installment.principal
+            + installment.interest
+            + installment.fees
+            - installment.interest_waived
+        )
+        return max(base * product.penalty_rate / 100, ZERO).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    return ZERO
+
+
+def _close_batch(
+    loans: list[Loan], *, on: date, products: dict[int, LoanProduct], result: DayCloseResult
+) -> None:
+    """Inside the batch's transaction, with `loans` locked."""
+    by_id = {loan.pk: loan for loan in loans}
+    overdue = (
+        Installment.objects.filter(loan_id__in=list(by_id), due_date__lt=on)
+        .exclude(status=Installment.Status.PAID)
+        .only(
+            "id",
+            "loan_id",
+            "due_date",
+            "principal",
+            "interest",
+            "fees",
+            "penalties",
+            "interest_waived",
+            "penalty_applied_on",
+        )
+        .order_by("loan_id", "due_date", "number")
+    )
+    oldest: dict[int, date] = {}
+    penalised: list[Installment] = []
+    money_changed: set[int] = set()
+    for installment in overdue:
+        result.installments_overdue += 1
+        oldest.setdefault(installment.loan_id, installment.due_date)
+        loan = by_id[installment.loan_id]
+        product = products.get(loan.product_id) if loan.product_id else None
+        if product is None or installment.penalty_applied_on is not None:
+            continue
+        if (on - installment.due_date).days <= product.penalty_grace_days:
+            continue
+        amount = penalty_for(product, installment)
+        if amount <= 0:
+            continue
+        installment.penalties += amount
+        installment.penalty_applied_on = on
+        penalised.append(installment)
+        loan.total_repayable += amount
+        loan.outstanding += amount
+        money_changed.add(loan.pk)
+        result.penalties_applied += 1
+        result.penalty_total += amount
+
+    now = timezone.now()
+    changed: list[Loan] = []
+    for loan in loans:
+        days = (on - oldest[loan.pk]).days if loan.pk in oldest else 0
+        dpd_changed = days != loan.days_past_due
+        if dpd_changed:
+            loan.days_past_due = days
+            result.days_past_due_updated += 1
+        if dpd_changed or loan.pk in money_changed:
+            loan.updated_at = now
+            changed.append(loan)
+    result.loans_checked += len(loans)
+    result.loans_overdue += len(oldest)
+    result.loans_penalised += len(money_changed)
+    result.penalised_loan_ids.extend(sorted(money_changed))
+
+    if penalised:
+        Installment.objects.bulk_update(penalised, ["penalties", "penalty_applied_on"])
+    if changed:
+        Loan.objects.bulk_update(
+            changed, ["days_past_due", "total_repayable", "outstanding", "updated_at"]
+        )
+    for loan_id in sorted(money_changed):
+        loan_changed.send(sender=Loan, loan_id=loan_id, event="penalty")
+
+
+def day_close(
+    *,
+    on: date | None = None,
+    user: User | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Progress | None = None,
+) -> DayCloseResult:
+    """Close the day `on` (default today): see the module docstring."""
+    today = timezone.localdate()
+    on = on or today
+    if on > today:
+        raise ValidationError({"date": "A day in the future cannot be closed."})
+    if batch_size < 1:
+        raise ValidationError({"batch_size": "The batch size must be at least 1."})
+    result = DayCloseResult(on=on)
+    products = {
+        p.pk: p for p in LoanProduct.objects.exclude(penalty_type=LoanProduct.PenaltyType.NONE)
+    }
+    total = Loan.objects.filter(status=Loan.Status.ACTIVE).count()
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            loans = list(
+                Loan.objects.select_for_update()
+                .filter(status=Loan.Status.ACTIVE, pk__gt=last_pk)
+                .order_by("pk")[:batch_size]
+            )
+            if not loans:
+                break
+            last_pk = loans[-1].pk
+            _close_batch(loans, on=on, products=products, result=result)
+        result.batches += 1
+        if progress is not None:
+            progress(result.loans_checked, max(total, result.loans_checked))
+
+    with transaction.atomic():
+        # A closed loan owes nothing, so it is not past due whatever the last close recorded.
+        result.closed_loans_reset = Loan.objects.filter(
+            status=Loan.Status.CLOSED, days_past_due__gt=0
+        ).update(days_past_due=0)
+        details = asdict(result)
+        details.pop("penalised_loan_ids")
+        details["penalised_loans"] = result.penalised_loan_ids[:100]
+        details["job"] = "close_day"
+        audit_record(action=AuditLog.Action.DAY_CLOSED, user=user, details=details)
+    return result

@@ -1,0 +1,136 @@
+"""Every page is walked as anonymous (sent to login) and as each role (allowed or 403).
+
+URLs are discovered from the URL conf, so a new page fails this test until its row is added
+to MATRIX: nobody can add a page without saying who may use it. The JSON API and the Django
+admin have their own matrix tests (tests/api, tests/accounts/test_audit_log.py).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from lending.services.repayments import repayment_record
+from tests.factories import ActiveLoanFactory, LoanFactory, OfficerFactory
+
+pytestmark = pytest.mark.django_db
+
+A, O, C = "admin", "officer", "accountant"
+ALL = {A, O, C}
+STAFF_MONEY = {A, C}
+
+# url name -> (method, roles allowed). POST-only actions are posted with an empty form.
+MATRIX: dict[str, tuple[str, set[str]]] = {
+    "dashboard": ("get", ALL),
+    "password_change": ("get", ALL),
+    "password_change_done": ("get", ALL),
+    "logout": ("post", ALL),
+    "borrower_list": ("get", ALL),
+    "borrower_search": ("get", ALL),
+    "borrower_detail": ("get", ALL),
+    "borrower_create": ("get", {A, O}),
+    "borrower_update": ("get", {A, O}),
+    "loan_list": ("get", ALL),
+    "loan_detail": ("get", ALL),
+    "loan_apply": ("get", {A, O}),
+    "loan_approve": ("post", {A, O}),
+    "loan_reject": ("post", {A, O}),
+    "loan_withdraw": ("post", set()),  # only the officer who submitted it (tested elsewhere)
+    "loan_write_off": ("post", {A}),
+    "calculator": ("get", ALL),
+    "loan_payoff": ("get", ALL),
+    "loan_settle": ("post", STAFF_MONEY),
+    "repayment_list": ("get", STAFF_MONEY),
+    "repayment_export": ("get", STAFF_MONEY),
+    "repayment_detail": ("get", STAFF_MONEY),
+    "repayment_create": ("get", STAFF_MONEY),
+    "repayment_reverse": ("get", STAFF_MONEY),
+    "receipt_detail": ("get", STAFF_MONEY),
+    "receipt_pdf": ("get", STAFF_MONEY),
+    "reports": ("get", ALL),
+    "report_aging": ("get", ALL),
+    "report_disbursements": ("get", ALL),
+    "report_officers": ("get", ALL),
+    "report_collections": ("get", STAFF_MONEY),
+}
+PUBLIC = {"login"}
+
+
+def discovered_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns: list[Any], namespaced: bool) -> None:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, namespaced or bool(p.namespace))
+            elif isinstance(p, URLPattern) and p.name and not namespaced:
+                names.add(p.name)
+
+    walk(get_resolver().url_patterns, False)
+    return names
+
+
+def test_every_page_is_in_the_matrix() -> None:
+    assert discovered_names() - PUBLIC == set(MATRIX)
+
+
+@pytest.fixture
+def objects() -> dict[str, Any]:
+    submitter = OfficerFactory(username="submitter")
+    pending = LoanFactory(submitted_by=submitter)
+    active = ActiveLoanFactory(submitted_by=submitter, disbursed_days_ago=40)
+    repayment = repayment_record(
+        loan=active,
+        user=active.decided_by,
+        amount=Decimal("100.00"),
+        paid_on=timezone.localdate() - timedelta(days=1),
+        method="cash",
+    )
+    return {"pending": pending, "active": active, "repayment": repayment}
+
+
+def url_for(name: str, objects: dict[str, Any]) -> str:
+    active, pending, repayment = objects["active"], objects["pending"], objects["repayment"]
+    if name.startswith("borrower_") and name not in {"borrower_list", "borrower_search", "borrower_create"}:
+        return reverse(name, args=[active.borrower_id])
+    if name in {"loan_approve", "loan_reject", "loan_withdraw"}:
+        return reverse(name, args=[pending.pk])
+    if name in {"loan_detail", "loan_write_off", "loan_payoff", "loan_settle", "repayment_create"}:
+        return reverse(name, args=[active.pk])
+    if name in {"repayment_detail", "repayment_reverse"}:
+        return reverse(name, args=[repayment.pk])
+    if name in {"receipt_detail", "receipt_pdf"}:
+        return reverse(name, args=[repayment.receipt.number])
+    return reverse(name)
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_anonymous_is_sent_to_login(client: Client, objects: dict[str, Any], name: str) -> None:
+    method, _ = MATRIX[name]
+    response = getattr(client, method)(url_for(name, objects))
+    assert response.status_code == 302, name
+    assert response["Location"].startswith(reverse("login")), name
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_each_role_is_allowed_or_refused(
+    role_client: tuple[str, Client], objects: dict[str, Any], name: str
+) -> None:
+    role, client = role_client
+    method, allowed = MATRIX[name]
+    response = getattr(client, method)(url_for(name, objects))
+    if role in allowed:
+        assert response.status_code in (200, 302), (name, role, response.status_code)
+    else:
+        assert response.status_code == 403, (name, role, response.status_code)
+        assert b"You do not have access" in response.content
+
+
+def test_login_page_is_public(client: Client) -> None:
+    assert client.get(reverse("login")).status_code == 200

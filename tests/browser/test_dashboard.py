@@ -1,0 +1,77 @@
+"""The dashboard in a real browser: both Chart.js charts are drawn (a Chart instance on each
+canvas, and pixels painted), with the KPI figures of a hand-worked portfolio."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.reporting.fixtures import build_portfolio
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def _roles(transactional_db: Any) -> None:
+    """transactional_db empties every table after each test, the role groups of the data
+    migration included; put them back before page_as signs a user in."""
+    from accounts.roles import sync_roles
+
+    sync_roles()
+
+
+CANVAS_PAINTED = """(id) => {
+  const canvas = document.getElementById(id);
+  if (!canvas || !window.Chart || !window.Chart.getChart(canvas)) { return 0; }
+  const { width, height } = canvas;
+  const pixels = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+  let painted = 0;
+  for (let i = 3; i < pixels.length; i += 4) { if (pixels[i] > 0) { painted += 1; } }
+  return painted;
+}"""
+
+
+def kpi(page: Any, name: str) -> str:
+    return " ".join(page.locator(f"#kpi-{name} .value").inner_text().split())
+
+
+@pytest.mark.parametrize("role", ["admin", "officer", "accountant"])
+def test_dashboard_draws_both_charts_and_shows_the_kpis(page_as: Any, role: str) -> None:
+    portfolio = build_portfolio()
+    page = page_as(role)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/")
+    page.wait_for_function(
+        "() => window.karoCharts && window.karoCharts.status && window.karoCharts.daily"
+    )
+
+    for canvas in ("chart-status", "chart-daily"):
+        assert page.evaluate(CANVAS_PAINTED, canvas) > 500, f"{canvas} was not drawn"
+    status = page.evaluate("() => window.karoCharts.status.data.datasets[0].data")
+    assert sorted(status) == [1, 1, 1, 1, 1, 2]  # two active, one of each other status
+    bars = page.evaluate("() => window.karoCharts.daily.data.datasets[0].data")
+    assert len(bars) == 7 and bars[-1] == 300 and bars[-3] == 500
+
+    assert kpi(page, "borrowers") == "7"
+    assert kpi(page, "loans") == "7"
+    assert kpi(page, "active-principal") == "USD 1,800.00"
+    assert kpi(page, "outstanding") == "USD 1,500.00"
+    assert kpi(page, "par30") == "60.00 %"
+    assert "USD 900.00" in page.locator("#kpi-par30").inner_text()
+
+    link = page.locator(f"a:text-is('{portfolio.loans['A'].number}')").first
+    assert link.get_attribute("href") == f"/loans/{portfolio.loans['A'].pk}/"
+    assert errors == []
+
+
+def test_empty_dashboard_has_no_doughnut_but_draws_the_bar_chart(page_as: Any) -> None:
+    page = page_as("officer")
+    page.goto("/")
+    page.wait_for_function("() => window.karoCharts && window.karoCharts.daily")
+    assert page.locator("#chart-status").count() == 0
+    assert "No loans yet." in page.content()
+    assert page.evaluate(CANVAS_PAINTED, "chart-daily") > 0
+    assert kpi(page, "par30") == "0.00 %"
