@@ -101,10 +101,14 @@ class LoanTerms:
             return self.annual_interest_rate / 100 / self.frequency.periods_per_year
 
     def due_dates(self) -> list[date]:
-        """Every date is computed from the first due date, so a month-end anchor stays at month
-        end (31 Jan, 29 Feb, 31 Mar) instead of drifting to the 29th after February."""
-        anchor = self.first_due_date or add_periods(self.disbursement_date, self.frequency, 1)
-        return [add_periods(anchor, self.frequency, k) for k in range(self.installments)]
+        """Every date is counted from one anchor, never chained, so month ends are kept: a
+        loan disbursed on 31 Jan falls due 29 Feb, 31 Mar, 30 Apr. The anchor is the
+        disbursement date (k periods after it), or the first due date when one is given."""
+        if self.first_due_date is None:
+            start, offset = self.disbursement_date, 1
+        else:
+            start, offset = self.first_due_date, 0
+        return [add_periods(start, self.frequency, k + offset) for k in range(self.installments)]
 
 
 _ENUM_FIELDS: dict[str, type[StrEnum]] = {

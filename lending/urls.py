@@ -1,3 +1,21 @@
+"""Lending pages. Names and paths are fixed: other features and bookmarks link to them."""
+
 from django.urls import path
 
-urlpatterns: list = []
+from lending.views import borrowers, calculator, loans
+
+urlpatterns = [
+    path("borrowers/", borrowers.borrower_list, name="borrower_list"),
+    path("borrowers/new/", borrowers.borrower_create, name="borrower_create"),
+    path("borrowers/search/", borrowers.borrower_search, name="borrower_search"),
+    path("borrowers/<int:pk>/", borrowers.borrower_detail, name="borrower_detail"),
+    path("borrowers/<int:pk>/edit/", borrowers.borrower_update, name="borrower_update"),
+    path("loans/", loans.loan_list, name="loan_list"),
+    path("loans/apply/", loans.loan_apply, name="loan_apply"),
+    path("loans/<int:pk>/", loans.loan_detail, name="loan_detail"),
+    path("loans/<int:pk>/approve/", loans.loan_approve, name="loan_approve"),
+    path("loans/<int:pk>/reject/", loans.loan_reject, name="loan_reject"),
+    path("loans/<int:pk>/withdraw/", loans.loan_withdraw, name="loan_withdraw"),
+    path("loans/<int:pk>/write-off/", loans.loan_write_off, name="loan_write_off"),
+    path("calculator/", calculator.calculator, name="calculator"),
+]

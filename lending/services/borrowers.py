@@ -49,7 +49,11 @@ def check_adult(date_of_birth: date | None, today: date | None = None) -> None:
         )
 
 
-def _check_unique_national_id(national_id: str, exclude_pk: int | None = None) -> None:
+def check_national_id_free(national_id: str, exclude_pk: int | None = None) -> None:
+    """Refuse an ID already registered to another borrower (compared normalised). Forms call
+    it to report a duplicate together with their other errors; the services call it again
+    inside their transaction, where it counts."""
+    national_id = Borrower.normalise_national_id(national_id)
     clash = Borrower.objects.filter(national_id=national_id)
     if exclude_pk is not None:
         clash = clash.exclude(pk=exclude_pk)
@@ -66,7 +70,7 @@ def borrower_create(*, user: User, request: HttpRequest | None = None, **fields:
     borrower.full_clean(exclude=["number", "created_by"], validate_unique=False)
     check_adult(borrower.date_of_birth)
     with transaction.atomic():
-        _check_unique_national_id(borrower.national_id)
+        check_national_id_free(borrower.national_id)
         borrower.number = next_borrower_number()
         try:
             with transaction.atomic():
@@ -101,7 +105,7 @@ def borrower_update(
         locked.national_id = Borrower.normalise_national_id(locked.national_id or "")
         locked.full_clean(exclude=["number", "created_by"], validate_unique=False)
         check_adult(locked.date_of_birth)
-        _check_unique_national_id(locked.national_id, exclude_pk=locked.pk)
+        check_national_id_free(locked.national_id, exclude_pk=locked.pk)
         diff = changes(before, snapshot(locked, BORROWER_FIELDS))
         if diff:
             locked.save(update_fields=[*fields.keys(), "national_id", "updated_at"])

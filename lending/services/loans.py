@@ -53,6 +53,11 @@ def terms_for(loan: Loan, disbursement_date: date) -> LoanTerms:
         raise ValidationError({exc.field: exc.message}) from exc
 
 
+def _rate(value: Decimal) -> str:
+    """A stored rate as people write it: 20, 12.5 (not 20.0000)."""
+    return format(value.normalize(), "f")
+
+
 def check_product_limits(product: LoanProduct | None, terms: dict[str, Any]) -> None:
     """An application must fit its product's limits; each breach is named on its field."""
     if product is None:
@@ -63,13 +68,14 @@ def check_product_limits(product: LoanProduct | None, terms: dict[str, Any]) -> 
     principal = terms.get("principal")
     if principal is not None and not (product.min_principal <= principal <= product.max_principal):
         errors["principal"] = (
-            f"{product.name} lends between {product.min_principal} and {product.max_principal}."
+            f"{product.name} lends between {product.min_principal:,.2f} and "
+            f"{product.max_principal:,.2f}."
         )
     rate = terms.get("annual_interest_rate")
     if rate is not None and not (product.min_interest_rate <= rate <= product.max_interest_rate):
         errors["annual_interest_rate"] = (
-            f"{product.name} allows an annual rate between {product.min_interest_rate:g} % "
-            f"and {product.max_interest_rate:g} %."
+            f"{product.name} allows an annual rate between {_rate(product.min_interest_rate)} % "
+            f"and {_rate(product.max_interest_rate)} %."
         )
     n = terms.get("installments")
     if n is not None and not (product.min_installments <= n <= product.max_installments):

@@ -259,6 +259,15 @@ def test_month_end_due_dates_stay_at_month_end() -> None:
     ]
 
 
+def test_disbursed_on_31_january_falls_due_at_each_month_end() -> None:
+    schedule = build_schedule(terms(disbursement_date=date(2024, 1, 31), installments=3))
+    assert [row.due_date for row in schedule.installments] == [
+        date(2024, 2, 29),
+        date(2024, 3, 31),
+        date(2024, 4, 30),
+    ]
+
+
 def test_first_due_date_overrides_the_default() -> None:
     schedule = build_schedule(terms(first_due_date=date(2024, 3, 1), installments=3))
     assert [row.due_date for row in schedule.installments] == [

@@ -1,0 +1,139 @@
+"""Loan reads: the filtered list, one loan with its schedule, repayments and history.
+
+Lists and the detail page read the totals kept on the loan row (`total_repayable`,
+`outstanding`) and never sum installments per row; the detail page loads the schedule in one
+query and totals it in Python from the rows it shows anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from lending.models import ZERO, AuditLog, Installment, Loan, Repayment
+
+
+def loan_list(
+    *,
+    query: str = "",
+    status: str = "",
+    officer: User | None = None,
+    product_id: int | None = None,
+    borrower_id: int | None = None,
+    submitted_from: date | None = None,
+    submitted_to: date | None = None,
+) -> QuerySet[Loan]:
+    """Loans newest first, with what a list row shows joined in (borrower, product, officer)."""
+    loans = Loan.objects.select_related("borrower", "product", "submitted_by")
+    query = query.strip()
+    if query:
+        loans = loans.filter(
+            Q(number__icontains=query)
+            | Q(borrower__full_name__icontains=query)
+            | Q(borrower__number__icontains=query)
+        )
+    if status:
+        loans = loans.filter(status=status)
+    if officer is not None:
+        loans = loans.filter(submitted_by=officer)
+    if product_id is not None:
+        loans = loans.filter(product_id=product_id)
+    if borrower_id is not None:
+        loans = loans.filter(borrower_id=borrower_id)
+    if submitted_from is not None:
+        loans = loans.filter(submitted_at__date__gte=submitted_from)
+    if submitted_to is not None:
+        loans = loans.filter(submitted_at__date__lte=submitted_to)
+    return loans.order_by("-submitted_at", "-id")
+
+
+def loan_officers() -> QuerySet[User]:
+    """Everyone who has submitted an application: the choices of the list's officer filter."""
+    return (
+        User.objects.filter(pk__in=Loan.objects.values("submitted_by_id"))
+        .only("id", "username", "first_name", "last_name")
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+def loan_for_page(pk: int) -> Loan:
+    """One loan with the people and records its page names, or 404."""
+    return get_object_or_404(
+        Loan.objects.select_related("borrower", "product", "submitted_by", "decided_by"), pk=pk
+    )
+
+
+@dataclass
+class ScheduleTotals:
+    principal: Decimal = ZERO
+    interest: Decimal = ZERO
+    fees: Decimal = ZERO
+    penalties: Decimal = ZERO
+    total: Decimal = ZERO
+    interest_waived: Decimal = ZERO
+    paid: Decimal = ZERO
+    remaining: Decimal = ZERO
+    overdue: int = 0
+
+
+@dataclass
+class LoanSchedule:
+    rows: list[Installment] = field(default_factory=list)
+    totals: ScheduleTotals = field(default_factory=ScheduleTotals)
+
+
+def loan_schedule(*, loan: Loan, today: date) -> LoanSchedule:
+    """The stored installments in order, each marked `overdue` as of `today`, and their totals
+    (one query whatever the number of installments)."""
+    schedule = LoanSchedule(rows=list(Installment.objects.filter(loan=loan).order_by("number")))
+    t = schedule.totals
+    for row in schedule.rows:
+        row.overdue = row.is_overdue(today)  # type: ignore[attr-defined]
+        t.principal += row.principal
+        t.interest += row.interest
+        t.fees += row.fees
+        t.penalties += row.penalties
+        t.total += row.total
+        t.interest_waived += row.interest_waived
+        t.paid += row.paid
+        t.remaining += row.remaining
+        t.overdue += 1 if row.overdue else 0  # type: ignore[attr-defined]
+    return schedule
+
+
+def loan_repayments(*, loan: Loan) -> list[Repayment]:
+    """A loan's repayments, newest first, with their receipt and who recorded them."""
+    return list(
+        Repayment.objects.filter(loan=loan)
+        .select_related("receipt", "recorded_by")
+        .order_by("-paid_on", "-recorded_at", "-id")
+    )
+
+
+def loan_history(*, loan: Loan) -> list[AuditLog]:
+    """The loan's audit entries, oldest first (the story of the application)."""
+    return list(AuditLog.objects.filter(object_type="loan", object_id=str(loan.pk)).order_by("id"))
+
+
+def describe_audit(entry: AuditLog) -> list[tuple[str, Any]]:
+    """An entry's details as short label/value pairs for the history list."""
+    details = entry.details or {}
+    out: list[tuple[str, Any]] = []
+    before, after = details.get("before") or {}, details.get("after") or {}
+    if before.get("status") and after.get("status"):
+        out.append(("status", f"{before['status']} → {after['status']}"))
+    elif after.get("status"):
+        out.append(("status", after["status"]))
+    for key, value in after.items():
+        if key != "status":
+            out.append((key.replace("_", " "), value))
+    for key in ("reason", "written_off", "outstanding"):
+        if details.get(key) not in (None, ""):
+            out.append((key.replace("_", " "), details[key]))
+    return out

@@ -1,0 +1,320 @@
+"""Loan pages: the list, the application form with its schedule preview, the loan page and
+the transitions (approve, reject, withdraw, write off).
+
+Transitions are POST-only. Who may act is decided by `accounts.access` and, for the object
+rules (four eyes, own application), by the service itself, which raises PermissionDenied
+(a 403 page). A wrong state or bad input comes back as a message on the loan page; the
+service has written nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.access import (
+    can_approve,
+    can_withdraw,
+    can_write_off,
+    permission_required,
+    require,
+)
+from lending.forms import (
+    DEFAULT_TERMS,
+    ROUNDING_FIELDS,
+    ApproveForm,
+    LoanApplicationForm,
+    LoanFilterForm,
+    ReasonForm,
+    WithdrawForm,
+    add_service_errors,
+    error_text,
+    form_error_text,
+    product_defaults,
+)
+from lending.models import Borrower, Loan, LoanProduct
+from lending.schedule import Schedule
+from lending.selectors.borrowers import borrower_search
+from lending.selectors.loans import (
+    describe_audit,
+    loan_for_page,
+    loan_history,
+    loan_repayments,
+    loan_schedule,
+)
+from lending.selectors.loans import loan_list as select_loans
+from lending.selectors.status import loan_status, loan_statuses
+from lending.services import loans as services
+from lending.views.borrowers import render_page, signed_in
+
+PAGE_SIZE = 25
+Status = Loan.Status
+
+
+@permission_required("lending.view_loan")
+@require_GET
+def loan_list(request: HttpRequest) -> HttpResponse:
+    form = LoanFilterForm(request.GET)
+    form.is_valid()
+    filters = form.filters()
+    page_obj = Paginator(select_loans(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    # Status against plan for the active loans on this page (cached; one query for misses).
+    plans = loan_statuses([loan for loan in page_obj if loan.status == Status.ACTIVE])
+    for loan in page_obj:
+        loan.plan = plans.get(loan.pk)  # type: ignore[attr-defined]
+    borrower = None
+    if filters["borrower_id"] is not None:
+        borrower = Borrower.objects.filter(pk=filters["borrower_id"]).first()
+    context = {
+        "form": form,
+        "page_obj": page_obj,
+        "borrower": borrower,
+        "filtered": any(value not in (None, "") for value in filters.values()),
+    }
+    return render_page(request, "lending/loans/list.html", "results", context)
+
+
+# --- Application --------------------------------------------------------------------------------
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _borrower_options(selected_id: int | None, query: str) -> list[Borrower]:
+    """The picker lists the chosen borrower first, then the search matches."""
+    matches = borrower_search(query=query) if query else []
+    selected = next((b for b in matches if b.pk == selected_id), None)
+    if selected is None and selected_id is not None:
+        selected = Borrower.objects.filter(pk=selected_id).first()
+    return ([selected] if selected else []) + [b for b in matches if b != selected]
+
+
+def _initial_from(data: QueryDict | dict[str, Any]) -> dict[str, Any]:
+    """What the officer typed, as initial values of a fresh (unvalidated) form."""
+    names = [*LoanApplicationForm.base_fields]
+    return {name: data.get(name) for name in names if data.get(name) not in (None, "")}
+
+
+def _with_product_defaults(initial: dict[str, Any]) -> dict[str, Any]:
+    product_id = _int_or_none(initial.get("product"))
+    product = None
+    if product_id is not None:
+        product = LoanProduct.objects.filter(pk=product_id, is_active=True).first()
+    if product is None:
+        initial.pop("product", None)
+        return initial
+    return {**initial, **product_defaults(product, initial), "product": product.pk}
+
+
+@permission_required("lending.view_loan", "lending.add_loan")
+@require_http_methods(["GET", "POST"])
+def loan_apply(request: HttpRequest) -> HttpResponse:
+    """One form, four buttons: "Use product defaults" and "Find" refill the form, "Preview
+    schedule" checks the terms and shows the schedule, "Submit application" calls
+    `loan_submit`. Only the last writes anything."""
+    data = request.POST
+    preview = False
+    if request.method == "GET":
+        initial = {**DEFAULT_TERMS, **_initial_from(request.GET)}
+        initial = _with_product_defaults(initial)
+        query = initial.get("borrower_q", "")
+        form = LoanApplicationForm(
+            initial=initial,
+            borrower_options=_borrower_options(_int_or_none(initial.get("borrower")), query),
+        )
+    elif "use_defaults" in data or "find_borrower" in data:
+        initial = _initial_from(data)
+        if "use_defaults" in data:
+            initial = _with_product_defaults(initial)
+        query = str(initial.get("borrower_q", "")).strip()[:100]
+        options = _borrower_options(_int_or_none(initial.get("borrower")), query)
+        if "find_borrower" in data and len(options) == 1:
+            initial["borrower"] = options[0].pk
+        form = LoanApplicationForm(initial=initial, borrower_options=options)
+    else:
+        query = data.get("borrower_q", "").strip()[:100]
+        options = _borrower_options(_int_or_none(data.get("borrower")), query)
+        form = LoanApplicationForm(data, borrower_options=options)
+        preview = "preview" in data
+        if form.is_valid() and not preview:
+            cleaned = form.cleaned_data
+            try:
+                loan = services.loan_submit(
+                    user=signed_in(request),
+                    borrower=cleaned["borrower"],
+                    product=cleaned["product"],
+                    purpose=cleaned["purpose"],
+                    request=request,
+                    **form.terms(),
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"Application {loan.number} for {loan.borrower.full_name} is submitted and "
+                    "waits for approval by another officer.",
+                )
+                return redirect("loan_detail", pk=loan.pk)
+    products = list(LoanProduct.objects.filter(is_active=True).order_by("name"))
+    context = {
+        "form": form,
+        "schedule": form.schedule if form.is_bound and not form.errors else None,
+        "previewed": preview,
+        "products": products,
+        "rounding_fields": ROUNDING_FIELDS,
+        "today": timezone.localdate(),
+    }
+    return render_page(request, "lending/loans/apply.html", "application", context)
+
+
+# --- The loan page ------------------------------------------------------------------------------
+
+
+@permission_required("lending.view_loan")
+@require_GET
+def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    loan = loan_for_page(pk)
+    today = timezone.localdate()
+    user = request.user
+    pending, active = loan.status == Status.PENDING, loan.status == Status.ACTIVE
+    schedule = (
+        None if pending or not loan.disbursement_date else loan_schedule(loan=loan, today=today)
+    )
+    projected: Schedule | None = None
+    projection_error = ""
+    if pending:
+        # What the approver would create today; the stored schedule is built at approval.
+        try:
+            projected = services.preview_schedule(
+                {name: getattr(loan, name) for name in services.TERM_FIELDS}, today
+            )
+        except ValidationError as exc:
+            projection_error = error_text(exc)
+    plan = loan_status(loan) if active else None
+    history = loan_history(loan=loan)
+    for entry in history:
+        entry.summary = describe_audit(entry)  # type: ignore[attr-defined]
+    context = {
+        "loan": loan,
+        "plan": plan,
+        "today": today,
+        "schedule": schedule,
+        "projected": projected,
+        "projection_error": projection_error,
+        "repayments": loan_repayments(loan=loan),
+        "history": history,
+        "may_approve": pending and can_approve(user, loan),
+        "own_application": pending and loan.submitted_by_id == user.pk,
+        "may_withdraw": pending and can_withdraw(user, loan),
+        "may_write_off": active and can_write_off(user),
+        "may_record_repayment": active and user.has_perm("lending.add_repayment"),
+        "approve_form": ApproveForm(initial={"disbursement_date": today}),
+        "reject_form": ReasonForm(prefix="reject"),
+        "withdraw_form": WithdrawForm(prefix="withdraw"),
+        "write_off_form": ReasonForm(prefix="write_off"),
+    }
+    return render(request, "lending/loans/detail.html", context)
+
+
+FOUR_EYES_APPROVE = "You submitted this application, so someone else must approve it."
+FOUR_EYES_DECIDE = "You submitted this application, so someone else must decide it."
+
+
+def _own(request: HttpRequest, loan: Loan) -> bool:
+    return loan.submitted_by_id == request.user.pk
+
+
+def _transition(
+    request: HttpRequest, pk: int, action: Callable[[Loan], Loan], success: str
+) -> HttpResponse:
+    """Run a transition service; a refused state or bad input becomes an error message on
+    the loan page. PermissionDenied is left to become the 403 page."""
+    loan = get_object_or_404(Loan, pk=pk)
+    try:
+        loan = action(loan)
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
+    else:
+        messages.success(request, success.format(number=loan.number))
+    return redirect("loan_detail", pk=pk)
+
+
+@permission_required("lending.view_loan", "lending.approve_loan")
+@require_POST
+def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
+    # Four eyes before anything else, so one's own application is a 403 whatever was posted
+    # (the service checks it again under the row lock).
+    require(not _own(request, loan), FOUR_EYES_APPROVE)
+    form = ApproveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form_error_text(form))
+        return redirect("loan_detail", pk=pk)
+    return _transition(
+        request,
+        pk,
+        lambda loan: services.loan_approve(
+            loan=loan,
+            user=signed_in(request),
+            disbursement_date=form.cleaned_data["disbursement_date"],
+            request=request,
+        ),
+        "Loan {number} is approved and disbursed; its schedule is below.",
+    )
+
+
+@permission_required("lending.view_loan", "lending.approve_loan")
+@require_POST
+def loan_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
+    require(not _own(request, loan), FOUR_EYES_DECIDE)
+    reason = request.POST.get("reject-reason", request.POST.get("reason", ""))
+    return _transition(
+        request,
+        pk,
+        lambda loan: services.loan_reject(
+            loan=loan, user=signed_in(request), reason=reason, request=request
+        ),
+        "Application {number} is rejected.",
+    )
+
+
+@permission_required("lending.view_loan", "lending.add_loan")
+@require_POST
+def loan_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = request.POST.get("withdraw-reason", request.POST.get("reason", ""))
+    return _transition(
+        request,
+        pk,
+        lambda loan: services.loan_withdraw(
+            loan=loan, user=signed_in(request), reason=reason, request=request
+        ),
+        "Application {number} is withdrawn.",
+    )
+
+
+@permission_required("lending.view_loan", "lending.write_off_loan")
+@require_POST
+def loan_write_off(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = request.POST.get("write_off-reason", request.POST.get("reason", ""))
+    return _transition(
+        request,
+        pk,
+        lambda loan: services.loan_write_off(
+            loan=loan, user=signed_in(request), reason=reason, request=request
+        ),
+        "Loan {number} is written off.",
+    )

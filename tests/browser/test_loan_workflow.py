@@ -1,0 +1,76 @@
+"""The lending workflow in a real browser: an officer registers a borrower and applies for a
+loan after previewing its schedule; a second officer approves it and sees the schedule; the
+first officer cannot approve their own application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lending.models import Loan
+
+pytestmark = pytest.mark.browser
+
+
+def test_officer_applies_and_a_second_officer_approves(page_as: Any) -> None:
+    officer = page_as("officer")
+
+    # Register the borrower.
+    officer.goto("/borrowers/new/")
+    officer.fill("#id_full_name", "Thandiwe Zulu")
+    officer.fill("#id_national_id", "ZA 8501-0123")
+    officer.fill("#id_date_of_birth", "1985-01-01")
+    officer.fill("#id_phone", "+27 82 555 0101")
+    officer.fill("#id_monthly_income", "3200")
+    officer.click("text=Register borrower")
+    officer.wait_for_url("**/borrowers/*/")
+    assert "is registered as B-" in officer.locator(".messages").inner_text()
+
+    # Apply: the borrower is preselected from their page; preview, then submit.
+    officer.click("text=New loan application")
+    officer.wait_for_url("**/loans/apply/?borrower=*")
+    assert "Thandiwe Zulu" in officer.locator("#id_borrower option:checked").inner_text()
+    officer.fill("#id_principal", "6000")
+    officer.fill("#id_annual_interest_rate", "15")
+    officer.fill("#id_installments", "12")
+    officer.click("button[name=preview]")
+    preview = officer.locator("#preview table.schedule tbody tr")
+    preview.first.wait_for()
+    assert preview.count() == 12
+    assert "Total repayable" in officer.locator("#preview").inner_text()
+    assert Loan.objects.count() == 0  # a preview writes nothing
+
+    officer.click("text=Submit application")
+    officer.wait_for_url("**/loans/*/")
+    assert "waits for approval" in officer.locator(".messages").inner_text()
+    assert "four-eyes" in officer.locator(".decision").inner_text()
+    assert officer.locator("text=Approve loan").count() == 0
+    loan = Loan.objects.get()
+    assert loan.status == Loan.Status.PENDING
+
+    # Approving one's own application is refused even when posted directly.
+    token = next(c["value"] for c in officer.context.cookies() if c["name"] == "csrftoken")
+    refused = officer.request.post(
+        f"/loans/{loan.pk}/approve/",
+        form={"csrfmiddlewaretoken": token, "disbursement_date": ""},
+        headers={"X-CSRFToken": token},
+    )
+    assert refused.status == 403
+    assert "someone else must approve" in refused.text()
+    loan.refresh_from_db()
+    assert loan.status == Loan.Status.PENDING
+
+    # A second officer approves it; the stored schedule is shown.
+    approver = page_as("officer2")
+    approver.goto(f"/loans/{loan.pk}/")
+    approver.click("text=Approve loan")
+    approver.wait_for_url(f"**/loans/{loan.pk}/")
+    assert "approved and disbursed" in approver.locator(".messages").inner_text()
+    assert approver.locator("h1 .badge").inner_text() == "Active"
+    rows = approver.locator("table.schedule tbody tr")
+    assert rows.count() == 12
+    assert "6,000.00" in approver.locator("table.schedule tfoot").inner_text()
+    loan.refresh_from_db()
+    assert loan.status == Loan.Status.ACTIVE
+    assert loan.decided_by is not None and loan.decided_by.username == "officer2_b"
