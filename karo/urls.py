@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as account_views
+from lending.api import api
 
 admin.site.site_header = "Ka-Ro LMS administration"
 admin.site.site_title = "Ka-Ro LMS admin"
@@ -13,6 +14,7 @@ admin.site.login = account_views.admin_login  # type: ignore[method-assign]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", api.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("reporting.urls")),
     path("", include("lending.urls")),

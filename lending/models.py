@@ -393,6 +393,9 @@ class Allocation(models.Model):
     interest = money_field(default=ZERO)
     fees = money_field(default=ZERO)
     penalties = money_field(default=ZERO)
+    # Scheduled interest an early settlement waived on this installment (not money received):
+    # kept here so that reversing the settlement restores exactly what it waived.
+    interest_waived = money_field(default=ZERO)
 
     class Meta:
         ordering = ["repayment", "installment__number"]

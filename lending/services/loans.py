@@ -178,6 +178,10 @@ def loan_approve(
                     due_date=row.due_date,
                     principal=row.principal,
                     interest=row.interest,
+                    # Coarse rounding can repay a loan early and leave 0.00 rows at the end:
+                    # nothing is owed on them, so they are paid from the start.
+                    status=Installment.Status.PAID if row.total == 0 else Installment.Status.DUE,
+                    paid_on=disbursement_date if row.total == 0 else None,
                 )
                 for row in schedule.installments
             ]

@@ -1,0 +1,183 @@
+"""JWT authentication for the API: `POST /api/auth/token` and `POST /api/auth/token/refresh`.
+
+Tokens are HS256-signed with `SECRET_KEY` and carry a `type` claim (`access` or `refresh`), so
+a refresh token is never accepted as an access token and the other way round. Access tokens
+live `KARO_JWT_ACCESS_MINUTES` (default 15), refresh tokens `KARO_JWT_REFRESH_HOURS`.
+
+Decisions worth knowing:
+- Credentials go through `django.contrib.auth.authenticate(request, ...)`, so django-axes
+  counts API failures together with the login page's (5 per username and IP) and the audit
+  log records them. A locked-out pair gets 429 with a JSON message; axes' middleware would
+  otherwise replace the answer with the HTML lockout page, so the view clears its flag.
+- A wrong password and a disabled account get the same 401 message (no account probing).
+- A successful token request is a sign-in: `user_logged_in` is sent, which audits it, resets
+  the axes failure count and updates `last_login`. No session is created.
+- Every token names a fingerprint of the user's password hash (`pwd`); changing the password
+  or disabling the user invalidates the tokens already issued. Refreshing rotates both tokens.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import jwt
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.signals import user_logged_in
+from django.core.exceptions import SuspiciousOperation
+from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParserError
+from django.utils.crypto import constant_time_compare
+from ninja import Router
+from ninja.errors import HttpError
+from ninja.security import HttpBearer
+
+from lending.api.errors import LockedOut, TokenInvalid
+from lending.api.schemas import RefreshIn, TokenIn, TokenOut, errors
+
+ALGORITHM = "HS256"
+ISSUER = "karo-lms"
+TokenType = Literal["access", "refresh"]
+BAD_CREDENTIALS = "That username and password do not match, or the account is disabled."
+
+router = Router(tags=["auth"])
+
+
+def access_lifetime() -> timedelta:
+    return timedelta(minutes=getattr(settings, "KARO_JWT_ACCESS_MINUTES", 15))
+
+
+def refresh_lifetime() -> timedelta:
+    return timedelta(hours=getattr(settings, "KARO_JWT_REFRESH_HOURS", 12))
+
+
+def _password_fingerprint(user: AbstractBaseUser) -> str:
+    return user.get_session_auth_hash()[:20]
+
+
+def make_token(user: AbstractBaseUser, kind: TokenType, *, now: datetime | None = None) -> str:
+    """A signed token for `user`; `now` lets tests mint tokens that have already expired."""
+    issued = now or datetime.now(tz=UTC)
+    lifetime = access_lifetime() if kind == "access" else refresh_lifetime()
+    claims = {
+        "iss": ISSUER,
+        "sub": str(user.pk),
+        "type": kind,
+        "iat": issued,
+        "exp": issued + lifetime,
+        "jti": uuid.uuid4().hex,
+        "pwd": _password_fingerprint(user),
+    }
+    return jwt.encode(claims, settings.SECRET_KEY, algorithm=ALGORITHM)
+
+
+def user_from_token(token: str, kind: TokenType) -> User:
+    """The active user a valid token of this kind names, or `TokenInvalid` saying why."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            settings.SECRET_KEY,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "type", "pwd"]},
+        )
+    except jwt.ExpiredSignatureError:
+        if kind == "access":
+            raise TokenInvalid(
+                "The access token has expired: get a new one from /api/auth/token/refresh."
+            ) from None
+        raise TokenInvalid("The refresh token has expired: sign in again.") from None
+    except jwt.InvalidTokenError:
+        raise TokenInvalid("The token is not valid.") from None
+    if claims.get("type") != kind:
+        article = "an" if kind == "access" else "a"
+        raise TokenInvalid(f"This is not {article} {kind} token.")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.isdigit() or len(sub) > 18:
+        raise TokenInvalid("The token is not valid.")
+    user = User.objects.filter(pk=int(sub), is_active=True).first()
+    if user is None or not constant_time_compare(
+        str(claims.get("pwd", "")), _password_fingerprint(user)
+    ):
+        raise TokenInvalid("The token is no longer valid: sign in again.")
+    return user
+
+
+class JWTAuth(HttpBearer):
+    """Bearer access tokens; the user becomes `request.user` (and `request.auth`)."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> User:
+        user = user_from_token(token, "access")
+        request.user = user
+        return user
+
+
+def _require_readable_form(request: HttpRequest) -> None:
+    """Axes copies `request.POST` into its log of each failed sign-in. A body that claims to
+    be a form but cannot be read as one would break that read after the password was checked,
+    leaving the failure uncounted (a way round the throttle): refuse it before any check."""
+    try:
+        request.POST  # noqa: B018  (parsed for its side effect)
+    except (MultiPartParserError, SuspiciousOperation) as exc:
+        raise HttpError(
+            400, "The body could not be read: send JSON with Content-Type: application/json."
+        ) from exc
+
+
+def _signed_in(request: HttpRequest, user: AbstractBaseUser) -> None:
+    """Tell the sign-in receivers (audit entry, axes reset, last_login). Axes hashes the session
+    key into its access log and creates a session to do so; a token sign-in needs none, so a
+    session that did not exist before is dropped again (no row left, no cookie sent)."""
+    had_session = request.session.session_key is not None
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    if not had_session and request.session.session_key is not None:
+        request.session.flush()
+
+
+def _tokens(user: AbstractBaseUser) -> dict[str, Any]:
+    return {
+        "access": make_token(user, "access"),
+        "refresh": make_token(user, "refresh"),
+        "token_type": "Bearer",
+        "expires_in": int(access_lifetime().total_seconds()),
+    }
+
+
+@router.post(
+    "/token",
+    auth=None,
+    response={200: TokenOut, **errors(400, 401, 422, 429)},
+    summary="Get an access and a refresh token",
+)
+def token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
+    """Sign in with a username and password. Failures count towards the login throttle:
+    after 5 for the same username and address, that pair is locked out for a while (429)."""
+    _require_readable_form(request)
+    user = authenticate(request, username=payload.username, password=payload.password)
+    if getattr(request, "axes_locked_out", False):
+        # Answer in JSON here instead of letting axes' middleware send its HTML page.
+        request.axes_locked_out = False  # type: ignore[attr-defined]
+        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        raise LockedOut(
+            f"Too many failed sign-ins: this username is locked for {minutes} minutes from "
+            "this address. Try again later or ask an administrator.",
+            retry_after=int(settings.AXES_COOLOFF_TIME.total_seconds()),
+        )
+    if user is None:
+        raise TokenInvalid(BAD_CREDENTIALS)
+    _signed_in(request, user)
+    return _tokens(user)
+
+
+@router.post(
+    "/token/refresh",
+    auth=None,
+    response={200: TokenOut, **errors(400, 401, 422)},
+    summary="Exchange a refresh token for new tokens",
+)
+def refresh(request: HttpRequest, payload: RefreshIn) -> dict[str, Any]:
+    user = user_from_token(payload.refresh, "refresh")
+    return _tokens(user)

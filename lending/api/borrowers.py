@@ -1,0 +1,40 @@
+"""Borrowers: list (search, paginated), register, read. Writes go through `borrower_create`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Query, Router
+from ninja.responses import Status
+
+from lending.api.common import page_of, user_with
+from lending.api.schemas import BorrowerFilters, BorrowerIn, BorrowerOut, BorrowerPage, Id, errors
+from lending.models import Borrower
+from lending.selectors.borrowers import borrower_list
+from lending.services.borrowers import borrower_create
+
+router = Router(tags=["borrowers"])
+
+
+@router.get("", response={200: BorrowerPage, **errors(401, 403, 422)}, summary="List borrowers")
+def list_borrowers(request: HttpRequest, filters: Query[BorrowerFilters]) -> dict[str, Any]:
+    user_with(request, "lending.view_borrower")
+    return page_of(borrower_list(query=filters.q, sort=filters.sort), filters)
+
+
+@router.post(
+    "", response={201: BorrowerOut, **errors(400, 401, 403, 422)}, summary="Register a borrower"
+)
+def create_borrower(request: HttpRequest, payload: BorrowerIn) -> Status:
+    user = user_with(request, "lending.add_borrower")
+    return Status(201, borrower_create(user=user, request=request, **payload.model_dump()))
+
+
+@router.get(
+    "/{id}", response={200: BorrowerOut, **errors(401, 403, 404, 422)}, summary="Read a borrower"
+)
+def get_borrower(request: HttpRequest, id: Id) -> Borrower:
+    user_with(request, "lending.view_borrower")
+    return get_object_or_404(Borrower, pk=id)

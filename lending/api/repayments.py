@@ -1,0 +1,151 @@
+"""Repayments of a loan: record one (idempotent with an `Idempotency-Key` header) and list
+them. Posting is `lending.services.repayments.repayment_record`, the same as the cashier's page.
+
+Idempotency: the key is scoped to the calling user (stored as `api:<user id>:<key>`, so one
+client cannot replay or block another's), and the request fingerprint is the SHA-256 of the
+canonical body (loan, amount in cents, date, method, reference as sent). A retry with the
+same key and body gets the same answer (201, same body, nothing new recorded, even when the
+retries race); the same key with another body is a 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.db.models import Prefetch
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import Header, Query, Router
+from ninja.responses import Status
+
+from lending.api.common import page_of, user_with
+from lending.api.schemas import (
+    Id,
+    PageParams,
+    RepaymentIn,
+    RepaymentOut,
+    RepaymentPage,
+    errors,
+)
+from lending.errors import StateConflict
+from lending.models import Allocation, Loan, Repayment
+from lending.selectors.repayments import RepaymentFilters, repayment_list
+from lending.services.repayments import IdempotencyConflict, repayment_record
+
+router = Router(tags=["repayments"])
+
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,64}$"
+
+
+def _allocations() -> Prefetch[Any]:
+    return Prefetch(
+        "allocations",
+        queryset=Allocation.objects.select_related("installment").order_by("installment__number"),
+    )
+
+
+def _answer(repayment: Repayment) -> dict[str, Any]:
+    receipt = getattr(repayment, "receipt", None)
+    return {
+        "id": repayment.pk,
+        "loan_id": repayment.loan_id,
+        "amount": repayment.amount,
+        "paid_on": repayment.paid_on,
+        "method": repayment.method,
+        "reference": repayment.reference,
+        "receipt_number": receipt.number if receipt is not None else None,
+        "allocations": [
+            {
+                "installment": a.installment.number,
+                "principal": a.principal,
+                "interest": a.interest,
+                "fees": a.fees,
+                "penalties": a.penalties,
+                "total": a.total,
+            }
+            for a in repayment.allocations.all()
+        ],
+        "outstanding": repayment.outstanding_after,
+        "recorded_by": repayment.recorded_by.get_username(),
+        "recorded_at": repayment.recorded_at,
+        "reversed": repayment.is_reversed,
+    }
+
+
+def fingerprint(loan_id: int, payload: RepaymentIn) -> str:
+    """The request as sent, canonical: "12.5" and "12.50" are one amount; an omitted date
+    stays omitted (so a retry the next day still matches)."""
+    body = {
+        "loan": loan_id,
+        "amount": f"{payload.amount:.2f}",
+        "paid_on": payload.paid_on.isoformat() if payload.paid_on else None,
+        "method": payload.method,
+        "reference": payload.reference,
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@router.post(
+    "/loans/{id}/repayments",
+    response={201: RepaymentOut, **errors(400, 401, 403, 404, 409, 422)},
+    summary="Record a repayment",
+)
+def create_repayment(
+    request: HttpRequest,
+    id: Id,
+    payload: RepaymentIn,
+    idempotency_key: str | None = Header(
+        None,
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="1 to 64 printable ASCII characters, one per payment (a UUID is ideal).",
+    ),
+) -> Status:
+    """Allocated oldest installment first (penalties, fees, interest, principal); a receipt is
+    issued; the loan closes when nothing is left. 409 for a loan that is not active."""
+    user = user_with(request, "lending.add_repayment")
+    loan = get_object_or_404(Loan, pk=id)
+    stored_key = f"api:{user.pk}:{idempotency_key}" if idempotency_key else None
+    try:
+        repayment = repayment_record(
+            loan=loan,
+            user=user,
+            amount=payload.amount,
+            paid_on=payload.paid_on or timezone.localdate(),
+            method=payload.method,
+            reference=payload.reference,
+            idempotency_key=stored_key,
+            request_fingerprint=fingerprint(loan.pk, payload),
+            request=request,
+        )
+    except IdempotencyConflict:
+        raise StateConflict(
+            "This Idempotency-Key was already used for a different request; send a new key "
+            "for a new payment."
+        ) from None
+    repayment = (
+        Repayment.objects.select_related("receipt", "recorded_by")
+        .prefetch_related(_allocations())
+        .get(pk=repayment.pk)
+    )
+    return Status(201, _answer(repayment))
+
+
+@router.get(
+    "/loans/{id}/repayments",
+    response={200: RepaymentPage, **errors(401, 403, 404, 422)},
+    summary="List a loan's repayments",
+)
+def list_repayments(request: HttpRequest, id: Id, paging: Query[PageParams]) -> dict[str, Any]:
+    """Newest first, reversed ones included (`reversed: true`)."""
+    user_with(request, "lending.view_repayment")
+    loan = get_object_or_404(Loan.objects.only("pk"), pk=id)
+    page = page_of(
+        repayment_list(RepaymentFilters(loan=loan.pk)).prefetch_related(_allocations()), paging
+    )
+    page["items"] = [_answer(repayment) for repayment in page["items"]]
+    return page

@@ -1,0 +1,414 @@
+"""Request and response shapes of the JSON API (field names fixed by DESIGN.md "Web API").
+
+Amounts travel as decimal strings ("12.50") both ways, so no client ever has to trust a binary
+float. The API's JSON parser (`lending.api.errors.ExactJSONParser`) reads JSON numbers as exact
+decimals, so `12.50` is accepted too, while `1e400`, `NaN` or three decimals are refused with
+the field named. Free text refuses NUL characters and lone surrogates, which PostgreSQL and
+SQLite cannot store (they would otherwise surface as a server error, not a 422).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from ninja import Field, Schema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+
+# Database ids are bigints; anything larger can never match and must not reach the database.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+MONEY_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
+RATE_PATTERN = r"^[0-9]{1,3}(\.[0-9]{1,4})?$"
+_MONEY_RE = re.compile(MONEY_PATTERN)
+_RATE_RE = re.compile(RATE_PATTERN)
+
+
+def _decimal_parser(regex: re.Pattern[str], places: int, integer_digits: int, example: str) -> Any:
+    def parse(value: Any) -> Decimal:
+        if isinstance(value, bool | float):
+            raise ValueError(f'Send the number as a decimal string, such as "{example}".')
+        if isinstance(value, int):
+            value = Decimal(value)
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise ValueError("The number is not finite or far too large.")
+            value = format(value, "f") if value == value.to_integral_value() else str(value)
+        if not isinstance(value, str):
+            raise ValueError(f'Send the number as a decimal string, such as "{example}".')
+        text = value.strip()
+        if not regex.match(text):
+            raise ValueError(
+                f"Enter a number zero or above with at most {integer_digits} digits before "
+                f'the point and {places} after it, such as "{example}".'
+            )
+        try:
+            return Decimal(text)
+        except InvalidOperation:  # pragma: no cover - the pattern already guarantees a number
+            raise ValueError("Enter a number.") from None
+
+    return parse
+
+
+def _fixed(places: int) -> Any:
+    def serialise(value: Decimal) -> str:
+        return f"{value:.{places}f}"
+
+    return serialise
+
+
+MoneyIn = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_parser(_MONEY_RE, 2, 12, "12.50")),
+    WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["1250.00"]}),
+]
+RateIn = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_parser(_RATE_RE, 4, 3, "12.5")),
+    WithJsonSchema({"type": "string", "pattern": RATE_PATTERN, "examples": ["12"]}),
+]
+Money = Annotated[
+    Decimal,
+    PlainSerializer(_fixed(2), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "examples": ["1250.00"]}),
+]
+Rate = Annotated[
+    Decimal,
+    PlainSerializer(_fixed(4), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^[0-9]+\.[0-9]{4}$", "examples": ["12.0000"]}),
+]
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("The text must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("The text is not valid Unicode.") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+
+Frequency = Literal["monthly", "biweekly", "weekly"]
+InterestMethod = Literal["declining", "flat"]
+Amortization = Literal["equal_installments", "equal_principal"]
+InstallmentRounding = Literal["nearest", "up"]
+InterestPeriod = Literal["per_period", "daily"]
+DaysInYear = Literal[360, 365]
+LoanStatusName = Literal["pending", "active", "rejected", "withdrawn", "closed", "written_off"]
+Method = Literal["cash", "bank_transfer", "mobile_money", "cheque"]
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class Error(Schema):
+    detail: str
+
+
+class FieldError(Schema):
+    field: str | None = Field(description="The input to blame; null when the whole request is.")
+    message: str
+
+
+class ValidationErrors(Schema):
+    detail: list[FieldError]
+
+
+def errors(*codes: int) -> dict[int, type[Schema]]:
+    """The documented error answers of an operation: 400 a body that is not JSON, 401 no or
+    bad token, 403 role, 404 unknown id, 409 state conflict, 422 invalid input (with fields),
+    429 locked out."""
+    return {code: ValidationErrors if code == 422 else Error for code in codes}
+
+
+# --- paging ---------------------------------------------------------------------------------
+
+
+class PageParams(Schema):
+    page: int = Field(1, ge=1, le=100_000)
+    page_size: int = Field(25, ge=1, le=100)
+
+
+class Page(Schema):
+    count: int
+    page: int
+    page_size: int
+
+
+# --- auth -----------------------------------------------------------------------------------
+
+
+class TokenIn(Schema):
+    username: Annotated[Text, Field(min_length=1, max_length=150)]
+    password: Annotated[Text, Field(min_length=1, max_length=1024)]
+
+
+class RefreshIn(Schema):
+    refresh: Annotated[Text, Field(min_length=1, max_length=4096)]
+
+
+class TokenOut(Schema):
+    access: str
+    refresh: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105  (the OAuth 2 name, not a secret)
+    expires_in: int = Field(description="Seconds the access token stays valid.")
+
+
+# --- borrowers ------------------------------------------------------------------------------
+
+
+class BorrowerIn(Schema):
+    full_name: Annotated[Text, Field(min_length=1, max_length=200)]
+    national_id: Annotated[Text, Field(min_length=1, max_length=40)]
+    date_of_birth: date
+    phone: Annotated[Text, Field(min_length=1, max_length=30)]
+    email: Annotated[Text, Field(max_length=254)] = ""
+    address: Annotated[Text, Field(max_length=2000)] = ""
+    employer: Annotated[Text, Field(max_length=200)] = ""
+    monthly_income: MoneyIn = Decimal("0.00")
+
+
+class BorrowerOut(Schema):
+    id: int
+    number: str
+    full_name: str
+    national_id: str
+    date_of_birth: date
+    phone: str
+    email: str
+    address: str
+    employer: str
+    monthly_income: Money
+    created_at: datetime
+
+
+class BorrowerFilters(PageParams):
+    q: Annotated[Text, Field(max_length=100)] = Field(
+        "", description="Part of the name, borrower number, national ID or phone."
+    )
+    sort: Literal["name", "-name", "number", "-number", "created", "-created"] = "name"
+
+
+class BorrowerPage(Page):
+    items: list[BorrowerOut]
+
+
+# --- loan terms and loans -------------------------------------------------------------------
+
+
+class TermsIn(Schema):
+    """Loan terms. Omitted options come from the product when one is given, else from the
+    defaults of DESIGN.md (monthly, declining, equal installments, 0.01, nearest, per period,
+    365 days)."""
+
+    product_id: Id | None = None
+    principal: MoneyIn
+    annual_interest_rate: RateIn | None = Field(
+        None, description="Percent a year; defaults to the product's rate."
+    )
+    installments: int = Field(ge=1, le=480)
+    frequency: Frequency | None = None
+    interest_method: InterestMethod | None = None
+    amortization: Amortization | None = None
+    grace_periods: int | None = Field(None, ge=0, le=479)
+    first_due_date: date | None = None
+    installment_multiple: MoneyIn | None = None
+    installment_rounding: InstallmentRounding | None = None
+    interest_period: InterestPeriod | None = None
+    days_in_year: DaysInYear | None = None
+
+
+class LoanIn(TermsIn):
+    borrower_id: Id
+    purpose: Annotated[Text, Field(max_length=200)] = ""
+
+
+class SeedLoanIn(Schema):
+    """The seed application's body for `POST /create-loans`: a monthly, declining-balance
+    loan with equal installments. Amounts may be numbers or decimal strings here."""
+
+    borrower_id: Id
+    product_id: Id | None = None
+    loan_amount: MoneyIn
+    interest_rate: RateIn = Field(Decimal("2"), description="Percent a year.")
+    repayment_period: int = Field(ge=1, le=480, description="Months.")
+    purpose: Annotated[Text, Field(max_length=200)] = ""
+
+
+class PreviewIn(TermsIn):
+    disbursement_date: date | None = Field(None, description="Defaults to today.")
+
+
+class LoanOut(Schema):
+    id: int
+    number: str
+    borrower_id: int
+    borrower_name: str = Field(alias="borrower.full_name")
+    product_id: int | None
+    status: LoanStatusName
+    principal: Money
+    annual_interest_rate: Rate
+    installments: int
+    frequency: Frequency
+    interest_method: InterestMethod
+    amortization: Amortization
+    grace_periods: int
+    first_due_date: date | None
+    installment_multiple: Money
+    installment_rounding: InstallmentRounding
+    interest_period: InterestPeriod
+    days_in_year: int
+    purpose: str
+    disbursement_date: date | None
+    total_repayable: Money
+    total_paid: Money
+    total_waived: Money
+    outstanding: Money
+    days_past_due: int
+    submitted_by: str = Field(alias="submitted_by.username")
+    submitted_at: datetime
+    decided_at: datetime | None
+    status_reason: str
+
+
+class LoanFilters(PageParams):
+    q: Annotated[Text, Field(max_length=100)] = Field(
+        "", description="Part of the loan number, or of the borrower's name or number."
+    )
+    status: LoanStatusName | None = None
+    borrower_id: Id | None = None
+    product_id: Id | None = None
+    officer: Annotated[Text, Field(max_length=150)] | None = Field(
+        None, description="Username of the officer who submitted the application."
+    )
+
+
+class LoanPage(Page):
+    items: list[LoanOut]
+
+
+class ApproveIn(Schema):
+    disbursement_date: date | None = Field(None, description="Defaults to today.")
+
+
+class RejectIn(Schema):
+    reason: Annotated[Text, Field(max_length=2000)]
+
+
+# --- schedule -------------------------------------------------------------------------------
+
+
+class InstallmentOut(Schema):
+    number: int
+    due_date: date
+    principal: Money
+    interest: Money
+    fees: Money
+    penalties: Money
+    total: Money
+    waived: Money
+    paid: Money
+    status: Literal["due", "partial", "paid", "overdue"]
+
+
+class ScheduleTotals(Schema):
+    principal: Money
+    interest: Money
+    fees: Money
+    penalties: Money
+    total: Money
+
+
+class ScheduleOut(Schema):
+    installments: list[InstallmentOut]
+    totals: ScheduleTotals
+    projected: bool = Field(
+        False,
+        description="True for an application not yet approved: the schedule it would have if "
+        "disbursed today (nothing is stored until approval).",
+    )
+
+
+# --- repayments -----------------------------------------------------------------------------
+
+
+class RepaymentIn(Schema):
+    amount: MoneyIn
+    paid_on: date | None = Field(None, description="Defaults to today.")
+    method: Method = "cash"
+    reference: Annotated[Text, Field(max_length=100)] = ""
+
+
+class AllocationOut(Schema):
+    installment: int = Field(description="Installment number.")
+    principal: Money
+    interest: Money
+    fees: Money
+    penalties: Money
+    total: Money
+
+
+class RepaymentOut(Schema):
+    id: int
+    loan_id: int
+    amount: Money
+    paid_on: date
+    method: Method
+    reference: str
+    receipt_number: str | None
+    allocations: list[AllocationOut]
+    outstanding: Money = Field(description="The loan's outstanding right after this payment.")
+    recorded_by: str
+    recorded_at: datetime
+    reversed: bool
+
+
+class RepaymentPage(Page):
+    items: list[RepaymentOut]
+
+
+# --- status and reports ---------------------------------------------------------------------
+
+
+class StatusOut(Schema):
+    status: Literal["ahead", "on_track", "behind"] | None = Field(
+        description="Against plan; null for a loan that is not active (the figures still are)."
+    )
+    as_of: date
+    expected_paid: Money = Field(description="What the installments due up to today ask for.")
+    paid: Money
+    outstanding: Money
+    overdue_amount: Money
+    next_due_date: date | None
+    next_due_amount: Money = Field(description="Still unpaid of the next installment due.")
+    days_past_due: int
+
+
+class DailyAmount(Schema):
+    date: dt.date
+    amount: Money
+
+
+class SummaryOut(Schema):
+    as_of: date
+    currency: str
+    total_borrowers: int
+    total_loans: int
+    active_principal: Money
+    outstanding: Money = Field(description="Still to be repaid on active loans.")
+    collected_this_month: Money
+    par30: Money = Field(description="Outstanding of active loans more than 30 days past due.")
+    par30_percent: Annotated[
+        Decimal,
+        PlainSerializer(_fixed(2), return_type=str),
+        WithJsonSchema({"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "examples": ["4.25"]}),
+    ] = Field(description="PAR30 as a percent of the outstanding of active loans.")
+    loans_by_status: dict[str, int]
+    repayments_last_7_days: list[DailyAmount]

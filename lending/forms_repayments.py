@@ -1,0 +1,143 @@
+"""Forms of the repayment pages. They parse and convert input; the services decide."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from lending.models import Repayment
+from lending.selectors.repayments import RepaymentFilters, recorders
+
+METHOD_CHOICES = Repayment.Method.choices
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+class ServiceErrorsMixin:
+    """Put a service's ValidationError on the fields it names (others on the form)."""
+
+    def add_service_error(self, error: ValidationError) -> None:
+        form: forms.Form = self  # type: ignore[assignment]
+        if hasattr(error, "error_dict"):
+            for field, errors in error.error_dict.items():
+                target = field if field in form.fields else None
+                for e in errors:
+                    form.add_error(target, e)
+        else:
+            form.add_error(None, error)
+
+
+class RepaymentForm(ServiceErrorsMixin, forms.Form):
+    amount = forms.DecimalField(
+        label="Amount",
+        max_digits=14,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+    )
+    paid_on = forms.DateField(label="Date paid", widget=DateInput())
+    method = forms.ChoiceField(label="Method", choices=METHOD_CHOICES)
+    reference = forms.CharField(
+        label="Reference",
+        max_length=100,
+        required=False,
+        help_text="Bank or mobile-money transaction ID, cheque number…",
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        today = timezone.localdate()
+        self.fields["paid_on"].widget.attrs["max"] = today.isoformat()
+
+
+class PayoffForm(ServiceErrorsMixin, forms.Form):
+    on = forms.DateField(label="Settle on", widget=DateInput())
+
+
+class SettleForm(ServiceErrorsMixin, forms.Form):
+    """Settles at the quote the cashier saw: its date and amount ride along hidden, and the
+    view refuses when the payoff has changed since (another payment came in)."""
+
+    on = forms.DateField(widget=forms.HiddenInput)
+    expected_amount = forms.DecimalField(max_digits=14, decimal_places=2, widget=forms.HiddenInput)
+    method = forms.ChoiceField(label="Method", choices=METHOD_CHOICES)
+    reference = forms.CharField(label="Reference", max_length=100, required=False)
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Shown beside the quote form, which has its own "on": keep element ids unique.
+        kwargs.setdefault("auto_id", "settle_%s")
+        super().__init__(*args, **kwargs)
+
+
+class ReverseForm(ServiceErrorsMixin, forms.Form):
+    reason = forms.CharField(
+        label="Reason for the reversal",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For example: posted to the wrong loan, cheque bounced, amount typed wrong.",
+    )
+
+
+class UserChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.get_full_name() or obj.get_username())
+
+
+class RepaymentFilterForm(forms.Form):
+    date_from = forms.DateField(label="Paid from", required=False, widget=DateInput())
+    date_to = forms.DateField(label="Paid to", required=False, widget=DateInput())
+    method = forms.ChoiceField(
+        label="Method", required=False, choices=[("", "Any method"), *METHOD_CHOICES]
+    )
+    recorded_by = UserChoiceField(
+        label="Recorded by", required=False, queryset=None, empty_label="Anyone"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["recorded_by"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = recorders()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def filters(self) -> RepaymentFilters:
+        """The valid filters; an invalid one is ignored (its error shows beside it)."""
+        data = (
+            self.cleaned_data
+            if self.is_valid()
+            else {
+                k: v for k, v in getattr(self, "cleaned_data", {}).items() if k not in self.errors
+            }
+        )
+        user = data.get("recorded_by")
+        start: date | None = data.get("date_from")
+        end: date | None = data.get("date_to")
+        if start and end and start > end:
+            end = None
+        return RepaymentFilters(
+            date_from=start,
+            date_to=end,
+            method=data.get("method") or "",
+            recorded_by=user.pk if user is not None else None,
+        )

@@ -1,0 +1,211 @@
+"""Reads for the repayment pages: loan search, the repayments list and its totals, what a
+loan owes now, and a receipt with everything it prints. Each returns its rows with the joins
+already done, so a page runs a fixed number of queries whatever the data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+
+from lending.models import Allocation, Installment, Loan, Receipt, Repayment, money_field
+
+ZERO = Decimal("0.00")
+CENTS = Decimal("0.01")
+SEARCHABLE_STATUSES = [Loan.Status.ACTIVE, Loan.Status.CLOSED, Loan.Status.WRITTEN_OFF]
+
+
+def loan_search(query: str, *, limit: int = 20) -> QuerySet[Loan]:
+    """Loans a cashier may be looking for: by borrower name, loan number or phone.
+    Active loans first (those can take a payment), newest first within a status."""
+    query = (query or "").strip()
+    loans = Loan.objects.filter(status__in=SEARCHABLE_STATUSES).select_related("borrower")
+    if not query:
+        return loans.none()
+    digits = "".join(ch for ch in query if ch.isdigit())
+    match = (
+        Q(borrower__full_name__icontains=query)
+        | Q(number__icontains=query)
+        | Q(borrower__number__icontains=query)
+        | Q(borrower__phone__icontains=query)
+    )
+    # "0712 345 678" should find "+254712345678": match the digits without spaces and
+    # without the national trunk prefix 0.
+    national = digits.lstrip("0")
+    if len(national) >= 4:
+        match |= Q(borrower__phone__icontains=digits) | Q(borrower__phone__icontains=national)
+    # "active" sorts before "closed" and "written_off"; good enough and index-free.
+    return loans.filter(match).order_by("status", "-disbursement_date", "-id")[:limit]
+
+
+@dataclass(frozen=True)
+class RepaymentFilters:
+    date_from: date | None = None
+    date_to: date | None = None
+    method: str = ""
+    recorded_by: int | None = None
+    loan: int | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.__dict__.items() if v not in (None, "")}
+
+
+def repayment_list(filters: RepaymentFilters) -> QuerySet[Repayment]:
+    """Repayments, newest first, with what each row of the list and the export shows."""
+    qs = Repayment.objects.select_related(
+        "loan", "loan__borrower", "recorded_by", "reversed_by", "receipt"
+    )
+    if filters.date_from:
+        qs = qs.filter(paid_on__gte=filters.date_from)
+    if filters.date_to:
+        qs = qs.filter(paid_on__lte=filters.date_to)
+    if filters.method:
+        qs = qs.filter(method=filters.method)
+    if filters.recorded_by:
+        qs = qs.filter(recorded_by_id=filters.recorded_by)
+    if filters.loan:
+        qs = qs.filter(loan_id=filters.loan)
+    return qs.order_by("-paid_on", "-recorded_at", "-id")
+
+
+def with_allocation_totals(qs: QuerySet[Repayment]) -> QuerySet[Repayment]:
+    """Add principal / interest / fees / penalties per repayment (one grouped query)."""
+    return qs.annotate(
+        **{
+            f"alloc_{c}": Coalesce(Sum(f"allocations__{c}"), ZERO, output_field=money_field())
+            for c in ("principal", "interest", "fees", "penalties")
+        }
+    )
+
+
+@dataclass(frozen=True)
+class RepaymentTotals:
+    count: int
+    amount: Decimal  # received and not reversed
+    reversed_count: int
+    reversed_amount: Decimal
+
+
+def repayment_totals(qs: QuerySet[Repayment]) -> RepaymentTotals:
+    """Totals of a filtered list, in one query. Reversed payments are counted apart: they are
+    not money received."""
+    live = Q(reversed_at__isnull=True)
+    row = qs.order_by().aggregate(
+        n_live=Count("id", filter=live),
+        sum_live=Coalesce(Sum("amount", filter=live), ZERO, output_field=money_field()),
+        n_reversed=Count("id", filter=~live),
+        sum_reversed=Coalesce(Sum("amount", filter=~live), ZERO, output_field=money_field()),
+    )
+    # SQLite sums decimals as floats-in-text ("6008.51000000000"); back to cents.
+    return RepaymentTotals(
+        count=row["n_live"],
+        amount=Decimal(row["sum_live"]).quantize(CENTS),
+        reversed_count=row["n_reversed"],
+        reversed_amount=Decimal(row["sum_reversed"]).quantize(CENTS),
+    )
+
+
+def recorders() -> QuerySet[AbstractBaseUser]:
+    """Users who have recorded at least one repayment (the "recorded by" filter)."""
+    User = get_user_model()
+    return User.objects.filter(recorded_repayments__isnull=False).distinct().order_by("username")
+
+
+@dataclass(frozen=True)
+class DueNow:
+    """What a loan asks for today: the amount the payment form suggests, and why."""
+
+    overdue: Decimal  # due before today, unpaid
+    due_today: Decimal
+    next_installment: Installment | None  # first unpaid one due after today
+    suggested: Decimal
+    overdue_count: int
+
+
+def due_now(loan: Loan, installments: list[Installment], today: date) -> DueNow:
+    """The default payment: what is overdue plus what falls due today; if nothing does, the
+    next installment. Never above the loan's outstanding."""
+    overdue = due_today = ZERO
+    overdue_count = 0
+    upcoming: Installment | None = None
+    for inst in installments:
+        if inst.status == Installment.Status.PAID:
+            continue
+        if inst.due_date < today:
+            overdue += inst.remaining
+            overdue_count += 1
+        elif inst.due_date == today:
+            due_today += inst.remaining
+        elif upcoming is None:
+            upcoming = inst
+    suggested = overdue + due_today
+    if suggested == 0 and upcoming is not None:
+        suggested = upcoming.remaining
+    return DueNow(
+        overdue=overdue,
+        due_today=due_today,
+        next_installment=upcoming,
+        suggested=min(suggested, loan.outstanding),
+        overdue_count=overdue_count,
+    )
+
+
+def loan_schedule(loan: Loan) -> list[Installment]:
+    return list(Installment.objects.filter(loan=loan).order_by("number"))
+
+
+def loan_for_payment(pk: int) -> Loan:
+    """The loan with its borrower, for the payment and payoff pages (404 when unknown)."""
+    return get_object_or_404(Loan.objects.select_related("borrower", "product"), pk=pk)
+
+
+def recent_repayments_for_loan(loan: Loan, *, limit: int = 10) -> list[Repayment]:
+    return list(
+        Repayment.objects.filter(loan=loan)
+        .select_related("recorded_by", "receipt")
+        .order_by("-recorded_at", "-id")[:limit]
+    )
+
+
+def repayment_for_detail(pk: int) -> Repayment:
+    return get_object_or_404(
+        Repayment.objects.select_related(
+            "loan", "loan__borrower", "recorded_by", "reversed_by", "receipt"
+        ),
+        pk=pk,
+    )
+
+
+def receipt_for_print(number: str) -> tuple[Receipt, list[Allocation]]:
+    """A receipt with its repayment, loan, borrower and people (one query) and the
+    repayment's allocations with their installments (one query)."""
+    receipt = get_object_or_404(
+        Receipt.objects.select_related(
+            "repayment",
+            "repayment__loan",
+            "repayment__loan__borrower",
+            "repayment__recorded_by",
+            "repayment__reversed_by",
+        ),
+        number=number,
+    )
+    allocations = list(
+        Allocation.objects.filter(repayment_id=receipt.repayment_id)
+        .select_related("installment")
+        .order_by("installment__number")
+    )
+    return receipt, allocations
+
+
+def allocation_totals(allocations: list[Allocation]) -> dict[str, Decimal]:
+    totals = {c: ZERO for c in ("principal", "interest", "fees", "penalties")}
+    for a in allocations:
+        for c in totals:
+            totals[c] += getattr(a, c)
+    return totals

@@ -1,0 +1,127 @@
+"""Receipts: a printable HTML page (A4, or 80 mm thermal with `?paper=thermal`) and the same
+template rendered to PDF by WeasyPrint. Both read the receipt in a fixed number of queries."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET
+
+from accounts.access import permission_required
+from lending.audit import audit_record
+from lending.models import AuditLog, Receipt
+from lending.selectors.repayments import allocation_totals, receipt_for_print
+
+PAPERS = ("a4", "thermal")
+# A receipt lists the installments a payment covered up to this many, so it stays one A4
+# page and a short thermal slip; beyond (a payment far ahead, a settlement) it gives the range.
+MAX_LISTED_INSTALLMENTS = 6
+
+
+def _paper(request: HttpRequest) -> str:
+    paper = request.GET.get("paper", "a4")
+    return paper if paper in PAPERS else "a4"
+
+
+def _context(request: HttpRequest, number: str, *, pdf: bool) -> tuple[Receipt, dict[str, Any]]:
+    receipt, allocations = receipt_for_print(number)
+    repayment = receipt.repayment
+    installments = [a.installment for a in allocations]
+    return receipt, {
+        "receipt": receipt,
+        "repayment": repayment,
+        "loan": repayment.loan,
+        "borrower": repayment.loan.borrower,
+        "allocations": allocations,
+        "listed": allocations if len(allocations) <= MAX_LISTED_INSTALLMENTS else [],
+        "first_installment": installments[0] if installments else None,
+        "last_installment": installments[-1] if installments else None,
+        "totals": allocation_totals(allocations),
+        "received_by": repayment.recorded_by.get_full_name()
+        or repayment.recorded_by.get_username(),
+        "paper": _paper(request),
+        "pdf": pdf,
+        "INSTITUTION_NAME": settings.KARO_INSTITUTION_NAME,
+        "CURRENCY": settings.KARO_CURRENCY,
+    }
+
+
+@require_GET
+@permission_required("lending.view_receipt")
+def receipt_detail(request: HttpRequest, number: str) -> HttpResponse:
+    _, context = _context(request, number, pdf=False)
+    return render(request, "receipts/receipt.html", context)
+
+
+def static_path(url: str) -> str:
+    """The file on disk behind one of our static URLs; anything else is refused."""
+    prefix = "/" + settings.STATIC_URL.lstrip("/")
+    path = unquote(urlsplit(url).path)
+    if not path.startswith(prefix) or ".." in path:
+        raise ValueError(f"Only static files are fetched, not {url}")
+    name = path[len(prefix) :]
+    # The source files first (always current); then the collected copy, which is the only
+    # place a hashed production name ("css/receipt.3f2a….css") exists.
+    found = finders.find(name)
+    if found:
+        return found if isinstance(found, str) else found[0]
+    if staticfiles_storage.exists(name):
+        return staticfiles_storage.path(name)
+    raise ValueError(f"No static file {name}")
+
+
+def static_only_fetcher() -> Any:
+    """A WeasyPrint URL fetcher that reads our own static files from disk and nothing else:
+    rendering never calls back into this server (which may be single-threaded), and a
+    receipt can never make the server fetch an outside address. WeasyPrint is imported
+    here, not at module level: it takes most of a second to load."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class StaticOnlyFetcher(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if url.startswith("data:"):
+                return super().fetch(url, headers)
+            path = Path(static_path(url))
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            return URLFetcherResponse(
+                url, body=path.read_bytes(), headers={"Content-Type": content_type}
+            )
+
+    return StaticOnlyFetcher(allowed_protocols=["data", "http", "https"])
+
+
+def render_receipt_pdf(request: HttpRequest, context: dict[str, Any]) -> bytes:
+    from weasyprint import HTML
+
+    html = render_to_string("receipts/receipt.html", context, request=request)
+    document = HTML(
+        string=html, base_url=request.build_absolute_uri("/"), url_fetcher=static_only_fetcher()
+    )
+    return document.write_pdf()  # type: ignore[no-any-return]
+
+
+@require_GET
+@permission_required("lending.view_receipt")
+def receipt_pdf(request: HttpRequest, number: str) -> HttpResponse:
+    """The receipt as a PDF download; every print is audited (receipts are reprinted)."""
+    receipt, context = _context(request, number, pdf=True)
+    content = render_receipt_pdf(request, context)
+    audit_record(
+        action=AuditLog.Action.RECEIPT_PRINTED,
+        user=request.user,
+        obj=receipt,
+        details={"format": "pdf", "paper": context["paper"], "void": receipt.is_void},
+        request=request,
+    )
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{receipt.number}.pdf"'
+    return response

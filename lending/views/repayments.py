@@ -1,0 +1,443 @@
+"""Repayment pages: find a loan, record a payment, see what was recorded, reverse it, quote a
+payoff and settle early. Views turn forms into service calls; the services decide."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.access import can_record_repayment, can_reverse_repayment, permission_required
+from lending.audit import audit_record
+from lending.errors import StateConflict
+from lending.forms_repayments import (
+    PayoffForm,
+    RepaymentFilterForm,
+    RepaymentForm,
+    ReverseForm,
+    SettleForm,
+    new_idempotency_key,
+)
+from lending.models import AuditLog, Loan, Repayment
+from lending.selectors import repayments as selectors
+from lending.services.repayments import (
+    IdempotencyConflict,
+    PayoffQuote,
+    loan_settle,
+    money,
+    payoff_quote,
+    repayment_record,
+    repayment_reverse,
+)
+
+PAGE_SIZE = 25
+# Rows of the schedule shown on the payment page beyond what is overdue or due today.
+UPCOMING_ROWS = 6
+
+
+def htmx_target(request: HttpRequest) -> str | None:
+    """The element an htmx swap targets (None for a plain request or a history restore,
+    which want the whole page)."""
+    htmx = getattr(request, "htmx", None)
+    if not htmx or htmx.history_restore_request:
+        return None
+    return str(htmx.target) if htmx.target else None
+
+
+def loan_url(loan: Loan) -> str:
+    """The loan page (owned by the loans feature) or, until it exists, the payment page."""
+    try:
+        return reverse("loan_detail", args=[loan.pk])
+    except NoReverseMatch:
+        return reverse("repayment_create", args=[loan.pk])
+
+
+# --- list, search, export -----------------------------------------------------------------
+
+
+@require_GET
+@permission_required("lending.add_repayment")
+def repayment_list(request: HttpRequest) -> HttpResponse:
+    """Find a loan to take a payment for, and the recent repayments with filters and totals."""
+    query = request.GET.get("q", "").strip()[:100]
+    loans = list(selectors.loan_search(query)) if query else []
+    if htmx_target(request) == "loan-results":
+        return render(
+            request,
+            "lending/repayments/list.html#loan_results",
+            {"query": query, "loans": loans},
+        )
+    filter_form = RepaymentFilterForm(request.GET or None)
+    filters = filter_form.filters() if request.GET else selectors.RepaymentFilters()
+    repayments = selectors.repayment_list(filters)
+    page = Paginator(repayments, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "lending/repayments/list.html",
+        {
+            "query": query,
+            "loans": loans,
+            "filter_form": filter_form,
+            "page_obj": page,
+            "totals": selectors.repayment_totals(repayments),
+            "export_query": request.GET.urlencode(),
+        },
+    )
+
+
+def _csv_safe(value: str) -> str:
+    """Keep a spreadsheet from reading a text cell as a formula (CSV injection)."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+@permission_required("lending.add_repayment")
+def repayment_export(request: HttpRequest) -> HttpResponse:
+    """The filtered repayments as CSV (UTF-8, header row, plain decimals)."""
+    form = RepaymentFilterForm(request.GET or None)
+    filters = form.filters() if request.GET else selectors.RepaymentFilters()
+    rows = selectors.with_allocation_totals(selectors.repayment_list(filters))
+    writer = csv.writer(_Echo())
+    header = [
+        "receipt_number",
+        "paid_on",
+        "recorded_at",
+        "loan_number",
+        "borrower_number",
+        "borrower_name",
+        "amount",
+        "principal",
+        "interest",
+        "fees",
+        "penalties",
+        "currency",
+        "method",
+        "reference",
+        "settlement",
+        "outstanding_after",
+        "recorded_by",
+        "reversed_at",
+        "reversal_reason",
+    ]
+    lines = [writer.writerow(header)]
+    for r in rows:
+        receipt = getattr(r, "receipt", None)
+        lines.append(
+            writer.writerow(
+                [
+                    receipt.number if receipt else "",
+                    r.paid_on.isoformat(),
+                    timezone.localtime(r.recorded_at).isoformat(timespec="seconds"),
+                    r.loan.number,
+                    r.loan.borrower.number,
+                    _csv_safe(r.loan.borrower.full_name),
+                    f"{r.amount:.2f}",
+                    f"{r.alloc_principal:.2f}",  # type: ignore[attr-defined]
+                    f"{r.alloc_interest:.2f}",  # type: ignore[attr-defined]
+                    f"{r.alloc_fees:.2f}",  # type: ignore[attr-defined]
+                    f"{r.alloc_penalties:.2f}",  # type: ignore[attr-defined]
+                    settings.KARO_CURRENCY,
+                    r.method,
+                    _csv_safe(r.reference),
+                    "yes" if r.is_settlement else "no",
+                    f"{r.outstanding_after:.2f}",
+                    r.recorded_by.get_username(),
+                    timezone.localtime(r.reversed_at).isoformat(timespec="seconds")
+                    if r.reversed_at
+                    else "",
+                    _csv_safe(r.reversal_reason),
+                ]
+            )
+        )
+    audit_record(
+        action=AuditLog.Action.REPORT_EXPORTED,
+        user=request.user,
+        details={"report": "repayments", "filters": filters.as_dict(), "rows": len(lines) - 1},
+        request=request,
+    )
+    response = HttpResponse("".join(lines), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="repayments-{stamp}.csv"'
+    return response
+
+
+# --- record a payment -----------------------------------------------------------------------
+
+
+def _payment_context(loan: Loan, today: date) -> dict[str, Any]:
+    schedule = selectors.loan_schedule(loan)
+    due = selectors.due_now(loan, schedule, today)
+    unpaid = [i for i in schedule if i.status != "paid"]
+    shown = [i for i in unpaid if i.due_date <= today]
+    shown += [i for i in unpaid if i.due_date > today][:UPCOMING_ROWS]
+    return {
+        "loan": loan,
+        "borrower": loan.borrower,
+        "due": due,
+        "shown": shown,
+        "hidden_count": len(unpaid) - len(shown),
+        "paid_count": len(schedule) - len(unpaid),
+        "today": today,
+        "loan_url": loan_url(loan),
+        "recent": selectors.recent_repayments_for_loan(loan, limit=5),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("lending.add_repayment")
+def repayment_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """The payment form for one loan, beside what it owes now."""
+    loan = selectors.loan_for_payment(pk)
+    today = timezone.localdate()
+    if request.method == "POST":
+        form = RepaymentForm(request.POST)
+        if form.is_valid() and loan.status == Loan.Status.ACTIVE:
+            data = form.cleaned_data
+            try:
+                repayment = repayment_record(
+                    loan=loan,
+                    user=request.user,  # type: ignore[arg-type]
+                    amount=data["amount"],
+                    paid_on=data["paid_on"],
+                    method=data["method"],
+                    reference=data["reference"],
+                    idempotency_key=data["idempotency_key"],
+                    request=request,
+                )
+            except IdempotencyConflict as exc:
+                form = _fresh_payment_form(request.POST)
+                form.add_error(None, exc.message)
+            except ValidationError as exc:
+                form.add_service_error(exc)
+            else:
+                receipt = repayment.receipt
+                messages.success(
+                    request,
+                    f"Payment of {money(repayment.amount)} recorded on {loan.number}; "
+                    f"receipt {receipt.number}.",
+                )
+                return redirect("repayment_detail", pk=repayment.pk)
+        elif loan.status != Loan.Status.ACTIVE:
+            form.add_error(None, f"Loan {loan.number} is {loan.get_status_display().lower()}.")
+    else:
+        form = None
+    context = _payment_context(loan, today)
+    if form is None:
+        form = RepaymentForm(
+            initial={
+                "amount": context["due"].suggested or None,
+                "paid_on": today,
+                "method": Repayment.Method.CASH,
+                "idempotency_key": new_idempotency_key(),
+            }
+        )
+    context["form"] = form
+    return render(request, "lending/repayments/create.html", context)
+
+
+def _fresh_payment_form(data: Any) -> RepaymentForm:
+    """The same inputs under a new one-time key, after the old key was spent elsewhere."""
+    values = data.copy()
+    values["idempotency_key"] = new_idempotency_key()
+    form = RepaymentForm(values)
+    form.is_valid()
+    return form
+
+
+@require_GET
+@permission_required("lending.view_repayment")
+def repayment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """What was recorded: the payment, its allocation, its receipt (new tab) and PDF."""
+    repayment = selectors.repayment_for_detail(pk)
+    allocations = list(repayment.allocations.select_related("installment"))
+    return render(
+        request,
+        "lending/repayments/detail.html",
+        {
+            "repayment": repayment,
+            "loan": repayment.loan,
+            "receipt": getattr(repayment, "receipt", None),
+            "allocations": allocations,
+            "totals": selectors.allocation_totals(allocations),
+            "loan_url": loan_url(repayment.loan),
+            "can_reverse": can_reverse_repayment(request.user) and not repayment.is_reversed,
+            "can_record": can_record_repayment(request.user),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("lending.reverse_repayment")
+def repayment_reverse_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm and reverse one repayment, with a reason."""
+    repayment = selectors.repayment_for_detail(pk)
+    if repayment.is_reversed:
+        messages.info(request, "This repayment was already reversed.")
+        return redirect("repayment_detail", pk=repayment.pk)
+    form = ReverseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            repayment_reverse(
+                repayment=repayment,
+                user=request.user,  # type: ignore[arg-type]
+                reason=form.cleaned_data["reason"],
+                request=request,
+            )
+        except StateConflict as exc:
+            messages.error(request, exc.message)
+            return redirect("repayment_detail", pk=repayment.pk)
+        except ValidationError as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(
+                request,
+                f"Repayment of {money(repayment.amount)} reversed; its receipt is void.",
+            )
+            return redirect("repayment_detail", pk=repayment.pk)
+    return render(
+        request,
+        "lending/repayments/reverse.html",
+        {
+            "repayment": repayment,
+            "loan": repayment.loan,
+            "receipt": getattr(repayment, "receipt", None),
+            "form": form,
+        },
+    )
+
+
+# --- payoff and settlement ---------------------------------------------------------------
+
+
+def _quote_or_error(loan: Loan, form: PayoffForm) -> PayoffQuote | None:
+    if not form.is_valid() or loan.status != Loan.Status.ACTIVE:
+        return None
+    try:
+        return payoff_quote(loan=loan, on=form.cleaned_data["on"])
+    except ValidationError as exc:
+        form.add_service_error(exc)
+        return None
+
+
+@require_GET
+@permission_required("lending.view_loan")
+def loan_payoff(request: HttpRequest, pk: int) -> HttpResponse:
+    """Payoff quote for a chosen date; cashiers also get the form that settles the loan."""
+    loan = selectors.loan_for_payment(pk)
+    today = timezone.localdate()
+    form = PayoffForm(request.GET if "on" in request.GET else {"on": today.isoformat()})
+    quote = _quote_or_error(loan, form)
+    settle_form = None
+    can_settle = (
+        can_record_repayment(request.user)
+        and quote is not None
+        and quote.on <= today
+        and quote.total > 0
+    )
+    if can_settle and quote is not None:
+        settle_form = SettleForm(
+            initial={
+                "on": quote.on,
+                "expected_amount": quote.total,
+                "method": Repayment.Method.CASH,
+                "idempotency_key": new_idempotency_key(),
+            }
+        )
+    context = {
+        "loan": loan,
+        "form": form,
+        "quote": quote,
+        "today": today,
+        "settle_form": settle_form,
+        "loan_url": loan_url(loan),
+        "future": quote is not None and quote.on > today,
+    }
+    if htmx_target(request) == "payoff-quote":
+        return render(request, "lending/repayments/payoff.html#quote", context)
+    return render(request, "lending/repayments/payoff.html", context)
+
+
+def _require_same_quote(loan: Loan, on: date, expected: Decimal) -> None:
+    """The cashier confirmed a figure; if a payment came in since, show the new one first."""
+    if loan.status != Loan.Status.ACTIVE:
+        return  # the service refuses with the reason
+    quote = payoff_quote(loan=loan, on=on)
+    if quote.total != expected:
+        raise ValidationError(
+            {
+                "expected_amount": f"The payoff changed since the quote: it is now "
+                f"{money(quote.total)}. Check it and settle again."
+            }
+        )
+
+
+@require_POST
+@permission_required("lending.add_repayment")
+def loan_settle_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Settle at the quoted payoff; on a refusal, the quote page again with the reason."""
+    loan = selectors.loan_for_payment(pk)
+    form = SettleForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            _require_same_quote(loan, data["on"], data["expected_amount"])
+            repayment = loan_settle(
+                loan=loan,
+                user=request.user,  # type: ignore[arg-type]
+                on=data["on"],
+                method=data["method"],
+                reference=data["reference"],
+                idempotency_key=data["idempotency_key"],
+                request=request,
+            )
+        except IdempotencyConflict as exc:
+            fresh = request.POST.copy()
+            fresh["idempotency_key"] = new_idempotency_key()
+            form.data = fresh
+            form.add_error(None, exc.message)
+        except ValidationError as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(
+                request,
+                f"Loan {loan.number} settled with {money(repayment.amount)}; "
+                f"receipt {repayment.receipt.number}.",
+            )
+            return redirect("repayment_detail", pk=repayment.pk)
+    on = form.cleaned_data.get("on") or timezone.localdate()
+    payoff_form = PayoffForm({"on": on.isoformat()})
+    quote = _quote_or_error(loan, payoff_form)
+    if quote is not None:
+        updated = request.POST.copy()
+        updated["expected_amount"] = str(quote.total)
+        updated["idempotency_key"] = form.data.get("idempotency_key") or new_idempotency_key()
+        form.data = updated
+    return render(
+        request,
+        "lending/repayments/payoff.html",
+        {
+            "loan": loan,
+            "form": payoff_form,
+            "quote": quote,
+            "today": timezone.localdate(),
+            "settle_form": form if quote is not None and quote.total > 0 else None,
+            "loan_url": loan_url(loan),
+            "future": False,
+        },
+    )

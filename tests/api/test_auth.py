@@ -1,0 +1,205 @@
+"""Tokens: issue, refresh, expiry, the login throttle and the audit trail."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.test import Client, override_settings
+
+from lending.api.auth import BAD_CREDENTIALS, make_token
+from lending.models import AuditLog
+from tests.api.conftest import ApiClient
+from tests.factories import PASSWORD, OfficerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def get_token(username: str, password: str, **extra: Any) -> Any:
+    return ApiClient().post(
+        "/api/auth/token", {"username": username, "password": password}, **extra
+    )
+
+
+def test_token_pair_is_issued_and_works() -> None:
+    user = OfficerFactory(username="olu")
+    response = get_token("olu", PASSWORD)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == settings.KARO_JWT_ACCESS_MINUTES * 60
+    claims = jwt.decode(
+        body["access"], settings.SECRET_KEY, algorithms=["HS256"], issuer="karo-lms"
+    )
+    assert claims["type"] == "access"
+    assert claims["sub"] == str(user.pk)
+    assert claims["exp"] - claims["iat"] == settings.KARO_JWT_ACCESS_MINUTES * 60
+    refresh = jwt.decode(
+        body["refresh"], settings.SECRET_KEY, algorithms=["HS256"], issuer="karo-lms"
+    )
+    assert refresh["type"] == "refresh"
+    assert refresh["exp"] - refresh["iat"] == settings.KARO_JWT_REFRESH_HOURS * 3600
+    assert ApiClient(body["access"]).get("/api/loans").status_code == 200
+
+
+@override_settings(KARO_JWT_ACCESS_MINUTES=2)
+def test_access_lifetime_is_configurable() -> None:
+    OfficerFactory(username="olu")
+    body = get_token("olu", PASSWORD).json()
+    assert body["expires_in"] == 120
+
+
+def test_sign_in_is_audited_and_leaves_no_session() -> None:
+    user = OfficerFactory(username="olu")
+    response = get_token("olu", PASSWORD)
+    assert response.status_code == 200
+    assert AuditLog.objects.filter(action=AuditLog.Action.LOGIN, user=user).count() == 1
+    assert "sessionid" not in response.cookies
+    assert Session.objects.count() == 0
+    user.refresh_from_db()
+    assert user.last_login is not None
+
+
+def test_wrong_password_and_inactive_user_get_the_same_401() -> None:
+    OfficerFactory(username="olu")
+    OfficerFactory(username="gone", is_active=False)
+    wrong = get_token("olu", "not-the-password")
+    inactive = get_token("gone", PASSWORD)
+    unknown = get_token("nobody", PASSWORD)
+    for response in (wrong, inactive, unknown):
+        assert response.status_code == 401
+        assert response.json() == {"detail": BAD_CREDENTIALS}
+    failed = AuditLog.objects.filter(action=AuditLog.Action.LOGIN_FAILED)
+    assert sorted(failed.values_list("username", flat=True)) == ["gone", "nobody", "olu"]
+
+
+def test_missing_fields_are_422_naming_them() -> None:
+    response = ApiClient().post("/api/auth/token", {"username": "olu"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{"field": "password", "message": "Field required"}]
+
+
+def test_nul_in_credentials_is_422_not_500() -> None:
+    response = get_token("ol\x00u", PASSWORD)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "username"
+
+
+def test_five_failures_lock_the_pair_out_with_json_429() -> None:
+    OfficerFactory(username="olu")
+    for attempt in range(1, settings.AXES_FAILURE_LIMIT):
+        assert get_token("olu", "wrong").status_code == 401, attempt
+    fifth = get_token("olu", "wrong")
+    assert fifth.status_code == 429
+    locked = get_token("olu", PASSWORD)  # even the right password is refused now
+    assert locked.status_code == 429
+    assert locked["Content-Type"] == "application/json; charset=utf-8"
+    assert "locked" in locked.json()["detail"]
+    assert int(locked["Retry-After"]) == int(settings.AXES_COOLOFF_TIME.total_seconds())
+    assert not AuditLog.objects.filter(action=AuditLog.Action.LOGIN).exists()
+
+
+def test_lockout_is_shared_with_the_login_page() -> None:
+    """API failures and sign-in page failures count together (same username and address)."""
+    OfficerFactory(username="olu")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        get_token("olu", "wrong")
+    page = Client().post("/accounts/login/", {"username": "olu", "password": PASSWORD})
+    assert page.status_code == 429
+
+
+def test_lockout_is_per_username() -> None:
+    OfficerFactory(username="olu")
+    OfficerFactory(username="ama")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        get_token("olu", "wrong")
+    assert get_token("ama", PASSWORD).status_code == 200
+
+
+def test_success_resets_the_failure_count() -> None:
+    OfficerFactory(username="olu")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        get_token("olu", "wrong")
+    assert get_token("olu", PASSWORD).status_code == 200
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert get_token("olu", "wrong").status_code == 401
+    assert get_token("olu", PASSWORD).status_code == 200
+
+
+def test_refresh_rotates_both_tokens() -> None:
+    OfficerFactory(username="olu")
+    first = get_token("olu", PASSWORD).json()
+    response = ApiClient().post("/api/auth/token/refresh", {"refresh": first["refresh"]})
+    assert response.status_code == 200
+    second = response.json()
+    assert second["access"] != first["access"]
+    assert second["refresh"] != first["refresh"]
+    assert ApiClient(second["access"]).get("/api/loans").status_code == 200
+
+
+def test_access_token_cannot_refresh() -> None:
+    OfficerFactory(username="olu")
+    access = get_token("olu", PASSWORD).json()["access"]
+    response = ApiClient().post("/api/auth/token/refresh", {"refresh": access})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "This is not a refresh token."
+
+
+def test_expired_refresh_token_is_401() -> None:
+    user = OfficerFactory(username="olu")
+    old = make_token(user, "refresh", now=datetime.now(tz=UTC) - timedelta(days=30))
+    response = ApiClient().post("/api/auth/token/refresh", {"refresh": old})
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+
+
+def test_expired_access_token_is_401_with_a_hint() -> None:
+    user = OfficerFactory(username="olu")
+    old = make_token(user, "access", now=datetime.now(tz=UTC) - timedelta(minutes=16))
+    response = ApiClient(old).get("/api/loans")
+    assert response.status_code == 401
+    assert "/api/auth/token/refresh" in response.json()["detail"]
+
+
+def test_disabling_a_user_revokes_their_tokens() -> None:
+    user = OfficerFactory(username="olu")
+    tokens = get_token("olu", PASSWORD).json()
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert ApiClient(tokens["access"]).get("/api/loans").status_code == 401
+    refreshed = ApiClient().post("/api/auth/token/refresh", {"refresh": tokens["refresh"]})
+    assert refreshed.status_code == 401
+
+
+def test_changing_the_password_revokes_tokens() -> None:
+    user = OfficerFactory(username="olu")
+    tokens = get_token("olu", PASSWORD).json()
+    user.set_password("A-brand-new-password-77")
+    user.save(update_fields=["password"])
+    response = ApiClient(tokens["access"]).get("/api/loans")
+    assert response.status_code == 401
+    assert "sign in again" in response.json()["detail"]
+
+
+def test_a_body_that_is_not_the_form_it_claims_is_400_and_checks_nothing() -> None:
+    """Axes logs the form of each failure; an unreadable one must not let a password guess
+    through uncounted, so it is refused before the password is looked at."""
+    OfficerFactory(username="olu")
+    body = json.dumps({"username": "olu", "password": PASSWORD})
+    response = Client().post("/api/auth/token", body, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "Content-Type: application/json" in response.json()["detail"]
+    assert not AuditLog.objects.filter(action=AuditLog.Action.LOGIN).exists()
+
+
+def test_json_sent_as_a_form_still_counts_failures() -> None:
+    OfficerFactory(username="olu")
+    body = json.dumps({"username": "olu", "password": "wrong"})
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client().post("/api/auth/token", body, content_type="application/x-www-form-urlencoded")
+    assert get_token("olu", PASSWORD).status_code == 429

@@ -1,0 +1,433 @@
+"""Loans through the API: apply (and the seed alias), validation of every term, list filters,
+read, approve, reject, schedule and status."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from lending.models import AuditLog, Installment, Loan
+from lending.receivers import loan_status_cache_key
+from lending.selectors.status import loan_status
+from tests.api.conftest import ApiClient
+from tests.factories import (
+    ActiveLoanFactory,
+    BorrowerFactory,
+    LoanFactory,
+    LoanProductFactory,
+    OfficerFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def borrower(db: Any) -> Any:
+    return BorrowerFactory()
+
+
+def terms(borrower_id: int, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "borrower_id": borrower_id,
+        "principal": "5000.00",
+        "annual_interest_rate": "12",
+        "installments": 18,
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_apply_creates_a_pending_application(officer_api: ApiClient, borrower: Any) -> None:
+    response = officer_api.post("/api/loans", terms(borrower.pk, purpose="Stock for the shop"))
+    assert response.status_code == 201
+    body = response.json()
+    loan = Loan.objects.get(pk=body["id"])
+    assert loan.status == Loan.Status.PENDING
+    assert body["number"] == loan.number
+    assert body["status"] == "pending"
+    assert body["borrower_id"] == borrower.pk
+    assert body["principal"] == "5000.00"
+    assert body["annual_interest_rate"] == "12.0000"
+    assert body["frequency"] == "monthly"
+    assert body["interest_method"] == "declining"
+    assert body["amortization"] == "equal_installments"
+    assert body["installment_multiple"] == "0.01"
+    assert body["days_in_year"] == 365
+    assert body["outstanding"] == "0.00"
+    assert body["purpose"] == "Stock for the shop"
+    assert AuditLog.objects.filter(action=AuditLog.Action.LOAN_SUBMITTED).count() == 1
+
+
+def test_every_term_is_accepted(officer_api: ApiClient, borrower: Any) -> None:
+    first_due = (timezone.localdate() + timedelta(days=45)).isoformat()
+    body = terms(
+        borrower.pk,
+        principal="1200.50",
+        annual_interest_rate="18.25",
+        installments=26,
+        frequency="biweekly",
+        interest_method="flat",
+        amortization="equal_principal",
+        grace_periods=2,
+        first_due_date=first_due,
+        installment_multiple="1.00",
+        installment_rounding="up",
+        interest_period="daily",
+        days_in_year=360,
+    )
+    response = officer_api.post("/api/loans", body)
+    assert response.status_code == 201, response.json()
+    out = response.json()
+    for name, value in body.items():
+        if name in {"principal", "installment_multiple"}:
+            assert Decimal(out[name]) == Decimal(value)
+        elif name == "annual_interest_rate":
+            assert out[name] == "18.2500"
+        else:
+            assert out[name] == value, name
+
+
+def test_json_numbers_are_read_exactly(officer_api: ApiClient, borrower: Any) -> None:
+    raw = json.dumps(terms(borrower.pk, installments=12)).replace('"5000.00"', "1250.10")
+    response = officer_api.post("/api/loans", raw=raw)
+    assert response.status_code == 201, response.json()
+    assert response.json()["principal"] == "1250.10"
+
+
+def test_product_fills_omitted_options_and_checks_limits(
+    officer_api: ApiClient, borrower: Any
+) -> None:
+    product = LoanProductFactory(
+        name="Market women",
+        default_interest_rate=Decimal("24"),
+        interest_method="flat",
+        frequency="weekly",
+        installment_multiple=Decimal("1.00"),
+        max_principal=Decimal("2000.00"),
+    )
+    body = {
+        "borrower_id": borrower.pk,
+        "product_id": product.pk,
+        "principal": "1500",
+        "installments": 20,
+    }
+    response = officer_api.post("/api/loans", body)
+    assert response.status_code == 201, response.json()
+    out = response.json()
+    assert out["product_id"] == product.pk
+    assert out["annual_interest_rate"] == "24.0000"
+    assert out["interest_method"] == "flat"
+    assert out["frequency"] == "weekly"
+    assert out["installment_multiple"] == "1.00"
+    too_big = officer_api.post("/api/loans", {**body, "principal": "2500"})
+    assert too_big.status_code == 422
+    assert too_big.json()["detail"][0]["field"] == "principal"
+
+
+INVALID_TERMS = [
+    ("borrower_id", None, "borrower_id"),
+    ("borrower_id", 0, "borrower_id"),
+    ("borrower_id", "abc", "borrower_id"),
+    ("borrower_id", 999999, "borrower_id"),
+    ("product_id", 999999, "product_id"),
+    ("principal", None, "principal"),
+    ("principal", "0", "principal"),
+    ("principal", "-5", "principal"),
+    ("principal", "12.345", "principal"),
+    ("principal", "abc", "principal"),
+    ("principal", "1e3", "principal"),
+    ("principal", "NaN", "principal"),
+    ("principal", "9999999999999", "principal"),
+    ("principal", True, "principal"),
+    ("annual_interest_rate", "-1", "annual_interest_rate"),
+    ("annual_interest_rate", "1000", "annual_interest_rate"),
+    ("annual_interest_rate", "12.12345", "annual_interest_rate"),
+    ("installments", None, "installments"),
+    ("installments", 0, "installments"),
+    ("installments", 481, "installments"),
+    ("installments", "many", "installments"),
+    ("frequency", "daily", "frequency"),
+    ("interest_method", "compound", "interest_method"),
+    ("amortization", "balloon", "amortization"),
+    ("grace_periods", -1, "grace_periods"),
+    ("grace_periods", 18, "grace_periods"),
+    ("first_due_date", "2020-01-01", "first_due_date"),
+    ("first_due_date", "2026-13-01", "first_due_date"),
+    ("installment_multiple", "0", "installment_multiple"),
+    ("installment_multiple", "0.001", "installment_multiple"),
+    ("installment_rounding", "down", "installment_rounding"),
+    ("interest_period", "yearly", "interest_period"),
+    ("days_in_year", 366, "days_in_year"),
+    ("purpose", "x" * 201, "purpose"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "blamed"), INVALID_TERMS)
+def test_invalid_terms_are_422_naming_the_field(
+    officer_api: ApiClient, borrower: Any, field: str, value: Any, blamed: str
+) -> None:
+    body = terms(borrower.pk)
+    if value is None:
+        body.pop(field, None)
+    else:
+        body[field] = value
+    response = officer_api.post("/api/loans", body)
+    assert response.status_code == 422, response.json()
+    detail = response.json()["detail"]
+    assert blamed in [error["field"] for error in detail], detail
+    assert all(error["message"] for error in detail)
+    assert not Loan.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "raw_principal", ["1e400", "NaN", "Infinity", "-Infinity", "12.555", "0.1e1000"]
+)
+def test_unreadable_json_numbers_are_refused_on_the_field(
+    officer_api: ApiClient, borrower: Any, raw_principal: str
+) -> None:
+    raw = json.dumps(terms(borrower.pk)).replace('"5000.00"', raw_principal)
+    response = officer_api.post("/api/loans", raw=raw)
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"][0]["field"] == "principal"
+    assert not Loan.objects.exists()
+
+
+def test_seed_alias_creates_a_monthly_loan(officer_api: ApiClient, borrower: Any) -> None:
+    response = officer_api.post(
+        "/api/create-loans",
+        {"borrower_id": borrower.pk, "loan_amount": 1000, "repayment_period": 12},
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["principal"] == "1000.00"
+    assert body["annual_interest_rate"] == "2.0000"  # the seed's default
+    assert body["installments"] == 12
+    assert body["frequency"] == "monthly"
+    assert body["status"] == "pending"
+
+
+def test_seed_alias_takes_a_rate_and_validates_its_fields(
+    officer_api: ApiClient, borrower: Any
+) -> None:
+    ok = officer_api.post(
+        "/api/create-loans",
+        {
+            "borrower_id": borrower.pk,
+            "loan_amount": "2500.00",
+            "interest_rate": "7.5",
+            "repayment_period": 6,
+        },
+    )
+    assert ok.status_code == 201
+    assert ok.json()["annual_interest_rate"] == "7.5000"
+    bad = officer_api.post(
+        "/api/create-loans",
+        {
+            "borrower_id": borrower.pk,
+            "loan_amount": "-1",
+            "interest_rate": "x",
+            "repayment_period": 0,
+        },
+    )
+    assert bad.status_code == 422
+    fields = {error["field"] for error in bad.json()["detail"]}
+    assert fields == {"loan_amount", "interest_rate", "repayment_period"}
+
+
+def test_read_a_loan(admin_api: ApiClient) -> None:
+    loan = ActiveLoanFactory(principal=Decimal("1000.00"), installments=4)
+    response = admin_api.get(f"/api/loans/{loan.pk}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "active"
+    assert body["disbursement_date"] == timezone.localdate().isoformat()
+    assert body["total_repayable"] == str(loan.total_repayable)
+    assert body["outstanding"] == str(loan.outstanding)
+    assert body["total_paid"] == "0.00"
+
+
+def test_list_filters(admin_api: ApiClient) -> None:
+    olu = OfficerFactory(username="olu")
+    ama = OfficerFactory(username="ama")
+    product = LoanProductFactory()
+    b1, b2 = BorrowerFactory(full_name="Kwame Nkrumah"), BorrowerFactory()
+    pending = LoanFactory(borrower=b1, submitted_by=olu, product=product)
+    active = ActiveLoanFactory(borrower=b2, submitted_by=ama)
+
+    def ids(**params: Any) -> list[int]:
+        response = admin_api.get("/api/loans", params)
+        assert response.status_code == 200, response.json()
+        return [item["id"] for item in response.json()["items"]]
+
+    assert sorted(ids()) == sorted([pending.pk, active.pk])
+    assert ids(status="pending") == [pending.pk]
+    assert ids(status="active") == [active.pk]
+    assert ids(borrower_id=b2.pk) == [active.pk]
+    assert ids(product_id=product.pk) == [pending.pk]
+    assert ids(officer="ama") == [active.pk]
+    assert ids(officer="nobody") == []
+    assert ids(q="nkrumah") == [pending.pk]
+    assert admin_api.get("/api/loans", {"status": "lost"}).status_code == 422
+
+
+def test_list_is_paginated(admin_api: ApiClient) -> None:
+    borrower = BorrowerFactory()
+    officer = OfficerFactory()
+    for _ in range(7):
+        LoanFactory(borrower=borrower, submitted_by=officer)
+    first = admin_api.get("/api/loans", {"page_size": 5}).json()
+    second = admin_api.get("/api/loans", {"page_size": 5, "page": 2}).json()
+    assert first["count"] == second["count"] == 7
+    assert len(first["items"]) == 5 and len(second["items"]) == 2
+    assert not {i["id"] for i in first["items"]} & {i["id"] for i in second["items"]}
+    assert admin_api.get("/api/loans", {"page_size": 101}).status_code == 422
+    assert admin_api.get("/api/loans", {"page": 0}).status_code == 422
+
+
+def test_loan_list_runs_a_fixed_number_of_queries(
+    admin_api: ApiClient, django_assert_max_num_queries: Any
+) -> None:
+    officer = OfficerFactory()
+    for _ in range(3):
+        ActiveLoanFactory(submitted_by=officer)
+    with django_assert_max_num_queries(5) as few:
+        assert admin_api.get("/api/loans").status_code == 200
+    baseline = len(few.captured_queries)
+    for _ in range(10):
+        LoanFactory(borrower=BorrowerFactory(), submitted_by=OfficerFactory())
+    with django_assert_max_num_queries(baseline):
+        response = admin_api.get("/api/loans")
+    assert response.json()["count"] == 13
+
+
+def test_approve_disburses_and_builds_the_schedule(officer: Any, officer2_api: ApiClient) -> None:
+    loan = LoanFactory(submitted_by=officer, installments=6)
+    response = officer2_api.post(f"/api/loans/{loan.pk}/approve")  # no body: today
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "active"
+    assert body["disbursement_date"] == timezone.localdate().isoformat()
+    assert Decimal(body["outstanding"]) == Decimal(body["total_repayable"]) > 0
+    assert Installment.objects.filter(loan=loan).count() == 6
+
+
+def test_approve_with_a_past_disbursement_date(officer: Any, officer2_api: ApiClient) -> None:
+    loan = LoanFactory(submitted_by=officer)
+    day = timezone.localdate() - timedelta(days=10)
+    response = officer2_api.post(
+        f"/api/loans/{loan.pk}/approve", {"disbursement_date": day.isoformat()}
+    )
+    assert response.status_code == 200
+    assert response.json()["disbursement_date"] == day.isoformat()
+
+
+def test_approve_in_the_future_is_422(officer: Any, officer2_api: ApiClient) -> None:
+    loan = LoanFactory(submitted_by=officer)
+    day = timezone.localdate() + timedelta(days=1)
+    response = officer2_api.post(
+        f"/api/loans/{loan.pk}/approve", {"disbursement_date": day.isoformat()}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "disbursement_date"
+    loan.refresh_from_db()
+    assert loan.status == Loan.Status.PENDING
+
+
+def test_approving_a_loan_that_is_not_pending_is_409(admin_api: ApiClient) -> None:
+    loan = ActiveLoanFactory()
+    response = admin_api.post(f"/api/loans/{loan.pk}/approve", {})
+    assert response.status_code == 409
+    assert "only pending" in response.json()["detail"]
+
+
+def test_reject_needs_a_reason(officer: Any, officer2_api: ApiClient) -> None:
+    loan = LoanFactory(submitted_by=officer)
+    blank = officer2_api.post(f"/api/loans/{loan.pk}/reject", {"reason": "  "})
+    assert blank.status_code == 422
+    assert blank.json()["detail"] == [
+        {"field": "reason", "message": "Give a reason for the rejection."}
+    ]
+    missing = officer2_api.post(f"/api/loans/{loan.pk}/reject", {})
+    assert missing.status_code == 422
+    response = officer2_api.post(f"/api/loans/{loan.pk}/reject", {"reason": "Income too low"})
+    assert response.status_code == 200
+    assert response.json()["status"] == "rejected"
+    assert response.json()["status_reason"] == "Income too low"
+    again = officer2_api.post(f"/api/loans/{loan.pk}/reject", {"reason": "again"})
+    assert again.status_code == 409
+
+
+def test_schedule_of_an_active_loan(accountant_api: ApiClient) -> None:
+    loan = ActiveLoanFactory(
+        principal=Decimal("5000.00"),
+        annual_interest_rate=Decimal("12"),
+        installments=18,
+        interest_method="declining",
+        amortization="equal_principal",
+        disbursed_days_ago=45,
+    )
+    response = accountant_api.get(f"/api/loans/{loan.pk}/schedule")
+    assert response.status_code == 200
+    body = response.json()
+    rows = body["installments"]
+    assert len(rows) == 18
+    assert body["projected"] is False
+    assert [r["interest"] for r in rows[:4]] == ["50.00", "47.22", "44.44", "41.67"]
+    assert rows[0]["status"] == "overdue"  # due 30 days after a disbursement 45 days ago
+    assert rows[1]["status"] == "due"
+    assert rows[0]["paid"] == "0.00"
+    assert set(rows[0]) >= {
+        "number",
+        "due_date",
+        "principal",
+        "interest",
+        "fees",
+        "penalties",
+        "total",
+        "paid",
+        "status",
+    }
+    assert body["totals"] == {
+        "principal": "5000.00",
+        "interest": "475.00",
+        "fees": "0.00",
+        "penalties": "0.00",
+        "total": "5475.00",
+    }
+
+
+def test_schedule_of_a_pending_application_is_projected(officer_api: ApiClient) -> None:
+    loan = LoanFactory(installments=6)
+    body = officer_api.get(f"/api/loans/{loan.pk}/schedule").json()
+    assert body["projected"] is True
+    assert len(body["installments"]) == 6
+    assert body["totals"]["principal"] == "5000.00"
+    assert not Installment.objects.exists()
+
+
+def test_status_comes_from_the_shared_cache(accountant_api: ApiClient) -> None:
+    loan = ActiveLoanFactory(disbursed_days_ago=40, installments=6)
+    response = accountant_api.get(f"/api/loans/{loan.pk}/status")
+    assert response.status_code == 200
+    body = response.json()
+    expected = loan_status(loan)
+    assert body["status"] == "behind" == expected.status
+    assert body["expected_paid"] == str(expected.expected_paid)
+    assert body["paid"] == "0.00"
+    assert body["outstanding"] == str(loan.outstanding)
+    assert body["days_past_due"] == expected.days_past_due > 0
+    assert body["next_due_date"] == expected.next_due_date.isoformat()
+    assert body["next_due_amount"] == str(expected.next_due_amount)
+    assert cache.get(loan_status_cache_key(loan.pk)) is not None
+
+
+def test_status_of_a_pending_loan_has_no_verdict(officer_api: ApiClient) -> None:
+    loan = LoanFactory()
+    body = officer_api.get(f"/api/loans/{loan.pk}/status").json()
+    assert body["status"] is None

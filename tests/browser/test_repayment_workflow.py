@@ -1,0 +1,123 @@
+"""Repayments in a real browser: an accountant finds a loan, records a partial payment and then
+the rest, the loan closes, the receipt opens in a new tab and its PDF downloads; a double
+click on the submit button records one repayment."""
+
+from __future__ import annotations
+
+import io
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+
+from lending.models import Loan, Repayment
+
+pytestmark = pytest.mark.browser
+DETAIL = re.compile(r"/repayments/\d+/$")
+
+
+@pytest.fixture(autouse=True)
+def _roles(transactional_db: Any) -> None:
+    """transactional_db empties every table after each test, the role groups of the data
+    migration included; put them back before page_as signs a user in."""
+    from accounts.roles import sync_roles
+
+    sync_roles()
+
+
+def make_loan(name: str) -> Loan:
+    from tests.factories import ActiveLoanFactory, BorrowerFactory
+
+    return ActiveLoanFactory(borrower=BorrowerFactory(full_name=name), disbursed_days_ago=75)
+
+
+def test_accountant_pays_in_two_parts_closes_the_loan_and_prints_the_receipt(page_as: Any) -> None:
+    loan = make_loan("Nadia Ochieng")
+    page = page_as("accountant")
+
+    # Find the loan by the borrower's name (live search) and open its payment form.
+    page.click("nav.mainnav >> text=Repayments")
+    page.fill("#loan-q", "nadia")
+    page.locator("#loan-results").get_by_text(loan.number).wait_for()
+    page.locator("#loan-results").get_by_role("link", name="Record payment").click()
+    page.wait_for_url(f"**/loans/{loan.pk}/repayments/new/")
+    assert "Overdue" in page.locator(".kpis").inner_text()
+
+    # A partial payment.
+    page.fill("#id_amount", "250.00")
+    page.select_option("#id_method", "mobile_money")
+    page.fill("#id_reference", "MP-55120")
+    page.click("#record-payment")
+    page.wait_for_url(DETAIL)
+    assert "USD 250.00 recorded" in page.locator(".messages").inner_text()
+    loan.refresh_from_db()
+    assert loan.status == Loan.Status.ACTIVE and loan.total_paid == Decimal("250.00")
+
+    # The rest: the form's amount is what is due now; type the whole outstanding instead.
+    page.click("text=Record another payment")
+    page.wait_for_url(f"**/loans/{loan.pk}/repayments/new/")
+    page.fill("#id_amount", str(loan.outstanding))
+    page.click("#record-payment")
+    page.wait_for_url(DETAIL)
+    assert "fully repaid and closed" in page.locator("main").inner_text()
+    loan.refresh_from_db()
+    assert loan.status == Loan.Status.CLOSED and loan.outstanding == 0
+    last = Repayment.objects.filter(loan=loan).order_by("-id").first()
+    assert last is not None
+    number = last.receipt.number
+
+    # The receipt opens in a new tab.
+    button = page.locator("#receipt-button")
+    assert button.get_attribute("target") == "_blank"
+    assert "noopener" in (button.get_attribute("rel") or "")
+    with page.context.expect_page() as new_tab:
+        button.click()
+    receipt = new_tab.value
+    receipt.wait_for_load_state()
+    assert f"/receipts/{number}/" in receipt.url
+    text = receipt.locator("main.receipt").inner_text()
+    for expected in [number, "Nadia Ochieng", loan.number, f"USD {last.amount:,}", "USD 0.00"]:
+        assert expected in text, expected
+    assert receipt.locator("button[data-print]").is_visible()
+
+    # Its PDF downloads, and is the same receipt.
+    with receipt.expect_download() as download_info:
+        receipt.click("text=Download PDF")
+    download = download_info.value
+    assert download.suggested_filename == f"{number}.pdf"
+    path = download.path()
+    assert path is not None
+    content = Path(path).read_bytes()
+    assert content.startswith(b"%PDF-")
+    pdf_text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(content)).pages)
+    assert number in pdf_text and "Nadia Ochieng" in pdf_text and loan.number in pdf_text
+
+
+@pytest.mark.parametrize("guard", ["with data-once", "server only"])
+def test_double_click_on_submit_records_one_repayment(page_as: Any, guard: str) -> None:
+    loan = make_loan("Peter Kamau")
+    page = page_as("accountant")
+    page.goto(f"/loans/{loan.pk}/repayments/new/")
+    page.fill("#id_amount", "120.00")
+    if guard == "server only":
+        # As if the page's script had not run: nothing stops a second submit in the browser,
+        # only the form's one-time key stops a second repayment on the server.
+        page.evaluate("document.querySelector('form[data-once]').removeAttribute('data-once')")
+    fields = ["csrfmiddlewaretoken", "amount", "paid_on", "method", "reference", "idempotency_key"]
+    payment_form = page.locator("form:has(#record-payment)")
+    form = {name: payment_form.locator(f"[name={name}]").input_value() for name in fields}
+    page.dblclick("#record-payment")
+    page.wait_for_url(DETAIL)
+    page.wait_for_load_state("networkidle")
+    detail_url = page.url
+    if guard == "server only":
+        # And the browser's retry of the same post (after a lost answer) lands on the same page.
+        retry = page.request.post(f"/loans/{loan.pk}/repayments/new/", form=form)
+        assert retry.ok and retry.url == detail_url
+    assert Repayment.objects.filter(loan=loan).count() == 1
+    loan.refresh_from_db()
+    assert loan.total_paid == Decimal("120.00")
+    assert "Receipt" in page.locator("#receipt-button").inner_text()

@@ -1,0 +1,226 @@
+"""Receipts: printable HTML, the PDF from the same template, VOID after a reversal, access
+rules and a fixed number of queries."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from pypdf import PdfReader
+
+from lending.models import AuditLog, Loan, Repayment
+from lending.services.repayments import loan_settle, repayment_record, repayment_reverse
+from lending.views.receipts import static_path
+from tests.factories import ActiveLoanFactory, BorrowerFactory
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+MM = 72 / 25.4  # PDF points per millimetre
+
+
+@pytest.fixture
+def repayment(accountant: User) -> Repayment:
+    accountant.first_name, accountant.last_name = "Grace", "Otieno"
+    accountant.save()
+    borrower = BorrowerFactory(full_name="Amina Wekesa")
+    loan = ActiveLoanFactory(borrower=borrower, disbursed_days_ago=75)
+    return repayment_record(
+        loan=loan,
+        user=accountant,
+        amount=D("1234.56"),
+        paid_on=timezone.localdate() - timedelta(days=1),
+        method="bank_transfer",
+        reference="TT-2026-778",
+    )
+
+
+def receipt_url(repayment: Repayment, name: str = "receipt_detail") -> str:
+    return reverse(name, args=[repayment.receipt.number])
+
+
+def test_receipt_page_shows_every_field_design_lists(
+    accountant_client: Client, repayment: Repayment
+) -> None:
+    response = accountant_client.get(receipt_url(repayment))
+    html = response.content.decode()
+    loan = repayment.loan
+    allocations = list(repayment.allocations.all())
+    principal = sum((a.principal for a in allocations), D(0))
+    interest = sum((a.interest for a in allocations), D(0))
+    for text in [
+        "Ka-Ro Microfinance",
+        repayment.receipt.number,
+        repayment.paid_on.strftime("%d %b %Y"),
+        "Amina Wekesa",
+        loan.borrower.number,
+        loan.number,
+        "USD 1,234.56",
+        f"{principal:,}",
+        f"{interest:,}",
+        "Fees",
+        "Penalties",
+        f"{repayment.outstanding_after:,}",
+        "Bank transfer",
+        "TT-2026-778",
+        "Grace Otieno",
+        "data-print",
+    ]:
+        assert text in html, text
+    assert "VOID" not in html
+    assert 'href="/static/css/receipt.css"' in html
+    assert "style=" not in html and "<script>" not in html  # strict CSP
+
+
+def test_thermal_switch(accountant_client: Client, repayment: Repayment) -> None:
+    html = accountant_client.get(receipt_url(repayment), {"paper": "thermal"}).content.decode()
+    assert 'class="paper-thermal' in html
+    html = accountant_client.get(receipt_url(repayment), {"paper": "<script>"}).content.decode()
+    assert 'class="paper-a4' in html
+
+
+def test_reversed_payment_receipt_shows_void(
+    accountant_client: Client, repayment: Repayment, accountant: User
+) -> None:
+    repayment_reverse(repayment=repayment, user=accountant, reason="Cheque bounced")
+    html = accountant_client.get(receipt_url(repayment)).content.decode()
+    assert "VOID" in html and "Cheque bounced" in html and "is-void" in html
+
+
+@pytest.mark.parametrize(
+    ("role", "status"), [("admin", 200), ("accountant", 200), ("officer", 403)]
+)
+@pytest.mark.parametrize("name", ["receipt_detail", "receipt_pdf"])
+def test_receipt_role_matrix(
+    request: pytest.FixtureRequest, role: str, status: int, name: str, repayment: Repayment
+) -> None:
+    client: Client = request.getfixturevalue(f"{role}_client")
+    response = client.get(receipt_url(repayment, name))
+    assert response.status_code == status
+    if status == 403:
+        assert b"Traceback" not in response.content
+
+
+def test_anonymous_is_sent_to_login(client: Client, repayment: Repayment) -> None:
+    for name in ["receipt_detail", "receipt_pdf"]:
+        response = client.get(receipt_url(repayment, name))
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_unknown_receipt_is_404(accountant_client: Client) -> None:
+    assert accountant_client.get("/receipts/RCT-2000-999999/").status_code == 404
+    assert accountant_client.get("/receipts/RCT-2000-999999.pdf").status_code == 404
+
+
+def pdf_text(content: bytes) -> tuple[PdfReader, str]:
+    reader = PdfReader(io.BytesIO(content))
+    return reader, "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_pdf_is_a_real_pdf_holding_the_receipt(
+    accountant_client: Client, repayment: Repayment
+) -> None:
+    response = accountant_client.get(receipt_url(repayment, "receipt_pdf"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert f'filename="{repayment.receipt.number}.pdf"' in response["Content-Disposition"]
+    assert response.content.startswith(b"%PDF-")
+    reader, text = pdf_text(response.content)
+    for expected in [repayment.receipt.number, "Amina Wekesa", repayment.loan.number, "1,234.56"]:
+        assert expected in text, expected
+    assert "Print" not in text and "Download PDF" not in text  # no screen toolbar
+    # The stylesheet loaded: its @page rule makes the page A4.
+    box = reader.pages[0].mediabox
+    assert round(float(box.width) / MM) == 210 and round(float(box.height) / MM) == 297
+
+
+def test_thermal_pdf_is_80_mm_wide(accountant_client: Client, repayment: Repayment) -> None:
+    response = accountant_client.get(receipt_url(repayment, "receipt_pdf"), {"paper": "thermal"})
+    reader, text = pdf_text(response.content)
+    assert round(float(reader.pages[0].mediabox.width) / MM) == 80
+    assert repayment.receipt.number in text
+
+
+def test_void_pdf_says_void(
+    accountant_client: Client, repayment: Repayment, accountant: User
+) -> None:
+    repayment_reverse(repayment=repayment, user=accountant, reason="Wrong loan")
+    _, text = pdf_text(accountant_client.get(receipt_url(repayment, "receipt_pdf")).content)
+    assert "VOID" in text
+
+
+def test_every_pdf_print_is_audited(accountant_client: Client, repayment: Repayment) -> None:
+    accountant_client.get(receipt_url(repayment, "receipt_pdf"))
+    accountant_client.get(receipt_url(repayment, "receipt_pdf"))
+    entries = AuditLog.objects.filter(action=AuditLog.Action.RECEIPT_PRINTED)
+    assert entries.count() == 2
+    assert entries.first().object_repr == repayment.receipt.number  # type: ignore[union-attr]
+
+
+def test_settlement_receipt_over_a_long_schedule_summarises_installments(
+    accountant_client: Client, accountant: User
+) -> None:
+    loan = ActiveLoanFactory(installments=120, principal=D("20000.00"), disbursed_days_ago=10)
+    settlement = loan_settle(loan=loan, user=accountant, on=timezone.localdate(), method="cash")
+    html = accountant_client.get(receipt_url(settlement)).content.decode()
+    assert "Settlement receipt" in html and "Installments 1 to 120 (120 installments)" in html
+    _, text = pdf_text(accountant_client.get(receipt_url(settlement, "receipt_pdf")).content)
+    assert settlement.receipt.number in text
+
+
+@pytest.mark.parametrize("name", ["receipt_detail", "receipt_pdf"])
+def test_receipt_runs_a_fixed_number_of_queries(
+    name: str, accountant_client: Client, accountant: User, django_assert_num_queries: Any
+) -> None:
+    small = ActiveLoanFactory(disbursed_days_ago=40)
+    one = repayment_record(
+        loan=small, user=accountant, amount=D("5.00"), paid_on=timezone.localdate(), method="cash"
+    )
+    big = ActiveLoanFactory(installments=48, principal=D("20000.00"), disbursed_days_ago=40)
+    many = repayment_record(
+        loan=big, user=accountant, amount=D("15000.00"), paid_on=timezone.localdate(), method="cash"
+    )
+    assert one.allocations.count() == 1 and many.allocations.count() > 12
+    accountant_client.get(receipt_url(one, name))  # warm the session and permission caches
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as first:
+        accountant_client.get(receipt_url(one, name))
+    with django_assert_num_queries(len(first)):
+        accountant_client.get(receipt_url(many, name))
+    assert len(first) <= 15
+
+
+def test_static_fetcher_only_serves_static_files() -> None:
+    assert static_path("http://testserver/static/css/receipt.css").endswith("receipt.css")
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://testserver/static/../karo/settings.py",
+        "http://testserver/static/css/nope.css",
+        "file:///etc/passwd",
+    ]:
+        with pytest.raises(ValueError):
+            static_path(url)
+
+
+def test_closed_loan_receipt_shows_zero_balance(
+    accountant_client: Client, accountant: User
+) -> None:
+    loan = ActiveLoanFactory(disbursed_days_ago=40)
+    last = repayment_record(
+        loan=loan,
+        user=accountant,
+        amount=loan.outstanding,
+        paid_on=timezone.localdate(),
+        method="cash",
+    )
+    assert Loan.objects.get(pk=loan.pk).status == Loan.Status.CLOSED
+    html = accountant_client.get(receipt_url(last)).content.decode()
+    assert "USD 0.00" in html

@@ -1,0 +1,551 @@
+"""Repayment pages: role matrix, payment form, double submit, reversal, payoff and settlement,
+the repayments list with filters, totals and CSV export, and their query counts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from lending.models import AuditLog, Loan, Repayment
+from lending.services.repayments import (
+    loan_settle,
+    payoff_quote,
+    repayment_record,
+    repayment_reverse,
+)
+from tests.factories import AccountantFactory, ActiveLoanFactory, BorrowerFactory, LoanFactory
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+
+
+def today() -> date:
+    return timezone.localdate()
+
+
+@pytest.fixture
+def loan(db: Any) -> Loan:
+    return ActiveLoanFactory(disbursed_days_ago=75)
+
+
+def pay(loan: Loan, user: User, amount: str, **kwargs: Any) -> Repayment:
+    kwargs.setdefault("paid_on", today())
+    kwargs.setdefault("method", "cash")
+    return repayment_record(loan=loan, user=user, amount=D(amount), **kwargs)
+
+
+def form_key(html: str) -> str:
+    match = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', html)
+    assert match, "the form carries a one-time key"
+    return match.group(1)
+
+
+def payment_data(key: str, amount: str = "100.00", **extra: str) -> dict[str, str]:
+    return {
+        "amount": amount,
+        "paid_on": today().isoformat(),
+        "method": "mobile_money",
+        "reference": "MP-7781",
+        "idempotency_key": key,
+        **extra,
+    }
+
+
+# --- role matrix --------------------------------------------------------------------------
+
+PAGES = {
+    "list": (
+        lambda loan, r: reverse("repayment_list"),
+        {"admin": 200, "accountant": 200, "officer": 403},
+    ),
+    "export": (
+        lambda loan, r: reverse("repayment_export"),
+        {"admin": 200, "accountant": 200, "officer": 403},
+    ),
+    "create": (
+        lambda loan, r: reverse("repayment_create", args=[loan.pk]),
+        {"admin": 200, "accountant": 200, "officer": 403},
+    ),
+    "detail": (
+        lambda loan, r: reverse("repayment_detail", args=[r.pk]),
+        {"admin": 200, "accountant": 200, "officer": 403},
+    ),
+    "reverse": (
+        lambda loan, r: reverse("repayment_reverse", args=[r.pk]),
+        {"admin": 200, "accountant": 200, "officer": 403},
+    ),
+    "payoff": (
+        lambda loan, r: reverse("loan_payoff", args=[loan.pk]),
+        {"admin": 200, "accountant": 200, "officer": 200},
+    ),
+}
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_role_matrix(
+    page: str, role_client: tuple[str, Client], loan: Loan, accountant: User
+) -> None:
+    role, client = role_client
+    repayment = pay(loan, accountant, "10.00")
+    url_for, expected = PAGES[page]
+    response = client.get(url_for(loan, repayment))
+    assert response.status_code == expected[role]
+    if response.status_code == 403:
+        assert b"Traceback" not in response.content
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_anonymous_users_are_sent_to_login(
+    page: str, client: Client, loan: Loan, accountant: User
+) -> None:
+    repayment = pay(loan, accountant, "10.00")
+    response = client.get(PAGES[page][0](loan, repayment))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_loan_officer_cannot_post_a_payment_or_settle(officer_client: Client, loan: Loan) -> None:
+    response = officer_client.post(
+        reverse("repayment_create", args=[loan.pk]), payment_data("k" * 32)
+    )
+    assert response.status_code == 403
+    response = officer_client.post(
+        reverse("loan_settle", args=[loan.pk]), {"on": today().isoformat()}
+    )
+    assert response.status_code == 403
+    assert not Repayment.objects.exists()
+
+
+def test_loan_officer_cannot_reverse(officer_client: Client, loan: Loan, accountant: User) -> None:
+    repayment = pay(loan, accountant, "10.00")
+    response = officer_client.post(
+        reverse("repayment_reverse", args=[repayment.pk]), {"reason": "x"}
+    )
+    assert response.status_code == 403
+    assert Repayment.objects.get().reversed_at is None
+
+
+def test_unknown_loan_is_404(accountant_client: Client) -> None:
+    assert accountant_client.get(reverse("repayment_create", args=[999999])).status_code == 404
+
+
+# --- payment form ---------------------------------------------------------------------------
+
+
+def test_payment_page_shows_what_is_due_and_defaults_the_amount_to_it(
+    accountant_client: Client, loan: Loan
+) -> None:
+    response = accountant_client.get(reverse("repayment_create", args=[loan.pk]))
+    html = response.content.decode()
+    overdue = [i for i in loan.schedule.all() if i.due_date <= today()]
+    expected = sum((i.total for i in overdue), D(0))
+    assert len(overdue) == 2
+    assert f'name="amount" value="{expected}"' in html
+    assert f'name="paid_on" value="{today().isoformat()}"' in html
+    assert "Overdue" in html and loan.number in html
+    form_key(html)
+
+
+def test_each_render_gets_a_new_key(accountant_client: Client, loan: Loan) -> None:
+    url = reverse("repayment_create", args=[loan.pk])
+    assert form_key(accountant_client.get(url).content.decode()) != form_key(
+        accountant_client.get(url).content.decode()
+    )
+
+
+def test_amount_defaults_to_the_next_installment_when_nothing_is_due(
+    accountant_client: Client,
+) -> None:
+    loan = ActiveLoanFactory(disbursed_days_ago=3)
+    first = loan.schedule.order_by("number").first()
+    assert first is not None
+    html = accountant_client.get(reverse("repayment_create", args=[loan.pk])).content.decode()
+    assert f'name="amount" value="{first.total}"' in html
+
+
+def test_posting_records_and_redirects_to_a_page_with_the_receipt_button(
+    accountant_client: Client, loan: Loan
+) -> None:
+    url = reverse("repayment_create", args=[loan.pk])
+    key = form_key(accountant_client.get(url).content.decode())
+    response = accountant_client.post(url, payment_data(key))
+    repayment = Repayment.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("repayment_detail", args=[repayment.pk])
+    assert repayment.amount == D("100.00") and repayment.method == "mobile_money"
+    assert repayment.reference == "MP-7781" and repayment.idempotency_key == key
+
+    page = accountant_client.get(response["Location"]).content.decode()
+    number = repayment.receipt.number
+    assert (
+        f'href="{reverse("receipt_detail", args=[number])}" target="_blank" rel="noopener"' in page
+    )
+    assert reverse("receipt_pdf", args=[number]) in page
+    assert "recorded on" in page  # the success message
+
+
+def test_submitting_the_same_form_twice_records_one_repayment(
+    accountant_client: Client, loan: Loan
+) -> None:
+    url = reverse("repayment_create", args=[loan.pk])
+    key = form_key(accountant_client.get(url).content.decode())
+    first = accountant_client.post(url, payment_data(key))
+    second = accountant_client.post(url, payment_data(key))
+    assert Repayment.objects.count() == 1
+    assert first["Location"] == second["Location"]
+    assert Loan.objects.get(pk=loan.pk).total_paid == D("100.00")
+
+
+def test_reused_key_with_changed_details_shows_an_error_and_a_fresh_key(
+    accountant_client: Client, loan: Loan
+) -> None:
+    url = reverse("repayment_create", args=[loan.pk])
+    accountant_client.post(url, payment_data("a" * 32))
+    response = accountant_client.post(url, payment_data("a" * 32, amount="150.00"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "already submitted with different details" in html
+    assert form_key(html) != "a" * 32
+    assert Repayment.objects.count() == 1
+
+
+def test_amount_above_outstanding_is_shown_beside_the_field(
+    accountant_client: Client, loan: Loan
+) -> None:
+    url = reverse("repayment_create", args=[loan.pk])
+    response = accountant_client.post(url, payment_data("b" * 32, amount="999999.00"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "The amount is above the loan&#x27;s outstanding balance of USD" in html
+    assert re.search(r'has-error">\s*<label for="id_amount"', html)
+    assert not Repayment.objects.exists()
+    assert not AuditLog.objects.filter(action=AuditLog.Action.REPAYMENT_RECORDED).exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("amount", "abc", "Enter a number."),
+        ("amount", "0", "The amount must be more than zero."),
+        ("amount", "-10", "The amount must be more than zero."),
+        ("amount", "1e400", ""),
+        ("paid_on", "2999-01-01", "The payment date cannot be in the future."),
+        ("paid_on", "1999-01-01", "before the loan was disbursed"),
+        ("paid_on", "not-a-date", "Enter a valid date."),
+        ("method", "gold", "Select a valid choice."),
+        ("reference", "x" * 101, "at most 100 characters"),
+    ],
+)
+def test_bad_input_is_refused_beside_its_field_and_writes_nothing(
+    accountant_client: Client, loan: Loan, field: str, value: str, message: str
+) -> None:
+    url = reverse("repayment_create", args=[loan.pk])
+    response = accountant_client.post(url, payment_data("c" * 32, **{field: value}))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert re.search(rf'has-error">\s*<label for="id_{field}"', html)
+    assert message in html
+    assert not Repayment.objects.exists()
+
+
+def test_missing_key_is_refused(accountant_client: Client, loan: Loan) -> None:
+    data = payment_data("")
+    response = accountant_client.post(reverse("repayment_create", args=[loan.pk]), data)
+    assert response.status_code == 200
+    assert not Repayment.objects.exists()
+
+
+def test_closed_loan_page_offers_no_form_and_refuses_posts(
+    accountant_client: Client, loan: Loan, accountant: User
+) -> None:
+    pay(loan, accountant, str(loan.outstanding))
+    url = reverse("repayment_create", args=[loan.pk])
+    html = accountant_client.get(url).content.decode()
+    assert "no payment can be recorded" in html and 'name="amount"' not in html
+    response = accountant_client.post(url, payment_data("d" * 32, amount="1.00"))
+    assert response.status_code == 200
+    assert Repayment.objects.count() == 1
+
+
+def test_pending_loan_refuses_payments(accountant_client: Client) -> None:
+    pending = LoanFactory()
+    response = accountant_client.post(
+        reverse("repayment_create", args=[pending.pk]), payment_data("e" * 32, amount="1.00")
+    )
+    assert response.status_code == 200 and b"pending" in response.content
+    assert not Repayment.objects.exists()
+
+
+@pytest.mark.parametrize("n", [12, 480])
+def test_payment_page_runs_a_fixed_number_of_queries(
+    n: int, accountant_client: Client, accountant: User, django_assert_max_num_queries: Any
+) -> None:
+    loan = ActiveLoanFactory(installments=n, principal=D("50000.00"), disbursed_days_ago=100)
+    for _ in range(3):
+        pay(loan, accountant, "10.00")
+    with django_assert_max_num_queries(12):
+        assert accountant_client.get(reverse("repayment_create", args=[loan.pk])).status_code == 200
+
+
+# --- detail and reversal ------------------------------------------------------------------
+
+
+def test_reverse_page_asks_for_a_reason_then_reverses(
+    accountant_client: Client, loan: Loan, accountant: User
+) -> None:
+    repayment = pay(loan, accountant, "100.00")
+    url = reverse("repayment_reverse", args=[repayment.pk])
+    assert b"Reason for the reversal" in accountant_client.get(url).content
+    response = accountant_client.post(url, {"reason": ""})
+    assert response.status_code == 200 and b"This field is required" in response.content
+    assert Repayment.objects.get().reversed_at is None
+
+    response = accountant_client.post(url, {"reason": "Posted to the wrong loan"})
+    assert response.status_code == 302
+    repayment.refresh_from_db()
+    assert repayment.reversal_reason == "Posted to the wrong loan"
+    assert repayment.receipt.voided_at is not None
+    detail = accountant_client.get(response["Location"]).content.decode()
+    assert "Reversed" in detail and "void" in detail
+
+
+def test_reversing_twice_from_the_page_changes_nothing(
+    accountant_client: Client, loan: Loan, accountant: User
+) -> None:
+    repayment = pay(loan, accountant, "100.00")
+    url = reverse("repayment_reverse", args=[repayment.pk])
+    accountant_client.post(url, {"reason": "Typo"})
+    response = accountant_client.post(url, {"reason": "Again"})
+    assert response.status_code == 302
+    assert AuditLog.objects.filter(action=AuditLog.Action.REPAYMENT_REVERSED).count() == 1
+
+
+# --- payoff and settlement ------------------------------------------------------------------
+
+
+def test_payoff_page_shows_the_quote_for_the_chosen_date(
+    officer_client: Client, loan: Loan
+) -> None:
+    on = today() - timedelta(days=5)
+    response = officer_client.get(reverse("loan_payoff", args=[loan.pk]), {"on": on.isoformat()})
+    quote = payoff_quote(loan=loan, on=on)
+    html = response.content.decode()
+    assert f"{quote.total:,}" in html and f"{quote.accrued_interest:,}" in html
+    assert "Settle and close the loan" not in html  # officers cannot record payments
+
+
+@pytest.mark.parametrize("value", ["garbage", "1990-01-01", ""])
+def test_payoff_page_survives_bad_dates(accountant_client: Client, loan: Loan, value: str) -> None:
+    response = accountant_client.get(reverse("loan_payoff", args=[loan.pk]), {"on": value})
+    assert response.status_code == 200
+    assert b"alert error" in response.content
+
+
+def test_payoff_htmx_request_gets_the_fragment(accountant_client: Client, loan: Loan) -> None:
+    response = accountant_client.get(
+        reverse("loan_payoff", args=[loan.pk]),
+        {"on": today().isoformat()},
+        headers={"HX-Request": "true", "HX-Target": "payoff-quote"},
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="payoff-quote"') and "<html" not in html
+
+
+def test_settling_from_the_payoff_page_closes_the_loan(
+    accountant_client: Client, loan: Loan
+) -> None:
+    page = accountant_client.get(reverse("loan_payoff", args=[loan.pk])).content.decode()
+    quote = payoff_quote(loan=loan, on=today())
+    response = accountant_client.post(
+        reverse("loan_settle", args=[loan.pk]),
+        {
+            "on": today().isoformat(),
+            "expected_amount": str(quote.total),
+            "method": "cash",
+            "reference": "",
+            "idempotency_key": form_key(page),
+        },
+    )
+    assert response.status_code == 302
+    loan.refresh_from_db()
+    assert loan.status == Loan.Status.CLOSED and loan.total_waived == quote.interest_waived
+    assert Repayment.objects.get().is_settlement
+
+
+def test_settling_refuses_when_the_payoff_changed_since_the_quote(
+    accountant_client: Client, loan: Loan, accountant: User
+) -> None:
+    quote = payoff_quote(loan=loan, on=today())
+    pay(loan, accountant, "50.00")  # another cashier, meanwhile
+    response = accountant_client.post(
+        reverse("loan_settle", args=[loan.pk]),
+        {
+            "on": today().isoformat(),
+            "expected_amount": str(quote.total),
+            "method": "cash",
+            "idempotency_key": "f" * 32,
+        },
+    )
+    assert response.status_code == 200
+    assert b"The payoff changed since the quote" in response.content
+    assert Repayment.objects.count() == 1
+
+
+def test_settling_a_closed_loan_from_a_stale_page_is_refused(
+    accountant_client: Client, loan: Loan, accountant: User
+) -> None:
+    loan_settle(loan=loan, user=accountant, on=today(), method="cash")
+    response = accountant_client.post(
+        reverse("loan_settle", args=[loan.pk]),
+        {
+            "on": today().isoformat(),
+            "expected_amount": "1.00",
+            "method": "cash",
+            "idempotency_key": "g" * 32,
+        },
+    )
+    assert response.status_code == 200
+    assert b"closed" in response.content
+    assert Repayment.objects.count() == 1
+
+
+# --- list, search, export -------------------------------------------------------------------
+
+
+def test_loan_search_by_name_number_and_phone(accountant_client: Client) -> None:
+    borrower = BorrowerFactory(full_name="Wanjiru Kamau", phone="+254712345678")
+    loan = ActiveLoanFactory(borrower=borrower)
+    other = ActiveLoanFactory()
+    url = reverse("repayment_list")
+    for query in ["wanjiru", loan.number, "0712 345 678", "712345"]:
+        html = accountant_client.get(url, {"q": query}).content.decode()
+        assert loan.number in html, query
+        assert other.number not in html, query
+    assert reverse("repayment_create", args=[loan.pk]) in html
+
+
+def test_loan_search_htmx_returns_only_the_results(accountant_client: Client, loan: Loan) -> None:
+    response = accountant_client.get(
+        reverse("repayment_list"),
+        {"q": loan.number},
+        headers={"HX-Request": "true", "HX-Target": "loan-results"},
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="loan-results"') and loan.number in html
+
+
+def _three_payments(loan: Loan) -> tuple[User, User]:
+    alice = AccountantFactory(username="alice", first_name="Alice", last_name="Cash")
+    bob = AccountantFactory(username="bob", first_name="Bob", last_name="Bank")
+    pay(loan, alice, "10.00", paid_on=today() - timedelta(days=10), method="cash")
+    pay(loan, bob, "20.00", paid_on=today() - timedelta(days=5), method="bank_transfer")
+    r = pay(loan, alice, "40.00", paid_on=today(), method="cash")
+    repayment_reverse(repayment=r, user=alice, reason="Typo")
+    return alice, bob
+
+
+def test_list_filters_and_totals(accountant_client: Client, loan: Loan) -> None:
+    _, bob = _three_payments(loan)
+    url = reverse("repayment_list")
+    response = accountant_client.get(url)
+    totals = response.context["totals"]
+    assert (totals.count, totals.amount, totals.reversed_count, totals.reversed_amount) == (
+        2,
+        D("30.00"),
+        1,
+        D("40.00"),
+    )
+    assert response.context["page_obj"].paginator.count == 3
+
+    def listed(**params: Any) -> set[Decimal]:
+        return {r.amount for r in accountant_client.get(url, params).context["page_obj"]}
+
+    assert listed(method="cash") == {D("10.00"), D("40.00")}
+    assert listed(recorded_by=bob.pk) == {D("20.00")}
+    assert listed(date_from=(today() - timedelta(days=6)).isoformat()) == {D("20.00"), D("40.00")}
+    assert listed(date_to=(today() - timedelta(days=6)).isoformat()) == {D("10.00")}
+    filtered = accountant_client.get(url, {"method": "cash"}).context["totals"]
+    assert (filtered.count, filtered.amount) == (1, D("10.00"))
+
+
+def test_list_survives_bad_filters(accountant_client: Client, loan: Loan) -> None:
+    response = accountant_client.get(
+        reverse("repayment_list"),
+        {"date_from": "nonsense", "method": "gold", "recorded_by": "abc", "page": "x"},
+    )
+    assert response.status_code == 200
+
+
+def test_list_is_paginated(accountant_client: Client, loan: Loan, accountant: User) -> None:
+    for _ in range(27):
+        pay(loan, accountant, "1.00")
+    response = accountant_client.get(reverse("repayment_list"), {"page": 2})
+    assert len(response.context["page_obj"]) == 2
+    assert b"Page 2 of 2" in response.content
+
+
+def test_list_runs_a_fixed_number_of_queries(
+    accountant_client: Client, accountant: User, django_assert_max_num_queries: Any
+) -> None:
+    for _ in range(3):
+        loan = ActiveLoanFactory(disbursed_days_ago=60)
+        for _ in range(10):
+            pay(loan, accountant, "1.00")
+    with django_assert_max_num_queries(12):
+        accountant_client.get(reverse("repayment_list"), {"q": "L-"})
+
+
+def test_export_is_csv_with_a_header_plain_decimals_and_is_audited(
+    accountant_client: Client, loan: Loan
+) -> None:
+    _three_payments(loan)
+    response = accountant_client.get(reverse("repayment_export"), {"method": "cash"})
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8"))))
+    header, body = rows[0], rows[1:]
+    assert header[:7] == [
+        "receipt_number",
+        "paid_on",
+        "recorded_at",
+        "loan_number",
+        "borrower_number",
+        "borrower_name",
+        "amount",
+    ]
+    assert sorted(r[header.index("amount")] for r in body) == ["10.00", "40.00"]
+    first = next(r for r in body if r[header.index("amount")] == "10.00")
+    assert first[header.index("interest")] == "10.00" and first[header.index("principal")] == "0.00"
+    entry = AuditLog.objects.filter(action=AuditLog.Action.REPORT_EXPORTED).get()
+    assert entry.details["filters"] == {"method": "cash"} and entry.details["rows"] == 2
+
+
+def test_export_defuses_formulas_in_text(accountant_client: Client, accountant: User) -> None:
+    loan = ActiveLoanFactory(
+        borrower=BorrowerFactory(full_name="=HYPERLINK(evil)"), disbursed_days_ago=30
+    )
+    pay(loan, accountant, "5.00", reference="+SUM(A1)")
+    text = accountant_client.get(reverse("repayment_export")).content.decode()
+    assert "'=HYPERLINK(evil)" in text and "'+SUM(A1)" in text
+
+
+@pytest.mark.parametrize("n", [12, 480])
+def test_payoff_and_detail_pages_run_a_fixed_number_of_queries(
+    n: int, accountant_client: Client, accountant: User, django_assert_max_num_queries: Any
+) -> None:
+    loan = ActiveLoanFactory(installments=n, principal=D("50000.00"), disbursed_days_ago=100)
+    repayment = pay(loan, accountant, "5000.00")
+    with django_assert_max_num_queries(10):
+        assert accountant_client.get(reverse("loan_payoff", args=[loan.pk])).status_code == 200
+    with django_assert_max_num_queries(10):
+        response = accountant_client.get(reverse("repayment_detail", args=[repayment.pk]))
+        assert response.status_code == 200
