@@ -21,6 +21,9 @@ DEMO_USERS = [
 ]
 
 
+BULK_ABOVE = 500  # more loans than this go through the bulk builder
+
+
 class Command(BaseCommand):
     help = "Create the demo users (passwords printed) and, on an empty database, demo data."
 
@@ -28,6 +31,11 @@ class Command(BaseCommand):
         parser.add_argument("--borrowers", type=int, default=40, help="demo borrowers to add")
         parser.add_argument("--loans", type=int, default=60, help="demo loans to add")
         parser.add_argument("--users-only", action="store_true", help="skip demo data")
+        parser.add_argument(
+            "--bulk",
+            action="store_true",
+            help=f"bulk-insert the portfolio (automatic above {BULK_ABOVE} loans)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         sync_roles()
@@ -45,6 +53,14 @@ class Command(BaseCommand):
         for username, password, _, _, role, _ in DEMO_USERS:
             self.stdout.write(f"  {username:<11} {password:<22} {role}")
         if options["users_only"]:
+            return
+        if options["bulk"] or options["loans"] > BULK_ABOVE:
+            # Large portfolios: the same rules, bulk inserts (lending/demo_bulk.py).
+            from lending.demo_bulk import seed_bulk_portfolio
+
+            seed_bulk_portfolio(
+                borrowers=options["borrowers"], loans=options["loans"], stdout=self.stdout
+            )
             return
         from lending.demo import seed_portfolio
 

@@ -1,0 +1,354 @@
+"""`make bench` measurements, run by bench/run.sh once the server is up. Each figure is taken
+in the same run as its baseline; prints a table and writes bench/results.md."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import django
+import requests
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+django.setup()
+
+from django.core.management import CommandError, call_command  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from bench import post  # noqa: E402
+from lending.models import Installment, Loan, Receipt, Repayment  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+BASE = os.environ.get("BENCH_URL", "http://127.0.0.1:8797")
+WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
+POST_SECONDS = float(os.environ.get("BENCH_POST_SECONDS", "20"))
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+PY = str(ROOT / ".venv" / "bin" / "python")
+ADMIN = ("admin", "karo-admin-demo")
+CASHIER = ("accountant", "karo-accountant-demo")
+
+rows: list[dict[str, Any]] = []
+notes: list[str] = []
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def result(name: str, value: str, baseline: str, ratio: str, target: str, met: bool | None) -> None:
+    rows.append(
+        {"name": name, "value": value, "baseline": baseline, "ratio": ratio, "target": target,
+         "met": met}
+    )  # fmt: skip
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(path: str, cookies: list[str], seconds: int = WRK_SECONDS) -> dict[str, Any]:
+    env = {**os.environ, "BENCH_COOKIES": "|".join(cookies)}
+    url = f"{BASE}{path}"
+    script = str(ROOT / "bench" / "cookies.lua")
+    warm = ["wrk", "-t2", "-c8", "-d2s", "--timeout", "10s", "-s", script, url]
+    subprocess.run(warm, env=env, capture_output=True, check=True)
+    # A 10 s timeout (wrk's default is 2 s) so that a slow page shows its real latency
+    # instead of dropping out of the percentiles as a socket timeout.
+    cmd = ["wrk", "-t2", "-c8", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", script]
+    cmd.append(url)
+    text = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    (OUT / f"wrk{path.replace('/', '_').replace('?', '_')}.txt").write_text(text)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+([\d.]+(?:us|ms|s))", text).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+([\d.]+(?:us|ms|s))", text).group(1))  # type: ignore[union-attr]
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
+    socket_errors = sum(int(x) for x in socket.groups()) if socket else 0
+    non200 = int(re.search(r"NON_200 (\d+)", text).group(1))  # type: ignore[union-attr]
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": socket_errors + non200}
+
+
+def page_check(session: requests.Session, path: str) -> None:
+    answer = session.get(f"{BASE}{path}", allow_redirects=False, timeout=60)
+    if answer.status_code != 200:
+        raise SystemExit(f"{path} answered {answer.status_code}, not 200: is the page there?")
+
+
+def cookie_of(session: requests.Session) -> str:
+    return "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+
+
+def pages(prep: dict[str, Any]) -> None:
+    sessions = [post.login(BASE, *ADMIN) for _ in range(8)]
+    cookies = [cookie_of(s) for s in sessions]
+    targets = [
+        ("dashboard /", "/"),
+        ("loan list /loans/", "/loans/"),
+        ("loan list ?status=active", "/loans/?status=active"),
+        ("loan detail, 12 installments", f"/loans/{prep['loan12']}/"),
+        ("loan detail, 480 installments", f"/loans/{prep['loan480']}/"),
+        ("loan detail, 700 repayments", f"/loans/{prep['loan700']}/"),
+        (f"borrower search ?q={prep['search']}", f"/borrowers/?q={prep['search']}"),
+    ]
+    for _, path in [("bare", "/bench/bare/"), *targets]:
+        page_check(sessions[0], path)
+    log("pages: bare view")
+    bare1 = wrk("/bench/bare/", cookies)
+    measured = {}
+    for label, path in targets:
+        log(f"pages: {label}")
+        measured[label] = wrk(path, cookies)
+    log("pages: bare view again")
+    bare2 = wrk("/bench/bare/", cookies)
+    bare_rps = (bare1["rps"] + bare2["rps"]) / 2
+    result(
+        "bare view (1 query), 8 clients",
+        f"{bare1['rps']:.0f} / {bare2['rps']:.0f} req/s, "
+        f"p99 {max(bare1['p99'], bare2['p99']):.1f} ms",
+        "-", "-", "baseline (start / end of the page runs)", None,
+    )  # fmt: skip
+    for label, m in measured.items():
+        ratio = m["rps"] / bare_rps
+        met = ratio >= 0.5 and m["p99"] < 50 and m["errors"] == 0
+        result(
+            label,
+            f"{m['rps']:.0f} req/s, p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, "
+            f"{m['errors']} errors",
+            f"{bare_rps:.0f} req/s",
+            f"{ratio:.2f}",
+            ">= 0.50, p99 < 50 ms, 0 errors",
+            met,
+        )
+    d12 = measured["loan detail, 12 installments"]
+    d700 = measured["loan detail, 700 repayments"]
+    slower = d12["rps"] / d700["rps"]
+    result(
+        "loan detail: 700 repayments vs none",
+        f"{1000 / d700['rps'] * 8:.1f} ms/request",
+        f"{1000 / d12['rps'] * 8:.1f} ms/request",
+        f"{slower:.2f}x",
+        "<= 1.20x slower",
+        slower <= 1.2,
+    )
+    # Server time of the dashboard: one client, one request at a time (no queueing).
+    times = []
+    for _ in range(30):
+        answer = sessions[0].get(f"{BASE}/", timeout=60)
+        assert answer.status_code == 200
+        times.append(answer.elapsed.total_seconds() * 1000)
+    median = statistics.median(times)
+    p95 = sorted(times)[int(len(times) * 0.95)]
+    loans = Loan.objects.count()
+    result(
+        f"dashboard server time at {loans:,} loans",
+        f"median {median:.1f} ms, p95 {p95:.1f} ms",
+        "-", "-", "< 100 ms", p95 < 100,
+    )  # fmt: skip
+
+
+def pgbench() -> float:
+    db = f"{PG}/karo_pgbench"
+    subprocess.run(
+        ["psql", f"{PG}/postgres", "-q", "-c", "DROP DATABASE IF EXISTS karo_pgbench",
+         "-c", "CREATE DATABASE karo_pgbench"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(["pgbench", "-i", "-s", "10", "-q", db], check=True, capture_output=True)
+    text = subprocess.run(
+        ["pgbench", "-c", "8", "-j", "2", "-T", "20", db],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    (OUT / "pgbench.txt").write_text(text)
+    return float(re.search(r"tps = ([\d.]+)", text).group(1))  # type: ignore[union-attr]
+
+
+def check_money(label: str) -> bool:
+    out = io.StringIO()
+    try:
+        call_command("check_money", stdout=out)
+        ok = True
+    except CommandError as exc:
+        out.write(f"\n{exc}\n")
+        ok = False
+    (OUT / f"check_money_{label}.txt").write_text(out.getvalue())
+    log(f"check_money ({label}): {'ok' if ok else 'VIOLATIONS, see bench/out'}")
+    return ok
+
+
+def postings(prep: dict[str, Any]) -> None:
+    tps = None
+    log("posting: across loans")
+    across = post.run(BASE, *CASHIER, prep["many"], POST_SECONDS, "across")
+    log("posting: one hot loan")
+    hot = post.run(BASE, *CASHIER, [prep["hot"]], POST_SECONDS, "hot")
+    log("pgbench TPC-B (scale 10, 8 clients, 2 threads, 20 s)")
+    tps = pgbench()
+    for run, target, label in (
+        (across, 300, f"repayment posting across {len(prep['many'])} loans"),
+        (hot, 150, "repayment posting on one hot loan"),
+    ):
+        stored = Repayment.objects.filter(reference__startswith=f"bench-{run['phase']}-")
+        stored_ids = set(stored.values_list("pk", flat=True))
+        lost = run["ok"] - len(stored_ids & set(run["ids"]))
+        doubled = len(stored_ids) - run["distinct_ids"] + (run["ok"] - run["distinct_ids"])
+        met = (
+            run["per_s"] >= target and run["errors"] == 0 and lost == 0 and doubled == 0
+            and run["doubles_bad"] == 0
+        )  # fmt: skip
+        result(
+            label,
+            f"{run['per_s']:.0f} postings/s (form + post p50 {run['p50_ms']} ms, p99 "
+            f"{run['p99_ms']} ms; the post alone p50 {run['post_p50_ms']} ms), "
+            f"{run['ok']} ok, {run['errors']} errors, {lost} lost, {doubled} doubled, "
+            f"double submits {run['doubles_ok']} ok / {run['doubles_bad']} bad",
+            f"pgbench TPC-B {tps:.0f} tps",
+            f"{run['per_s'] / tps:.2f}",
+            f">= {target}/s, 0 errors, 0 lost",
+            met,
+        )
+        if run["error_samples"]:
+            notes.append(f"{label}: first errors: {run['error_samples']}")
+    receipts_ok = check_money("after_posting")
+    result(
+        "reconciliation after posting (check_money: totals, allocations, receipts gapless)",
+        "all invariants hold" if receipts_ok else "VIOLATIONS (bench/out/check_money_*.txt)",
+        "-", "-", "exact", receipts_ok,
+    )  # fmt: skip
+
+
+def close_day() -> None:
+    active = Loan.objects.filter(status=Loan.Status.ACTIVE).count()
+    on = timezone.localdate().isoformat()
+    started = time.monotonic()
+    done = subprocess.run(
+        [PY, "manage.py", "close_day", "--date", on], cwd=ROOT, capture_output=True, text=True
+    )
+    seconds = time.monotonic() - started
+    (OUT / "close_day.txt").write_text(done.stdout + done.stderr)
+    ok = done.returncode == 0
+    total = Loan.objects.count()
+    result(
+        f"close_day on {total:,} loans ({active:,} active)",
+        f"{seconds:.1f} s = {active / seconds:,.0f} active loans/s" if ok else "FAILED",
+        "-", "-", "< 60 s", ok and seconds < 60,
+    )  # fmt: skip
+    ok = check_money("after_close_day")
+    result("check_money after close_day", "all invariants hold" if ok else "VIOLATIONS", "-", "-",
+           "exact", ok)  # fmt: skip
+
+
+def seeding() -> None:
+    log_text = (OUT / "seed.log").read_text()
+    found = re.search(r"Bulk portfolio: ([\d,]+) rows in ([\d.]+) s = ([\d,]+) rows/s", log_text)
+    base = json.loads((OUT / "seed_baseline.json").read_text())
+    if not found:
+        result("seeding", "no bulk seed line in bench/out/seed.log", "-", "-", "", False)
+        return
+    rate = float(found.group(3).replace(",", ""))
+    ratio = rate / base["rows_per_s"]
+    result(
+        "seeding (schedules + allocation + COPY)",
+        f"{found.group(1)} rows in {found.group(2)} s = {rate:,.0f} rows/s",
+        f"plain bulk_create of {base['rows']:,} Installment rows: {base['rows_per_s']:,} rows/s",
+        f"{ratio:.2f}",
+        ">= 0.50",
+        ratio >= 0.5,
+    )
+
+
+def machine() -> str:
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    load = os.getloadavg()
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {int(mem) / 1024 / 1024:.1f} GiB RAM, "
+        f"{platform.platform()}, Python {platform.python_version()}; load average at the end "
+        f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
+    )
+
+
+def write_report(started: datetime) -> None:
+    counts = {
+        "loans": Loan.objects.count(),
+        "installments": Installment.objects.count(),
+        "repayments": Repayment.objects.count(),
+        "receipts": Receipt.objects.count(),
+    }
+    header = "| measurement | value | baseline (same run) | ratio | target | met |"
+    lines = [header, "|---|---|---|---|---|---|"]
+    for r in rows:
+        met = {True: "yes", False: "**no**", None: ""}[r["met"]]
+        lines.append(
+            f"| {r['name']} | {r['value']} | {r['baseline']} | {r['ratio']} "
+            f"| {r['target']} | {met} |"
+        )
+    table = "\n".join(lines)
+    print("\n" + table + "\n")
+    size = ", ".join(f"{v:,} {k}" for k, v in counts.items())
+    workers = os.environ.get("GUNICORN_WORKERS", str((os.cpu_count() or 1) * 2 + 1))
+    threads = os.environ.get("GUNICORN_THREADS", "1")
+    body = [
+        "# Benchmark results (`make bench`)",
+        "",
+        f"Run {started:%Y-%m-%d %H:%M} UTC, finished {datetime.now(UTC):%H:%M} UTC. "
+        f"Portfolio: {size}.",
+        f"Machine: {machine()}.",
+        f"Server: gunicorn (gunicorn.conf.py, {workers} workers x {threads} threads), DEBUG off, "
+        "PostgreSQL 127.0.0.1 (database karo_bench), Redis cache and sessions (cached_db). "
+        f"Pages: wrk, 2 threads, 8 connections, {WRK_SECONDS} s each after a 2 s warm-up, "
+        "8 logged-in admin sessions. Posting: 8 client processes (GET form, POST form), "
+        f"{POST_SECONDS:.0f} s per phase, amount 1.00.",
+        "",
+        table,
+        "",
+        *[f"- {n}" for n in notes],
+        "",
+        "Client, server and database share the same CPUs, so every figure includes the load "
+        "generator's own CPU use; compare ratios, which are taken in the same run.",
+        "",
+    ]
+    (ROOT / "bench" / "results.md").write_text("\n".join(body))
+
+
+def main() -> None:
+    started = datetime.now(UTC)
+    load = os.getloadavg()
+    notes.append(f"Load average when the measurements started: {load[0]:.2f} / {load[1]:.2f}.")
+    OUT.mkdir(exist_ok=True)
+    prep = json.loads((OUT / "prepare.json").read_text())
+    notes.append(
+        "700 repayments posted through `repayment_record` in the set-up: "
+        f"{prep['prep_700_service_postings_per_s']} postings/s (one process, no HTTP)."
+    )
+    seeding()
+    only = os.environ.get("BENCH_ONLY", "pages,posting,close_day").split(",")
+    if "pages" in only:
+        pages(prep)
+    if "posting" in only:
+        postings(prep)
+    if "close_day" in only:
+        close_day()
+    write_report(started)
+    if any(r["met"] is False for r in rows):
+        print("Some targets are not met (see the table).", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

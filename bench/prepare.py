@@ -1,0 +1,103 @@
+"""Create the loans the page benchmark needs, through the services, and pick posting targets.
+
+Prints JSON: the ids of a 12-installment loan with no repayments, the same loan shape with
+700 repayments, a 480-installment loan, a hot loan for concurrent posting, active loans to
+post across, and a borrower search term.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from datetime import date, timedelta
+from decimal import Decimal
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+django.setup()
+
+from django.contrib.auth.models import User  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from lending.models import Borrower, Loan  # noqa: E402
+from lending.services.borrowers import borrower_create  # noqa: E402
+from lending.services.loans import loan_approve, loan_submit  # noqa: E402
+from lending.services.repayments import repayment_record  # noqa: E402
+
+
+def _loan(borrower: Borrower, officer: User, officer2: User, disbursed: date, **terms) -> Loan:
+    loan = loan_submit(user=officer, borrower=borrower, purpose="Benchmark", **terms)
+    return loan_approve(loan=loan, user=officer2, disbursement_date=disbursed)
+
+
+def main() -> None:
+    officer = User.objects.get(username="officer")
+    officer2 = User.objects.get(username="officer2")
+    cashier = User.objects.get(username="accountant")
+    today = timezone.localdate()
+    borrower = borrower_create(
+        user=officer,
+        full_name="Benchmark Borrower",
+        national_id=f"BENCH{int(time.time())}",
+        date_of_birth=date(1980, 5, 17),
+        phone="+255700000001",
+    )
+    monthly = {"annual_interest_rate": Decimal("12"), "frequency": "monthly"}
+    two_years_ago = today - timedelta(days=730)
+    loan12 = _loan(
+        borrower, officer, officer2, two_years_ago,
+        principal=Decimal("12000.00"), installments=12, **monthly,
+    )  # fmt: skip
+    loan700 = _loan(
+        borrower, officer, officer2, two_years_ago,
+        principal=Decimal("12000.00"), installments=12, **monthly,
+    )  # fmt: skip
+    loan480 = _loan(
+        borrower, officer, officer2, today - timedelta(days=365),
+        principal=Decimal("250000.00"), installments=480, **monthly,
+    )  # fmt: skip
+    hot = _loan(
+        borrower, officer, officer2, today - timedelta(days=20),
+        principal=Decimal("500000.00"), installments=60, **monthly,
+    )  # fmt: skip
+    started = time.monotonic()
+    for k in range(700):
+        repayment_record(
+            loan=loan700,
+            user=cashier,
+            amount=Decimal("10.00"),
+            paid_on=two_years_ago + timedelta(days=k % 700 + 1),
+            method="cash",
+            reference=f"prep-{k}",
+        )
+    seconds = time.monotonic() - started
+    active = list(
+        Loan.objects.filter(status=Loan.Status.ACTIVE, outstanding__gte=Decimal("200"))
+        .exclude(pk__in=[loan12.pk, loan700.pk, loan480.pk, hot.pk])
+        .values_list("pk", flat=True)
+    )
+    many = random.Random(7).sample(active, min(2000, len(active)))
+    surname = (
+        Borrower.objects.exclude(pk=borrower.pk).values_list("full_name", flat=True).first()
+        or "Mensah"
+    ).split()[-1]
+    json.dump(
+        {
+            "loan12": loan12.pk,
+            "loan700": loan700.pk,
+            "loan480": loan480.pk,
+            "hot": hot.pk,
+            "many": many,
+            "search": surname,
+            "prep_700_service_postings_per_s": round(700 / seconds, 1),
+        },
+        sys.stdout,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `make bench`: PostgreSQL + Redis + gunicorn as in production, a bulk-seeded portfolio, and
+# every figure measured beside its baseline in the same run (bench/bench.py writes
+# bench/results.md). Size: BENCH_LOANS (default 100000) and BENCH_BORROWERS (default half).
+# Quick run: BENCH_LOANS=5000 make bench. Re-measure an existing karo_bench without seeding
+# again: BENCH_REUSE=1 (BENCH_ONLY=pages,posting,close_day picks the parts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=.venv/bin/python
+LOANS=${BENCH_LOANS:-100000}
+BORROWERS=${BENCH_BORROWERS:-$((LOANS / 2))}
+PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+PORT=${BENCH_PORT:-8797}
+OUT=bench/out
+export BENCH_PG=$PG BENCH_URL=http://127.0.0.1:$PORT
+export DATABASE_URL=$PG/karo_bench
+export REDIS_URL=${BENCH_REDIS:-redis://127.0.0.1:6379/8}
+export DJANGO_SETTINGS_MODULE=bench.settings
+export DEBUG=false SECRET_KEY=bench-only-secret-key-not-for-production-7f3a9c1e5b2d8046
+export ALLOWED_HOSTS=127.0.0.1 SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false
+export CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0 LOG_LEVEL=WARNING
+export AXES_FAILURE_LIMIT=1000
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+command -v pgbench >/dev/null || { echo "pgbench is missing (postgresql-client)" >&2; exit 1; }
+mkdir -p "$OUT"
+[ -n "${BENCH_REUSE:-}" ] || rm -f "$OUT"/*.txt "$OUT"/*.json "$OUT"/*.log
+step() { echo "[bench $(date -u +%H:%M:%S)] $*"; }
+
+if [ -z "${BENCH_REUSE:-}" ]; then
+  step "fresh database karo_bench, Redis db ${REDIS_URL##*/}"
+  psql "$PG/postgres" -q -c "DROP DATABASE IF EXISTS karo_bench WITH (FORCE)" -c "CREATE DATABASE karo_bench"
+  redis-cli -u "$REDIS_URL" flushdb >/dev/null
+  $PY manage.py migrate --noinput -v0
+
+  step "seeding $BORROWERS borrowers and $LOANS loans"
+  $PY manage.py seed_demo --bulk --borrowers "$BORROWERS" --loans "$LOANS" | tee "$OUT/seed.log"
+  psql "$DATABASE_URL" -q -c "VACUUM ANALYZE"
+  step "money check of the seeded portfolio"
+  $PY manage.py check_money | tee "$OUT/check_money_seeded.txt"
+  $PY manage.py verify_audit_log
+
+  INSTALLMENTS=$(psql "$DATABASE_URL" -tA -c "SELECT COUNT(*) FROM lending_installment")
+  BASE_ROWS=$(( INSTALLMENTS < 1000000 ? INSTALLMENTS : 1000000 ))
+  step "seeding baseline: plain bulk_create of $BASE_ROWS Installment rows (rolled back)"
+  $PY -m bench.seed_baseline "$BASE_ROWS" > "$OUT/seed_baseline.json"
+  cat "$OUT/seed_baseline.json"; echo
+
+else
+  step "reusing karo_bench as it is (BENCH_REUSE)"
+  [ -s "$OUT/seed.log" ] && [ -s "$OUT/seed_baseline.json" ] || { echo "no earlier seed figures in $OUT" >&2; exit 1; }
+fi
+
+$PY manage.py collectstatic --noinput -v0
+step "bench loans through the services (12 and 480 installments, 700 repayments, hot loan)"
+$PY -m bench.prepare > "$OUT/prepare.json"
+psql "$DATABASE_URL" -q -c "ANALYZE"
+
+step "gunicorn on 127.0.0.1:$PORT"
+if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then
+  echo "port $PORT is taken: set BENCH_PORT" >&2; exit 1
+fi
+GUNICORN_BIND=127.0.0.1:$PORT GUNICORN_ACCESSLOG=/dev/null \
+  .venv/bin/gunicorn -c gunicorn.conf.py karo.wsgi:application >"$OUT/gunicorn.log" 2>&1 &
+GUNICORN=$!
+trap 'kill $GUNICORN 2>/dev/null || true; wait $GUNICORN 2>/dev/null || true' EXIT
+for _ in $(seq 60); do
+  curl -fs -o /dev/null "http://127.0.0.1:$PORT/accounts/login/" && break
+  sleep 0.5
+done
+
+$PY -m bench.bench
+$PY manage.py verify_audit_log
+step "done: bench/results.md"

@@ -1,0 +1,947 @@
+"""A large demo portfolio in bulk (`manage.py seed_demo --loans 100000`), for scale tests.
+
+The small demo (`lending.demo.seed_portfolio`) goes through the services one loan at a time;
+at 100,000 loans and millions of installments that would take hours, so this builder computes
+the same history in memory and writes it with bulk inserts (PostgreSQL: `COPY`; other
+databases: batched `executemany`). The numbers come from the same rules as the services:
+
+- schedules from `lending.schedule.build_schedule` (through `LoanTerms`, as `loan_approve`);
+- every payment spread by `lending.allocation.allocate` over the unpaid installments, oldest
+  first, exactly as `repayment_record` does; early settlements priced by
+  `lending.allocation.payoff` and their unearned interest waived, as `loan_settle` does;
+- installment status (due / partial / paid, `paid_on`), the loan totals
+  (`outstanding = total_repayable - total_waived - total_paid`), `days_past_due`, and the
+  status (`closed` exactly when the outstanding is zero) follow the services' definitions;
+- borrower, loan and receipt numbers continue the `NumberSequence` counters (`borrower`,
+  `loan:YEAR`, `receipt:YEAR`), which are left at the highest number used, so the services
+  continue gaplessly afterwards. Receipt numbers are gapless per year but follow the order in
+  which loans are generated, not strictly the order of the payment dates.
+
+What it leaves out on purpose: audit entries for the generated history (approvals, postings,
+closures). The audit log is a hash chain written only by `lending.audit.audit_record`; this
+builder never inserts audit rows itself, so the chain stays valid. The one exception goes
+through `audit_record`: each seeded early settlement gets its LOAN_SETTLED entry, because
+`repayment_reverse` reads a settlement's waivers back from it. Late penalties are not
+seeded either: `manage.py close_day` charges them on the overdue installments.
+
+Generated ids are taken above the current maximum and the tables' id sequences are reset
+afterwards, so run it while nothing else writes to the database (it is a seeding command).
+`manage.py check_money` verifies the result.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+from decimal import Decimal
+from typing import Any, Protocol, cast
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.management.color import no_style
+from django.db import connection, models, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from lending import allocation
+from lending.allocation import InstallmentDue
+from lending.audit import audit_record
+from lending.models import (
+    Allocation,
+    AuditLog,
+    Borrower,
+    Installment,
+    Loan,
+    LoanProduct,
+    NumberSequence,
+    Receipt,
+    Repayment,
+)
+from lending.schedule import LoanTerms, build_schedule
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+BATCH_ROWS = 20_000
+
+
+class Writer(Protocol):
+    def write(self, msg: str = "", style_func: Any = None, ending: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    """A demo product: its stored settings and the range its loans are drawn from."""
+
+    name: str
+    weight: int
+    months: tuple[int, ...]
+    principal: tuple[int, int]  # whole hundreds drawn between these
+    rates: tuple[str, ...]
+    settings: dict[str, Any]
+
+
+PRODUCTS: tuple[ProductSpec, ...] = (
+    ProductSpec(
+        "Micro business",
+        30,
+        (3, 6, 9, 12, 18, 24),
+        (300, 5000),
+        ("18", "21", "24", "27.5"),
+        {"penalty_type": "flat", "penalty_amount": Decimal("5.00"), "penalty_grace_days": 3},
+    ),
+    ProductSpec(
+        "Salary advance",
+        15,
+        (3, 4, 6, 9, 12),
+        (200, 3000),
+        ("24", "30"),
+        {
+            "interest_method": "flat",
+            "installment_multiple": Decimal("1"),
+            "penalty_type": "percent",
+            "penalty_rate": Decimal("2"),
+            "penalty_grace_days": 5,
+        },
+    ),
+    ProductSpec(
+        "SME growth",
+        15,
+        (12, 24, 36, 48, 60),
+        (5000, 50000),
+        ("12", "14", "16.5"),
+        {"amortization": "equal_principal"},
+    ),
+    ProductSpec(
+        "Group savings (biweekly)",
+        15,
+        (6, 12, 18, 24),
+        (300, 4000),
+        ("20", "22"),
+        {"frequency": "biweekly", "penalty_type": "flat", "penalty_amount": Decimal("2.00")},
+    ),
+    ProductSpec(
+        "Market traders (weekly)",
+        10,
+        (3, 4, 6),
+        (100, 1500),
+        ("26", "32"),
+        {"frequency": "weekly", "interest_method": "flat", "installment_rounding": "up"},
+    ),
+    ProductSpec(
+        "Agriculture season",
+        8,
+        (6, 9, 12, 18),
+        (500, 8000),
+        ("15", "18"),
+        {"grace_periods": 2},
+    ),
+    ProductSpec(
+        "Asset finance",
+        7,
+        (24, 36, 48, 60),
+        (2000, 30000),
+        ("10", "13.5"),
+        {"interest_period": "daily", "days_in_year": 360},
+    ),
+)
+_PERIODS_PER_MONTH = {"monthly": 1.0, "biweekly": 26 / 12, "weekly": 52 / 12}
+
+# Status mix of the generated loans (weights) and payment behaviour of disbursed ones.
+STATUS_WEIGHTS = {
+    "pending": 4,
+    "rejected": 3,
+    "withdrawn": 2,
+    "active": 62,
+    "closed": 21,
+    "settled": 3,
+    "written_off": 5,
+}
+PROFILE_WEIGHTS = {"good": 60, "late": 14, "partial": 10, "defaulter": 11, "ahead": 5}
+REVERSAL_SHARE = 0.03  # active loans with one mistaken payment that was reversed
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+FIRST_NAMES = _words(
+    "Ama Kofi Kwame Abena Yaw Akosua Esi Kojo Adwoa Kwesi Nana Efua Amina Musa Fatima Ibrahim "
+    "Grace Peter Mary John Joseph Ruth Daniel Esther Samuel Sarah David Agnes Moses Alice "
+    "Wanjiru Otieno Achieng Mwangi Njeri Kamau Chipo Tendai Thandiwe Sipho Zanele Lerato "
+    "Tumelo"
+)
+LAST_NAMES = _words(
+    "Mensah Owusu Boateng Asante Osei Banda Phiri Mwale Tembo Zulu Dlamini Nkosi Okafor "
+    "Adeyemi Balogun Okonkwo Mutua Kariuki Odhiambo Wafula Njoroge Moyo Ncube Sibanda Dube "
+    "Ndlovu Chanda Mulenga Bwalya Kabwe Lungu Sakala Nyirenda Chirwa Kachingwe Gondwe"
+)
+EMPLOYERS = ("", "", "Self-employed", "Market stall", "County office", "School", "Clinic")
+METHODS = ("cash", "cash", "cash", "mobile_money", "mobile_money", "bank_transfer", "cheque")
+PURPOSES = ("Stock", "School fees", "Equipment", "Seeds and fertiliser", "Rent", "Motorbike")
+
+
+@dataclass
+class BulkResult:
+    """What one run wrote, for the summary line and the benchmark."""
+
+    borrowers: int = 0
+    loans: int = 0
+    installments: int = 0
+    repayments: int = 0
+    allocations: int = 0
+    receipts: int = 0
+    seconds: float = 0.0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return (
+            self.borrowers
+            + self.loans
+            + self.installments
+            + self.repayments
+            + self.allocations
+            + self.receipts
+        )
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+# --- writing rows ---------------------------------------------------------------------------
+
+
+class _Table:
+    """Buffered rows for one model, written with COPY (PostgreSQL) or executemany."""
+
+    def __init__(self, model: type[models.Model], attnames: Sequence[str]) -> None:
+        opts = model._meta
+        self.model = model
+        self.fields: list[models.Field[Any, Any]] = [
+            cast("models.Field[Any, Any]", opts.get_field(name)) for name in attnames
+        ]
+        self.columns = [str(f.column) for f in self.fields]
+        self.table = str(opts.db_table)
+        self.rows: list[tuple[Any, ...]] = []
+        self.count = 0
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        qn = connection.ops.quote_name
+        cols = ", ".join(qn(c) for c in self.columns)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                raw = cursor.cursor  # the psycopg cursor, for COPY
+                with raw.copy(f"COPY {qn(self.table)} ({cols}) FROM STDIN") as copy:
+                    for row in self.rows:
+                        copy.write_row(row)
+            else:
+                prep = [
+                    [
+                        f.get_db_prep_save(v, connection)
+                        for f, v in zip(self.fields, row, strict=True)
+                    ]
+                    for row in self.rows
+                ]
+                marks = ", ".join(["%s"] * len(self.columns))
+                cursor.executemany(
+                    f"INSERT INTO {qn(self.table)} ({cols}) VALUES ({marks})",  # noqa: S608
+                    prep,
+                )
+        self.count += len(self.rows)
+        self.rows = []
+
+
+class _Ids:
+    """Primary keys handed out above the table's current maximum (see the module note)."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self.next = (model._default_manager.aggregate(m=Max("pk"))["m"] or 0) + 1
+
+    def take(self) -> int:
+        value = self.next
+        self.next += 1
+        return value
+
+
+class _Counter:
+    """A NumberSequence continued in memory and stored once at the end."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+
+    def next(self, key: str) -> int:
+        if key not in self.values:
+            seq = NumberSequence.objects.filter(key=key).values_list("last_value", flat=True)
+            self.values[key] = seq.first() or 0
+        self.values[key] += 1
+        return self.values[key]
+
+    def save(self) -> None:
+        for key, value in self.values.items():
+            seq, _ = NumberSequence.objects.select_for_update().get_or_create(key=key)
+            if value > seq.last_value:
+                seq.last_value = value
+                seq.save(update_fields=["last_value"])
+
+
+# --- products and people --------------------------------------------------------------------
+
+
+def _installments_for(spec: ProductSpec, months: int) -> int:
+    frequency = spec.settings.get("frequency", "monthly")
+    return max(1, round(months * _PERIODS_PER_MONTH[frequency]))
+
+
+def ensure_products() -> list[tuple[ProductSpec, LoanProduct]]:
+    """The demo products, created once with limits that fit the loans drawn from them."""
+    out = []
+    for spec in PRODUCTS:
+        counts = [_installments_for(spec, m) for m in spec.months]
+        rates = [Decimal(r) for r in spec.rates]
+        defaults = {
+            "min_principal": Decimal(spec.principal[0]),
+            "max_principal": Decimal(spec.principal[1]),
+            "min_interest_rate": min(rates),
+            "max_interest_rate": max(rates),
+            "default_interest_rate": rates[0],
+            "min_installments": min(counts),
+            "max_installments": max(counts),
+            **spec.settings,
+        }
+        product, _ = LoanProduct.objects.get_or_create(name=spec.name, defaults=defaults)
+        out.append((spec, product))
+    return out
+
+
+def _staff() -> tuple[Any, Any, Any]:
+    """Officer, a second officer (four eyes) and the cashier the history is recorded by."""
+    User = get_user_model()
+    by_name = {u.username: u for u in User.objects.filter(is_active=True).order_by("id")}
+    if not by_name:
+        raise ValueError("No users: run `manage.py seed_demo --users-only` first.")
+    anyone = next(iter(by_name.values()))
+    officer = by_name.get("officer", anyone)
+    officer2 = by_name.get("officer2") or next(
+        (u for u in by_name.values() if u.pk != officer.pk), officer
+    )
+    cashier = by_name.get("accountant") or by_name.get("admin") or anyone
+    return officer, officer2, cashier
+
+
+def _at(day: date, rng: random.Random) -> datetime:
+    """An office-hours moment on `day` in the institution's time zone (so a receipt's year is
+    the local year of its posting, as `repayment_record` numbers it)."""
+    moment = clock(8 + rng.randrange(9), rng.randrange(60))
+    return datetime.combine(day, moment, tzinfo=timezone.get_current_timezone())
+
+
+# --- one loan's history ---------------------------------------------------------------------
+
+
+@dataclass
+class _Payment:
+    id: int
+    paid_on: date
+    amount: Decimal
+    lines: list[allocation.AllocationLine]
+    outstanding_after: Decimal
+    method: str
+    settlement: bool = False
+    reversed: bool = False
+    waivers: dict[int, Decimal] = field(default_factory=dict)
+
+
+@dataclass
+class _LoanState:
+    """A disbursed loan being played forward: what is still owed, per installment."""
+
+    ids: list[int]
+    rows: list[Any]  # lending.schedule.ScheduledInstallment
+    owed: list[InstallmentDue]
+    paid: list[dict[str, Decimal]]
+    waived: list[Decimal]
+    paid_on: list[date | None]
+    total_repayable: Decimal
+    total_paid: Decimal = ZERO
+    total_waived: Decimal = ZERO
+    payments: list[_Payment] = field(default_factory=list)
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total_repayable - self.total_waived - self.total_paid
+
+    def unpaid(self) -> list[InstallmentDue]:
+        # As `repayment_record`: the installments not fully paid, oldest first.
+        return [row for row in self.owed if row.total > 0]
+
+    def apply(self, lines: Iterable[allocation.AllocationLine], on: date) -> None:
+        for line in lines:
+            k = line.installment_id - self.ids[0]  # the loan's installment ids are consecutive
+            self.owed[k] = allocation.apply(self.owed[k], line)
+            for component in allocation.COMPONENTS:
+                self.paid[k][component] += getattr(line, component)
+            if self.owed[k].total == 0:
+                self.paid_on[k] = on
+
+
+def _start_state(terms: LoanTerms, ids: _Ids) -> _LoanState:
+    schedule = build_schedule(terms)
+    rows = list(schedule.installments)
+    pks = [ids.take() for _ in rows]
+    owed = [
+        InstallmentDue(
+            id=pk, number=r.number, due_date=r.due_date, interest=r.interest, principal=r.principal
+        )
+        for pk, r in zip(pks, rows, strict=True)
+    ]
+    return _LoanState(
+        ids=pks,
+        rows=rows,
+        owed=owed,
+        paid=[dict.fromkeys(allocation.COMPONENTS, ZERO) for _ in rows],
+        waived=[ZERO] * len(rows),
+        paid_on=[None] * len(rows),
+        total_repayable=schedule.total,
+    )
+
+
+def _pay(
+    state: _LoanState,
+    amount: Decimal,
+    on: date,
+    rng: random.Random,
+    ids: _Ids,
+    *,
+    mistaken: bool = False,
+) -> None:
+    """Post `amount` (capped at what is owed) as `repayment_record` would; a mistaken payment
+    is allocated and then reversed, so it leaves the installments as they were."""
+    amount = min(amount, state.outstanding)
+    if amount <= 0:
+        return
+    lines = allocation.allocate(state.unpaid(), amount)
+    if mistaken:
+        after = state.outstanding - amount
+    else:
+        state.apply(lines, on)
+        state.total_paid += amount
+        after = state.outstanding
+    state.payments.append(
+        _Payment(ids.take(), on, amount, lines, after, rng.choice(METHODS), reversed=mistaken)
+    )
+
+
+def _settle(state: _LoanState, terms: LoanTerms, on: date, rng: random.Random, ids: _Ids) -> bool:
+    """Early settlement as `loan_settle`: pay the payoff quote, waive the unearned interest.
+    Returns False (nothing done) when there is nothing but future interest to settle."""
+    scheduled = [
+        allocation.ScheduledInstallment(
+            due=state.owed[k], principal=row.principal, interest=row.interest - state.waived[k]
+        )
+        for k, row in enumerate(state.rows)
+    ]
+    quote = allocation.payoff(
+        schedule=scheduled,
+        on=on,
+        disbursement_date=terms.disbursement_date,
+        annual_rate=terms.annual_interest_rate,
+        days_in_year=terms.days_in_year,
+        flat=terms.interest_method == "flat",
+        principal=terms.principal,
+    )
+    waived_total = sum(quote.waivers.values(), ZERO)
+    if quote.total <= 0 or quote.total != state.outstanding - waived_total:
+        return False
+    for pk, amount in quote.waivers.items():
+        k = pk - state.ids[0]
+        state.waived[k] += amount
+        state.owed[k] = replace(state.owed[k], interest=state.owed[k].interest - amount)
+        if state.owed[k].total == 0:
+            state.paid_on[k] = on
+    state.total_waived += waived_total
+    lines = allocation.allocate(state.unpaid(), quote.total)
+    state.apply(lines, on)
+    state.total_paid += quote.total
+    state.payments.append(
+        _Payment(
+            ids.take(),
+            on,
+            quote.total,
+            lines,
+            state.outstanding,
+            rng.choice(METHODS),
+            settlement=True,
+            waivers=dict(quote.waivers),
+        )
+    )
+    return True
+
+
+def _play(
+    state: _LoanState,
+    terms: LoanTerms,
+    plan: str,
+    today: date,
+    rng: random.Random,
+    ids: _Ids,
+) -> date | None:
+    """Generate the loan's payments for its plan; returns the settlement date, if any."""
+    profile = rng.choices(list(PROFILE_WEIGHTS), weights=list(PROFILE_WEIGHTS.values()))[0]
+    if plan in ("closed", "settled"):
+        profile = rng.choice(("good", "good", "late", "ahead"))
+    elif plan == "written_off":
+        profile = "defaulter"
+    disbursed = terms.disbursement_date
+    due_rows = [row for row in state.rows if row.due_date <= today]
+    settle_on: date | None = None
+    if plan == "settled" and len(state.rows) > 1:
+        # Somewhere before the last due date, after at least one day of the loan.
+        last = min(state.rows[-1].due_date - timedelta(days=1), today)
+        span = (last - disbursed).days
+        settle_on = disbursed + timedelta(days=max(1, rng.randrange(max(span, 1)) + 1))
+        due_rows = [row for row in due_rows if row.due_date < settle_on]
+    stop_after = len(due_rows)
+    if profile == "defaulter":
+        stop_after = rng.randrange(0, max(1, len(due_rows) // 2 + 1))
+
+    planned: list[tuple[date, Decimal]] = []
+    for k, row in enumerate(due_rows[:stop_after]):
+        amount = row.total
+        if profile == "good":
+            delay = rng.randint(-5, 3)
+        elif profile == "late":
+            delay = rng.randint(5, 45)
+        elif profile == "partial":
+            delay = rng.randint(-2, 10)
+            amount = (row.total * Decimal(rng.randint(50, 95)) / 100).quantize(CENT)
+        elif profile == "ahead":
+            delay = rng.randint(-10, 0)
+            amount = (row.total * Decimal(rng.randint(110, 160)) / 100).quantize(CENT)
+        else:  # defaulter, before stopping
+            delay = rng.randint(0, 20)
+        on = row.due_date + timedelta(days=delay)
+        earliest = disbursed + timedelta(days=1) if k == 0 else disbursed
+        on = max(on, earliest, disbursed)
+        if settle_on is not None:
+            on = min(on, settle_on)
+        if on > today:
+            continue
+        planned.append((on, amount))
+    planned.sort(key=lambda item: item[0])
+
+    mistake_at = -1
+    if plan == "active" and len(planned) >= 2 and rng.random() < REVERSAL_SHARE:
+        mistake_at = rng.randrange(len(planned))
+    for k, (on, amount) in enumerate(planned):
+        if k == mistake_at:
+            _pay(state, amount, on, rng, ids, mistaken=True)
+        _pay(state, amount, on, rng, ids)
+        if state.outstanding == 0:
+            break
+
+    if plan == "settled" and settle_on is not None and state.outstanding > 0:
+        if _settle(state, terms, settle_on, rng, ids):
+            return settle_on
+        plan = "closed"
+    if plan == "closed" and state.outstanding > 0:
+        last_paid = state.payments[-1].paid_on if state.payments else disbursed
+        final = min(today, max(last_paid, state.rows[-1].due_date) + timedelta(rng.randint(0, 9)))
+        _pay(state, state.outstanding, final, rng, ids)
+    return None
+
+
+# --- the builder ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    spec: ProductSpec
+    product: LoanProduct
+    status: str
+    submitted_on: date
+    terms: dict[str, Any]
+
+
+def _plan_loan(
+    products: list[tuple[ProductSpec, LoanProduct]], today: date, rng: random.Random
+) -> _Plan:
+    spec, product = rng.choices(products, weights=[s.weight for s, _ in products])[0]
+    plan = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
+    months = rng.choice(spec.months)
+    low, high = spec.principal
+    principal = Decimal(rng.randrange(low // 100, high // 100 + 1) * 100)
+    terms = {
+        "principal": principal,
+        "annual_interest_rate": Decimal(rng.choice(spec.rates)),
+        "installments": _installments_for(spec, months),
+        "frequency": spec.settings.get("frequency", "monthly"),
+        "interest_method": spec.settings.get("interest_method", "declining"),
+        "amortization": spec.settings.get("amortization", "equal_installments"),
+        "grace_periods": spec.settings.get("grace_periods", 0),
+        "installment_multiple": spec.settings.get("installment_multiple", CENT),
+        "installment_rounding": spec.settings.get("installment_rounding", "nearest"),
+        "interest_period": spec.settings.get("interest_period", "per_period"),
+        "days_in_year": spec.settings.get("days_in_year", 365),
+    }
+    term_days = int(months * 30.44)
+    if plan == "pending":
+        submitted = today - timedelta(days=rng.randint(0, 20))
+    elif plan in ("rejected", "withdrawn"):
+        submitted = today - timedelta(days=rng.randint(1, 1500))
+    else:
+        if plan == "active":
+            age = rng.randint(1, max(2, int(term_days * 0.97)))
+        elif plan == "closed":
+            age = term_days + rng.randint(15, 720)
+        elif plan == "settled":
+            age = rng.randint(45, max(46, term_days - 10))
+        else:  # written_off: several installments overdue
+            age = rng.randint(max(150, term_days // 2), term_days + 365)
+        disbursed = today - timedelta(days=age)
+        terms["disbursement_date"] = disbursed
+        submitted = disbursed - timedelta(days=rng.randint(0, 7))
+    return _Plan(spec, product, plan, submitted, terms)
+
+
+def _days_past_due(state: _LoanState, today: date) -> int:
+    oldest = next(
+        (row.due_date for row in state.owed if row.total > 0 and row.due_date < today), None
+    )
+    return (today - oldest).days if oldest else 0
+
+
+class _Progress:
+    def __init__(self, stdout: Writer | None, total: int) -> None:
+        self.stdout, self.total, self.started = stdout, total, time.monotonic()
+        self.tty = bool(stdout is not None and getattr(sys.stdout, "isatty", lambda: False)())
+        self.shown = -1
+
+    def show(self, done: int, rows: int) -> None:
+        if self.stdout is None or not self.total:
+            return
+        percent = done * 100 // self.total
+        step = percent if self.tty else percent // 10 * 10
+        if step == self.shown and done != self.total:
+            return
+        self.shown = step
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        bar = "#" * (percent // 4) + "." * (25 - percent // 4)
+        line = (
+            f"[{bar}] {percent:3d}% {done:,}/{self.total:,} loans, "
+            f"{rows:,} rows, {rows / elapsed:,.0f} rows/s"
+        )
+        self.stdout.write(("\r" + line) if self.tty else line, ending="" if self.tty else "\n")
+        if self.tty and done == self.total:
+            self.stdout.write("")
+
+
+def seed_bulk_portfolio(
+    *,
+    borrowers: int,
+    loans: int,
+    stdout: Writer | None = None,
+    seed: int = 7,
+    today: date | None = None,
+) -> BulkResult:
+    """Add `borrowers` borrowers and `loans` loans with their history; see the module note.
+    Does nothing when the database already has loans (so a second run changes nothing)."""
+    result = BulkResult()
+    if Loan.objects.exists():
+        if stdout is not None:
+            stdout.write("Loans already exist: bulk demo portfolio not added.")
+        return result
+    if loans and borrowers < 1:
+        raise ValueError("Loans need at least one borrower.")
+    started = time.monotonic()
+    rng = random.Random(seed)
+    today = today or timezone.localdate()
+    officer, officer2, cashier = _staff()
+    now = timezone.now()
+    with transaction.atomic():
+        products = ensure_products()
+        result.by_status = _write_portfolio(
+            result,
+            borrowers,
+            loans,
+            products,
+            (officer, officer2, cashier),
+            today,
+            now,
+            rng,
+            stdout,
+        )
+    result.seconds = time.monotonic() - started
+    if stdout is not None:
+        stdout.write(
+            f"Bulk portfolio: {result.rows:,} rows in {result.seconds:.1f} s = "
+            f"{result.rows_per_second:,.0f} rows/s ({result.borrowers:,} borrowers, "
+            f"{result.loans:,} loans, {result.installments:,} installments, "
+            f"{result.repayments:,} repayments, {result.allocations:,} allocations, "
+            f"{result.receipts:,} receipts)"
+        )
+        stdout.write(
+            "Loans by status: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(result.by_status.items()))
+        )
+    return result
+
+
+def _write_portfolio(
+    result: BulkResult,
+    n_borrowers: int,
+    n_loans: int,
+    products: list[tuple[ProductSpec, LoanProduct]],
+    staff: tuple[Any, Any, Any],
+    today: date,
+    now: datetime,
+    rng: random.Random,
+    stdout: Writer | None,
+) -> dict[str, int]:
+    officer, officer2, cashier = staff
+    counters = _Counter()
+    t_borrower = _Table(
+        Borrower,
+        [
+            "id", "number", "full_name", "national_id", "date_of_birth", "phone", "email",
+            "address", "employer", "monthly_income", "notes", "created_by_id", "created_at",
+            "updated_at",
+        ],
+    )  # fmt: skip
+    t_loan = _Table(
+        Loan,
+        [
+            "id", "number", "borrower_id", "product_id", "status", "principal",
+            "annual_interest_rate", "installments", "frequency", "interest_method",
+            "amortization", "grace_periods", "first_due_date", "installment_multiple",
+            "installment_rounding", "interest_period", "days_in_year", "purpose",
+            "disbursement_date", "total_repayable", "total_paid", "total_waived", "outstanding",
+            "days_past_due", "submitted_by_id", "submitted_at", "decided_by_id", "decided_at",
+            "status_reason", "closed_on", "updated_at",
+        ],
+    )  # fmt: skip
+    t_inst = _Table(
+        Installment,
+        [
+            "id", "loan_id", "number", "due_date", "principal", "interest", "fees", "penalties",
+            "interest_waived", "principal_paid", "interest_paid", "fees_paid", "penalties_paid",
+            "status", "paid_on", "penalty_applied_on",
+        ],
+    )  # fmt: skip
+    t_rep = _Table(
+        Repayment,
+        [
+            "id", "loan_id", "amount", "paid_on", "method", "reference", "is_settlement",
+            "outstanding_after", "recorded_by_id", "recorded_at", "idempotency_key",
+            "request_fingerprint", "reversed_at", "reversed_by_id", "reversal_reason",
+        ],
+    )  # fmt: skip
+    t_alloc = _Table(
+        Allocation,
+        [
+            "id", "repayment_id", "installment_id", "principal", "interest", "fees",
+            "penalties", "interest_waived",
+        ],
+    )  # fmt: skip
+    t_receipt = _Table(Receipt, ["id", "repayment_id", "number", "issued_at", "voided_at"])
+    tables = (t_borrower, t_loan, t_inst, t_rep, t_alloc, t_receipt)
+    ids = {t.model: _Ids(t.model) for t in tables}
+    progress = _Progress(stdout, n_loans)
+
+    def flush(force: bool = False) -> None:
+        for table in tables:
+            if force or len(table.rows) >= BATCH_ROWS:
+                table.flush()
+
+    # Borrowers, registered over the last six years.
+    borrower_ids: list[int] = []
+    for _ in range(n_borrowers):
+        pk = ids[Borrower].take()
+        seq = counters.next("borrower")
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        created = _at(today - timedelta(days=rng.randint(0, 6 * 365)), rng)
+        t_borrower.add(
+            (
+                pk, f"B-{seq:06d}", f"{first} {last}", f"BK{seq:09d}",
+                date(rng.randint(1950, 2004), rng.randint(1, 12), rng.randint(1, 28)),
+                f"+2557{rng.randrange(10**8):08d}",
+                f"{first}.{last}{seq}@example.org".lower() if rng.random() < 0.4 else "",
+                f"{rng.randint(1, 400)} Market Road", rng.choice(EMPLOYERS),
+                Decimal(rng.randrange(100, 3000) * 10), "", officer.pk, created, created,
+            )
+        )  # fmt: skip
+        borrower_ids.append(pk)
+        flush()
+
+    # Loans in order of submission, so numbers and ids follow the calendar.
+    plans = sorted(
+        (_plan_loan(products, today, rng) for _ in range(n_loans)),
+        key=lambda p: p.submitted_on,
+    )
+    by_status: dict[str, int] = defaultdict(int)
+    settlements: list[tuple[int, str, _Payment, str]] = []
+    for done, plan in enumerate(plans, start=1):
+        loan_pk = ids[Loan].take()
+        year = plan.submitted_on.year
+        number = f"L-{year}-{counters.next(f'loan:{year}'):06d}"
+        submitted_by, decided_by = (
+            (officer, officer2) if rng.random() < 0.5 else (officer2, officer)
+        )
+        submitted_at = _at(plan.submitted_on, rng)
+        status, reason = plan.status, ""
+        disbursed = plan.terms.pop("disbursement_date", None)
+        totals = (ZERO, ZERO, ZERO, ZERO)
+        days_past_due, closed_on, decided_at = 0, None, None
+        if disbursed is None:
+            if status == "rejected":
+                reason = "Income does not cover the installment."
+            elif status == "withdrawn":
+                reason = "The borrower no longer needs the loan."
+            decided = status == "rejected"
+            decided_at = submitted_at + timedelta(days=rng.randint(1, 5)) if decided else None
+            if not decided:
+                decided_by = None
+        else:
+            terms = LoanTerms(disbursement_date=disbursed, **plan.terms)
+            state = _start_state(terms, ids[Installment])
+            settled_on = _play(state, terms, status, today, rng, ids[Repayment])
+            decided_at = _at(disbursed, rng)
+            if state.outstanding == 0:
+                status = "closed"
+                closed_on = max(p.paid_on for p in state.payments if not p.reversed)
+            elif status in ("closed", "settled"):
+                status = "active"  # could not be finished by today: it is still running
+            if status == "written_off":
+                reason = "No payment for months; collection stopped."
+            if status != "closed":
+                days_past_due = _days_past_due(state, today)
+            totals = (
+                state.total_repayable,
+                state.total_paid,
+                state.total_waived,
+                state.outstanding,
+            )
+            for k, row in enumerate(state.rows):
+                owed, paid = state.owed[k], state.paid[k]
+                paid_sum = sum(paid.values(), ZERO)
+                # As the services: paid once nothing is left (by payment or waiver); an untouched
+                # installment keeps `due`.
+                if owed.total == 0 and state.paid_on[k] is not None:
+                    inst_status = "paid"
+                else:
+                    inst_status = "partial" if paid_sum else "due"
+                t_inst.add(
+                    (
+                        state.ids[k], loan_pk, row.number, row.due_date, row.principal,
+                        row.interest, ZERO, ZERO, state.waived[k], paid["principal"],
+                        paid["interest"], paid["fees"], paid["penalties"], inst_status,
+                        state.paid_on[k] if inst_status == "paid" else None, None,
+                    )
+                )  # fmt: skip
+            for payment in state.payments:
+                recorded = _at(payment.paid_on, rng)
+                ryear = recorded.year
+                receipt = f"RCT-{ryear}-{counters.next(f'receipt:{ryear}'):06d}"
+                reversed_at = recorded + timedelta(hours=2) if payment.reversed else None
+                reference = "" if payment.method == "cash" else f"TX{payment.id:010d}"
+                t_rep.add(
+                    (
+                        payment.id, loan_pk, payment.amount, payment.paid_on, payment.method,
+                        reference, payment.settlement, payment.outstanding_after, cashier.pk,
+                        recorded, None, "", reversed_at,
+                        cashier.pk if payment.reversed else None,
+                        "Posted twice by mistake." if payment.reversed else "",
+                    )
+                )  # fmt: skip
+                t_receipt.add((ids[Receipt].take(), payment.id, receipt, recorded, reversed_at))
+                allocated = set()
+                for line in payment.lines:
+                    allocated.add(line.installment_id)
+                    t_alloc.add(
+                        (
+                            ids[Allocation].take(), payment.id, line.installment_id,
+                            line.principal, line.interest, line.fees, line.penalties,
+                            payment.waivers.get(line.installment_id, ZERO),
+                        )
+                    )  # fmt: skip
+                # As `loan_settle`: waived interest is stored on the settlement's allocations.
+                for inst_id, waived in payment.waivers.items():
+                    if inst_id not in allocated and waived:
+                        t_alloc.add(
+                            (
+                                ids[Allocation].take(), payment.id, inst_id,
+                                ZERO, ZERO, ZERO, ZERO, waived,
+                            )
+                        )  # fmt: skip
+                if payment.settlement:
+                    settlements.append((loan_pk, number, payment, receipt))
+            if settled_on is not None and status != "closed":
+                raise AssertionError(f"settled loan {number} is not closed")
+        repayable, paid_total, waived, outstanding = totals
+        t_loan.add(
+            (
+                loan_pk, number, rng.choice(borrower_ids), plan.product.pk, status,
+                plan.terms["principal"], plan.terms["annual_interest_rate"],
+                plan.terms["installments"], plan.terms["frequency"],
+                plan.terms["interest_method"], plan.terms["amortization"],
+                plan.terms["grace_periods"], None, plan.terms["installment_multiple"],
+                plan.terms["installment_rounding"], plan.terms["interest_period"],
+                plan.terms["days_in_year"], rng.choice(PURPOSES), disbursed, repayable,
+                paid_total, waived, outstanding, days_past_due, submitted_by.pk, submitted_at,
+                decided_by.pk if decided_by is not None else None, decided_at, reason,
+                closed_on, now,
+            )
+        )  # fmt: skip
+        by_status[status] += 1
+        flush()
+        if done % 500 == 0 or done == n_loans:
+            progress.show(done, sum(t.count + len(t.rows) for t in tables))
+    flush(force=True)
+
+    counters.save()
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), [t.model for t in tables]):
+            cursor.execute(sql)
+    _audit_settlements(settlements, cashier)
+
+    result.borrowers, result.loans = t_borrower.count, t_loan.count
+    result.installments, result.repayments = t_inst.count, t_rep.count
+    result.allocations, result.receipts = t_alloc.count, t_receipt.count
+    return dict(by_status)
+
+
+def _audit_settlements(
+    settlements: list[tuple[int, str, _Payment, str]], cashier: AbstractBaseUser
+) -> None:
+    """`repayment_reverse` reads a settlement's waivers from its LOAN_SETTLED entry; write
+    those entries through `audit_record` (the only writer of the hash chain)."""
+    for loan_pk, number, payment, receipt in settlements:
+        audit_record(
+            action=AuditLog.Action.LOAN_SETTLED,
+            user=cashier,  # type: ignore[arg-type]
+            obj=Loan(pk=loan_pk, number=number),
+            details={
+                "repayment": payment.id,
+                "receipt": receipt,
+                "on": payment.paid_on,
+                "method": payment.method,
+                "amount": str(payment.amount),
+                "interest_waived": str(sum(payment.waivers.values(), ZERO)),
+                "waivers": {str(pk): str(v) for pk, v in payment.waivers.items()},
+                "seeded": "bulk demo history",
+            },
+        )
+
+
+__all__ = ["PRODUCTS", "BulkResult", "ensure_products", "seed_bulk_portfolio"]

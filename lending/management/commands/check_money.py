@@ -1,0 +1,296 @@
+"""`manage.py check_money [--sample N]`: verify every money invariant of DESIGN.md.
+
+Each check is one set-wise SQL query (aggregates grouped by loan, joined to the loan row), so
+it runs in seconds on 100,000 loans and millions of installments; none loads rows into Python
+one by one. With `--sample N` the per-loan checks look at N loans drawn at random (the
+receipt-numbering check always covers every receipt). Prints each violation (the first
+`--show` of each kind) and exits non-zero when there is any.
+
+Amounts are compared after `ROUND(…, 2)`: on PostgreSQL they are exact numerics anyway; on
+SQLite decimals are stored as REAL, and sums of a few hundred of them carry float noise far
+below a cent.
+
+Checked, per disbursed loan (active, closed, written off):
+- the installments' principal adds up to the loan's principal, and there are `installments`
+  of them;
+- no component is negative or paid beyond what is due; installment status agrees with what
+  is left (paid ⇔ nothing left; partial ⇔ something paid, something left);
+- `total_repayable` == Σ installment amounts (principal + interest + fees + penalties);
+  `total_waived` == Σ interest waived; `total_paid` == Σ paid components of the installments
+  == Σ non-reversed repayments == Σ their allocations;
+- every repayment's amount == Σ its allocations, each to an installment of the same loan;
+- `outstanding` == total_repayable - total_waived - total_paid, never negative;
+- `closed` exactly when the outstanding is zero (with `closed_on` set);
+and for loans never disbursed (pending, rejected, withdrawn): no schedule, no money.
+Receipts: one per repayment, void exactly when the repayment is reversed, numbered
+`RCT-YEAR-NNNNNN` from 1 with no gap or double per year, and the `receipt:YEAR` counter at
+the highest number (so the next posting continues gaplessly). Loan and borrower counters are
+at least the highest number used.
+"""
+
+# ruff: noqa: S608 - the SQL is built from model table names and constants, never from input
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from lending.models import (
+    Allocation,
+    Borrower,
+    Installment,
+    Loan,
+    NumberSequence,
+    Receipt,
+    Repayment,
+)
+
+DISBURSED = "('active', 'closed', 'written_off')"
+UNDISBURSED = "('pending', 'rejected', 'withdrawn')"
+SAMPLE_TABLE = "check_money_sample"
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "loan": Loan._meta.db_table,
+        "inst": Installment._meta.db_table,
+        "rep": Repayment._meta.db_table,
+        "alloc": Allocation._meta.db_table,
+        "receipt": Receipt._meta.db_table,
+        "seq": NumberSequence._meta.db_table,
+        "borrower": Borrower._meta.db_table,
+    }
+
+
+def _loan_checks(scope: str) -> list[tuple[str, str]]:
+    """(name, SQL returning loan id, loan number, detail) per invariant; `scope` is an extra
+    condition on the loan alias `l` (the sample), or empty."""
+    t = _tables()
+    inst_sums = f"""
+        SELECT loan_id,
+               COUNT(*) AS n,
+               SUM(principal) AS principal,
+               SUM(principal + interest + fees + penalties) AS amount,
+               SUM(interest_waived) AS waived,
+               SUM(principal_paid + interest_paid + fees_paid + penalties_paid) AS paid
+        FROM {t["inst"]} GROUP BY loan_id"""
+    rep_sums = f"""
+        SELECT loan_id, SUM(amount) AS paid FROM {t["rep"]}
+        WHERE reversed_at IS NULL GROUP BY loan_id"""
+    alloc_sums = f"""
+        SELECT r.loan_id,
+               SUM(a.principal + a.interest + a.fees + a.penalties) AS paid
+        FROM {t["alloc"]} a JOIN {t["rep"]} r ON r.id = a.repayment_id
+        WHERE r.reversed_at IS NULL GROUP BY r.loan_id"""
+    return [
+        (
+            "schedule principal == loan principal, one row per installment",
+            f"""SELECT l.id, l.number, 'principal ' || l.principal || ' scheduled '
+                       || COALESCE(s.principal, 0) || ' rows ' || COALESCE(s.n, 0)
+                       || ' of ' || l.installments
+                FROM {t["loan"]} l LEFT JOIN ({inst_sums}) s ON s.loan_id = l.id
+                WHERE l.status IN {DISBURSED} {scope}
+                  AND (s.loan_id IS NULL OR ROUND(s.principal - l.principal, 2) <> 0
+                       OR s.n <> l.installments)""",
+        ),
+        (
+            "total_repayable == sum of installment amounts; total_waived == interest waived",
+            f"""SELECT l.id, l.number, 'repayable ' || l.total_repayable || ' vs '
+                       || COALESCE(s.amount, 0) || ', waived ' || l.total_waived || ' vs '
+                       || COALESCE(s.waived, 0)
+                FROM {t["loan"]} l LEFT JOIN ({inst_sums}) s ON s.loan_id = l.id
+                WHERE l.status IN {DISBURSED} {scope}
+                  AND (ROUND(COALESCE(s.amount, 0) - l.total_repayable, 2) <> 0
+                       OR ROUND(COALESCE(s.waived, 0) - l.total_waived, 2) <> 0)""",
+        ),
+        (
+            "total_paid == paid on the installments == non-reversed repayments == allocations",
+            f"""SELECT l.id, l.number, 'total_paid ' || l.total_paid || ', installments '
+                       || COALESCE(s.paid, 0) || ', repayments ' || COALESCE(r.paid, 0)
+                       || ', allocations ' || COALESCE(a.paid, 0)
+                FROM {t["loan"]} l
+                LEFT JOIN ({inst_sums}) s ON s.loan_id = l.id
+                LEFT JOIN ({rep_sums}) r ON r.loan_id = l.id
+                LEFT JOIN ({alloc_sums}) a ON a.loan_id = l.id
+                WHERE 1 = 1 {scope}
+                  AND (ROUND(COALESCE(s.paid, 0) - l.total_paid, 2) <> 0
+                       OR ROUND(COALESCE(r.paid, 0) - l.total_paid, 2) <> 0
+                       OR ROUND(COALESCE(a.paid, 0) - l.total_paid, 2) <> 0)""",
+        ),
+        (
+            "outstanding == total_repayable - total_waived - total_paid >= 0",
+            f"""SELECT l.id, l.number, 'outstanding ' || l.outstanding || ' repayable '
+                       || l.total_repayable || ' waived ' || l.total_waived || ' paid '
+                       || l.total_paid
+                FROM {t["loan"]} l
+                WHERE 1 = 1 {scope}
+                  AND (ROUND(l.total_repayable - l.total_waived - l.total_paid
+                             - l.outstanding, 2) <> 0
+                       OR l.outstanding < 0)""",
+        ),
+        (
+            "closed exactly when outstanding is zero (closed_on set)",
+            f"""SELECT l.id, l.number, 'status ' || l.status || ' outstanding '
+                       || l.outstanding || ' closed_on '
+                       || CASE WHEN l.closed_on IS NULL THEN 'empty' ELSE 'set' END
+                FROM {t["loan"]} l
+                WHERE l.status IN {DISBURSED} {scope}
+                  AND ((l.status = 'closed') <> (ROUND(l.outstanding, 2) = 0)
+                       OR (l.status = 'closed') <> (l.closed_on IS NOT NULL))""",
+        ),
+        (
+            "loans never disbursed have no schedule, repayments or money",
+            f"""SELECT l.id, l.number, 'status ' || l.status || ' repayable '
+                       || l.total_repayable || ' paid ' || l.total_paid
+                FROM {t["loan"]} l
+                WHERE l.status IN {UNDISBURSED} {scope}
+                  AND (l.total_repayable <> 0 OR l.total_paid <> 0 OR l.outstanding <> 0
+                       OR EXISTS (SELECT 1 FROM {t["inst"]} i WHERE i.loan_id = l.id)
+                       OR EXISTS (SELECT 1 FROM {t["rep"]} r WHERE r.loan_id = l.id))""",
+        ),
+        (
+            "installment components: none negative, none overpaid, status agrees",
+            f"""SELECT l.id, l.number, 'installment ' || i.number || ' status ' || i.status
+                FROM {t["inst"]} i JOIN {t["loan"]} l ON l.id = i.loan_id
+                WHERE 1 = 1 {scope}
+                  AND (i.principal < 0 OR i.interest < 0 OR i.fees < 0 OR i.penalties < 0
+                       OR i.interest_waived < 0 OR i.principal_paid < 0
+                       OR i.interest_paid < 0 OR i.fees_paid < 0 OR i.penalties_paid < 0
+                       OR i.principal_paid > i.principal OR i.fees_paid > i.fees
+                       OR i.penalties_paid > i.penalties
+                       OR ROUND(i.interest_paid + i.interest_waived - i.interest, 2) > 0
+                       OR (i.status = 'paid') <> (ROUND(i.principal + i.interest + i.fees
+                            + i.penalties - i.interest_waived - i.principal_paid
+                            - i.interest_paid - i.fees_paid - i.penalties_paid, 2) = 0
+                            AND NOT (i.status = 'due' AND i.principal + i.interest + i.fees
+                                     + i.penalties = 0))
+                       OR (i.status = 'partial') <> (i.status <> 'paid'
+                            AND ROUND(i.principal_paid + i.interest_paid + i.fees_paid
+                                      + i.penalties_paid, 2) > 0)
+                       OR (i.status = 'paid') <> (i.paid_on IS NOT NULL))""",
+        ),
+        (
+            "each repayment == sum of its allocations, all on its own loan's installments",
+            f"""SELECT l.id, l.number, 'repayment ' || r.id || ' amount ' || r.amount
+                       || ' allocated ' || COALESCE(a.total, 0)
+                       || ' foreign rows ' || COALESCE(a.foreign_rows, 0)
+                FROM {t["rep"]} r JOIN {t["loan"]} l ON l.id = r.loan_id
+                LEFT JOIN (
+                    SELECT a.repayment_id,
+                           SUM(a.principal + a.interest + a.fees + a.penalties) AS total,
+                           SUM(CASE WHEN i.loan_id <> r2.loan_id THEN 1 ELSE 0 END)
+                               AS foreign_rows
+                    FROM {t["alloc"]} a
+                    JOIN {t["inst"]} i ON i.id = a.installment_id
+                    JOIN {t["rep"]} r2 ON r2.id = a.repayment_id
+                    GROUP BY a.repayment_id
+                ) a ON a.repayment_id = r.id
+                WHERE 1 = 1 {scope}
+                  AND (ROUND(COALESCE(a.total, 0) - r.amount, 2) <> 0
+                       OR COALESCE(a.foreign_rows, 0) > 0 OR r.amount <= 0)""",
+        ),
+        (
+            "one receipt per repayment, void exactly when reversed",
+            f"""SELECT l.id, l.number, 'repayment ' || r.id || ' receipts '
+                       || COUNT(c.id) || ' reversed '
+                       || CASE WHEN r.reversed_at IS NULL THEN 'no' ELSE 'yes' END
+                FROM {t["rep"]} r JOIN {t["loan"]} l ON l.id = r.loan_id
+                LEFT JOIN {t["receipt"]} c ON c.repayment_id = r.id
+                WHERE 1 = 1 {scope}
+                GROUP BY l.id, l.number, r.id, r.reversed_at
+                HAVING COUNT(c.id) <> 1
+                    OR SUM(CASE WHEN c.voided_at IS NULL THEN 0 ELSE 1 END)
+                       <> (CASE WHEN r.reversed_at IS NULL THEN 0 ELSE 1 END)""",
+        ),
+    ]
+
+
+def _global_checks() -> list[tuple[str, str]]:
+    t = _tables()
+    # RCT-2026-000123: the year at 5..8, the sequence number from 10.
+    per_year = f"""
+        SELECT SUBSTR(number, 5, 4) AS year, COUNT(*) AS n,
+               COUNT(DISTINCT number) AS distinct_numbers,
+               MIN(CAST(SUBSTR(number, 10) AS INTEGER)) AS low,
+               MAX(CAST(SUBSTR(number, 10) AS INTEGER)) AS high
+        FROM {t["receipt"]} GROUP BY SUBSTR(number, 5, 4)"""
+    return [
+        (
+            "receipt numbers per year: 1..N, none missing or doubled, counter at N",
+            f"""SELECT NULL, y.year, 'receipts ' || y.n || ' distinct ' || y.distinct_numbers
+                       || ' numbered ' || y.low || '..' || y.high || ' counter '
+                       || COALESCE(s.last_value, 0)
+                FROM ({per_year}) y
+                LEFT JOIN {t["seq"]} s ON s.key = 'receipt:' || y.year
+                WHERE y.low <> 1 OR y.high <> y.n OR y.distinct_numbers <> y.n
+                   OR COALESCE(s.last_value, 0) <> y.high""",
+        ),
+        (
+            "loan number counters at or above the highest loan number of their year",
+            f"""SELECT NULL, y.year, 'highest ' || y.high || ' counter '
+                       || COALESCE(s.last_value, 0)
+                FROM (SELECT SUBSTR(number, 3, 4) AS year,
+                             MAX(CAST(SUBSTR(number, 8) AS INTEGER)) AS high
+                      FROM {t["loan"]} GROUP BY SUBSTR(number, 3, 4)) y
+                LEFT JOIN {t["seq"]} s ON s.key = 'loan:' || y.year
+                WHERE COALESCE(s.last_value, 0) < y.high""",
+        ),
+        (
+            "borrower counter at or above the highest borrower number",
+            f"""SELECT NULL, 'borrower', 'highest ' || MAX(b.high) || ' counter '
+                       || COALESCE(MAX(s.last_value), 0)
+                FROM (SELECT MAX(CAST(SUBSTR(number, 3) AS INTEGER)) AS high
+                      FROM {t["borrower"]}) b
+                LEFT JOIN {t["seq"]} s ON s.key = 'borrower'
+                HAVING COALESCE(MAX(s.last_value), 0) < COALESCE(MAX(b.high), 0)""",
+        ),
+    ]
+
+
+class Command(BaseCommand):
+    help = "Verify the money invariants (DESIGN.md) on every loan or a random sample."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--sample", type=int, default=0, help="check N random loans")
+        parser.add_argument("--show", type=int, default=10, help="violations shown per check")
+        parser.add_argument("--seed", type=int, default=None, help="random seed for --sample")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        started = time.monotonic()
+        scope, checked = "", Loan.objects.count()
+        if options["sample"] > 0:
+            checked = self._make_sample(options["sample"], options["seed"])
+            scope = f"AND l.id IN (SELECT id FROM {SAMPLE_TABLE})"
+        show = max(options["show"], 0)
+        failures = 0
+        with connection.cursor() as cursor:
+            for name, sql in _loan_checks(scope) + _global_checks():
+                cursor.execute(sql)
+                rows = cursor.fetchall()
+                failures += len(rows)
+                mark = self.style.SUCCESS("ok  ") if not rows else self.style.ERROR("FAIL")
+                self.stdout.write(f"{mark} {name}" + (f": {len(rows)}" if rows else ""))
+                for _, number, detail in rows[:show]:
+                    self.stdout.write(f"       {number}: {detail}")
+            if scope:
+                cursor.execute(f"DROP TABLE {SAMPLE_TABLE}")
+        seconds = time.monotonic() - started
+        summary = f"{checked:,} loans checked in {seconds:.1f} s"
+        if failures:
+            raise CommandError(f"{failures:,} money invariant violations; {summary}.")
+        self.stdout.write(self.style.SUCCESS(f"All money invariants hold: {summary}."))
+
+    def _make_sample(self, size: int, seed: int | None) -> int:
+        ids = list(Loan.objects.values_list("id", flat=True))
+        chosen = random.Random(seed).sample(ids, min(size, len(ids)))
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {SAMPLE_TABLE}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {SAMPLE_TABLE} (id bigint PRIMARY KEY)")
+            cursor.executemany(
+                f"INSERT INTO {SAMPLE_TABLE} (id) VALUES (%s)",
+                [(pk,) for pk in chosen],
+            )
+        return len(chosen)

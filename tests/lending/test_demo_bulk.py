@@ -1,0 +1,176 @@
+"""The bulk demo seeder (lending/demo_bulk.py) and `manage.py check_money`.
+
+Small sizes on whatever database the suite runs on; timings belong to `make bench`, not here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import F
+from django.utils import timezone
+
+from lending import allocation
+from lending.demo_bulk import seed_bulk_portfolio
+from lending.models import (
+    Allocation,
+    AuditLog,
+    Borrower,
+    Installment,
+    Loan,
+    NumberSequence,
+    Receipt,
+    Repayment,
+)
+from lending.schedule import build_schedule
+from lending.services.loans import terms_for
+from lending.services.repayments import repayment_record, repayment_reverse
+from tests.factories import BorrowerFactory
+
+pytestmark = pytest.mark.django_db
+
+LOANS = 160
+
+
+@pytest.fixture
+def portfolio(officer: Any, officer2: Any, accountant: Any) -> Any:
+    return seed_bulk_portfolio(borrowers=40, loans=LOANS)
+
+
+def test_bulk_portfolio_passes_check_money(portfolio: Any, capsys: Any) -> None:
+    call_command("check_money")
+    call_command("check_money", "--sample", "25", "--seed", "3")
+    call_command("verify_audit_log")
+    assert Loan.objects.count() == LOANS == portfolio.loans
+    assert Installment.objects.count() == portfolio.installments
+    assert Receipt.objects.count() == Repayment.objects.count() == portfolio.repayments
+
+
+def test_bulk_portfolio_has_every_status_history_and_overdue_loans(portfolio: Any) -> None:
+    statuses = set(Loan.objects.values_list("status", flat=True))
+    assert statuses == set(Loan.Status.values)
+    active = Loan.objects.filter(status=Loan.Status.ACTIVE)
+    assert active.filter(days_past_due__gt=30).exists()
+    assert active.filter(total_paid__gt=0).exists()
+    assert Repayment.objects.filter(reversed_at__isnull=False).exists()
+    assert Repayment.objects.filter(is_settlement=True).exists()
+    assert Loan.objects.filter(total_waived__gt=0, status=Loan.Status.CLOSED).exists()
+    terms = set(Loan.objects.values_list("installments", flat=True))
+    assert min(terms) <= 4 and max(terms) >= 36
+    assert len(set(Loan.objects.values_list("product_id", flat=True))) >= 5
+
+
+def test_schedules_are_the_engines(portfolio: Any) -> None:
+    for loan in Loan.objects.filter(disbursement_date__isnull=False)[:40]:
+        assert loan.disbursement_date is not None
+        expected = build_schedule(terms_for(loan, loan.disbursement_date)).installments
+        stored = list(loan.schedule.order_by("number"))
+        assert [(r.number, r.due_date, r.principal, r.interest) for r in expected] == [
+            (i.number, i.due_date, i.principal, i.interest) for i in stored
+        ]
+
+
+def test_allocations_replay_through_the_allocation_rule(portfolio: Any) -> None:
+    """Replaying each loan's payments through `allocation.allocate` gives the stored rows."""
+    loans = Loan.objects.filter(total_paid__gt=0, total_waived=0).order_by("pk")[:40]
+    assert loans
+    for loan in loans:
+        owed = {
+            i.pk: allocation.InstallmentDue(
+                id=i.pk, number=i.number, due_date=i.due_date,
+                interest=i.interest, principal=i.principal,
+            )
+            for i in loan.schedule.all()
+        }  # fmt: skip
+        for repayment in loan.repayments.order_by("pk"):
+            unpaid = [row for row in owed.values() if row.total > 0]
+            expected = allocation.allocate(unpaid, repayment.amount)
+            stored = [
+                (a.installment_id, a.penalties, a.fees, a.interest, a.principal)
+                for a in Allocation.objects.filter(repayment=repayment).order_by(
+                    "installment__number"
+                )
+            ]
+            assert stored == [
+                (x.installment_id, x.penalties, x.fees, x.interest, x.principal) for x in expected
+            ]
+            if not repayment.is_reversed:
+                for line in expected:
+                    owed[line.installment_id] = allocation.apply(owed[line.installment_id], line)
+
+
+def test_services_continue_the_numbers_gaplessly(portfolio: Any, accountant: Any) -> None:
+    year = timezone.localdate().year
+    counter = NumberSequence.objects.get(key=f"receipt:{year}").last_value
+    loan = Loan.objects.filter(status=Loan.Status.ACTIVE, outstanding__gt=10).first()
+    assert loan is not None
+    repayment = repayment_record(
+        loan=loan,
+        user=accountant,
+        amount=Decimal("5.00"),
+        paid_on=timezone.localdate(),
+        method="cash",
+    )
+    assert repayment.receipt.number == f"RCT-{year}-{counter + 1:06d}"
+    highest = max(int(n[2:]) for n in Borrower.objects.values_list("number", flat=True))
+    assert BorrowerFactory().number == f"B-{highest + 1:06d}"
+    call_command("check_money")
+
+
+def test_a_seeded_settlement_can_be_reversed(portfolio: Any, accountant: Any) -> None:
+    settlement = Repayment.objects.filter(is_settlement=True).select_related("loan").first()
+    assert settlement is not None
+    assert AuditLog.objects.filter(action=AuditLog.Action.LOAN_SETTLED).count() == (
+        Repayment.objects.filter(is_settlement=True).count()
+    )
+    repayment_reverse(repayment=settlement, user=accountant, reason="Test of a seeded settlement")
+    loan = Loan.objects.get(pk=settlement.loan_id)
+    assert loan.status == Loan.Status.ACTIVE
+    assert loan.total_waived == 0
+    call_command("check_money")
+    call_command("verify_audit_log")
+
+
+def test_check_money_reports_a_wrong_total(portfolio: Any, capsys: Any) -> None:
+    loan = Loan.objects.filter(status=Loan.Status.ACTIVE, total_paid__gt=0).first()
+    assert loan is not None
+    Loan.objects.filter(pk=loan.pk).update(total_paid=F("total_paid") + Decimal("0.01"))
+    with pytest.raises(CommandError, match="violations"):
+        call_command("check_money")
+    assert loan.number in capsys.readouterr().out
+
+
+def test_check_money_reports_a_receipt_gap(portfolio: Any, capsys: Any) -> None:
+    receipt = Receipt.objects.order_by("pk").first()
+    assert receipt is not None
+    year = receipt.number[4:8]
+    Receipt.objects.filter(pk=receipt.pk).update(number=f"RCT-{year}-999999")
+    with pytest.raises(CommandError):
+        call_command("check_money")
+    assert "receipt numbers per year" in capsys.readouterr().out
+
+
+def test_a_second_run_adds_nothing(portfolio: Any) -> None:
+    again = seed_bulk_portfolio(borrowers=5, loans=5)
+    assert again.rows == 0
+    assert Loan.objects.count() == LOANS
+
+
+def test_seed_demo_uses_the_bulk_builder_for_large_sizes(capsys: Any) -> None:
+    call_command("seed_demo", "--bulk", "--borrowers", "10", "--loans", "30")
+    assert Loan.objects.count() == 30
+    assert "Bulk portfolio:" in capsys.readouterr().out
+    call_command("check_money")
+
+
+def test_bulk_dates_never_in_the_future(portfolio: Any) -> None:
+    today = timezone.localdate()
+    assert not Repayment.objects.filter(paid_on__gt=today).exists()
+    assert not Loan.objects.filter(disbursement_date__gt=today).exists()
+    bad = Repayment.objects.filter(paid_on__lt=F("loan__disbursement_date"))
+    assert not bad.exists()
+    assert Borrower.objects.filter(date_of_birth__lt=date(1950, 1, 1)).count() == 0
