@@ -69,9 +69,11 @@ def worker(args: tuple[str, str, str, list[int], float, str, int, int]) -> dict[
             }
             url = f"{base}/loans/{loan}/repayments/new/"
             headers = {"Referer": url}
+            posted = time.monotonic()
             answer = session.post(
                 url, data=data, headers=headers, allow_redirects=False, timeout=30
             )
+            post_latencies.append(time.monotonic() - posted)
             found = LOCATION.search(answer.headers.get("Location", ""))
             if answer.status_code != 302 or not found:
                 raise RuntimeError(f"post {answer.status_code}")

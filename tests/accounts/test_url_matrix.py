@@ -21,9 +21,9 @@ from tests.factories import ActiveLoanFactory, LoanFactory, OfficerFactory
 
 pytestmark = pytest.mark.django_db
 
-A, O, C = "admin", "officer", "accountant"
-ALL = {A, O, C}
-STAFF_MONEY = {A, C}
+ADM, OFF, ACC = "admin", "officer", "accountant"
+ALL = {ADM, OFF, ACC}
+STAFF_MONEY = {ADM, ACC}
 
 # url name -> (method, roles allowed). POST-only actions are posted with an empty form.
 MATRIX: dict[str, tuple[str, set[str]]] = {
@@ -34,15 +34,15 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "borrower_list": ("get", ALL),
     "borrower_search": ("get", ALL),
     "borrower_detail": ("get", ALL),
-    "borrower_create": ("get", {A, O}),
-    "borrower_update": ("get", {A, O}),
+    "borrower_create": ("get", {ADM, OFF}),
+    "borrower_update": ("get", {ADM, OFF}),
     "loan_list": ("get", ALL),
     "loan_detail": ("get", ALL),
-    "loan_apply": ("get", {A, O}),
-    "loan_approve": ("post", {A, O}),
-    "loan_reject": ("post", {A, O}),
+    "loan_apply": ("get", {ADM, OFF}),
+    "loan_approve": ("post", {ADM, OFF}),
+    "loan_reject": ("post", {ADM, OFF}),
     "loan_withdraw": ("post", set()),  # only the officer who submitted it (tested elsewhere)
-    "loan_write_off": ("post", {A}),
+    "loan_write_off": ("post", {ADM}),
     "calculator": ("get", ALL),
     "loan_payoff": ("get", ALL),
     "loan_settle": ("post", STAFF_MONEY),
@@ -97,7 +97,11 @@ def objects() -> dict[str, Any]:
 
 def url_for(name: str, objects: dict[str, Any]) -> str:
     active, pending, repayment = objects["active"], objects["pending"], objects["repayment"]
-    if name.startswith("borrower_") and name not in {"borrower_list", "borrower_search", "borrower_create"}:
+    if name.startswith("borrower_") and name not in {
+        "borrower_list",
+        "borrower_search",
+        "borrower_create",
+    }:
         return reverse(name, args=[active.borrower_id])
     if name in {"loan_approve", "loan_reject", "loan_withdraw"}:
         return reverse(name, args=[pending.pk])
