@@ -18,10 +18,10 @@ databases: batched `executemany`). The numbers come from the same rules as the s
   which loans are generated, not strictly the order of the payment dates.
 
 What it leaves out on purpose: audit entries for the generated history (approvals, postings,
-closures). The audit log is a hash chain written only by `lending.audit.audit_record`; this
-builder never inserts audit rows itself, so the chain stays valid. The one exception goes
-through `audit_record`: each seeded early settlement gets its LOAN_SETTLED entry, because
-`repayment_reverse` reads a settlement's waivers back from it. Late penalties are not
+settlements, closures). The audit log is a hash chain written only by
+`lending.audit.audit_record`; this builder writes no audit rows, so the chain stays valid. A
+seeded settlement stores its waivers on its allocation rows (`Allocation.interest_waived`), as
+`loan_settle` does, so `repayment_reverse` can undo it like any other. Late penalties are not
 seeded either: `manage.py close_day` charges them on the overdue installments.
 
 Generated ids are taken above the current maximum and the tables' id sequences are reset
@@ -43,7 +43,6 @@ from decimal import Decimal
 from typing import Any, Protocol, cast
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.db.models import Max
@@ -51,10 +50,8 @@ from django.utils import timezone
 
 from lending import allocation
 from lending.allocation import InstallmentDue
-from lending.audit import audit_record
 from lending.models import (
     Allocation,
-    AuditLog,
     Borrower,
     Installment,
     Loan,
@@ -394,6 +391,14 @@ class _LoanState:
                 self.paid[k][component] += getattr(line, component)
             if self.owed[k].total == 0:
                 self.paid_on[k] = on
+        self.sweep(on)
+
+    def sweep(self, on: date) -> None:
+        """As `repayment_record`: any installment with nothing left to pay (a schedule can end
+        on a 0.00 row) counts as paid, on the date of the posting that finds it so."""
+        for k, row in enumerate(self.owed):
+            if self.paid_on[k] is None and row.total == 0:
+                self.paid_on[k] = on
 
 
 def _start_state(terms: LoanTerms, ids: _Ids) -> _LoanState:
@@ -433,6 +438,7 @@ def _pay(
         return
     lines = allocation.allocate(state.unpaid(), amount)
     if mistaken:
+        state.sweep(on)
         after = state.outstanding - amount
     else:
         state.apply(lines, on)
@@ -790,7 +796,6 @@ def _write_portfolio(
         key=lambda p: p.submitted_on,
     )
     by_status: dict[str, int] = defaultdict(int)
-    settlements: list[tuple[int, str, _Payment, str]] = []
     for done, plan in enumerate(plans, start=1):
         loan_pk = ids[Loan].take()
         year = plan.submitted_on.year
@@ -884,8 +889,6 @@ def _write_portfolio(
                                 ZERO, ZERO, ZERO, ZERO, waived,
                             )
                         )  # fmt: skip
-                if payment.settlement:
-                    settlements.append((loan_pk, number, payment, receipt))
             if settled_on is not None and status != "closed":
                 raise AssertionError(f"settled loan {number} is not closed")
         repayable, paid_total, waived, outstanding = totals
@@ -913,35 +916,11 @@ def _write_portfolio(
     with connection.cursor() as cursor:
         for sql in connection.ops.sequence_reset_sql(no_style(), [t.model for t in tables]):
             cursor.execute(sql)
-    _audit_settlements(settlements, cashier)
 
     result.borrowers, result.loans = t_borrower.count, t_loan.count
     result.installments, result.repayments = t_inst.count, t_rep.count
     result.allocations, result.receipts = t_alloc.count, t_receipt.count
     return dict(by_status)
-
-
-def _audit_settlements(
-    settlements: list[tuple[int, str, _Payment, str]], cashier: AbstractBaseUser
-) -> None:
-    """`repayment_reverse` reads a settlement's waivers from its LOAN_SETTLED entry; write
-    those entries through `audit_record` (the only writer of the hash chain)."""
-    for loan_pk, number, payment, receipt in settlements:
-        audit_record(
-            action=AuditLog.Action.LOAN_SETTLED,
-            user=cashier,  # type: ignore[arg-type]
-            obj=Loan(pk=loan_pk, number=number),
-            details={
-                "repayment": payment.id,
-                "receipt": receipt,
-                "on": payment.paid_on,
-                "method": payment.method,
-                "amount": str(payment.amount),
-                "interest_waived": str(sum(payment.waivers.values(), ZERO)),
-                "waivers": {str(pk): str(v) for pk, v in payment.waivers.items()},
-                "seeded": "bulk demo history",
-            },
-        )
 
 
 __all__ = ["PRODUCTS", "BulkResult", "ensure_products", "seed_bulk_portfolio"]

@@ -75,7 +75,7 @@ def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("KARO", "DEBUG", "SECURE", "SESSION", "CSRF"))
+        if not k.startswith(("KARO", "DEBUG", "SECURE", "SESSION", "CSRF", "DJANGO_ALLOW"))
     }
     env.update(
         DEBUG="false",

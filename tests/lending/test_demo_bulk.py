@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from lending import allocation
@@ -45,6 +45,8 @@ def test_bulk_portfolio_passes_check_money(portfolio: Any, capsys: Any) -> None:
     call_command("check_money")
     call_command("check_money", "--sample", "25", "--seed", "3")
     call_command("verify_audit_log")
+    # The bulk history writes no audit rows (the chain stays intact, see above).
+    assert not AuditLog.objects.filter(object_type__in=["loan", "repayment"]).exists()
     assert Loan.objects.count() == LOANS == portfolio.loans
     assert Installment.objects.count() == portfolio.installments
     assert Receipt.objects.count() == Repayment.objects.count() == portfolio.repayments
@@ -124,9 +126,8 @@ def test_services_continue_the_numbers_gaplessly(portfolio: Any, accountant: Any
 def test_a_seeded_settlement_can_be_reversed(portfolio: Any, accountant: Any) -> None:
     settlement = Repayment.objects.filter(is_settlement=True).select_related("loan").first()
     assert settlement is not None
-    assert AuditLog.objects.filter(action=AuditLog.Action.LOAN_SETTLED).count() == (
-        Repayment.objects.filter(is_settlement=True).count()
-    )
+    waived = Allocation.objects.filter(repayment=settlement).aggregate(w=Sum("interest_waived"))
+    assert waived["w"] == settlement.loan.total_waived > 0
     repayment_reverse(repayment=settlement, user=accountant, reason="Test of a seeded settlement")
     loan = Loan.objects.get(pk=settlement.loan_id)
     assert loan.status == Loan.Status.ACTIVE

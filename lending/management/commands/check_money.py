@@ -16,8 +16,9 @@ Checked, per disbursed loan (active, closed, written off):
 - no component is negative or paid beyond what is due; installment status agrees with what
   is left (paid ⇔ nothing left; partial ⇔ something paid, something left);
 - `total_repayable` == Σ installment amounts (principal + interest + fees + penalties);
-  `total_waived` == Σ interest waived; `total_paid` == Σ paid components of the installments
-  == Σ non-reversed repayments == Σ their allocations;
+  `total_waived` == Σ interest waived on the installments == Σ interest waived on the
+  allocations of non-reversed settlements; `total_paid` == Σ paid components of the
+  installments == Σ non-reversed repayments == Σ their allocations;
 - every repayment's amount == Σ its allocations, each to an installment of the same loan;
 - `outstanding` == total_repayable - total_waived - total_paid, never negative;
 - `closed` exactly when the outstanding is zero (with `closed_on` set);
@@ -82,7 +83,8 @@ def _loan_checks(scope: str) -> list[tuple[str, str]]:
         WHERE reversed_at IS NULL GROUP BY loan_id"""
     alloc_sums = f"""
         SELECT r.loan_id,
-               SUM(a.principal + a.interest + a.fees + a.penalties) AS paid
+               SUM(a.principal + a.interest + a.fees + a.penalties) AS paid,
+               SUM(a.interest_waived) AS waived
         FROM {t["alloc"]} a JOIN {t["rep"]} r ON r.id = a.repayment_id
         WHERE r.reversed_at IS NULL GROUP BY r.loan_id"""
     return [
@@ -119,6 +121,15 @@ def _loan_checks(scope: str) -> list[tuple[str, str]]:
                   AND (ROUND(COALESCE(s.paid, 0) - l.total_paid, 2) <> 0
                        OR ROUND(COALESCE(r.paid, 0) - l.total_paid, 2) <> 0
                        OR ROUND(COALESCE(a.paid, 0) - l.total_paid, 2) <> 0)""",
+        ),
+        (
+            "total_waived == interest waived on the non-reversed settlements' allocations",
+            f"""SELECT l.id, l.number, 'total_waived ' || l.total_waived || ', allocations '
+                       || COALESCE(a.waived, 0)
+                FROM {t["loan"]} l
+                LEFT JOIN ({alloc_sums}) a ON a.loan_id = l.id
+                WHERE 1 = 1 {scope}
+                  AND ROUND(COALESCE(a.waived, 0) - l.total_waived, 2) <> 0""",
         ),
         (
             "outstanding == total_repayable - total_waived - total_paid >= 0",
