@@ -48,7 +48,7 @@ export GUNICORN_ACCESSLOG="$WORK/access.log"
 export GUNICORN_CMD_ARGS="--limit-request-line 0"
 
 $BIN/python manage.py migrate --noinput -v 0
-$BIN/python manage.py seed_demo --users-only >/dev/null
+$BIN/python manage.py seed_demo --force --users-only >/dev/null
 
 $BIN/gunicorn --config gunicorn.conf.py karo.wsgi:application >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!

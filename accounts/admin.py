@@ -1,11 +1,15 @@
-"""User administration, audited: creating a user, changing one, and changing their roles."""
+"""User administration, audited: creating a user, changing one, and changing their roles.
+
+Roles (groups) are read-only here: their permissions are defined in `accounts/roles.py` and
+applied by migrations, so the permission matrix cannot drift through the admin.
+"""
 
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.models import User
-from django.http import HttpRequest
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.http import HttpRequest, HttpResponse
 
 from lending.audit import audit_record, changes, snapshot
 from lending.models import AuditLog
@@ -21,6 +25,19 @@ USER_FIELDS = [
 ]
 
 admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class ReadOnlyGroupAdmin(GroupAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(User)
@@ -30,6 +47,27 @@ class AuditedUserAdmin(UserAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the audit log refers to users: deactivate instead of deleting
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Only a superuser may change a superuser (their password, roles or status).
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        user = self.get_object(request, id)
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302 and user is not None:
+            audit_record(
+                action=AuditLog.Action.USER_CHANGED,
+                user=request.user,
+                obj=user,
+                details={"changes": {"password": ["(hidden)", "(changed)"]}},
+                request=request,
+            )
+        return response
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # Only a superuser may grant superuser status or permissions outside the roles.

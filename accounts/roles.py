@@ -49,7 +49,6 @@ _ADMIN = sorted(
         "auth.add_user",
         "auth.change_user",
         "auth.view_group",
-        "auth.change_group",
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
         "axes.view_accesslog",

@@ -35,7 +35,7 @@ if [ -z "${BENCH_REUSE:-}" ]; then
   $PY manage.py migrate --noinput -v0
 
   step "seeding $BORROWERS borrowers and $LOANS loans"
-  $PY manage.py seed_demo --bulk --borrowers "$BORROWERS" --loans "$LOANS" | tee "$OUT/seed.log"
+  $PY manage.py seed_demo --force --bulk --borrowers "$BORROWERS" --loans "$LOANS" | tee "$OUT/seed.log"
   psql "$DATABASE_URL" -q -c "VACUUM ANALYZE"
   step "money check of the seeded portfolio"
   $PY manage.py check_money | tee "$OUT/check_money_seeded.txt"

@@ -467,6 +467,7 @@ class AuditLog(models.Model):
         RECEIPT_PRINTED = "receipt_printed", "Receipt printed"
         REPORT_EXPORTED = "report_exported", "Report exported"
         DAY_CLOSED = "day_closed", "Day closed"
+        PENALTIES_APPLIED = "penalties_applied", "Late penalties applied"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

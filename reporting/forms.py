@@ -46,6 +46,12 @@ class DateRangeForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        latest = timezone.localdate().replace(year=timezone.localdate().year + 1, day=1)
+        for name in ("date_from", "date_to"):
+            value = cleaned.get(name)
+            if value is not None and value > latest:
+                self.add_error(name, f"Choose a date before {latest:%d %b %Y}.")
+                cleaned.pop(name, None)
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end:
             if start > end:

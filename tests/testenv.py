@@ -12,4 +12,7 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
 os.environ.setdefault("KARO_PLAIN_STATIC", "true")
+# Pages are served from the source static folders in tests; a collectstatic run elsewhere
+# on the machine must not be scanned by WhiteNoise mid-write.
+os.environ.setdefault("STATIC_ROOT", "/nonexistent/karo-test-static")
 os.environ.setdefault("TIME_ZONE", "UTC")

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.access import require
 from lending.audit import audit_record, changes, snapshot
 from lending.models import AuditLog, Borrower
 from lending.services.numbers import next_borrower_number
@@ -65,6 +66,7 @@ def borrower_create(*, user: User, request: HttpRequest | None = None, **fields:
     unknown = set(fields) - set(BORROWER_FIELDS)
     if unknown:
         raise TypeError(f"Unknown borrower fields: {sorted(unknown)}")
+    require(user.has_perm("lending.add_borrower"), "Your role does not allow adding borrowers.")
     borrower = Borrower(created_by=user, **fields)
     borrower.national_id = Borrower.normalise_national_id(borrower.national_id or "")
     borrower.full_clean(exclude=["number", "created_by"], validate_unique=False)
@@ -97,6 +99,7 @@ def borrower_update(
     unknown = set(fields) - set(BORROWER_FIELDS)
     if unknown:
         raise TypeError(f"Unknown borrower fields: {sorted(unknown)}")
+    require(user.has_perm("lending.change_borrower"), "Your role does not allow editing borrowers.")
     with transaction.atomic():
         locked = Borrower.objects.select_for_update().get(pk=borrower.pk)
         before = snapshot(locked, BORROWER_FIELDS)

@@ -81,9 +81,15 @@ def penalty_for(product: LoanProduct, installment: Installment) -> Decimal:
 
 
 def _close_batch(
-    loans: list[Loan], *, on: date, products: dict[int, LoanProduct], result: DayCloseResult
+    loans: list[Loan],
+    *,
+    on: date,
+    products: dict[int, LoanProduct],
+    result: DayCloseResult,
+    user: User | None,
 ) -> None:
-    """Inside the batch's transaction, with `loans` locked."""
+    """Inside the batch's transaction, with `loans` locked. The penalties a batch charges are
+    audited in that same transaction, one entry per batch listing each charge."""
     by_id = {loan.pk: loan for loan in loans}
     overdue = (
         Installment.objects.filter(loan_id__in=list(by_id), due_date__lt=on)
@@ -103,6 +109,7 @@ def _close_batch(
     )
     oldest: dict[int, date] = {}
     penalised: list[Installment] = []
+    penalty_for_charged: dict[int, Decimal] = {}
     money_changed: set[int] = set()
     for installment in overdue:
         result.installments_overdue += 1
@@ -116,6 +123,7 @@ def _close_batch(
         amount = penalty_for(product, installment)
         if amount <= 0:
             continue
+        penalty_for_charged[installment.pk] = amount
         installment.penalties += amount
         installment.penalty_applied_on = on
         penalised.append(installment)
@@ -143,6 +151,22 @@ def _close_batch(
 
     if penalised:
         Installment.objects.bulk_update(penalised, ["penalties", "penalty_applied_on"])
+        audit_record(
+            action=AuditLog.Action.PENALTIES_APPLIED,
+            user=user,
+            details={
+                "on": on,
+                "penalties": [
+                    {
+                        "loan": by_id[inst.loan_id].number,
+                        "installment_id": inst.pk,
+                        "due_date": inst.due_date,
+                        "amount": str(penalty_for_charged[inst.pk]),
+                    }
+                    for inst in penalised
+                ],
+            },
+        )
     if changed:
         Loan.objects.bulk_update(
             changed, ["days_past_due", "total_repayable", "outstanding", "updated_at"]
@@ -181,7 +205,7 @@ def day_close(
             if not loans:
                 break
             last_pk = loans[-1].pk
-            _close_batch(loans, on=on, products=products, result=result)
+            _close_batch(loans, on=on, products=products, result=result, user=user)
         result.batches += 1
         if progress is not None:
             progress(result.loans_checked, max(total, result.loans_checked))

@@ -17,11 +17,11 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.access import can_approve, can_withdraw, can_write_off
+from accounts.access import can_approve, can_withdraw, can_write_off, require
 from lending.audit import audit_record
 from lending.errors import StateConflict
 from lending.models import AuditLog, Borrower, Installment, Loan, LoanProduct
-from lending.schedule import LoanTerms, Schedule, TermsError, build_schedule
+from lending.schedule import MAX_PRINCIPAL, LoanTerms, Schedule, TermsError, build_schedule
 from lending.services.numbers import next_loan_number
 from lending.signals import loan_changed
 
@@ -90,11 +90,21 @@ def check_product_limits(product: LoanProduct | None, terms: dict[str, Any]) -> 
 def preview_schedule(terms: dict[str, Any], disbursement_date: date) -> Schedule:
     """Build a schedule from raw terms, turning engine errors into field ValidationErrors."""
     try:
-        return build_schedule(LoanTerms(disbursement_date=disbursement_date, **terms))
+        schedule = build_schedule(LoanTerms(disbursement_date=disbursement_date, **terms))
     except TermsError as exc:
         raise ValidationError({exc.field: exc.message}) from exc
     except (InvalidOperation, TypeError) as exc:
         raise ValidationError("The terms could not be read: check every number.") from exc
+    if schedule.total > MAX_PRINCIPAL:
+        # Amounts are stored in 14 digits; a loan whose total repayable would not fit is
+        # refused here rather than failing at approval.
+        raise ValidationError(
+            {
+                "principal": "These terms would make the total to repay larger than the system "
+                f"can hold ({MAX_PRINCIPAL:,}): lower the principal, rate or term."
+            }
+        )
+    return schedule
 
 
 def _lock(loan: Loan) -> Loan:
@@ -123,6 +133,7 @@ def loan_submit(
     unknown = set(terms) - set(TERM_FIELDS)
     if unknown:
         raise TypeError(f"Unknown loan terms: {sorted(unknown)}")
+    require(user.has_perm("lending.add_loan"), "Your role does not allow loan applications.")
     if borrower is None:
         raise ValidationError({"borrower": "Choose the borrower the loan is for."})
     today = timezone.localdate()

@@ -461,10 +461,13 @@ def loan_settle(
     method: str,
     reference: str = "",
     idempotency_key: str | None = None,
+    expected_amount: Decimal | None = None,
     request: HttpRequest | None = None,
 ) -> Repayment:
     """Early settlement: record the payoff amount as of `on` (a settlement repayment), waive
-    the scheduled interest not yet earned, and close the loan."""
+    the scheduled interest not yet earned, and close the loan. `expected_amount` is the figure
+    the cashier quoted and collected: if the payoff differs once the loan is locked (a payment
+    or a penalty came in since the quote), nothing is recorded."""
     require(can_record_repayment(user), "Your role does not allow recording repayments.")
     reference = _clean_reference(reference)
     _check_method(method)
@@ -485,6 +488,13 @@ def loan_settle(
             _check_date(loan, on, "on")
             everything = list(Installment.objects.filter(loan=loan).order_by("due_date", "number"))
             quote = _payoff_for(loan, everything, on)
+            if expected_amount is not None and quote.total != expected_amount:
+                raise ValidationError(
+                    {
+                        "expected_amount": "The payoff changed since the quote: it is now "
+                        f"{money(quote.total)}. Check it and settle again."
+                    }
+                )
             if quote.total <= 0:
                 raise ValidationError(
                     {

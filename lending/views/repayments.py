@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -373,20 +372,6 @@ def loan_payoff(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "lending/repayments/payoff.html", context)
 
 
-def _require_same_quote(loan: Loan, on: date, expected: Decimal) -> None:
-    """The cashier confirmed a figure; if a payment came in since, show the new one first."""
-    if loan.status != Loan.Status.ACTIVE:
-        return  # the service refuses with the reason
-    quote = payoff_quote(loan=loan, on=on)
-    if quote.total != expected:
-        raise ValidationError(
-            {
-                "expected_amount": f"The payoff changed since the quote: it is now "
-                f"{money(quote.total)}. Check it and settle again."
-            }
-        )
-
-
 @require_POST
 @permission_required("lending.add_repayment")
 def loan_settle_view(request: HttpRequest, pk: int) -> HttpResponse:
@@ -396,7 +381,6 @@ def loan_settle_view(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            _require_same_quote(loan, data["on"], data["expected_amount"])
             repayment = loan_settle(
                 loan=loan,
                 user=request.user,  # type: ignore[arg-type]
@@ -404,6 +388,7 @@ def loan_settle_view(request: HttpRequest, pk: int) -> HttpResponse:
                 method=data["method"],
                 reference=data["reference"],
                 idempotency_key=data["idempotency_key"],
+                expected_amount=data["expected_amount"],
                 request=request,
             )
         except IdempotencyConflict as exc:

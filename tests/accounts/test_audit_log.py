@@ -127,3 +127,41 @@ def test_admin_audit_viewer_is_read_only(admin_client: Client, admin_user: Any) 
 def test_officer_cannot_open_the_admin(officer_client: Client) -> None:
     response = officer_client.get("/admin/lending/auditlog/")
     assert response.status_code == 302  # not staff: sent to the login page
+
+
+def test_admin_cannot_change_a_superuser(admin_client: Client) -> None:
+    from django.contrib.auth.models import User
+
+    root = User.objects.create_superuser("root", "root@example.org", "root-pass-123456")
+    response = admin_client.post(
+        f"/admin/auth/user/{root.pk}/password/",
+        {"password1": "Taken-over-123", "password2": "Taken-over-123"},
+    )
+    assert response.status_code == 403
+    root.refresh_from_db()
+    assert root.check_password("root-pass-123456")
+
+
+def test_password_change_in_admin_is_audited(admin_client: Client) -> None:
+    user = OfficerFactory(username="clerk")
+    response = admin_client.post(
+        f"/admin/auth/user/{user.pk}/password/",
+        {
+            "password1": "New-long-pass-987",
+            "password2": "New-long-pass-987",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302
+    entry = AuditLog.objects.get(action=AuditLog.Action.USER_CHANGED, object_id=str(user.pk))
+    assert entry.details["changes"]["password"] == ["(hidden)", "(changed)"]
+
+
+def test_roles_are_read_only_in_the_admin(admin_client: Client) -> None:
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.get(name="Loan Officer")
+    before = set(group.permissions.values_list("codename", flat=True))
+    response = admin_client.post(f"/admin/auth/group/{group.pk}/change/", {"name": "Loan Officer"})
+    assert response.status_code == 403
+    assert set(group.permissions.values_list("codename", flat=True)) == before

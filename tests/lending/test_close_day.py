@@ -102,6 +102,17 @@ def test_one_audit_entry_per_run_with_its_counts() -> None:
     assert entries.first().user is None
 
 
+def test_each_charge_is_audited_in_its_batch() -> None:
+    loan = weekly_loan(disbursed_days_ago=28, product=flat_product())
+    day_close(on=today(), batch_size=1)
+    (entry,) = AuditLog.objects.filter(action=AuditLog.Action.PENALTIES_APPLIED)
+    charges = entry.details["penalties"]
+    assert [c["loan"] for c in charges] == [loan.number] * 3
+    assert sum(Decimal(c["amount"]) for c in charges) == Decimal("30.00")
+    day_close(on=today())
+    assert AuditLog.objects.filter(action=AuditLog.Action.PENALTIES_APPLIED).count() == 1
+
+
 def test_grace_days_are_counted_after_the_due_date() -> None:
     loan = weekly_loan(disbursed_days_ago=7, product=flat_product(grace=5))  # #1 due today
     late = weekly_loan(disbursed_days_ago=12, product=flat_product(grace=5))  # 5 days late

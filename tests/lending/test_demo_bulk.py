@@ -162,7 +162,7 @@ def test_a_second_run_adds_nothing(portfolio: Any) -> None:
 
 
 def test_seed_demo_uses_the_bulk_builder_for_large_sizes(capsys: Any) -> None:
-    call_command("seed_demo", "--bulk", "--borrowers", "10", "--loans", "30")
+    call_command("seed_demo", "--force", "--bulk", "--borrowers", "10", "--loans", "30")
     assert Loan.objects.count() == 30
     assert "Bulk portfolio:" in capsys.readouterr().out
     call_command("check_money")

@@ -308,3 +308,32 @@ def test_demo_portfolio_goes_through_the_services_and_runs_once() -> None:
     assert "30 loans" in out.getvalue()
     seed_portfolio(borrowers=8, loans=30, stdout=out)
     assert Loan.objects.count() == 30 and "nothing added" in out.getvalue()
+
+
+def test_terms_whose_total_would_not_fit_are_refused_at_submission(officer: Any) -> None:
+    with pytest.raises(ValidationError) as exc:
+        LoanFactory(
+            submitted_by=officer,
+            principal=Decimal("999999999999.99"),
+            annual_interest_rate=Decimal("999.9999"),
+            installments=480,
+            interest_method="flat",
+        )
+    assert "principal" in exc.value.message_dict
+    assert not Loan.objects.exists()
+
+
+def test_services_refuse_a_role_without_the_permission(accountant: User) -> None:
+    from lending.services.borrowers import borrower_create
+
+    with pytest.raises(PermissionDenied):
+        LoanFactory(submitted_by=accountant)
+    with pytest.raises(PermissionDenied):
+        borrower_create(
+            user=accountant,
+            full_name="Ama Osei",
+            national_id="X1",
+            date_of_birth=date(1990, 1, 1),
+            phone="+233200000000",
+        )
+    assert not Loan.objects.exists()

@@ -392,6 +392,21 @@ def test_settlement_pays_the_quote_waives_the_rest_and_closes(loan: Loan, accoun
     check_money(loan)
 
 
+def test_settlement_is_refused_when_the_payoff_changed_since_the_quote(
+    loan: Loan, accountant: User
+) -> None:
+    quote = payoff_quote(loan=loan, on=today())
+    pay(loan, accountant, "10.00")  # another cashier, between the quote and the settlement
+    with pytest.raises(ValidationError) as exc:
+        loan_settle(
+            loan=loan, user=accountant, on=today(), method="cash", expected_amount=quote.total
+        )
+    assert "expected_amount" in exc.value.message_dict
+    loan = fresh(loan)
+    assert loan.status == Loan.Status.ACTIVE
+    assert not loan.repayments.filter(is_settlement=True).exists()
+
+
 def test_reversing_a_settlement_restores_the_waived_interest(loan: Loan, accountant: User) -> None:
     pay(loan, accountant, "200.00")
     before = [(i.pk, i.paid, i.interest_waived, i.status) for i in schedule(loan)]

@@ -22,6 +22,7 @@ from tests.factories import (
     BorrowerFactory,
     LoanFactory,
     LoanProductFactory,
+    OfficerFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -179,7 +180,7 @@ def test_loan_list_shows_the_columns(officer_client: Client, active: Loan) -> No
 def test_loan_list_paginates_with_fixed_queries(
     officer_client: Client, django_assert_max_num_queries: Any
 ) -> None:
-    officers = [User.objects.create(username=f"o{i}") for i in range(3)]
+    officers = [OfficerFactory(username=f"o{i}") for i in range(3)]
     for i in range(27):
         LoanFactory(submitted_by=officers[i % 3])
     for i in range(3):

@@ -396,3 +396,9 @@ def test_report_pages_render_within_budget(
     with django_assert_max_num_queries(REPORT_MAX_QUERIES):
         response = admin_client.get(reverse(name))
     assert response.status_code == 200
+
+
+def test_a_date_far_in_the_future_is_a_form_error_not_a_500(admin_client: Any) -> None:
+    response = admin_client.get("/reports/officers/?date_from=2026-01-01&date_to=9999-12-31")
+    assert response.status_code == 200
+    assert b"Choose a date before" in response.content

@@ -6,8 +6,9 @@ added only when the database has none, so running it again changes nothing.
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts.roles import ACCOUNTANT, ADMIN, LOAN_OFFICER, sync_roles
@@ -32,12 +33,22 @@ class Command(BaseCommand):
         parser.add_argument("--loans", type=int, default=60, help="demo loans to add")
         parser.add_argument("--users-only", action="store_true", help="skip demo data")
         parser.add_argument(
+            "--force",
+            action="store_true",
+            help="run with DEBUG off (it resets the demo users' passwords: never in production)",
+        )
+        parser.add_argument(
             "--bulk",
             action="store_true",
             help=f"bulk-insert the portfolio (automatic above {BULK_ABOVE} loans)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "seed_demo creates users with published passwords; it runs only with DEBUG on "
+                "(or with --force on a throw-away database such as a benchmark's)."
+            )
         sync_roles()
         with transaction.atomic():
             for username, password, first, last, role, is_staff in DEMO_USERS:
