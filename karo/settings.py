@@ -119,6 +119,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    # Tests on SQLite use a file (not the in-memory default) so that the live server's threads
+    # get the same write locking as production: two posts at once are serialised.
+    if env.str("KARO_SQLITE_TEST_NAME", default=""):
+        DATABASES["default"]["TEST"] = {"NAME": env.str("KARO_SQLITE_TEST_NAME")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)

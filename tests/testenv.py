@@ -4,6 +4,7 @@ Real values from the environment win (the PostgreSQL run sets DATABASE_URL and R
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("DEBUG", "false")
@@ -16,3 +17,7 @@ os.environ.setdefault("KARO_PLAIN_STATIC", "true")
 # on the machine must not be scanned by WhiteNoise mid-write.
 os.environ.setdefault("STATIC_ROOT", "/nonexistent/karo-test-static")
 os.environ.setdefault("TIME_ZONE", "UTC")
+# One SQLite test database file per process (xdist workers each load this module).
+os.environ.setdefault(
+    "KARO_SQLITE_TEST_NAME", os.path.join(tempfile.gettempdir(), f"karo-test-{os.getpid()}.sqlite3")
+)
