@@ -258,6 +258,8 @@ class Loan(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "-submitted_at"]),
+            # The unfiltered loan list is in this order: read it from an index, not a sort.
+            models.Index(fields=["-submitted_at", "-id"], name="loan_submitted_desc_idx"),
             models.Index(fields=["disbursement_date"]),
         ]
         constraints = [

@@ -11,3 +11,5 @@ loan_changed = Signal()
 # kwargs: repayment (the Repayment row), loan_id.
 repayment_recorded = Signal()
 repayment_reversed = Signal()
+# A borrower was registered or changed. kwargs: borrower_id.
+borrower_changed = Signal()

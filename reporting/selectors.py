@@ -26,8 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
+from django.core.cache import cache
 from django.db.models import (
     Case,
     CharField,
@@ -45,6 +46,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from lending.models import Allocation, Borrower, Installment, Loan, Repayment
+from lending.receivers import DASHBOARD_CACHE_KEY
 from lending.selectors.status import (
     INSTALLMENT_REMAINING,
     MONEY,
@@ -60,6 +62,7 @@ DISBURSED_STATUSES = [Loan.Status.ACTIVE, Loan.Status.CLOSED, Loan.Status.WRITTE
 PAR_DAYS = 30
 CHART_DAYS = 7
 DASHBOARD_LIST_LIMIT = 10
+DASHBOARD_CACHE_SECONDS = 600
 
 
 def percent(part: Decimal, whole: Decimal) -> Decimal:
@@ -207,6 +210,31 @@ def dashboard_figures(*, today: date | None = None) -> DashboardFigures:
         due_today_count=due["n"],
         due_today_amount=money(due["amount"]),
     )
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    figures: DashboardFigures
+    due_today: list[Installment]
+    overdue_loans: list[Loan]
+
+
+def dashboard(*, today: date | None = None) -> Dashboard:
+    """Everything the dashboard shows, from the cache when nothing changed since it was
+    computed. Any loan change (posting, reversal, transition, daily close) or borrower change
+    drops the cached copy (`lending.receivers`), and a new day recomputes it, so it is never
+    stale; the cache only spares the aggregates on every page view."""
+    today = today or timezone.localdate()
+    cached = cache.get(DASHBOARD_CACHE_KEY)
+    if cached is not None and cached.figures.as_of == today:
+        return cast(Dashboard, cached)
+    fresh = Dashboard(
+        figures=dashboard_figures(today=today),
+        due_today=installments_due_today(today=today),
+        overdue_loans=most_overdue_loans(today=today),
+    )
+    cache.set(DASHBOARD_CACHE_KEY, fresh, DASHBOARD_CACHE_SECONDS)
+    return fresh
 
 
 def installments_due_today(

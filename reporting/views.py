@@ -65,16 +65,16 @@ def _params(form: DateRangeForm) -> dict[str, Any]:
 @permission_required("lending.view_loan")
 def dashboard(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
-    figures = selectors.dashboard_figures(today=today)
+    data = selectors.dashboard(today=today)
     return render(
         request,
         "reporting/dashboard.html",
         {
             "today": today,
-            "figures": figures,
-            "chart_data": figures.chart_data(currency=settings.KARO_CURRENCY),
-            "due_today": selectors.installments_due_today(today=today),
-            "overdue_loans": selectors.most_overdue_loans(today=today),
+            "figures": data.figures,
+            "chart_data": data.figures.chart_data(currency=settings.KARO_CURRENCY),
+            "due_today": data.due_today,
+            "overdue_loans": data.overdue_loans,
         },
     )
 

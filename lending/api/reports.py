@@ -11,7 +11,7 @@ from ninja import Router
 
 from lending.api.common import user_with
 from lending.api.schemas import SummaryOut, errors
-from reporting.selectors import dashboard_figures
+from reporting.selectors import dashboard
 
 router = Router(tags=["reports"])
 
@@ -21,4 +21,4 @@ def summary(request: HttpRequest) -> dict[str, Any]:
     """Totals, PAR30, loans by status and the repayments of each of the last 7 days (days
     with nothing show zero), as of today."""
     user_with(request, "lending.view_loan")
-    return {**dashboard_figures().summary(), "currency": settings.KARO_CURRENCY}
+    return {**dashboard().figures.summary(), "currency": settings.KARO_CURRENCY}

@@ -107,13 +107,19 @@ def loan_schedule(*, loan: Loan, today: date) -> LoanSchedule:
     return schedule
 
 
-def loan_repayments(*, loan: Loan) -> list[Repayment]:
-    """A loan's repayments, newest first, with their receipt and who recorded them."""
-    return list(
+LOAN_PAGE_REPAYMENTS = 20
+
+
+def loan_repayments(*, loan: Loan, limit: int | None = LOAN_PAGE_REPAYMENTS) -> list[Repayment]:
+    """A loan's latest repayments (all with `limit=None`), newest first, with their receipt
+    and who recorded them. The loan page shows the latest few: a loan paid weekly for years
+    must not make its page slower; the repayments list has them all."""
+    qs = (
         Repayment.objects.filter(loan=loan)
         .select_related("receipt", "recorded_by")
         .order_by("-paid_on", "-recorded_at", "-id")
     )
+    return list(qs if limit is None else qs[:limit])
 
 
 def loan_history(*, loan: Loan) -> list[AuditLog]:

@@ -15,6 +15,7 @@ from accounts.access import require
 from lending.audit import audit_record, changes, snapshot
 from lending.models import AuditLog, Borrower
 from lending.services.numbers import next_borrower_number
+from lending.signals import borrower_changed
 
 BORROWER_FIELDS = [
     "full_name",
@@ -86,6 +87,7 @@ def borrower_create(*, user: User, request: HttpRequest | None = None, **fields:
             details={"after": snapshot(borrower, ["number", *BORROWER_FIELDS])},
             request=request,
         )
+        borrower_changed.send(sender=Borrower, borrower_id=borrower.pk)
     return borrower
 
 
@@ -119,4 +121,5 @@ def borrower_update(
                 details={"changes": diff},
                 request=request,
             )
+            borrower_changed.send(sender=Borrower, borrower_id=locked.pk)
     return locked

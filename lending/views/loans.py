@@ -44,6 +44,7 @@ from lending.models import Borrower, Loan, LoanProduct
 from lending.schedule import Schedule
 from lending.selectors.borrowers import borrower_search
 from lending.selectors.loans import (
+    LOAN_PAGE_REPAYMENTS,
     describe_audit,
     loan_for_page,
     loan_history,
@@ -204,6 +205,7 @@ def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             projection_error = error_text(exc)
     plan = loan_status(loan) if active else None
+    repayments = loan_repayments(loan=loan)
     history = loan_history(loan=loan)
     for entry in history:
         entry.summary = describe_audit(entry)  # type: ignore[attr-defined]
@@ -214,7 +216,10 @@ def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "schedule": schedule,
         "projected": projected,
         "projection_error": projection_error,
-        "repayments": loan_repayments(loan=loan),
+        "repayments": repayments,
+        "repayment_count": (
+            len(repayments) if len(repayments) < LOAN_PAGE_REPAYMENTS else loan.repayments.count()
+        ),
         "history": history,
         "may_approve": pending and can_approve(user, loan),
         "own_application": pending and loan.submitted_by_id == user.pk,

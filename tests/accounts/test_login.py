@@ -78,9 +78,26 @@ def test_anonymous_user_is_sent_to_login(client: Client) -> None:
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_session_expires_after_idle_timeout() -> None:
+def test_session_expires_after_idle_timeout_and_activity_renews_it(client: Client) -> None:
+    from accounts import middleware
+
     assert settings.SESSION_COOKIE_AGE == settings.KARO_SESSION_IDLE_MINUTES * 60
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    client.force_login(OfficerFactory(username="olu"))
+    first = client.get(reverse("dashboard"))
+    assert "sessionid" in first.cookies  # renewed on the first request
+    again = client.get(reverse("dashboard"))
+    assert "sessionid" not in again.cookies  # not rewritten within the minute
+    session = client.session
+    session[middleware._KEY] = 0  # the last renewal was long ago
+    session.save()
+    renewed = client.get(reverse("dashboard"))
+    assert "sessionid" in renewed.cookies
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    stored = Session.objects.get(session_key=renewed.cookies["sessionid"].value)
+    left = (stored.expire_date - timezone.now()).total_seconds()
+    assert settings.SESSION_COOKIE_AGE - 60 < left <= settings.SESSION_COOKIE_AGE
 
 
 def test_passwords_are_hashed_with_argon2_and_bcrypt_is_accepted(client: Client) -> None:

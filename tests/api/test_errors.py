@@ -126,7 +126,7 @@ def test_a_bug_is_a_logged_json_500(
     def broken() -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("lending.api.reports.dashboard_figures", broken)
+    monkeypatch.setattr("lending.api.reports.dashboard", broken)
     response = admin_api.get("/api/reports/summary")
     assert response.status_code == 500
     assert response.json() == {"detail": "Something went wrong on our side; it is logged."}

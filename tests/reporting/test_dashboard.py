@@ -9,15 +9,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from lending.models import Loan
+from lending.models import Borrower, Loan
 from reporting.selectors import dashboard_figures, installments_due_today, most_overdue_loans
+from tests.factories import BorrowerFactory
 from tests.reporting.fixtures import build_portfolio
-from tests.reporting.helpers import D, days_ago, today, weekly_loan
+from tests.reporting.helpers import D, days_ago, pay, today, weekly_loan
 
 pytestmark = pytest.mark.django_db
 
@@ -147,6 +149,8 @@ def test_summary_shape_for_the_api() -> None:
 
 
 def _dashboard_queries(client: Client) -> int:
+    """Queries of a dashboard computed afresh (not served from its cache)."""
+    cache.clear()
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(reverse("dashboard"))
     assert response.status_code == 200
@@ -199,3 +203,19 @@ def test_collected_this_month_excludes_last_month() -> None:
     pay(loan, "10.00", on=first - timedelta(days=1))
     pay(loan, "20.00", on=first)
     assert dashboard_figures().collected_this_month == D("20.00")
+
+
+def test_dashboard_is_cached_until_something_changes(
+    accountant_client: Client, django_assert_max_num_queries: Any
+) -> None:
+    from reporting.selectors import dashboard
+
+    loan = weekly_loan(disbursed_days_ago=3)
+    accountant_client.get("/")
+    with django_assert_max_num_queries(7):  # session, user, permissions: no aggregates
+        accountant_client.get("/")
+    before = dashboard().figures.collected_this_month
+    pay(loan, "20.00")
+    assert dashboard().figures.collected_this_month == before + D("20.00")
+    BorrowerFactory()
+    assert dashboard().figures.total_borrowers == Borrower.objects.count()

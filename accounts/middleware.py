@@ -1,0 +1,30 @@
+"""Session idle timeout without a database write on every request."""
+
+import time
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+REFRESH_EVERY_SECONDS = 60
+_KEY = "_idle_refreshed_at"
+
+
+class SessionIdleRefreshMiddleware:
+    """A signed-in session lives SESSION_COOKIE_AGE seconds after the last activity. Saving the
+    session on every request (SESSION_SAVE_EVERY_REQUEST) would write it on every page view;
+    renewing it at most once a minute keeps the idle timeout to within that minute."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        user = getattr(request, "user", None)
+        # Only a signed-in browser session (the API's bearer-token calls have none to renew).
+        signed_in = user is not None and user.is_authenticated
+        if session is not None and session.session_key is not None and signed_in:
+            now = int(time.time())
+            if now - int(session.get(_KEY, 0)) >= REFRESH_EVERY_SECONDS:
+                session[_KEY] = now  # marks the session modified: saved, cookie renewed
+        return response
