@@ -12,11 +12,20 @@ from tests.factories import AccountantFactory, AdminFactory, OfficerFactory
 ROLES = ["admin", "officer", "accountant"]
 
 
+def _clear_own_cache() -> None:
+    """Empty this process's cache. On Redis, only this worker's keys (its key prefix):
+    `clear()` would flush the database under the other workers' feet."""
+    if hasattr(cache, "delete_pattern"):
+        cache.delete_pattern("*")
+    else:
+        cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Any:
-    cache.clear()
+    _clear_own_cache()
     yield
-    cache.clear()
+    _clear_own_cache()
 
 
 @pytest.fixture

@@ -21,3 +21,7 @@ os.environ.setdefault("TIME_ZONE", "UTC")
 os.environ.setdefault(
     "KARO_SQLITE_TEST_NAME", os.path.join(tempfile.gettempdir(), f"karo-test-{os.getpid()}.sqlite3")
 )
+# xdist workers share one Redis database in the PostgreSQL run: each keeps its own keys.
+# (Set, not defaulted: workers inherit the parent's environment. The xdist worker id is not
+# known yet when this module loads; the process id is unique.)
+os.environ["CACHE_KEY_PREFIX"] = f"karo-test-{os.getpid()}"

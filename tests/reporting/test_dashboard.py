@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from lending.models import Borrower, Loan
+from lending.receivers import DASHBOARD_CACHE_KEY
 from reporting.selectors import dashboard_figures, installments_due_today, most_overdue_loans
 from tests.factories import BorrowerFactory
 from tests.reporting.fixtures import build_portfolio
@@ -150,7 +151,7 @@ def test_summary_shape_for_the_api() -> None:
 
 def _dashboard_queries(client: Client) -> int:
     """Queries of a dashboard computed afresh (not served from its cache)."""
-    cache.clear()
+    cache.delete(DASHBOARD_CACHE_KEY)
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(reverse("dashboard"))
     assert response.status_code == 200
