@@ -291,3 +291,14 @@ def test_picker_preselects_a_single_match(officer_client: Client, borrower: Borr
         "no borrower matches"
         in officer_client.get(reverse("borrower_search"), {"q": "nobody"}).content.decode()
     )
+
+
+def test_borrower_search_is_indexed_on_postgresql() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: trigram indexes exist only there")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'lending_borrower'")
+        names = {row[0] for row in cursor.fetchall()}
+    assert {"borrower_name_trgm", "borrower_phone_trgm", "borrower_national_id_trgm"} <= names
