@@ -1,6 +1,6 @@
 """`manage.py close_day [--date YYYY-MM-DD]`: the daily close (see lending.services.close_day).
 
-Scheduling it (cron or a systemd timer) is described in docs/close_day.md.
+Scheduling it (cron or a systemd timer) is described in README.md, "The daily close".
 """
 
 from __future__ import annotations
