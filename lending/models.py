@@ -274,10 +274,6 @@ class Loan(models.Model):
     def total_due(self) -> Decimal:
         return self.total_repayable - self.total_waived
 
-    @property
-    def is_open(self) -> bool:
-        return self.status == self.Status.ACTIVE
-
 
 class Installment(models.Model):
     """One row of a loan's repayment schedule, with what has been paid against each part.

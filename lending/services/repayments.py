@@ -1,10 +1,11 @@
 """Repayments: record, reverse, quote a payoff, settle early.
 
 Every posting is one transaction that locks the loan row first (`select_for_update`), so two
-cashiers posting on the same loan at once are serialised and can never lose an update; every
-other row a posting touches (installments, allocations, the receipt counter, the audit chain)
-is reached through that lock. The allocation rule itself lives in `lending.allocation` (pure
-Python, shared with the demo seeder). The query count does not grow with the schedule length:
+cashiers posting on the same loan at once are serialised and can never lose an update. The
+receipt counter and the audit chain head are two more row locks, held briefly by every
+posting until it commits (that is what keeps receipt numbers gapless and the chain unforked).
+The allocation rule itself lives in `lending.allocation` (pure Python, shared with the demo
+seeder). The query count does not grow with the schedule length:
 the unpaid installments are read in one query, allocations are inserted with `bulk_create`
 and the installments saved with `bulk_update`.
 
@@ -63,10 +64,6 @@ class PayoffQuote(allocation.Payoff):
 
     loan_id: int = 0
     outstanding: Decimal = ZERO
-
-    @property
-    def saving(self) -> Decimal:
-        return self.interest_waived
 
 
 def money(amount: Decimal) -> str:
