@@ -24,7 +24,7 @@ run: install
 
 # The whole suite: unit, integration and browser tests (browser tests say why if they skip).
 test: install
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 -q $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/pytest -n 2 -q -m "not browser"

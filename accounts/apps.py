@@ -17,7 +17,9 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import receivers  # noqa: F401  (connects signal receivers)
+        from accounts import backends, receivers  # noqa: F401  (connects signal receivers)
+
+        backends.connect()
 
         # The data migration creates the roles; this keeps them after a database flush
         # (tests that use real transactions empty every table, groups included).

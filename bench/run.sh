@@ -22,8 +22,15 @@ export ALLOWED_HOSTS=127.0.0.1 SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=f
 export CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0 LOG_LEVEL=WARNING
 export AXES_FAILURE_LIMIT=1000
 
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-command -v pgbench >/dev/null || { echo "pgbench is missing (postgresql-client)" >&2; exit 1; }
+for tool in wrk pgbench; do
+  command -v $tool >/dev/null && continue
+  package=$([ $tool = wrk ] && echo wrk || echo postgresql-contrib)
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $package >/dev/null
+  else
+    echo "$tool is missing: apt-get install -y $package" >&2; exit 1
+  fi
+done
 mkdir -p "$OUT"
 [ -n "${BENCH_REUSE:-}" ] || rm -f "$OUT"/*.txt "$OUT"/*.json "$OUT"/*.log
 step() { echo "[bench $(date -u +%H:%M:%S)] $*"; }

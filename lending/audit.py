@@ -61,7 +61,8 @@ def audit_record(
 ) -> AuditLog:
     if user is not None and not user.is_authenticated:
         user = None
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction: the entry stands or falls with it.
+    with transaction.atomic(savepoint=False):
         NumberSequence.objects.select_for_update().get_or_create(key="audit")
         head = AuditLog.objects.order_by("-id").values_list("hash", flat=True).first()
         entry = AuditLog(

@@ -1,5 +1,6 @@
 """Reactions to lending signals: keep caches true after a change commits."""
 
+import uuid
 from typing import Any
 
 from django.core.cache import cache
@@ -10,6 +11,9 @@ from lending.signals import borrower_changed, loan_changed
 
 # The dashboard's figures are computed once and kept until anything they count changes.
 DASHBOARD_CACHE_KEY = "dashboard"
+# A token that changes whenever a loan or a borrower changes: what is cached under it (list
+# totals, `lending.pagination`) is never read again after a change.
+PORTFOLIO_GENERATION_KEY = "portfolio_generation"
 
 
 def _drop(key: str) -> None:
@@ -18,16 +22,39 @@ def _drop(key: str) -> None:
     transaction.on_commit(lambda: cache.delete(key))
 
 
+def _new_portfolio_generation() -> None:
+    def renew() -> None:
+        cache.set(PORTFOLIO_GENERATION_KEY, uuid.uuid4().hex, None)
+
+    renew()
+    transaction.on_commit(renew)  # as in _drop: what was cached before commit is stale too
+
+
+def portfolio_generation() -> str:
+    token = cache.get(PORTFOLIO_GENERATION_KEY)
+    if token is None:
+        cache.add(PORTFOLIO_GENERATION_KEY, uuid.uuid4().hex, None)
+        token = cache.get(PORTFOLIO_GENERATION_KEY) or ""
+    return str(token)
+
+
 def loan_status_cache_key(loan_id: int) -> str:
     return f"loan_status:{loan_id}"
+
+
+def forget_portfolio() -> None:
+    """Everything cached about the portfolio is stale once this transaction commits; for
+    writers that change many loans at once without a signal per loan (the bulk seeder)."""
+    _drop(DASHBOARD_CACHE_KEY)
+    _new_portfolio_generation()
 
 
 @receiver(loan_changed, dispatch_uid="invalidate_loan_status")
 def invalidate_loan_status(sender: Any, loan_id: int, **kwargs: Any) -> None:
     _drop(loan_status_cache_key(loan_id))
-    _drop(DASHBOARD_CACHE_KEY)
+    forget_portfolio()
 
 
 @receiver(borrower_changed, dispatch_uid="invalidate_dashboard_on_borrower")
 def invalidate_dashboard(sender: Any, **kwargs: Any) -> None:
-    _drop(DASHBOARD_CACHE_KEY)
+    forget_portfolio()

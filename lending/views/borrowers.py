@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.access import permission_required
 from lending.forms import BorrowerForm, add_service_errors
 from lending.models import Borrower
+from lending.pagination import CachedCountPaginator
 from lending.selectors.borrowers import (
     BORROWER_SORTS,
     DEFAULT_BORROWER_SORT,
@@ -80,7 +81,7 @@ def borrower_list(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", DEFAULT_BORROWER_SORT)
     if sort not in BORROWER_SORTS:
         sort = DEFAULT_BORROWER_SORT
-    page_obj = Paginator(select_borrowers(query=query, sort=sort), PAGE_SIZE).get_page(
+    page_obj = CachedCountPaginator(select_borrowers(query=query, sort=sort), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     context = {

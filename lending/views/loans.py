@@ -14,10 +14,10 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import (
@@ -41,6 +41,7 @@ from lending.forms import (
     product_defaults,
 )
 from lending.models import Borrower, Loan, LoanProduct
+from lending.pagination import CachedCountPaginator
 from lending.schedule import Schedule
 from lending.selectors.borrowers import borrower_search
 from lending.selectors.loans import (
@@ -66,7 +67,9 @@ def loan_list(request: HttpRequest) -> HttpResponse:
     form = LoanFilterForm(request.GET)
     form.is_valid()
     filters = form.filters()
-    page_obj = Paginator(select_loans(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    page_obj = CachedCountPaginator(select_loans(**filters), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     # Status against plan for the active loans on this page (cached; one query for misses).
     plans = loan_statuses([loan for loan in page_obj if loan.status == Status.ACTIVE])
     for loan in page_obj:
@@ -191,8 +194,11 @@ def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     today = timezone.localdate()
     user = request.user
     pending, active = loan.status == Status.PENDING, loan.status == Status.ACTIVE
+    # Read only when the cached table (keyed on the loan's last change and today) is missing.
     schedule = (
-        None if pending or not loan.disbursement_date else loan_schedule(loan=loan, today=today)
+        None
+        if pending or not loan.disbursement_date
+        else SimpleLazyObject(lambda: loan_schedule(loan=loan, today=today))
     )
     projected: Schedule | None = None
     projection_error = ""

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -190,7 +191,8 @@ def test_disbursement_after_the_first_due_date_is_refused(officer2: Any) -> None
 def _approve_queries(n: int, officer: Any, approver: Any) -> tuple[int, int]:
     """(queries other than installment inserts, installment INSERT statements)."""
     loan = LoanFactory(submitted_by=officer, installments=n, frequency="weekly")
-    approver = User.objects.get(pk=approver.pk)  # a cold permission cache each time
+    approver = User.objects.get(pk=approver.pk)
+    cache.clear()  # a cold permission cache each time
     with CaptureQueriesContext(connection) as ctx:
         loan_approve(loan=loan, user=approver)
     inserts = [

@@ -1,0 +1,149 @@
+"""Each user's permissions and role names, kept in the cache between requests.
+
+Django's `ModelBackend` reads a user's permissions with two queries on every request that
+checks one, and the page header reads the user's groups with a third. This backend keeps both
+in the cache under a generation token; any change to a membership, a role's permissions, a
+user, a group or a permission (the receivers below) starts a new generation once it commits,
+so no one keeps a permission a moment after the change is saved. Whether a user is active or
+a superuser is read from the user row of the request itself, never from the cache.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+GENERATION_KEY = "access_generation"
+ACCESS_SECONDS = 60 * 60
+
+
+@dataclass(frozen=True)
+class Access:
+    permissions: frozenset[str]
+    roles: tuple[str, ...]
+
+
+def _generation() -> str:
+    token = cache.get(GENERATION_KEY)
+    if token is None:
+        cache.add(GENERATION_KEY, uuid.uuid4().hex, None)
+        token = cache.get(GENERATION_KEY) or ""
+    return str(token)
+
+
+def _key(user_id: int) -> str:
+    return f"access:{_generation()}:{user_id}"
+
+
+def forget_access(user_ids: Iterable[int] | None = None) -> None:
+    """These users' cached Access (everyone's with no ids: a new generation) is stale: now,
+    and again when the transaction commits (a request between the two may have cached what
+    was true before the commit). A generation is a random token, not a counter, so an evicted
+    one never comes back to an old value."""
+    ids = None if user_ids is None else list(user_ids)
+
+    def forget() -> None:
+        if ids is None:
+            cache.set(GENERATION_KEY, uuid.uuid4().hex, None)
+        else:
+            cache.delete_many([_key(pk) for pk in ids])
+
+    forget()
+    transaction.on_commit(forget)
+
+
+def user_access(user: User | AnonymousUser) -> Access:
+    """The user's permissions ("app.codename") and role names, from the cache when nothing
+    changed since they were read; once per request at most."""
+    if not user.is_authenticated or not user.is_active:
+        return Access(frozenset(), ())
+    access: Access | None = getattr(user, "_karo_access", None)
+    if access is None:
+        key = _key(user.pk)
+        access = cache.get(key)
+        if access is None:
+            access = _read_access(user)
+            cache.set(key, access, ACCESS_SECONDS)
+        user._karo_access = access  # type: ignore[union-attr,attr-defined]
+    return access
+
+
+def _read_access(user: User) -> Access:
+    """Two queries: the user's own permissions, then their groups with the groups'
+    permissions (a superuser has every permission, as in ModelBackend)."""
+    backend = ModelBackend()
+    memberships = user.groups.values_list(
+        "name", "permissions__content_type__app_label", "permissions__codename"
+    )
+    roles = sorted({name for name, _, _ in memberships})
+    if user.is_superuser:
+        group_permissions = backend.get_group_permissions(user)
+    else:
+        group_permissions = {f"{app}.{code}" for _, app, code in memberships if code}
+    return Access(
+        permissions=frozenset({*backend.get_user_permissions(user), *group_permissions}),
+        roles=tuple(roles),
+    )
+
+
+class CachedModelBackend(ModelBackend):
+    """ModelBackend (authentication, `is_active` rule, superuser gets every permission) with
+    the permission sets read through `user_access`."""
+
+    def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
+        if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
+            return set()
+        if not hasattr(user_obj, "_perm_cache"):
+            user_obj._perm_cache = set(user_access(user_obj).permissions)
+        return user_obj._perm_cache  # type: ignore[no-any-return]
+
+
+def _on_user_m2m(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any
+) -> None:
+    """A user's groups or own permissions changed: only those users are affected."""
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    if not reverse:
+        forget_access([instance.pk])
+    else:  # from the group's or permission's side: pk_set holds the users (None on clear)
+        forget_access(None if pk_set is None else pk_set)
+
+
+def _on_role_m2m(sender: Any, action: str, **kwargs: Any) -> None:
+    """A role's permissions changed: every member, so everyone."""
+    if action in {"post_add", "post_remove", "post_clear"}:
+        forget_access()
+
+
+def _on_user_change(
+    sender: Any, instance: User, created: bool = False, update_fields: Any = None, **kwargs: Any
+) -> None:
+    if created:
+        return  # a new user has no groups yet; adding one is a membership change
+    if update_fields is not None and set(update_fields) == {"last_login"}:
+        return  # every sign-in saves last_login; it changes no one's access
+    forget_access([instance.pk])
+
+
+def _on_role_change(sender: Any, **kwargs: Any) -> None:
+    forget_access()
+
+
+def connect() -> None:
+    for through in (User.groups.through, User.user_permissions.through):
+        m2m_changed.connect(_on_user_m2m, sender=through, dispatch_uid=f"access_{through}")
+    m2m_changed.connect(_on_role_m2m, sender=Group.permissions.through, dispatch_uid="access_role")
+    post_save.connect(_on_user_change, sender=User, dispatch_uid="access_user_save")
+    post_delete.connect(_on_user_change, sender=User, dispatch_uid="access_user_delete")
+    for model in (Group, Permission):
+        post_save.connect(_on_role_change, sender=model, dispatch_uid=f"access_save_{model}")
+        post_delete.connect(_on_role_change, sender=model, dispatch_uid=f"access_delete_{model}")

@@ -1,0 +1,122 @@
+"""What the loan pages keep in the cache, and that a change shows on the very next view.
+
+List totals are cached per filter until a loan or borrower changes; a loan's schedule table
+is cached under the loan's last change and today's date."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from lending.services.borrowers import borrower_update
+from lending.services.repayments import repayment_record
+from tests.factories import ActiveLoanFactory, BorrowerFactory, LoanFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _sql(ctx: CaptureQueriesContext, text: str) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries if text in q["sql"]]
+
+
+def _view(client: Client, url: str, **params: Any) -> tuple[Any, CaptureQueriesContext]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, params)
+    assert response.status_code == 200
+    return response, ctx
+
+
+def test_the_loan_list_counts_once_until_something_changes(officer_client: Client) -> None:
+    for _ in range(3):
+        LoanFactory()
+    first, ctx = _view(officer_client, reverse("loan_list"))
+    assert first.context["page_obj"].paginator.count == 3
+    assert _sql(ctx, "COUNT(")
+    again, ctx = _view(officer_client, reverse("loan_list"))
+    assert again.context["page_obj"].paginator.count == 3
+    assert not _sql(ctx, "COUNT(")
+
+    LoanFactory()  # submitted through the service: the portfolio changed
+    after, ctx = _view(officer_client, reverse("loan_list"))
+    assert after.context["page_obj"].paginator.count == 4
+    assert _sql(ctx, "COUNT(")
+
+
+def test_each_filter_has_its_own_total(officer_client: Client) -> None:
+    ActiveLoanFactory()
+    LoanFactory()
+    LoanFactory()
+    totals = {
+        status: _view(officer_client, reverse("loan_list"), status=status)[0]
+        .context["page_obj"]
+        .paginator.count
+        for status in ("", "pending", "active", "closed")
+    }
+    assert totals == {"": 3, "pending": 2, "active": 1, "closed": 0}
+
+
+def test_a_renamed_borrower_is_found_by_the_new_name_at_once(
+    officer_client: Client, officer: User
+) -> None:
+    borrower = BorrowerFactory(full_name="Amina Okafor")
+    LoanFactory(borrower=borrower)
+    found, _ = _view(officer_client, reverse("loan_list"), q="Zainab")
+    assert found.context["page_obj"].paginator.count == 0
+    borrower_update(borrower=borrower, user=officer, full_name="Zainab Okafor")
+    found, _ = _view(officer_client, reverse("loan_list"), q="Zainab")
+    assert found.context["page_obj"].paginator.count == 1
+
+
+def test_the_borrower_list_total_follows_new_borrowers(officer_client: Client) -> None:
+    BorrowerFactory()
+    first, _ = _view(officer_client, reverse("borrower_list"))
+    assert first.context["page_obj"].paginator.count == 1
+    BorrowerFactory()
+    again, _ = _view(officer_client, reverse("borrower_list"))
+    assert again.context["page_obj"].paginator.count == 2
+
+
+def test_the_schedule_table_is_read_once_until_the_loan_changes(
+    accountant_client: Client, accountant: User
+) -> None:
+    loan = ActiveLoanFactory(installments=480, frequency="weekly", disbursed_days_ago=30)
+    url = reverse("loan_detail", args=[loan.pk])
+    first, ctx = _view(accountant_client, url)
+    assert _sql(ctx, 'FROM "lending_installment"')
+    assert "0.00</td>" in first.content.decode()
+    cached, ctx = _view(accountant_client, url)
+    assert not _sql(ctx, 'FROM "lending_installment"')
+    assert cached.content.decode().count("<tr") == first.content.decode().count("<tr")
+
+    repayment_record(
+        loan=loan, user=accountant, amount=Decimal("1234.56"),
+        paid_on=timezone.localdate(), method="cash",
+    )  # fmt: skip
+    paid, ctx = _view(accountant_client, url)
+    assert _sql(ctx, 'FROM "lending_installment"')
+    html = paid.content.decode()
+    schedule = html[html.index('<table class="schedule">') :]
+    assert "1,234.56" in schedule[schedule.index("<tfoot>") :]  # the Paid total
+
+
+def test_the_schedule_is_read_again_on_a_new_day(
+    accountant_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loan = ActiveLoanFactory(installments=12, frequency="weekly", disbursed_days_ago=0)
+    url = reverse("loan_detail", args=[loan.pk])
+    first, _ = _view(accountant_client, url)
+    assert 'class="overdue"' not in first.content.decode()
+    later = timezone.localdate() + timedelta(days=9)  # the first installment is now late
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: later)
+    next_week, ctx = _view(accountant_client, url)
+    assert _sql(ctx, 'FROM "lending_installment"')
+    assert '<tr class="overdue">' in next_week.content.decode()
