@@ -227,7 +227,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# Messages travel in a signed cookie (session only when too big): showing or adding one does
+# not rewrite the session row.
 
 LOGGING = {
     "version": 1,

@@ -211,7 +211,13 @@ def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             projection_error = error_text(exc)
     plan = loan_status(loan) if active else None
-    repayments = loan_repayments(loan=loan)
+    # Like the schedule, read only when the cached table is missing.
+    repayments = SimpleLazyObject(lambda: loan_repayments(loan=loan))
+
+    def repayment_count() -> int:
+        shown = len(repayments)
+        return shown if shown < LOAN_PAGE_REPAYMENTS else loan.repayments.count()
+
     history = loan_history(loan=loan)
     for entry in history:
         entry.summary = describe_audit(entry)  # type: ignore[attr-defined]
@@ -223,9 +229,7 @@ def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "projected": projected,
         "projection_error": projection_error,
         "repayments": repayments,
-        "repayment_count": (
-            len(repayments) if len(repayments) < LOAN_PAGE_REPAYMENTS else loan.repayments.count()
-        ),
+        "repayment_count": repayment_count,
         "history": history,
         "may_approve": pending and can_approve(user, loan),
         "own_application": pending and loan.submitted_by_id == user.pk,

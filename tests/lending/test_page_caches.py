@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lending.services.borrowers import borrower_update
-from lending.services.repayments import repayment_record
+from lending.services.repayments import repayment_record, repayment_reverse
 from tests.factories import ActiveLoanFactory, BorrowerFactory, LoanFactory
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +120,32 @@ def test_the_schedule_is_read_again_on_a_new_day(
     next_week, ctx = _view(accountant_client, url)
     assert _sql(ctx, 'FROM "lending_installment"')
     assert '<tr class="overdue">' in next_week.content.decode()
+
+
+def test_the_repayments_table_follows_postings_reversals_and_roles(
+    accountant_client: Client, officer_client: Client, accountant: User
+) -> None:
+    loan = ActiveLoanFactory(installments=12, frequency="weekly", disbursed_days_ago=14)
+    url = reverse("loan_detail", args=[loan.pk])
+    empty, _ = _view(accountant_client, url)
+    assert "No repayments yet." in empty.content.decode()
+    _, ctx = _view(accountant_client, url)
+    assert not _sql(ctx, 'FROM "lending_repayment"')  # cached
+
+    repayment = repayment_record(
+        loan=loan, user=accountant, amount=Decimal("50.00"),
+        paid_on=timezone.localdate(), method="cash",
+    )  # fmt: skip
+    number = repayment.receipt.number
+    paid, _ = _view(accountant_client, url)
+    assert f'<a href="{reverse("receipt_detail", args=[number])}">{number}</a>' in (
+        paid.content.decode()
+    )
+    as_officer, _ = _view(officer_client, url)  # no receipt permission: the number, no link
+    html = as_officer.content.decode()
+    assert number in html
+    assert reverse("receipt_detail", args=[number]) not in html
+
+    repayment_reverse(repayment=repayment, user=accountant, reason="Entered twice")
+    reversed_, _ = _view(accountant_client, url)
+    assert '<span class="badge void">Reversed</span>' in reversed_.content.decode()

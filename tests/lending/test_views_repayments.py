@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -294,6 +296,19 @@ def test_payment_page_runs_a_fixed_number_of_queries(
         pay(loan, accountant, "10.00")
     with django_assert_max_num_queries(12):
         assert accountant_client.get(reverse("repayment_create", args=[loan.pk])).status_code == 200
+
+
+def test_taking_a_payment_never_rewrites_the_session(accountant_client: Client, loan: Loan) -> None:
+    """The success message travels in a cookie: neither the post nor the page that shows the
+    message writes the session row (the idle stamp is renewed at most once a minute)."""
+    url = reverse("repayment_create", args=[loan.pk])
+    key = form_key(accountant_client.get(url).content.decode())
+    with CaptureQueriesContext(connection) as ctx:
+        posted = accountant_client.post(url, payment_data(key, amount="25.00"))
+        shown = accountant_client.get(posted["Location"])
+    assert posted.status_code == 302
+    assert "Payment of" in shown.content.decode()  # the message arrived
+    assert not [q for q in ctx.captured_queries if "django_session" in q["sql"]]
 
 
 # --- detail and reversal ------------------------------------------------------------------
