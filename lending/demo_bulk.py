@@ -60,6 +60,7 @@ from lending.models import (
     Receipt,
     Repayment,
 )
+from lending.receivers import forget_portfolio
 from lending.schedule import LoanTerms, build_schedule
 
 ZERO = Decimal("0.00")
@@ -688,6 +689,7 @@ def seed_bulk_portfolio(
             rng,
             stdout,
         )
+        forget_portfolio()  # no signal per loan here: cached totals and figures are stale
     result.seconds = time.monotonic() - started
     if stdout is not None:
         stdout.write(

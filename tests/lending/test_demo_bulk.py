@@ -26,6 +26,7 @@ from lending.models import (
     Receipt,
     Repayment,
 )
+from lending.receivers import portfolio_generation
 from lending.schedule import build_schedule
 from lending.services.loans import terms_for
 from lending.services.repayments import repayment_record, repayment_reverse
@@ -175,3 +176,11 @@ def test_bulk_dates_never_in_the_future(portfolio: Any) -> None:
     bad = Repayment.objects.filter(paid_on__lt=F("loan__disbursement_date"))
     assert not bad.exists()
     assert Borrower.objects.filter(date_of_birth__lt=date(1950, 1, 1)).count() == 0
+
+
+def test_seeding_makes_cached_list_totals_stale(
+    officer: Any, officer2: Any, accountant: Any
+) -> None:
+    before = portfolio_generation()
+    seed_bulk_portfolio(borrowers=5, loans=5)
+    assert portfolio_generation() != before
