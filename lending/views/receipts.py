@@ -58,8 +58,23 @@ def _context(request: HttpRequest, number: str, *, pdf: bool) -> tuple[Receipt, 
 @require_GET
 @permission_required("lending.view_receipt")
 def receipt_detail(request: HttpRequest, number: str) -> HttpResponse:
-    _, context = _context(request, number, pdf=False)
+    """The printable receipt. Opening it is how staff print or reprint, so every opening is
+    audited like a PDF download (DESIGN: receipt reprints are audited)."""
+    receipt, context = _context(request, number, pdf=False)
+    _audit_print(request, receipt, context, "html")
     return render(request, "receipts/receipt.html", context)
+
+
+def _audit_print(
+    request: HttpRequest, receipt: Receipt, context: dict[str, Any], kind: str
+) -> None:
+    audit_record(
+        action=AuditLog.Action.RECEIPT_PRINTED,
+        user=request.user,
+        obj=receipt,
+        details={"format": kind, "paper": context["paper"], "void": receipt.is_void},
+        request=request,
+    )
 
 
 def static_path(url: str) -> str:
@@ -115,13 +130,7 @@ def receipt_pdf(request: HttpRequest, number: str) -> HttpResponse:
     """The receipt as a PDF download; every print is audited (receipts are reprinted)."""
     receipt, context = _context(request, number, pdf=True)
     content = render_receipt_pdf(request, context)
-    audit_record(
-        action=AuditLog.Action.RECEIPT_PRINTED,
-        user=request.user,
-        obj=receipt,
-        details={"format": "pdf", "paper": context["paper"], "void": receipt.is_void},
-        request=request,
-    )
+    _audit_print(request, receipt, context, "pdf")
     response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{receipt.number}.pdf"'
     return response

@@ -155,12 +155,20 @@ def test_void_pdf_says_void(
     assert "VOID" in text
 
 
-def test_every_pdf_print_is_audited(accountant_client: Client, repayment: Repayment) -> None:
+def test_every_print_html_or_pdf_is_audited(
+    accountant_client: Client, repayment: Repayment
+) -> None:
     accountant_client.get(receipt_url(repayment, "receipt_pdf"))
     accountant_client.get(receipt_url(repayment, "receipt_pdf"))
-    entries = AuditLog.objects.filter(action=AuditLog.Action.RECEIPT_PRINTED)
-    assert entries.count() == 2
-    assert entries.first().object_repr == repayment.receipt.number  # type: ignore[union-attr]
+    accountant_client.get(receipt_url(repayment) + "?paper=thermal")
+    entries = AuditLog.objects.filter(action=AuditLog.Action.RECEIPT_PRINTED).order_by("id")
+    assert [(e.details["format"], e.details["paper"]) for e in entries] == [
+        ("pdf", "a4"),
+        ("pdf", "a4"),
+        ("html", "thermal"),
+    ]
+    assert {e.object_repr for e in entries} == {repayment.receipt.number}
+    assert {e.username for e in entries} == {repayment.recorded_by.username}
 
 
 def test_settlement_receipt_over_a_long_schedule_summarises_installments(
