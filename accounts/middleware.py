@@ -1,8 +1,10 @@
-"""Session idle timeout without a database write on every request."""
+"""Session idle timeout without a database write on every request; client addresses behind
+trusted reverse proxies."""
 
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 REFRESH_EVERY_SECONDS = 60
@@ -28,3 +30,23 @@ class SessionIdleRefreshMiddleware:
             if now - int(session.get(_KEY, 0)) >= REFRESH_EVERY_SECONDS:
                 session[_KEY] = now  # marks the session modified: saved, cookie renewed
         return response
+
+
+class TrustedProxyClientAddressMiddleware:
+    """Behind KARO_TRUSTED_PROXIES reverse proxies, the client's address is the entry that many
+    places from the right of X-Forwarded-For (each proxy appends the address it received the
+    request from; entries further left can be forged by the client). REMOTE_ADDR is set to it
+    before anything reads it: the login throttle, the audit log. With no trusted proxy (the
+    default) the header is ignored, so a client cannot choose its own address."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.proxies = settings.KARO_TRUSTED_PROXIES
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.proxies:
+            hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+            hops = [h for h in hops if h]
+            if len(hops) >= self.proxies:
+                request.META["REMOTE_ADDR"] = hops[-self.proxies]
+        return self.get_response(request)

@@ -46,6 +46,11 @@ if len(KARO_CURRENCY) != 3 or not KARO_CURRENCY.isalpha():
     )
 KARO_INSTITUTION_NAME = env.str("KARO_INSTITUTION_NAME", default="Ka-Ro Microfinance")
 # Minutes of inactivity after which a staff session ends.
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: none, the
+# header is ignored). The client's address is read that many entries from the right.
+KARO_TRUSTED_PROXIES = env.int("KARO_TRUSTED_PROXIES", default=0)
+if KARO_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("KARO_TRUSTED_PROXIES must be 0 or more.")
 KARO_SESSION_IDLE_MINUTES = env.int("KARO_SESSION_IDLE_MINUTES", default=30)
 if KARO_SESSION_IDLE_MINUTES < 1:
     raise ImproperlyConfigured("KARO_SESSION_IDLE_MINUTES must be at least 1.")
@@ -73,6 +78,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "accounts.middleware.TrustedProxyClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
