@@ -17,7 +17,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import backends, receivers  # noqa: F401  (connects signal receivers)
+        from accounts import backends, checks, receivers  # noqa: F401  (signals, checks)
 
         backends.connect()
 

@@ -2,10 +2,11 @@
 
 Django's `ModelBackend` reads a user's permissions with two queries on every request that
 checks one, and the page header reads the user's groups with a third. This backend keeps both
-in the cache under a generation token; any change to a membership, a role's permissions, a
-user, a group or a permission (the receivers below) starts a new generation once it commits,
-so no one keeps a permission a moment after the change is saved. Whether a user is active or
-a superuser is read from the user row of the request itself, never from the cache.
+in the cache, when the cache is shared by every worker (KARO_CACHE_ACCESS, on with REDIS_URL).
+A change to a user's memberships or own permissions drops that user's entry; a change to a
+role's permissions, a group or a permission starts a new generation for everyone. Both happen
+at once and again when the transaction commits, so no one keeps a permission after the change
+is saved. Whether a user is active or a superuser is read from the request's own user row.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.core.cache import cache
@@ -66,13 +68,17 @@ def user_access(user: User | AnonymousUser) -> Access:
     if not user.is_authenticated or not user.is_active:
         return Access(frozenset(), ())
     access: Access | None = getattr(user, "_karo_access", None)
-    if access is None:
+    if access is not None:
+        return access
+    if not settings.KARO_CACHE_ACCESS:
+        access = _read_access(user)  # no shared cache: read once per request
+    else:
         key = _key(user.pk)
         access = cache.get(key)
         if access is None:
             access = _read_access(user)
             cache.set(key, access, ACCESS_SECONDS)
-        user._karo_access = access  # type: ignore[union-attr,attr-defined]
+    user._karo_access = access  # type: ignore[union-attr,attr-defined]
     return access
 
 

@@ -147,6 +147,10 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Each user's permissions and roles are kept in the cache between requests only when the
+# cache is shared by every worker (Redis): a revoked permission must be gone everywhere at once.
+KARO_CACHE_ACCESS = env.bool("KARO_CACHE_ACCESS", default=bool(REDIS_URL))
+
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "accounts.backends.CachedModelBackend",

@@ -17,6 +17,8 @@ os.environ.setdefault("KARO_PLAIN_STATIC", "true")
 # on the machine must not be scanned by WhiteNoise mid-write.
 os.environ.setdefault("STATIC_ROOT", "/nonexistent/karo-test-static")
 os.environ.setdefault("TIME_ZONE", "UTC")
+# One process per test worker, so the local-memory cache is as shared as Redis would be.
+os.environ.setdefault("KARO_CACHE_ACCESS", "true")
 # One SQLite test database file per process (xdist workers each load this module).
 os.environ.setdefault(
     "KARO_SQLITE_TEST_NAME", os.path.join(tempfile.gettempdir(), f"karo-test-{os.getpid()}.sqlite3")

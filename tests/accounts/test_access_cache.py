@@ -5,7 +5,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -101,3 +101,11 @@ def test_one_user_s_new_role_keeps_everyone_else_s_cached_access(
     with CaptureQueriesContext(connection) as ctx:
         assert first.get(reverse("loan_list")).status_code == 200
     assert _auth_queries(ctx) == []
+
+
+@override_settings(KARO_CACHE_ACCESS=False)
+def test_without_a_shared_cache_access_is_read_on_every_request(officer_client: Client) -> None:
+    officer_client.get(reverse("loan_list"))
+    with CaptureQueriesContext(connection) as ctx:
+        assert officer_client.get(reverse("loan_list")).status_code == 200
+    assert len(_auth_queries(ctx)) == 2

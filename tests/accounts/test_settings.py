@@ -82,8 +82,8 @@ def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
         SECRET_KEY="prod-" + "k3y" * 20,
         ALLOWED_HOSTS="lms.example.org",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        REDIS_URL="redis://127.0.0.1:6379/0",  # not connected to by the checks
     )
-    env.pop("REDIS_URL", None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
@@ -94,3 +94,28 @@ def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_without_a_shared_cache(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KARO", "DEBUG", "SECURE", "SESSION", "CSRF", "DJANGO_ALLOW"))
+    }
+    env.update(
+        DEBUG="false",
+        SECRET_KEY="prod-" + "k3y" * 20,
+        ALLOWED_HOSTS="lms.example.org",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    env.pop("REDIS_URL", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "karo.W001" in result.stdout + result.stderr
