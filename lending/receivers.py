@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.dispatch import receiver
 
-from lending.signals import borrower_changed, loan_changed
+from lending.signals import borrower_changed, loan_changed, loans_changed
 
 # The dashboard's figures are computed once and kept until anything they count changes.
 DASHBOARD_CACHE_KEY = "dashboard"
@@ -52,6 +52,14 @@ def forget_portfolio() -> None:
 @receiver(loan_changed, dispatch_uid="invalidate_loan_status")
 def invalidate_loan_status(sender: Any, loan_id: int, **kwargs: Any) -> None:
     _drop(loan_status_cache_key(loan_id))
+    forget_portfolio()
+
+
+@receiver(loans_changed, dispatch_uid="invalidate_loan_statuses")
+def invalidate_loan_statuses(sender: Any, loan_ids: list[int], **kwargs: Any) -> None:
+    keys = [loan_status_cache_key(pk) for pk in loan_ids]
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
     forget_portfolio()
 
 

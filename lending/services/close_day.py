@@ -20,9 +20,9 @@ full (the status needs no flag: it is derived from the due date wherever it is s
 Set-wise: loans are taken in batches (by id), each batch in its own short transaction that
 locks the batch's loan rows with `select_for_update` (a cashier posting to one of them waits,
 and vice versa, so no update is lost), reads their overdue installments in one query and
-writes with two `bulk_update`s. A fixed number of queries per batch, never one per loan or
-installment. Batches commit one by one so cashiers are never blocked for the whole run; a run
-that stops half way is completed by running it again.
+writes with two set-wise UPDATEs (`lending.bulk.update_rows`). A fixed number of queries per
+batch, never one per loan or installment. Batches commit one by one so cashiers are never
+blocked for the whole run; a run that stops half way is completed by running it again.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from lending.audit import audit_record
+from lending.bulk import update_rows
 from lending.models import AuditLog, Installment, Loan, LoanProduct
-from lending.signals import loan_changed
+from lending.signals import loans_changed
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -150,7 +151,7 @@ def _close_batch(
     result.penalised_loan_ids.extend(sorted(money_changed))
 
     if penalised:
-        Installment.objects.bulk_update(penalised, ["penalties", "penalty_applied_on"])
+        update_rows(penalised, ["penalties", "penalty_applied_on"])
         audit_record(
             action=AuditLog.Action.PENALTIES_APPLIED,
             user=user,
@@ -167,12 +168,9 @@ def _close_batch(
                 ],
             },
         )
-    if changed:
-        Loan.objects.bulk_update(
-            changed, ["days_past_due", "total_repayable", "outstanding", "updated_at"]
-        )
-    for loan_id in sorted(money_changed):
-        loan_changed.send(sender=Loan, loan_id=loan_id, event="penalty")
+    update_rows(changed, ["days_past_due", "total_repayable", "outstanding", "updated_at"])
+    if money_changed:
+        loans_changed.send(sender=Loan, loan_ids=sorted(money_changed), event="penalty")
 
 
 def day_close(
