@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,7 +26,11 @@ class LoginView(auth_views.LoginView):
 
 
 def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-    """Send /admin/login/ to the site's login page, which is throttled and audited."""
+    """Send /admin/login/ to the site's login page, which is throttled and audited. A user
+    who is signed in but may not use the admin gets the 403 page: sending them to sign in
+    again would bounce them straight back here."""
+    if request.user.is_authenticated:
+        return permission_denied(request, PermissionDenied("Your role does not use the admin."))
     next_url = request.GET.get("next", reverse("admin:index"))
     return redirect(f"{reverse('login')}?{urlencode({'next': next_url})}")
 

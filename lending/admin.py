@@ -75,11 +75,12 @@ class LoanProductAdmin(admin.ModelAdmin):
 
 @admin.register(AuditLog)
 class AuditLogAdmin(admin.ModelAdmin):
-    """The audit-log viewer: filter by action, user and date; search by object."""
+    """The audit-log viewer: filter by action, user and date; search by object or by anything
+    in the details (a loan or receipt number finds the payments and reversals that name it)."""
 
     list_display = ["created_at", "username", "action", "object_type", "object_repr", "ip_address"]
     list_filter = ["action", ("user", admin.RelatedOnlyFieldListFilter), "created_at"]
-    search_fields = ["object_repr", "object_id", "object_type", "username"]
+    search_fields = ["object_repr", "object_id", "object_type", "username", "details"]
     date_hierarchy = "created_at"
     list_select_related = ["user"]
     readonly_fields = [f.name for f in AuditLog._meta.fields]

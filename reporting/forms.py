@@ -22,8 +22,12 @@ class DateRangeForm(forms.Form):
     """From / to, both inclusive. Defaults (when the page is opened without a filter): the
     1st of this month to today. `required=False` makes both optional (aging: all loans)."""
 
-    date_from = forms.DateField(label="From", widget=DateInput())
-    date_to = forms.DateField(label="To", widget=DateInput())
+    date_from = forms.DateField(
+        label="From", widget=DateInput(), error_messages={"required": "Enter a start date."}
+    )
+    date_to = forms.DateField(
+        label="To", widget=DateInput(), error_messages={"required": "Enter an end date."}
+    )
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -108,8 +108,19 @@ class _Echo:
 @require_GET
 @permission_required("lending.add_repayment")
 def repayment_export(request: HttpRequest) -> HttpResponse:
-    """The filtered repayments as CSV (UTF-8, header row, plain decimals)."""
+    """The filtered repayments as CSV (UTF-8, header row, plain decimals). Invalid filters
+    are refused (400, with the fields): an export must never silently widen to every row."""
     form = RepaymentFilterForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        problems = "; ".join(
+            f"{form.fields[name].label if name in form.fields else name}: "
+            + " ".join(error["message"] for error in errors)
+            for name, errors in form.errors.get_json_data(escape_html=False).items()
+        )
+        return HttpResponseBadRequest(
+            f"The filters are not valid, nothing was exported. {problems}",
+            content_type="text/plain; charset=utf-8",
+        )
     filters = form.filters() if request.GET else selectors.RepaymentFilters()
     rows = selectors.with_allocation_totals(selectors.repayment_list(filters))
     writer = csv.writer(_Echo())

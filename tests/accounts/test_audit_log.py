@@ -1,5 +1,6 @@
 """The audit log is append-only, hash-chained and viewable read-only in the admin."""
 
+from decimal import Decimal
 from io import StringIO
 from typing import Any
 
@@ -8,10 +9,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
 from django.test import Client
+from django.utils import timezone
 
 from lending.audit import GENESIS_HASH, audit_record, verify_chain
 from lending.models import AuditLog
-from tests.factories import OfficerFactory
+from lending.services.repayments import repayment_record
+from tests.factories import ActiveLoanFactory, OfficerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -124,9 +127,22 @@ def test_admin_audit_viewer_is_read_only(admin_client: Client, admin_user: Any) 
     assert AuditLog.objects.filter(pk=entry.pk).exists()
 
 
-def test_officer_cannot_open_the_admin(officer_client: Client) -> None:
-    response = officer_client.get("/admin/lending/auditlog/")
-    assert response.status_code == 302  # not staff: sent to the login page
+@pytest.mark.parametrize("role", ["officer", "accountant"])
+def test_staff_without_admin_access_get_a_403_not_a_redirect_loop(
+    role: str, request: pytest.FixtureRequest
+) -> None:
+    client = request.getfixturevalue(f"{role}_client")
+    for path in ("/admin/", "/admin/lending/auditlog/"):
+        response = client.get(path, follow=True)
+        assert response.status_code == 403
+        assert len(response.redirect_chain) == 1  # /admin/... -> /admin/login/ -> 403 page
+        assert "Your role does not use the admin." in response.content.decode()
+
+
+def test_anonymous_is_sent_to_the_site_login_for_the_admin(client: Client) -> None:
+    response = client.get("/admin/lending/auditlog/", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].startswith("/accounts/login/?next=")
 
 
 def test_admin_cannot_change_a_superuser(admin_client: Client) -> None:
@@ -165,3 +181,16 @@ def test_roles_are_read_only_in_the_admin(admin_client: Client) -> None:
     response = admin_client.post(f"/admin/auth/group/{group.pk}/change/", {"name": "Loan Officer"})
     assert response.status_code == 403
     assert set(group.permissions.values_list("codename", flat=True)) == before
+
+
+def test_audit_search_finds_payments_by_loan_and_receipt_number(
+    admin_client: Client, accountant: Any
+) -> None:
+    loan = ActiveLoanFactory(installments=6)
+    repayment = repayment_record(
+        loan=loan, user=accountant, amount=Decimal("75.00"),
+        paid_on=timezone.localdate(), method="cash",
+    )  # fmt: skip
+    for term in (loan.number, repayment.receipt.number):
+        page = admin_client.get("/admin/lending/auditlog/", {"q": term}).content.decode()
+        assert "Repayment recorded" in page, term

@@ -88,9 +88,14 @@ def test_thermal_switch(accountant_client: Client, repayment: Repayment) -> None
 def test_reversed_payment_receipt_shows_void(
     accountant_client: Client, repayment: Repayment, accountant: User
 ) -> None:
+    assert "Keep this receipt as proof of payment" in (
+        accountant_client.get(receipt_url(repayment)).content.decode()
+    )
     repayment_reverse(repayment=repayment, user=accountant, reason="Cheque bounced")
     html = accountant_client.get(receipt_url(repayment)).content.decode()
     assert "VOID" in html and "Cheque bounced" in html and "is-void" in html
+    assert "This receipt is not proof of payment." in html
+    assert "Keep this receipt as proof of payment" not in html
 
 
 @pytest.mark.parametrize(

@@ -564,3 +564,29 @@ def test_payoff_and_detail_pages_run_a_fixed_number_of_queries(
     with django_assert_max_num_queries(10):
         response = accountant_client.get(reverse("repayment_detail", args=[repayment.pk]))
         assert response.status_code == 200
+
+
+def test_export_with_an_invalid_filter_exports_nothing(
+    accountant_client: Client, loan: Loan, accountant: User
+) -> None:
+    pay(loan, accountant, "10.00")
+    response = accountant_client.get(reverse("repayment_export"), {"date_from": "32/13/2026"})
+    assert response.status_code == 400
+    assert "nothing was exported" in response.content.decode()
+    assert "Enter a valid date." in response.content.decode()
+    assert not AuditLog.objects.filter(action=AuditLog.Action.REPORT_EXPORTED).exists()
+    page = accountant_client.get(reverse("repayment_list"), {"date_from": "32/13/2026"})
+    html = page.content.decode()
+    assert "Correct the filters to export." in html
+    assert reverse("repayment_export") not in html
+
+
+def test_payment_pages_sit_under_repayments_in_the_navigation(
+    accountant_client: Client, loan: Loan
+) -> None:
+    for name in ("repayment_create", "loan_payoff"):
+        html = accountant_client.get(reverse(name, args=[loan.pk])).content.decode()
+        assert re.search(r'aria-current="page">Repayments<', html), name
+        assert not re.search(r'aria-current="page">Loans<', html), name
+    html = accountant_client.get(reverse("loan_detail", args=[loan.pk])).content.decode()
+    assert re.search(r'aria-current="page">Loans<', html)
