@@ -63,13 +63,6 @@ def error_text(exc: ValidationError) -> str:
     return " ".join(dict.fromkeys(exc.messages))
 
 
-def form_error_text(form: forms.BaseForm) -> str:
-    return (
-        " ".join(str(message) for errors in form.errors.values() for message in errors)
-        or "Check the form and try again."
-    )
-
-
 # --- Borrowers --------------------------------------------------------------------------------
 
 
@@ -491,6 +484,12 @@ class ReasonForm(forms.Form):
         max_length=1000,
         error_messages={"required": "Give a reason."},
     )
+
+    def __init__(self, *args: Any, what: str = "", **kwargs: Any) -> None:
+        """`what` names the decision in the message ("Give a reason for the rejection.")."""
+        super().__init__(*args, **kwargs)
+        if what:
+            self.fields["reason"].error_messages["required"] = f"Give a reason for the {what}."
 
 
 class WithdrawForm(forms.Form):

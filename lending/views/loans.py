@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -37,7 +38,6 @@ from lending.forms import (
     WithdrawForm,
     add_service_errors,
     error_text,
-    form_error_text,
     product_defaults,
 )
 from lending.models import Borrower, Loan, LoanProduct
@@ -190,6 +190,12 @@ def loan_apply(request: HttpRequest) -> HttpResponse:
 @permission_required("lending.view_loan")
 @require_GET
 def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _loan_page(request, pk)
+
+
+def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
+    """The loan page; `forms` replace its empty decision forms (a submitted one, with its
+    errors next to its fields)."""
     loan = loan_for_page(pk)
     today = timezone.localdate()
     user = request.user
@@ -237,9 +243,10 @@ def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "may_write_off": active and can_write_off(user),
         "may_record_repayment": active and user.has_perm("lending.add_repayment"),
         "approve_form": ApproveForm(initial={"disbursement_date": today}),
-        "reject_form": ReasonForm(prefix="reject"),
+        "reject_form": ReasonForm(prefix="reject", what="rejection"),
         "withdraw_form": WithdrawForm(prefix="withdraw"),
-        "write_off_form": ReasonForm(prefix="write_off"),
+        "write_off_form": ReasonForm(prefix="write_off", what="write-off"),
+        **forms,
     }
     return render(request, "lending/loans/detail.html", context)
 
@@ -253,14 +260,26 @@ def _own(request: HttpRequest, loan: Loan) -> bool:
 
 
 def _transition(
-    request: HttpRequest, pk: int, action: Callable[[Loan], Loan], success: str
+    request: HttpRequest,
+    pk: int,
+    form_name: str,
+    form: Form,
+    action: Callable[[Loan, dict[str, Any]], Loan],
+    success: str,
 ) -> HttpResponse:
-    """Run a transition service; a refused state or bad input becomes an error message on
-    the loan page. PermissionDenied is left to become the 403 page."""
+    """Check the submitted decision form, then run the transition service with its cleaned
+    data. Bad input (from the form or the service) shows on the loan page next to the field,
+    nothing written; a refused state (already decided, not active) becomes a message at the
+    top. PermissionDenied is left to become the 403 page."""
+    if not form.is_valid():
+        return _loan_page(request, pk, **{form_name: form})
     loan = get_object_or_404(Loan, pk=pk)
     try:
-        loan = action(loan)
+        loan = action(loan, form.cleaned_data)
     except ValidationError as exc:
+        if hasattr(exc, "error_dict") and set(exc.error_dict) & set(form.fields):
+            add_service_errors(form, exc)
+            return _loan_page(request, pk, **{form_name: form})
         messages.error(request, error_text(exc))
     else:
         messages.success(request, success.format(number=loan.number))
@@ -274,17 +293,15 @@ def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
     # Four eyes before anything else, so one's own application is a 403 whatever was posted
     # (the service checks it again under the row lock).
     require(not _own(request, loan), FOUR_EYES_APPROVE)
-    form = ApproveForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, form_error_text(form))
-        return redirect("loan_detail", pk=pk)
     return _transition(
         request,
         pk,
-        lambda loan: services.loan_approve(
+        "approve_form",
+        ApproveForm(request.POST),
+        lambda loan, data: services.loan_approve(
             loan=loan,
             user=signed_in(request),
-            disbursement_date=form.cleaned_data["disbursement_date"],
+            disbursement_date=data["disbursement_date"],
             request=request,
         ),
         "Loan {number} is approved and disbursed; its schedule is below.",
@@ -296,26 +313,37 @@ def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
 def loan_reject(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
     require(not _own(request, loan), FOUR_EYES_DECIDE)
-    reason = request.POST.get("reject-reason", request.POST.get("reason", ""))
     return _transition(
         request,
         pk,
-        lambda loan: services.loan_reject(
-            loan=loan, user=signed_in(request), reason=reason, request=request
+        "reject_form",
+        ReasonForm(_reason_data(request, "reject"), prefix="reject", what="rejection"),
+        lambda loan, data: services.loan_reject(
+            loan=loan, user=signed_in(request), reason=data["reason"], request=request
         ),
         "Application {number} is rejected.",
     )
 
 
+def _reason_data(request: HttpRequest, prefix: str) -> QueryDict:
+    """The posted form; API-style clients may send a plain `reason` instead of the
+    prefixed field."""
+    data = request.POST.copy()
+    if f"{prefix}-reason" not in data and "reason" in data:
+        data[f"{prefix}-reason"] = request.POST.get("reason", "")
+    return data
+
+
 @permission_required("lending.view_loan", "lending.add_loan")
 @require_POST
 def loan_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    reason = request.POST.get("withdraw-reason", request.POST.get("reason", ""))
     return _transition(
         request,
         pk,
-        lambda loan: services.loan_withdraw(
-            loan=loan, user=signed_in(request), reason=reason, request=request
+        "withdraw_form",
+        WithdrawForm(_reason_data(request, "withdraw"), prefix="withdraw"),
+        lambda loan, data: services.loan_withdraw(
+            loan=loan, user=signed_in(request), reason=data["reason"], request=request
         ),
         "Application {number} is withdrawn.",
     )
@@ -324,12 +352,13 @@ def loan_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("lending.view_loan", "lending.write_off_loan")
 @require_POST
 def loan_write_off(request: HttpRequest, pk: int) -> HttpResponse:
-    reason = request.POST.get("write_off-reason", request.POST.get("reason", ""))
     return _transition(
         request,
         pk,
-        lambda loan: services.loan_write_off(
-            loan=loan, user=signed_in(request), reason=reason, request=request
+        "write_off_form",
+        ReasonForm(_reason_data(request, "write_off"), prefix="write_off", what="write-off"),
+        lambda loan, data: services.loan_write_off(
+            loan=loan, user=signed_in(request), reason=data["reason"], request=request
         ),
         "Loan {number} is written off.",
     )

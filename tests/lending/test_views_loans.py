@@ -551,6 +551,49 @@ def test_bad_disbursement_date_is_reported_and_nothing_changes(
     assert len(loan_audit(pending)) == 1
 
 
+def _field_errors(html: str, name: str) -> str:
+    start = html.index(f'id="errors-{name}"')
+    return html[start : html.index("</div>", start)]
+
+
+def test_a_future_disbursement_date_is_shown_next_to_the_field_as_typed(
+    officer2_client: Client, pending: Loan
+) -> None:
+    future = (timezone.localdate() + timedelta(days=3)).isoformat()
+    response = officer2_client.post(
+        reverse("loan_approve", args=[pending.pk]), {"disbursement_date": future}
+    )
+    assert response.status_code == 200  # the page again, not a redirect
+    html = response.content.decode()
+    assert "cannot be in the future" in _field_errors(html, "disbursement_date")
+    assert f'value="{future}"' in html  # what was typed, not today
+    assert 'class="message error"' not in html
+
+
+@pytest.mark.parametrize(
+    ("client_fixture", "url_name", "field", "message"),
+    [
+        ("officer2_client", "loan_reject", "reject-reason", "Give a reason for the rejection."),
+        ("admin_client", "loan_write_off", "write_off-reason", "Give a reason for the write-off."),
+    ],
+)
+def test_a_missing_reason_is_shown_next_to_the_field(
+    client_fixture: str, url_name: str, field: str, message: str,
+    request: pytest.FixtureRequest, officer: User,
+) -> None:  # fmt: skip
+    client = request.getfixturevalue(client_fixture)
+    loan = LoanFactory(submitted_by=officer) if url_name == "loan_reject" else ActiveLoanFactory()
+    status, audit = loan.status, len(loan_audit(loan))
+    response = client.post(reverse(url_name, args=[loan.pk]), {field: "  "})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert message in _field_errors(html, field)
+    if url_name == "loan_write_off":
+        assert '<details class="write-off" open>' in html  # still open to correct
+    loan.refresh_from_db()
+    assert (loan.status, len(loan_audit(loan))) == (status, audit)
+
+
 def test_reject_needs_a_reason(officer2_client: Client, pending: Loan) -> None:
     url = reverse("loan_reject", args=[pending.pk])
     response = officer2_client.post(url, {"reject-reason": " "}, follow=True)
