@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from lending.audit import audit_record, changes, snapshot
@@ -42,8 +43,17 @@ class ReadOnlyGroupAdmin(GroupAdmin):
 
 @admin.register(User)
 class AuditedUserAdmin(UserAdmin):
-    list_display = ["username", "first_name", "last_name", "is_active", "is_staff", "last_login"]
+    list_display = [
+        "username", "first_name", "last_name", "roles", "is_active", "is_staff", "last_login",
+    ]  # fmt: skip
     list_filter = ["is_active", "is_staff", "groups"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="Roles")
+    def roles(self, user: User) -> str:
+        return ", ".join(sorted(g.name for g in user.groups.all())) or "—"
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the audit log refers to users: deactivate instead of deleting

@@ -47,6 +47,11 @@ class RepaymentForm(ServiceErrorsMixin, forms.Form):
         max_digits=14,
         decimal_places=2,
         widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+        error_messages={
+            "max_digits": "The amount is too large.",
+            "max_whole_digits": "The amount is too large.",
+            "max_decimal_places": "The amount must be in whole cents.",
+        },
     )
     paid_on = forms.DateField(label="Date paid", widget=DateInput())
     method = forms.ChoiceField(label="Method", choices=METHOD_CHOICES)

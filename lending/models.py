@@ -493,7 +493,8 @@ class AuditLog(models.Model):
         indexes = [models.Index(fields=["object_type", "object_id"])]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.username or 'system'} {self.action}"
+        who = self.username or "system"
+        return f"{self.created_at:%d %b %Y %H:%M} · {self.get_action_display()} · {who}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

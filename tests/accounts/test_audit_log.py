@@ -194,3 +194,15 @@ def test_audit_search_finds_payments_by_loan_and_receipt_number(
     for term in (loan.number, repayment.receipt.number):
         page = admin_client.get("/admin/lending/auditlog/", {"q": term}).content.decode()
         assert "Repayment recorded" in page, term
+
+
+def test_audit_entries_read_as_words(admin_client: Client, admin_user: Any) -> None:
+    entry = make_entries(1)[0]
+    assert str(entry).endswith(f"· {entry.get_action_display()} · {entry.username}")
+    page = admin_client.get(f"/admin/lending/auditlog/{entry.pk}/change/").content.decode()
+    assert entry.get_action_display() in page
+
+
+def test_user_admin_lists_each_user_s_roles(admin_client: Client, accountant: Any) -> None:
+    page = admin_client.get("/admin/auth/user/").content.decode()
+    assert 'class="field-roles">Accountant</td>' in page
