@@ -24,7 +24,9 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 GENERATION_KEY = "access_generation"
-ACCESS_SECONDS = 60 * 60
+# Short on purpose: a request that read the old permissions just before a change committed
+# can store them after the change dropped them; they live at most this long.
+ACCESS_SECONDS = 60
 
 
 @dataclass(frozen=True)
