@@ -119,3 +119,21 @@ def test_check_deploy_warns_without_a_shared_cache(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "karo.W001" in result.stdout + result.stderr
+
+
+def test_makemigrations_check_runs_without_the_production_environment() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KARO", "DEBUG", "SECRET", "DATABASE", "REDIS", "DJANGO_ALLOW"))
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
