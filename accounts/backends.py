@@ -11,7 +11,6 @@ is saved. Whether a user is active or a superuser is read from the request's own
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +19,9 @@ from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from karo.caching import generation, now_and_on_commit, renew_generation
 
 GENERATION_KEY = "access_generation"
 # Short on purpose: a request that read the old permissions just before a change committed
@@ -35,33 +35,18 @@ class Access:
     roles: tuple[str, ...]
 
 
-def _generation() -> str:
-    token = cache.get(GENERATION_KEY)
-    if token is None:
-        cache.add(GENERATION_KEY, uuid.uuid4().hex, None)
-        token = cache.get(GENERATION_KEY) or ""
-    return str(token)
-
-
 def _key(user_id: int) -> str:
-    return f"access:{_generation()}:{user_id}"
+    return f"access:{generation(GENERATION_KEY)}:{user_id}"
 
 
 def forget_access(user_ids: Iterable[int] | None = None) -> None:
-    """These users' cached Access (everyone's with no ids: a new generation) is stale: now,
-    and again when the transaction commits (a request between the two may have cached what
-    was true before the commit). A generation is a random token, not a counter, so an evicted
-    one never comes back to an old value."""
-    ids = None if user_ids is None else list(user_ids)
-
-    def forget() -> None:
-        if ids is None:
-            cache.set(GENERATION_KEY, uuid.uuid4().hex, None)
-        else:
-            cache.delete_many([_key(pk) for pk in ids])
-
-    forget()
-    transaction.on_commit(forget)
+    """These users' cached Access is stale (everyone's, with no ids: a new generation), now
+    and again when the transaction commits."""
+    if user_ids is None:
+        renew_generation(GENERATION_KEY)
+    else:
+        ids = list(user_ids)
+        now_and_on_commit(lambda: cache.delete_many([_key(pk) for pk in ids]))
 
 
 def user_access(user: User | AnonymousUser) -> Access:

@@ -1,12 +1,10 @@
 """Reactions to lending signals: keep caches true after a change commits."""
 
-import uuid
 from typing import Any
 
-from django.core.cache import cache
-from django.db import transaction
 from django.dispatch import receiver
 
+from karo.caching import drop, generation, renew_generation
 from lending.signals import borrower_changed, loan_changed, loans_changed
 
 # The dashboard's figures are computed once and kept until anything they count changes.
@@ -16,26 +14,8 @@ DASHBOARD_CACHE_KEY = "dashboard"
 PORTFOLIO_GENERATION_KEY = "portfolio_generation"
 
 
-def _drop(key: str) -> None:
-    cache.delete(key)
-    # A reader between now and commit could cache the old figures; drop them again after.
-    transaction.on_commit(lambda: cache.delete(key))
-
-
-def _new_portfolio_generation() -> None:
-    def renew() -> None:
-        cache.set(PORTFOLIO_GENERATION_KEY, uuid.uuid4().hex, None)
-
-    renew()
-    transaction.on_commit(renew)  # as in _drop: what was cached before commit is stale too
-
-
 def portfolio_generation() -> str:
-    token = cache.get(PORTFOLIO_GENERATION_KEY)
-    if token is None:
-        cache.add(PORTFOLIO_GENERATION_KEY, uuid.uuid4().hex, None)
-        token = cache.get(PORTFOLIO_GENERATION_KEY) or ""
-    return str(token)
+    return generation(PORTFOLIO_GENERATION_KEY)
 
 
 def loan_status_cache_key(loan_id: int) -> str:
@@ -45,21 +25,19 @@ def loan_status_cache_key(loan_id: int) -> str:
 def forget_portfolio() -> None:
     """Everything cached about the portfolio is stale once this transaction commits; for
     writers that change many loans at once without a signal per loan (the bulk seeder)."""
-    _drop(DASHBOARD_CACHE_KEY)
-    _new_portfolio_generation()
+    drop(DASHBOARD_CACHE_KEY)
+    renew_generation(PORTFOLIO_GENERATION_KEY)
 
 
 @receiver(loan_changed, dispatch_uid="invalidate_loan_status")
 def invalidate_loan_status(sender: Any, loan_id: int, **kwargs: Any) -> None:
-    _drop(loan_status_cache_key(loan_id))
+    drop(loan_status_cache_key(loan_id))
     forget_portfolio()
 
 
 @receiver(loans_changed, dispatch_uid="invalidate_loan_statuses")
 def invalidate_loan_statuses(sender: Any, loan_ids: list[int], **kwargs: Any) -> None:
-    keys = [loan_status_cache_key(pk) for pk in loan_ids]
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    drop(*(loan_status_cache_key(pk) for pk in loan_ids))
     forget_portfolio()
 
 

@@ -1,0 +1,37 @@
+"""Two small cache tools shared by the apps' invalidation code.
+
+A *generation* is a random token under a fixed key; whatever is cached under the current
+token is dropped at once by renewing it (a new random value, never a counter, so an evicted
+token cannot come back to an old one). Changes are made visible *now and on commit*: now,
+and again once the transaction commits, because a request between the two may have cached
+what was true before the commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from django.core.cache import cache
+from django.db import transaction
+
+
+def generation(key: str) -> str:
+    token = cache.get(key)
+    if token is None:
+        cache.add(key, uuid.uuid4().hex, None)
+        token = cache.get(key) or ""
+    return str(token)
+
+
+def renew_generation(key: str) -> None:
+    now_and_on_commit(lambda: cache.set(key, uuid.uuid4().hex, None))
+
+
+def drop(*keys: str) -> None:
+    now_and_on_commit(lambda: cache.delete_many(list(keys)))
+
+
+def now_and_on_commit(action: Callable[[], None]) -> None:
+    action()
+    transaction.on_commit(action)
