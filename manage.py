@@ -4,7 +4,6 @@
 import os
 import sys
 
-
 # Commands that only read the code, never a database or a secret: they run without the
 # production environment (SECRET_KEY is required whenever DEBUG is off).
 CODE_ONLY_COMMANDS = {"makemigrations"}
