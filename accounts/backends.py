@@ -36,7 +36,7 @@ class Access:
 
 
 def _key(user_id: int) -> str:
-    return f"access:{generation(GENERATION_KEY)}:{user_id}"
+    return f"access:{user_id}"
 
 
 def forget_access(user_ids: Iterable[int] | None = None) -> None:
@@ -60,11 +60,17 @@ def user_access(user: User | AnonymousUser) -> Access:
     if not settings.KARO_CACHE_ACCESS:
         access = _read_access(user)  # no shared cache: read once per request
     else:
+        # One round trip: the entry is stored with the generation it was read under and
+        # counts only while that generation is the current one.
         key = _key(user.pk)
-        access = cache.get(key)
-        if access is None:
+        found = cache.get_many([GENERATION_KEY, key])
+        token, entry = found.get(GENERATION_KEY), found.get(key)
+        if token is not None and entry is not None and entry[0] == token:
+            access = entry[1]
+        else:
+            token = token or generation(GENERATION_KEY)
             access = _read_access(user)
-            cache.set(key, access, ACCESS_SECONDS)
+            cache.set(key, (token, access), ACCESS_SECONDS)
     user._karo_access = access  # type: ignore[union-attr,attr-defined]
     return access
 

@@ -2,15 +2,19 @@
 
 from typing import Any
 
+from django.contrib.auth.models import User
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from karo.caching import drop, generation, renew_generation
+from lending.models import LoanProduct
 from lending.signals import borrower_changed, loan_changed, loans_changed
 
 # The dashboard's figures are computed once and kept until anything they count changes.
 DASHBOARD_CACHE_KEY = "dashboard"
-# A token that changes whenever a loan or a borrower changes: what is cached under it (list
-# totals, `lending.pagination`) is never read again after a change.
+# A token that changes whenever a loan, a borrower, a product or a staff member changes: what
+# is cached under it (list totals in `lending.pagination`, the dashboard and list pages) is
+# never read again after a change.
 PORTFOLIO_GENERATION_KEY = "portfolio_generation"
 
 
@@ -43,4 +47,21 @@ def invalidate_loan_statuses(sender: Any, loan_ids: list[int], **kwargs: Any) ->
 
 @receiver(borrower_changed, dispatch_uid="invalidate_dashboard_on_borrower")
 def invalidate_dashboard(sender: Any, **kwargs: Any) -> None:
+    forget_portfolio()
+
+
+@receiver(post_save, sender=LoanProduct, dispatch_uid="invalidate_portfolio_on_product_save")
+@receiver(post_delete, sender=LoanProduct, dispatch_uid="invalidate_portfolio_on_product_delete")
+def invalidate_on_product(sender: Any, **kwargs: Any) -> None:
+    """Lists show product names and offer the products as filter choices."""
+    forget_portfolio()
+
+
+@receiver(post_save, sender=User, dispatch_uid="invalidate_portfolio_on_user_save")
+@receiver(post_delete, sender=User, dispatch_uid="invalidate_portfolio_on_user_delete")
+def invalidate_on_staff(sender: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    """Lists show who submitted each loan and offer the officers as filter choices; a sign-in
+    (which only stamps `last_login`) changes neither."""
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
     forget_portfolio()

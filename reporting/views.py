@@ -11,7 +11,7 @@ their range, so that range is capped at 366 days; the others take any range.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.access import permission_required
 from lending.models import Loan
+from lending.receivers import portfolio_generation
 from reporting import selectors
 from reporting.exports import csv_response
 from reporting.forms import DateRangeForm
@@ -65,16 +66,24 @@ def _params(form: DateRangeForm) -> dict[str, Any]:
 @permission_required("lending.view_loan")
 def dashboard(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
-    data = selectors.dashboard(today=today)
+    # The page body is cached under the portfolio generation (read first, before any figure);
+    # the figures are read only when that cached body is missing.
+    generation = portfolio_generation()
+
+    @cache
+    def data() -> selectors.Dashboard:
+        return selectors.dashboard(today=today)
+
     return render(
         request,
         "reporting/dashboard.html",
         {
             "today": today,
-            "figures": data.figures,
-            "chart_data": data.figures.chart_data(currency=settings.KARO_CURRENCY),
-            "due_today": data.due_today,
-            "overdue_loans": data.overdue_loans,
+            "generation": generation,
+            "figures": lambda: data().figures,
+            "chart_data": lambda: data().figures.chart_data(currency=settings.KARO_CURRENCY),
+            "due_today": lambda: data().due_today,
+            "overdue_loans": lambda: data().overdue_loans,
         },
     )
 

@@ -15,6 +15,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -22,6 +23,7 @@ from accounts.access import permission_required
 from lending.forms import BorrowerForm, add_service_errors
 from lending.models import Borrower
 from lending.pagination import CachedCountPaginator
+from lending.receivers import portfolio_generation
 from lending.selectors.borrowers import (
     BORROWER_SORTS,
     DEFAULT_BORROWER_SORT,
@@ -81,11 +83,15 @@ def borrower_list(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", DEFAULT_BORROWER_SORT)
     if sort not in BORROWER_SORTS:
         sort = DEFAULT_BORROWER_SORT
-    page_obj = CachedCountPaginator(select_borrowers(query=query, sort=sort), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
     context = {
-        "page_obj": page_obj,
+        # The results are cached under the portfolio generation, read here before any
+        # borrower: the page is read only when that cached copy is missing.
+        "generation": portfolio_generation(),
+        "page_obj": SimpleLazyObject(
+            lambda: CachedCountPaginator(
+                select_borrowers(query=query, sort=sort), PAGE_SIZE
+            ).get_page(request.GET.get("page"))
+        ),
         "query": query,
         "sort": sort,
         "sort_links": _sort_links(query, sort),

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Page
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -40,14 +41,14 @@ from lending.forms import (
     error_text,
     product_defaults,
 )
-from lending.models import Borrower, Loan, LoanProduct
+from lending.models import AuditLog, Borrower, Loan, LoanProduct
 from lending.pagination import CachedCountPaginator
+from lending.receivers import portfolio_generation
 from lending.schedule import Schedule
 from lending.selectors.borrowers import borrower_search
 from lending.selectors.loans import (
     LOAN_PAGE_REPAYMENTS,
     describe_audit,
-    loan_for_page,
     loan_history,
     loan_repayments,
     loan_schedule,
@@ -67,20 +68,28 @@ def loan_list(request: HttpRequest) -> HttpResponse:
     form = LoanFilterForm(request.GET)
     form.is_valid()
     filters = form.filters()
-    page_obj = CachedCountPaginator(select_loans(**filters), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    # Status against plan for the active loans on this page (cached; one query for misses).
-    plans = loan_statuses([loan for loan in page_obj if loan.status == Status.ACTIVE])
-    for loan in page_obj:
-        loan.plan = plans.get(loan.pk)  # type: ignore[attr-defined]
-    borrower = None
-    if filters["borrower_id"] is not None:
-        borrower = Borrower.objects.filter(pk=filters["borrower_id"]).first()
+
+    def page() -> Page[Loan]:
+        page_obj = CachedCountPaginator(select_loans(**filters), PAGE_SIZE).get_page(
+            request.GET.get("page")
+        )
+        # Status against plan for the active loans on this page (cached; one query for misses).
+        plans = loan_statuses([loan for loan in page_obj if loan.status == Status.ACTIVE])
+        for loan in page_obj:
+            loan.plan = plans.get(loan.pk)  # type: ignore[attr-defined]
+        return page_obj
+
+    borrower_id = filters["borrower_id"]
     context = {
+        # The filters and results are cached under the portfolio generation, read here before
+        # any loan: the page and the borrower are read only when that cached copy is missing.
+        "generation": portfolio_generation(),
+        "today": timezone.localdate(),
         "form": form,
-        "page_obj": page_obj,
-        "borrower": borrower,
+        "page_obj": SimpleLazyObject(page),
+        "borrower": SimpleLazyObject(
+            lambda: Borrower.objects.filter(pk=borrower_id).first() if borrower_id else None
+        ),
         "filtered": any(value not in (None, "") for value in filters.values()),
     }
     return render_page(request, "lending/loans/list.html", "results", context)
@@ -196,7 +205,9 @@ def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     """The loan page; `forms` replace its empty decision forms (a submitted one, with its
     errors next to its fields)."""
-    loan = loan_for_page(pk)
+    generation = portfolio_generation()  # before the loan: see the page's cached sections
+    # The borrower, product and staff appear only in cached sections: read when one is missing.
+    loan = get_object_or_404(Loan, pk=pk)
     today = timezone.localdate()
     user = request.user
     pending, active = loan.status == Status.PENDING, loan.status == Status.ACTIVE
@@ -216,18 +227,22 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
             )
         except ValidationError as exc:
             projection_error = error_text(exc)
-    plan = loan_status(loan) if active else None
-    # Like the schedule, read only when the cached table is missing.
+    # Like the schedule, the rest is read only when its cached section is missing.
+    plan = SimpleLazyObject(lambda: loan_status(loan)) if active else None
     repayments = SimpleLazyObject(lambda: loan_repayments(loan=loan))
 
     def repayment_count() -> int:
         shown = len(repayments)
         return shown if shown < LOAN_PAGE_REPAYMENTS else loan.repayments.count()
 
-    history = loan_history(loan=loan)
-    for entry in history:
-        entry.summary = describe_audit(entry)  # type: ignore[attr-defined]
+    def history() -> list[AuditLog]:
+        entries = loan_history(loan=loan)
+        for entry in entries:
+            entry.summary = describe_audit(entry)  # type: ignore[attr-defined]
+        return entries
+
     context = {
+        "generation": generation,
         "loan": loan,
         "plan": plan,
         "today": today,
@@ -242,10 +257,11 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "may_withdraw": pending and can_withdraw(user, loan),
         "may_write_off": active and can_write_off(user),
         "may_record_repayment": active and user.has_perm("lending.add_repayment"),
-        "approve_form": ApproveForm(initial={"disbursement_date": today}),
-        "reject_form": ReasonForm(prefix="reject", what="rejection"),
-        "withdraw_form": WithdrawForm(prefix="withdraw"),
-        "write_off_form": ReasonForm(prefix="write_off", what="write-off"),
+        # Empty decision forms, built only if the page shows them.
+        "approve_form": lambda: ApproveForm(initial={"disbursement_date": today}),
+        "reject_form": lambda: ReasonForm(prefix="reject", what="rejection"),
+        "withdraw_form": lambda: WithdrawForm(prefix="withdraw"),
+        "write_off_form": lambda: ReasonForm(prefix="write_off", what="write-off"),
         **forms,
     }
     return render(request, "lending/loans/detail.html", context)

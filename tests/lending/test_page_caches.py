@@ -1,7 +1,9 @@
-"""What the loan pages keep in the cache, and that a change shows on the very next view.
+"""What the pages keep in the cache, and that a change shows on the very next view.
 
-List totals are cached per filter until a loan or borrower changes; a loan's schedule table
-is cached under the loan's last change and today's date."""
+The dashboard, the loan and borrower lists and a loan page's summary are cached under the
+portfolio generation (renewed by any loan, borrower, product or staff change); a loan's
+schedule, repayments and history under the loan's last change; list totals per filter. No
+cached fragment holds a CSRF token."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -18,8 +21,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lending.services.borrowers import borrower_update
+from lending.services.loans import loan_write_off
 from lending.services.repayments import repayment_record, repayment_reverse
-from tests.factories import ActiveLoanFactory, BorrowerFactory, LoanFactory
+from tests.conftest import login
+from tests.factories import ActiveLoanFactory, BorrowerFactory, LoanFactory, LoanProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +154,108 @@ def test_the_repayments_table_follows_postings_reversals_and_roles(
     repayment_reverse(repayment=repayment, user=accountant, reason="Entered twice")
     reversed_, _ = _view(accountant_client, url)
     assert '<span class="badge void">Reversed</span>' in reversed_.content.decode()
+
+
+def _lending_sql(ctx: CaptureQueriesContext) -> list[str]:
+    return _sql(ctx, '"lending_')
+
+
+@pytest.mark.parametrize("name", ["dashboard", "loan_list", "borrower_list"])
+def test_a_second_view_reads_no_lending_table(officer_client: Client, name: str) -> None:
+    ActiveLoanFactory(disbursed_days_ago=40)
+    first, ctx = _view(officer_client, reverse(name))
+    assert _lending_sql(ctx)
+    again, ctx = _view(officer_client, reverse(name))
+    assert _lending_sql(ctx) == []
+    main = again.content.decode().split('<main id="main"')[1]
+    assert main == first.content.decode().split('<main id="main"')[1]
+
+
+def test_a_payment_shows_on_the_dashboard_and_the_lists_at_once(
+    accountant_client: Client, accountant: User
+) -> None:
+    loan = ActiveLoanFactory(principal=Decimal("1200.00"), disbursed_days_ago=40)
+    for name in ("dashboard", "loan_list"):
+        _view(accountant_client, reverse(name))  # cached now
+    outstanding = loan.outstanding
+    repayment_record(
+        loan=loan, user=accountant, amount=Decimal("100.00"),
+        paid_on=timezone.localdate(), method="cash",
+    )  # fmt: skip
+    after = f"{outstanding - Decimal('100.00'):,.2f}"
+    dashboard, _ = _view(accountant_client, reverse("dashboard"))
+    assert after in dashboard.content.decode()  # the outstanding figure
+    listed, _ = _view(accountant_client, reverse("loan_list"))
+    assert after in listed.content.decode()
+
+
+def test_renamed_products_officers_and_borrowers_show_at_once(
+    officer_client: Client, officer: User
+) -> None:
+    product = LoanProductFactory(name="Market Trader")
+    loan = LoanFactory(product=product, submitted_by=officer)
+    pages = [reverse("loan_list"), reverse("loan_detail", args=[loan.pk])]
+
+    def shown(text: str) -> bool:
+        """On both pages, below the header (which names the signed-in officer)."""
+        htmls = [_view(officer_client, url)[0].content.decode() for url in pages]
+        return all(text in html.split('<main id="main"')[1] for html in htmls)
+
+    assert shown("Market Trader")  # both pages cached now
+    product.name = "Harvest Plus"
+    product.save()
+    assert shown("Harvest Plus")
+    officer.first_name, officer.last_name = "Wanjiru", "Kamau"
+    officer.save()
+    assert shown("Wanjiru Kamau")
+    borrower_update(borrower=loan.borrower, user=officer, full_name="Zainab Okafor")
+    assert shown("Zainab Okafor")
+    assert "Zainab Okafor" in _view(officer_client, reverse("borrower_list"))[0].content.decode()
+
+
+def test_signing_in_keeps_the_cached_pages(officer_client: Client, officer: User) -> None:
+    ActiveLoanFactory()
+    _view(officer_client, reverse("loan_list"))
+    login(officer)  # stamps last_login only
+    _, ctx = _view(officer_client, reverse("loan_list"))
+    assert _lending_sql(ctx) == []
+
+
+def test_the_loan_page_history_and_status_follow_a_write_off(
+    admin_client: Client, admin_user: User
+) -> None:
+    loan = ActiveLoanFactory(disbursed_days_ago=40)
+    url = reverse("loan_detail", args=[loan.pk])
+    before = _view(admin_client, url)[0].content.decode()
+    assert "Write off this loan" in before
+    loan_write_off(loan=loan, user=admin_user, reason="Borrower emigrated")
+    html = _view(admin_client, url)[0].content.decode()
+    assert "Write off this loan" not in html
+    assert '<span class="badge written_off">' in html
+    assert "Borrower emigrated" in html.split("<h2>History</h2>")[1]
+
+
+def _cached_text() -> str:
+    if hasattr(cache, "keys"):  # django-redis (the PostgreSQL + Redis run)
+        values = [cache.get(key) for key in cache.keys("*")]
+    else:  # the per-process cache of the default test settings: pickled, text kept as UTF-8
+        raw = cache._cache.values()  # type: ignore[attr-defined]
+        values = [value.decode(errors="ignore") for value in raw]
+    return "\n".join(str(value) for value in values)
+
+
+def test_no_cached_fragment_holds_a_csrf_token(
+    admin_client: Client, officer2_client: Client
+) -> None:
+    active = ActiveLoanFactory(disbursed_days_ago=40)
+    pending = LoanFactory()
+    for client in (admin_client, officer2_client):  # write-off and decision forms
+        for url in (
+            reverse("dashboard"), reverse("loan_list"), reverse("borrower_list"),
+            reverse("loan_detail", args=[active.pk]), reverse("loan_detail", args=[pending.pk]),
+        ):  # fmt: skip
+            html = _view(client, url)[0].content.decode()
+    assert 'name="csrfmiddlewaretoken"' in html  # the pages have forms...
+    cached = _cached_text()
+    assert "Loan " + pending.number in cached  # ...and their sections are cached
+    assert "csrfmiddlewaretoken" not in cached

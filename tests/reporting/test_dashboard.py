@@ -9,14 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from lending.models import Borrower, Loan
-from lending.receivers import DASHBOARD_CACHE_KEY
+from lending.receivers import forget_portfolio
 from reporting.selectors import dashboard_figures, installments_due_today, most_overdue_loans
 from tests.factories import BorrowerFactory
 from tests.reporting.fixtures import build_portfolio
@@ -150,8 +149,8 @@ def test_summary_shape_for_the_api() -> None:
 
 
 def _dashboard_queries(client: Client) -> int:
-    """Queries of a dashboard computed afresh (not served from its cache)."""
-    cache.delete(DASHBOARD_CACHE_KEY)
+    """Queries of a dashboard computed afresh (not served from its caches)."""
+    forget_portfolio()
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(reverse("dashboard"))
     assert response.status_code == 200
