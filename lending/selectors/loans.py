@@ -89,12 +89,14 @@ class LoanSchedule:
 
 
 def loan_schedule(*, loan: Loan, today: date) -> LoanSchedule:
-    """The stored installments in order, each marked `overdue` as of `today`, and their totals
-    (one query whatever the number of installments)."""
+    """The stored installments in order, each marked `overdue` as of `today` while the loan is
+    collected (not once it is written off), and their totals (one query whatever the number of
+    installments)."""
     schedule = LoanSchedule(rows=list(Installment.objects.filter(loan=loan).order_by("number")))
+    collecting = loan.status == Loan.Status.ACTIVE
     t = schedule.totals
     for row in schedule.rows:
-        row.overdue = row.is_overdue(today)  # type: ignore[attr-defined]
+        row.overdue = collecting and row.is_overdue(today)  # type: ignore[attr-defined]
         t.principal += row.principal
         t.interest += row.interest
         t.fees += row.fees

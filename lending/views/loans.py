@@ -241,6 +241,9 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
             entry.summary = describe_audit(entry)  # type: ignore[attr-defined]
         return entries
 
+    may_approve = pending and can_approve(user, loan)
+    may_withdraw = pending and can_withdraw(user, loan)
+    may_write_off = active and can_write_off(user)
     context = {
         "generation": generation,
         "loan": loan,
@@ -252,16 +255,18 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "repayments": repayments,
         "repayment_count": repayment_count,
         "history": history,
-        "may_approve": pending and can_approve(user, loan),
+        "may_approve": may_approve,
         "own_application": pending and loan.submitted_by_id == user.pk,
-        "may_withdraw": pending and can_withdraw(user, loan),
-        "may_write_off": active and can_write_off(user),
+        "may_withdraw": may_withdraw,
+        "may_write_off": may_write_off,
         "may_record_repayment": active and user.has_perm("lending.add_repayment"),
-        # Empty decision forms, built only if the page shows them.
-        "approve_form": lambda: ApproveForm(initial={"disbursement_date": today}),
-        "reject_form": lambda: ReasonForm(prefix="reject", what="rejection"),
-        "withdraw_form": lambda: WithdrawForm(prefix="withdraw"),
-        "write_off_form": lambda: ReasonForm(prefix="write_off", what="write-off"),
+        # Empty decision forms, for the decisions this user may take on this page.
+        "approve_form": ApproveForm(initial={"disbursement_date": today}) if may_approve else None,
+        "reject_form": ReasonForm(prefix="reject", what="rejection") if may_approve else None,
+        "withdraw_form": WithdrawForm(prefix="withdraw") if may_withdraw else None,
+        "write_off_form": (
+            ReasonForm(prefix="write_off", what="write-off") if may_write_off else None
+        ),
         **forms,
     }
     return render(request, "lending/loans/detail.html", context)

@@ -17,7 +17,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from lending.models import AuditLog, Installment, Loan, Receipt, Repayment
-from lending.services.loans import loan_approve
+from lending.services.loans import loan_approve, loan_write_off
 from tests.factories import (
     ActiveLoanFactory,
     BorrowerFactory,
@@ -667,3 +667,17 @@ def test_approving_runs_the_same_queries_whatever_the_length(
     # One bulk_create: one INSERT on PostgreSQL; SQLite's 999-parameter limit splits it.
     assert counts[12][1] == 1
     assert counts[480][1] == (1 if connection.features.max_query_params is None else 8)
+
+
+def test_a_written_off_loan_s_schedule_shows_written_off_not_overdue(
+    admin_client: Client, admin_user: User
+) -> None:
+    loan = ActiveLoanFactory(installments=6, frequency="weekly", disbursed_days_ago=30)
+    url = reverse("loan_detail", args=[loan.pk])
+    html = admin_client.get(url).content.decode()
+    assert '<span class="badge overdue">Overdue</span>' in html  # collected: late rows marked
+    loan_write_off(loan=loan, user=admin_user, reason="Borrower emigrated")
+    html = admin_client.get(url).content.decode()
+    schedule = html[html.index('<table class="schedule">') : html.index("</table>")]
+    assert "Overdue" not in schedule
+    assert schedule.count('<span class="badge written_off">Written off</span>') == 6
