@@ -203,6 +203,13 @@ def test_audit_entries_read_as_words(admin_client: Client, admin_user: Any) -> N
     assert entry.get_action_display() in page
 
 
+def test_the_audit_viewer_writes_dates_day_first(admin_client: Client, admin_user: Any) -> None:
+    entry = make_entries(1)[0]
+    page = admin_client.get("/admin/lending/auditlog/").content.decode()
+    created = timezone.localtime(entry.created_at)
+    assert f"{created.day} {created:%b} {created.year}" in page  # 22 Nov 2026, not Nov. 22
+
+
 def test_user_admin_lists_each_user_s_roles(admin_client: Client, accountant: Any) -> None:
     page = admin_client.get("/admin/auth/user/").content.decode()
     assert 'class="field-roles">Accountant</td>' in page
