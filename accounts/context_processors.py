@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, get_script_prefix, reverse
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.functional import SimpleLazyObject
 
 from accounts.backends import user_access
@@ -63,13 +62,19 @@ MAIN_NAVIGATION: list[tuple[str, str, str, Callable[[str, str], bool]]] = [
 ]
 
 
-@cache
-def _url(name: str, script_prefix: str) -> str:
-    """A URL without arguments, reversed once per process (and script prefix)."""
-    try:
-        return reverse(name)
-    except NoReverseMatch:  # a URLconf without that page (some tests)
-        return ""
+_URLS: dict[tuple[str, str, str], str] = {}
+
+
+def _url(name: str) -> str:
+    """A URL without arguments, reversed once per process, URLconf and script prefix; "" for
+    a page the URLconf does not have (some tests' URLconfs)."""
+    key = (name, str(get_urlconf() or settings.ROOT_URLCONF), get_script_prefix())
+    if key not in _URLS:
+        try:
+            _URLS[key] = reverse(name)
+        except NoReverseMatch:
+            return ""
+    return _URLS[key]
 
 
 def main_navigation(request: HttpRequest) -> list[NavItem]:
@@ -77,12 +82,12 @@ def main_navigation(request: HttpRequest) -> list[NavItem]:
     user = request.user
     if not user.is_authenticated:
         return []
-    prefix = get_script_prefix()
     items = []
     for label, name, permission, covers in MAIN_NAVIGATION:
-        url = _url(name, prefix)
+        url = _url(name)
         if url and user.has_perm(permission):
             items.append(NavItem(label, url, covers(request.path, url)))
-    if user.is_staff:
-        items.append(NavItem("Admin", _url("admin:index", prefix), current=False))
+    admin_url = _url("admin:index")
+    if user.is_staff and admin_url:
+        items.append(NavItem("Admin", admin_url, current=False))
     return items

@@ -24,6 +24,12 @@ def generation(key: str) -> str:
     return str(token)
 
 
+def generations(*keys: str) -> list[str]:
+    """Several generation tokens in one round trip."""
+    found = cache.get_many(list(keys))
+    return [str(found[key]) if key in found else generation(key) for key in keys]
+
+
 def renew_generation(key: str) -> None:
     now_and_on_commit(lambda: cache.set(key, uuid.uuid4().hex, None))
 

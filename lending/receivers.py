@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from karo.caching import drop, generation, renew_generation
+from karo.caching import drop, generation, generations, renew_generation
 from lending.models import LoanProduct
 from lending.signals import borrower_changed, loan_changed, loans_changed
 
@@ -16,10 +16,18 @@ DASHBOARD_CACHE_KEY = "dashboard"
 # is cached under it (list totals in `lending.pagination`, the dashboard and list pages) is
 # never read again after a change.
 PORTFOLIO_GENERATION_KEY = "portfolio_generation"
+# Renewed only by a staff change: for what names staff but is otherwise keyed on one loan's
+# last change (the recorded-by column of a loan's repayments).
+STAFF_GENERATION_KEY = "staff_generation"
 
 
 def portfolio_generation() -> str:
     return generation(PORTFOLIO_GENERATION_KEY)
+
+
+def portfolio_and_staff_generations() -> tuple[str, str]:
+    portfolio, staff = generations(PORTFOLIO_GENERATION_KEY, STAFF_GENERATION_KEY)
+    return portfolio, staff
 
 
 def loan_status_cache_key(loan_id: int) -> str:
@@ -64,4 +72,5 @@ def invalidate_on_staff(sender: Any, update_fields: Any = None, **kwargs: Any) -
     (which only stamps `last_login`) changes neither."""
     if update_fields is not None and set(update_fields) <= {"last_login"}:
         return
+    renew_generation(STAFF_GENERATION_KEY)
     forget_portfolio()

@@ -46,7 +46,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from lending.models import Allocation, Borrower, Installment, Loan, Repayment
-from lending.receivers import DASHBOARD_CACHE_KEY
+from lending.receivers import DASHBOARD_CACHE_KEY, portfolio_generation
 from lending.selectors.status import (
     INSTALLMENT_REMAINING,
     MONEY,
@@ -217,21 +217,25 @@ class Dashboard:
     figures: DashboardFigures
     due_today: list[Installment]
     overdue_loans: list[Loan]
+    generation: str = ""  # the portfolio generation it was computed under
 
 
 def dashboard(*, today: date | None = None) -> Dashboard:
     """Everything the dashboard shows, from the cache when nothing changed since it was
     computed. Any loan change (posting, reversal, transition, daily close) or borrower change
-    drops the cached copy (`lending.receivers`), and a new day recomputes it, so it is never
-    stale; the cache only spares the aggregates on every page view."""
+    renews the portfolio generation (`lending.receivers`), which a cached copy must match
+    (read before the figures, so a copy computed across a change is never served), and a new
+    day recomputes it; the cache only spares the aggregates on every page view."""
     today = today or timezone.localdate()
+    generation = portfolio_generation()
     cached = cache.get(DASHBOARD_CACHE_KEY)
-    if cached is not None and cached.figures.as_of == today:
+    if cached is not None and cached.figures.as_of == today and cached.generation == generation:
         return cast(Dashboard, cached)
     fresh = Dashboard(
         figures=dashboard_figures(today=today),
         due_today=installments_due_today(today=today),
         overdue_loans=most_overdue_loans(today=today),
+        generation=generation,
     )
     cache.set(DASHBOARD_CACHE_KEY, fresh, DASHBOARD_CACHE_SECONDS)
     return fresh

@@ -89,14 +89,16 @@ class LoanSchedule:
 
 
 def loan_schedule(*, loan: Loan, today: date) -> LoanSchedule:
-    """The stored installments in order, each marked `overdue` as of `today` while the loan is
-    collected (not once it is written off), and their totals (one query whatever the number of
+    """The stored installments in order, each marked `overdue` (unpaid past its due date as of
+    `today`) or `written_off` (unpaid on a written-off loan), and their totals; `totals.overdue`
+    counts the overdue rows of a loan still collected (one query whatever the number of
     installments)."""
     schedule = LoanSchedule(rows=list(Installment.objects.filter(loan=loan).order_by("number")))
-    collecting = loan.status == Loan.Status.ACTIVE
+    written_off = loan.status == Loan.Status.WRITTEN_OFF
     t = schedule.totals
     for row in schedule.rows:
-        row.overdue = collecting and row.is_overdue(today)  # type: ignore[attr-defined]
+        row.overdue = row.is_overdue(today)  # type: ignore[attr-defined]
+        row.written_off = written_off and row.status != Installment.Status.PAID  # type: ignore[attr-defined]
         t.principal += row.principal
         t.interest += row.interest
         t.fees += row.fees
@@ -105,7 +107,7 @@ def loan_schedule(*, loan: Loan, today: date) -> LoanSchedule:
         t.interest_waived += row.interest_waived
         t.paid += row.paid
         t.remaining += row.remaining
-        t.overdue += 1 if row.overdue else 0  # type: ignore[attr-defined]
+        t.overdue += 1 if row.overdue and not written_off else 0  # type: ignore[attr-defined]
     return schedule
 
 

@@ -23,14 +23,16 @@ Results are cached under `loan_status:{id}` for `settings.KARO_LOAN_STATUS_CACHE
 `lending.receivers` drops the key on `loan_changed`, which every service that changes a loan's
 money or status sends (repayment, reversal, settlement, approval, close, write-off, penalty).
 A cached value also carries the date it was computed for, so a value cached before midnight is
-not served the next day.
+not served the next day, and the loan's `updated_at` it was computed from: given a loan (not
+only its id), a value computed before the loan's last change is never served, even one that a
+request reading just before the change stored just after the key was dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -134,6 +136,8 @@ class LoanStatus:
     next_due_date: date | None
     next_due_amount: Decimal
     days_past_due: int
+    # The loan's last change when this was computed (not part of the figures).
+    loan_updated_at: datetime | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
@@ -174,7 +178,7 @@ def _annotated_loans(today: date) -> QuerySet[Loan]:
     unpaid_from_today = unpaid_installments().filter(due_date__gte=today)
     next_due = unpaid_from_today.filter(loan_id=OuterRef("pk")).order_by("due_date", "number")
     return Loan.objects.only(
-        "id", "status", "total_paid", "outstanding", "disbursement_date"
+        "id", "status", "total_paid", "outstanding", "disbursement_date", "updated_at"
     ).annotate(
         st_expected=_sum_subquery(
             Installment.objects.filter(due_date__lte=today), INSTALLMENT_AMOUNT
@@ -207,6 +211,7 @@ def _from_row(loan: Any, today: date) -> LoanStatus:
         next_due_date=loan.st_next_date,
         next_due_amount=money(loan.st_next_amount),
         days_past_due=(today - oldest).days if oldest else 0,
+        loan_updated_at=loan.updated_at,
     )
 
 
@@ -220,17 +225,29 @@ def compute_loan_statuses(loan_ids: Iterable[int], *, today: date) -> dict[int, 
 
 def loan_statuses(loans: Iterable[Loan | int]) -> dict[int, LoanStatus]:
     """Statuses for a page of loans: one cache round trip, one query for the misses, one cache
-    write. Keyed by loan id."""
+    write. Keyed by loan id; for a loan given as an instance, a cached value must come from
+    its current `updated_at`."""
     today = timezone.localdate()
+    loans = list(loans)
     ids = [loan if isinstance(loan, int) else loan.pk for loan in loans]
     if not ids:
         return {}
+    changed = {
+        loan.pk: loan.updated_at
+        for loan in loans
+        if isinstance(loan, Loan) and "updated_at" not in loan.get_deferred_fields()
+    }
     keys = {loan_status_cache_key(pk): pk for pk in ids}
     cached = cache.get_many(list(keys))
     found: dict[int, LoanStatus] = {}
     for key, value in cached.items():
-        if isinstance(value, LoanStatus) and value.as_of == today:
-            found[keys[key]] = value
+        pk = keys[key]
+        if (
+            isinstance(value, LoanStatus)
+            and value.as_of == today
+            and changed.get(pk, value.loan_updated_at) == value.loan_updated_at
+        ):
+            found[pk] = value
     missing = [pk for pk in ids if pk not in found]
     if missing:
         computed = compute_loan_statuses(missing, today=today)
@@ -246,7 +263,7 @@ def loan_statuses(loans: Iterable[Loan | int]) -> dict[int, LoanStatus]:
 def loan_status(loan: Loan | int) -> LoanStatus:
     """The status of one loan (cached). Raises Loan.DoesNotExist for an unknown id."""
     pk = loan if isinstance(loan, int) else loan.pk
-    result = loan_statuses([pk]).get(pk)
+    result = loan_statuses([loan]).get(pk)
     if result is None:
         raise Loan.DoesNotExist(f"No loan with id {pk}.")
     return result

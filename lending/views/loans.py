@@ -10,6 +10,7 @@ service has written nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from django.contrib import messages
@@ -43,7 +44,7 @@ from lending.forms import (
 )
 from lending.models import AuditLog, Borrower, Loan, LoanProduct
 from lending.pagination import CachedCountPaginator
-from lending.receivers import portfolio_generation
+from lending.receivers import portfolio_and_staff_generations, portfolio_generation
 from lending.schedule import Schedule
 from lending.selectors.borrowers import borrower_search
 from lending.selectors.loans import (
@@ -65,12 +66,18 @@ Status = Loan.Status
 @permission_required("lending.view_loan")
 @require_GET
 def loan_list(request: HttpRequest) -> HttpResponse:
+    # The filters and results are cached under the portfolio generation, read first: the form
+    # is checked (its choices read) and the loans read only when that cached copy is missing.
+    generation = portfolio_generation()
     form = LoanFilterForm(request.GET)
-    form.is_valid()
-    filters = form.filters()
+
+    @cache
+    def filters() -> dict[str, Any]:
+        form.is_valid()
+        return form.filters()
 
     def page() -> Page[Loan]:
-        page_obj = CachedCountPaginator(select_loans(**filters), PAGE_SIZE).get_page(
+        page_obj = CachedCountPaginator(select_loans(**filters()), PAGE_SIZE).get_page(
             request.GET.get("page")
         )
         # Status against plan for the active loans on this page (cached; one query for misses).
@@ -79,18 +86,17 @@ def loan_list(request: HttpRequest) -> HttpResponse:
             loan.plan = plans.get(loan.pk)  # type: ignore[attr-defined]
         return page_obj
 
-    borrower_id = filters["borrower_id"]
+    def borrower() -> Borrower | None:
+        borrower_id = filters()["borrower_id"]
+        return Borrower.objects.filter(pk=borrower_id).first() if borrower_id else None
+
     context = {
-        # The filters and results are cached under the portfolio generation, read here before
-        # any loan: the page and the borrower are read only when that cached copy is missing.
-        "generation": portfolio_generation(),
+        "generation": generation,
         "today": timezone.localdate(),
         "form": form,
         "page_obj": SimpleLazyObject(page),
-        "borrower": SimpleLazyObject(
-            lambda: Borrower.objects.filter(pk=borrower_id).first() if borrower_id else None
-        ),
-        "filtered": any(value not in (None, "") for value in filters.values()),
+        "borrower": SimpleLazyObject(borrower),
+        "filtered": lambda: any(value not in (None, "") for value in filters().values()),
     }
     return render_page(request, "lending/loans/list.html", "results", context)
 
@@ -205,7 +211,8 @@ def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     """The loan page; `forms` replace its empty decision forms (a submitted one, with its
     errors next to its fields)."""
-    generation = portfolio_generation()  # before the loan: see the page's cached sections
+    # Before the loan: see the page's cached sections.
+    generation, staff_generation = portfolio_and_staff_generations()
     # The borrower, product and staff appear only in cached sections: read when one is missing.
     loan = get_object_or_404(Loan, pk=pk)
     today = timezone.localdate()
@@ -217,16 +224,19 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         if pending or not loan.disbursement_date
         else SimpleLazyObject(lambda: loan_schedule(loan=loan, today=today))
     )
-    projected: Schedule | None = None
-    projection_error = ""
-    if pending:
-        # What the approver would create today; the stored schedule is built at approval.
+
+    @cache
+    def projection() -> tuple[Schedule | None, str]:
+        """For an application: what the approver would create today (the stored schedule is
+        built at approval), or why these terms cannot be scheduled from today."""
+        if not pending:
+            return None, ""
         try:
-            projected = services.preview_schedule(
-                {name: getattr(loan, name) for name in services.TERM_FIELDS}, today
-            )
+            terms = {name: getattr(loan, name) for name in services.TERM_FIELDS}
+            return services.preview_schedule(terms, today), ""
         except ValidationError as exc:
-            projection_error = error_text(exc)
+            return None, error_text(exc)
+
     # Like the schedule, the rest is read only when its cached section is missing.
     plan = SimpleLazyObject(lambda: loan_status(loan)) if active else None
     repayments = SimpleLazyObject(lambda: loan_repayments(loan=loan))
@@ -246,12 +256,13 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     may_write_off = active and can_write_off(user)
     context = {
         "generation": generation,
+        "staff_generation": staff_generation,
         "loan": loan,
         "plan": plan,
         "today": today,
         "schedule": schedule,
-        "projected": projected,
-        "projection_error": projection_error,
+        "projected": lambda: projection()[0],
+        "projection_error": lambda: projection()[1],
         "repayments": repayments,
         "repayment_count": repayment_count,
         "history": history,

@@ -259,3 +259,19 @@ def test_no_cached_fragment_holds_a_csrf_token(
     cached = _cached_text()
     assert "Loan " + pending.number in cached  # ...and their sections are cached
     assert "csrfmiddlewaretoken" not in cached
+
+
+def test_a_renamed_cashier_shows_in_a_loan_s_repayments_at_once(
+    accountant_client: Client, accountant: User
+) -> None:
+    loan = ActiveLoanFactory(installments=12, frequency="weekly", disbursed_days_ago=14)
+    repayment_record(
+        loan=loan, user=accountant, amount=Decimal("50.00"),
+        paid_on=timezone.localdate(), method="cash",
+    )  # fmt: skip
+    url = reverse("loan_detail", args=[loan.pk])
+    _view(accountant_client, url)  # cached now
+    accountant.first_name, accountant.last_name = "Grace", "Achieng"
+    accountant.save()
+    html = _view(accountant_client, url)[0].content.decode()
+    assert "Grace Achieng" in html.split("<h2>Repayments</h2>")[1]

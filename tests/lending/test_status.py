@@ -192,6 +192,19 @@ def test_value_cached_yesterday_is_not_served_today() -> None:
     assert loan_status(loan) == real
 
 
+def test_a_value_stored_across_a_change_is_not_served_for_the_changed_loan() -> None:
+    """A request that read the loan just before a payment committed may store its value just
+    after the payment dropped the key; the next reader holding the paid loan recomputes."""
+    loan = three_due_loan()
+    before = loan_status(loan)
+    pay(loan, "100.00")
+    loan.refresh_from_db()
+    cache.set(loan_status_cache_key(loan.pk), before)  # the late write of the racing request
+    after = loan_status(loan)
+    assert after.paid == before.paid + D("100.00")
+    assert _cached(loan).loan_updated_at == loan.updated_at
+
+
 def _cached(loan: Loan) -> Any:
     return cache.get(loan_status_cache_key(loan.pk))
 

@@ -219,3 +219,20 @@ def test_dashboard_is_cached_until_something_changes(
     assert dashboard().figures.collected_this_month == before + D("20.00")
     BorrowerFactory()
     assert dashboard().figures.total_borrowers == Borrower.objects.count()
+
+
+def test_a_snapshot_stored_across_a_change_is_not_served() -> None:
+    """A request that computed the figures just before a payment committed may store them just
+    after the payment dropped the snapshot; they belong to the old generation and are not
+    served."""
+    from django.core.cache import cache
+
+    from lending.receivers import DASHBOARD_CACHE_KEY
+    from reporting.selectors import dashboard
+
+    loan = weekly_loan(disbursed_days_ago=3)
+    before = dashboard()
+    pay(loan, "20.00")
+    cache.set(DASHBOARD_CACHE_KEY, before)  # the late write of the racing request
+    after = dashboard()
+    assert after.figures.collected_this_month == before.figures.collected_this_month + D("20.00")
