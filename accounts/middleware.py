@@ -1,11 +1,13 @@
 """Session idle timeout without a database write on every request; client addresses behind
-trusted reverse proxies."""
+trusted reverse proxies; a page for a form's address opened in the browser."""
 
 import time
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import Resolver404, resolve
 
 REFRESH_EVERY_SECONDS = 60
 _KEY = "_idle_refreshed_at"
@@ -50,3 +52,31 @@ class TrustedProxyClientAddressMiddleware:
             if len(hops) >= self.proxies:
                 request.META["REMOTE_ADDR"] = hops[-self.proxies]
         return self.get_response(request)
+
+
+class MethodNotAllowedPageMiddleware:
+    """A form-only address (approve, reject, settle...) opened in the address bar, or reloaded
+    after its form came back with an error, answers 405 with no body, which the browser shows
+    as a bare error. Give it the site's layout and a way back to the page the form is on (the
+    address without its last part: /loans/12/reject/ -> /loans/12/). The API keeps its JSON."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code != 405
+            or request.method != "GET"
+            or response.content
+            or request.path.startswith("/api/")
+        ):
+            return response
+        back = request.path.rstrip("/").rsplit("/", 1)[0] + "/"
+        try:
+            resolve(back)
+        except Resolver404:
+            back = "/"
+        page = render(request, "405.html", {"back": back}, status=405)
+        page["Allow"] = response.get("Allow", "")
+        return page

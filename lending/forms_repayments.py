@@ -112,6 +112,10 @@ class RepaymentFilterForm(forms.Form):
     recorded_by = UserChoiceField(
         label="Recorded by", required=False, queryset=None, empty_label="Anyone"
     )
+    # One loan's repayments (the loan page's "See them all"); a database id, so bounded.
+    loan = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -145,4 +149,5 @@ class RepaymentFilterForm(forms.Form):
             date_to=end,
             method=data.get("method") or "",
             recorded_by=user.pk if user is not None else None,
+            loan=data.get("loan"),
         )

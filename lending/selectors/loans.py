@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -131,19 +132,44 @@ def loan_history(*, loan: Loan) -> list[AuditLog]:
     return list(AuditLog.objects.filter(object_type="loan", object_id=str(loan.pk)).order_by("id"))
 
 
+MONEY_DETAILS = {"principal", "total_repayable", "written_off", "outstanding", "amount"}
+
+
+def _status_label(value: str) -> str:
+    return str(Loan.Status(value).label) if value in Loan.Status.values else value
+
+
+def _detail_text(key: str, value: Any) -> Any:
+    """A stored detail as staff read it: amounts with separators and currency, dates day
+    first (details keep the ISO text they were written with)."""
+    if key in MONEY_DETAILS:
+        try:
+            return f"{settings.KARO_CURRENCY} {Decimal(str(value)):,}"
+        except InvalidOperation:
+            return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value).strftime("%d %b %Y")
+        except ValueError:
+            return value
+    return value
+
+
 def describe_audit(entry: AuditLog) -> list[tuple[str, Any]]:
     """An entry's details as short label/value pairs for the history list."""
     details = entry.details or {}
     out: list[tuple[str, Any]] = []
     before, after = details.get("before") or {}, details.get("after") or {}
     if before.get("status") and after.get("status"):
-        out.append(("status", f"{before['status']} → {after['status']}"))
+        out.append(
+            ("status", f"{_status_label(before['status'])} → {_status_label(after['status'])}")
+        )
     elif after.get("status"):
-        out.append(("status", after["status"]))
+        out.append(("status", _status_label(after["status"])))
     for key, value in after.items():
         if key != "status":
-            out.append((key.replace("_", " "), value))
+            out.append((key.replace("_", " "), _detail_text(key, value)))
     for key in ("reason", "written_off", "outstanding"):
         if details.get(key) not in (None, ""):
-            out.append((key.replace("_", " "), details[key]))
+            out.append((key.replace("_", " "), _detail_text(key, details[key])))
     return out

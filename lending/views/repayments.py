@@ -81,6 +81,7 @@ def repayment_list(request: HttpRequest) -> HttpResponse:
     filters = filter_form.filters() if request.GET else selectors.RepaymentFilters()
     repayments = selectors.repayment_list(filters)
     page = Paginator(repayments, PAGE_SIZE).get_page(request.GET.get("page"))
+    one_loan = Loan.objects.filter(pk=filters.loan).first() if filters.loan else None
     return render(
         request,
         "lending/repayments/list.html",
@@ -88,6 +89,7 @@ def repayment_list(request: HttpRequest) -> HttpResponse:
             "query": query,
             "loans": loans,
             "filter_form": filter_form,
+            "one_loan": one_loan,
             "page_obj": page,
             "totals": selectors.repayment_totals(repayments),
             "export_query": request.GET.urlencode(),

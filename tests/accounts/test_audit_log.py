@@ -207,7 +207,7 @@ def test_the_audit_viewer_writes_dates_day_first(admin_client: Client, admin_use
     entry = make_entries(1)[0]
     page = admin_client.get("/admin/lending/auditlog/").content.decode()
     created = timezone.localtime(entry.created_at)
-    assert f"{created.day} {created:%b} {created.year}" in page  # 22 Nov 2026, not Nov. 22
+    assert f"{created.day} {created:%b} {created.year}, {created:%H:%M}" in page  # 24-hour
 
 
 def test_user_admin_lists_each_user_s_roles(admin_client: Client, accountant: Any) -> None:

@@ -96,6 +96,7 @@ def test_reversed_payment_receipt_shows_void(
     assert "VOID" in html and "Cheque bounced" in html and "is-void" in html
     assert "This receipt is not proof of payment." in html
     assert "Keep this receipt as proof of payment" not in html
+    assert "Cheque bounced. This receipt" in html  # one full stop, whether or not typed
 
 
 @pytest.mark.parametrize(

@@ -682,3 +682,41 @@ def test_a_written_off_loan_s_schedule_shows_written_off_not_overdue(
     assert "Overdue" not in schedule
     assert schedule.count('<span class="badge written_off">Written off</span>') == 6
     assert "overdue</span>" not in html  # no "N overdue" badge on the schedule
+
+
+def test_the_decision_is_offered_at_the_top_of_a_pending_loan(
+    officer_client: Client, officer2_client: Client, accountant_client: Client, pending: Loan
+) -> None:
+    url = reverse("loan_detail", args=[pending.pk])
+    assert '<a class="btn primary" href="#decision">Approve or reject</a>' in (
+        officer2_client.get(url).content.decode()
+    )
+    own = officer_client.get(url).content.decode()  # the submitter may only withdraw
+    assert '<a class="btn" href="#decision">Withdraw</a>' in own
+    assert "Approve or reject</a>" not in own
+    assert 'href="#decision"' not in accountant_client.get(url).content.decode()
+
+
+def test_the_history_reads_as_words(admin_client: Client, admin_user: User) -> None:
+    loan = ActiveLoanFactory(principal=Decimal("8000.00"), disbursed_days_ago=3)
+    loan_write_off(loan=loan, user=admin_user, reason="No contact for six months.")
+    html = admin_client.get(reverse("loan_detail", args=[loan.pk])).content.decode()
+    history = html.split("<h2>History</h2>")[1]
+    assert "status: Active → Written off" in history
+    disbursed = loan.disbursement_date
+    assert f"disbursement date: {disbursed:%d %b %Y}" in history
+    assert f"written off: USD {loan.outstanding:,}" in history
+    assert "No contact for six months. · " in history
+    assert "written_off" not in history
+
+
+def test_a_form_address_opened_in_the_browser_gets_a_page_back(
+    officer2_client: Client, pending: Loan
+) -> None:
+    response = officer2_client.get(reverse("loan_reject", args=[pending.pk]))
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    html = response.content.decode()
+    assert "This address only takes a form" in html
+    assert f'href="{reverse("loan_detail", args=[pending.pk])}"' in html
+    assert '<nav class="mainnav"' in html  # the site's layout

@@ -593,3 +593,23 @@ def test_payment_pages_sit_under_repayments_in_the_navigation(
         assert not re.search(r'aria-current="page">Loans<', html), name
     html = accountant_client.get(reverse("loan_detail", args=[loan.pk])).content.decode()
     assert re.search(r'aria-current="page">Loans<', html)
+
+
+def test_one_loan_s_repayments_from_its_page(
+    accountant_client: Client, accountant: User, loan: Loan
+) -> None:
+    other = ActiveLoanFactory(disbursed_days_ago=75)
+    for amount in ("10.00", "11.00"):
+        pay(loan, accountant, amount)
+    pay(other, accountant, "12.00")
+    url = reverse("repayment_list")
+    response = accountant_client.get(url, {"loan": loan.pk})
+    assert {r.amount for r in response.context["page_obj"]} == {D("10.00"), D("11.00")}
+    html = response.content.decode()
+    assert f'Loan: <a href="{reverse("loan_detail", args=[loan.pk])}">{loan.number}</a>' in html
+    assert 'type="hidden" name="loan"' in html  # kept by the other filters
+    exported = accountant_client.get(reverse("repayment_export"), {"loan": loan.pk})
+    assert b"10.00" in exported.content and b"12.00" not in exported.content
+    bad = accountant_client.get(url, {"loan": "x"})
+    assert bad.status_code == 200
+    assert bad.context["page_obj"].paginator.count == 3  # an invalid loan filters nothing
