@@ -408,9 +408,10 @@ class LoanFilterForm(forms.Form):
     )
     status = forms.ChoiceField(choices=[("", "Any status"), *Loan.Status.choices], required=False)
     officer = OfficerChoiceField(
+        label="Submitted by",
         queryset=User.objects.none(),
         required=False,
-        empty_label="Any officer",
+        empty_label="Anyone",
         error_messages={"invalid_choice": "Choose an officer from the list."},
     )
     product = forms.ModelChoiceField(

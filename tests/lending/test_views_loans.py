@@ -433,7 +433,12 @@ def test_payment_links_only_for_users_who_record_payments(
         pytest.skip("the repayments feature is not in this tree yet")
     url = reverse("loan_detail", args=[active.pk])
     assert create_url in accountant_client.get(url).content.decode()
-    assert create_url not in officer_client.get(url).content.decode()
+    as_officer = officer_client.get(url).content.decode()
+    assert create_url not in as_officer
+    # Any role may read a payoff quote (the borrower asks the officer too).
+    payoff_url = reverse("loan_payoff", args=[active.pk])
+    assert f'<a class="btn" href="{payoff_url}">Payoff quote</a>' in as_officer
+    assert officer_client.get(payoff_url).status_code == 200
 
 
 def test_waived_interest_column_appears_when_there_is_some(
@@ -720,3 +725,9 @@ def test_a_form_address_opened_in_the_browser_gets_a_page_back(
     assert "This address only takes a form" in html
     assert f'href="{reverse("loan_detail", args=[pending.pk])}"' in html
     assert '<nav class="mainnav"' in html  # the site's layout
+
+
+def test_the_officer_filter_is_named_like_the_column(officer_client: Client, pending: Loan) -> None:
+    html = officer_client.get(reverse("loan_list")).content.decode()
+    assert '<label for="id_officer">Submitted by</label>' in html
+    assert '<option value="" selected>Anyone</option>' in html
