@@ -10,6 +10,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`manage.py <args>` in a fresh process with exactly this environment."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "KARO", "DEBUG"))}
     base.pop("SECRET_KEY", None)
@@ -84,14 +96,7 @@ def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         REDIS_URL="redis://127.0.0.1:6379/0",  # not connected to by the checks
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -109,14 +114,7 @@ def test_check_deploy_warns_without_a_shared_cache(tmp_path: Path) -> None:
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )
     env.pop("REDIS_URL", None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode != 0
     assert "karo.W001" in result.stdout + result.stderr
 
@@ -127,13 +125,6 @@ def test_makemigrations_check_runs_without_the_production_environment() -> None:
         for k, v in os.environ.items()
         if not k.startswith(("KARO", "DEBUG", "SECRET", "DATABASE", "REDIS", "DJANGO_ALLOW"))
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _manage(env, "makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No changes detected" in result.stdout
