@@ -99,7 +99,11 @@ def pages(prep: dict[str, Any]) -> None:
         ("loan list /loans/", "/loans/"),
         ("loan list ?status=active", "/loans/?status=active"),
         ("loan detail, 12 installments", f"/loans/{prep['loan12']}/"),
-        ("loan detail, 480 installments", f"/loans/{prep['loan480']}/"),
+        ("loan detail, 480 installments (rows around today)", f"/loans/{prep['loan480']}/"),
+        (
+            "loan detail, 480 installments, all rows ?schedule=all",
+            f"/loans/{prep['loan480']}/?schedule=all",
+        ),
         ("loan detail, 700 repayments", f"/loans/{prep['loan700']}/"),
         (f"borrower search ?q={prep['search']}", f"/borrowers/?q={prep['search']}"),
     ]
@@ -189,31 +193,42 @@ def check_money(label: str) -> bool:
 
 
 def postings(prep: dict[str, Any]) -> None:
-    tps = None
+    def phase(loans: list[int], name: str) -> dict[str, Any]:
+        # A reused database holds earlier runs' postings under the same references.
+        before = Repayment.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        return {**post.run(BASE, *CASHIER, loans, POST_SECONDS, name, OUT), "after_pk": before}
+
     log("posting: across loans")
-    across = post.run(BASE, *CASHIER, prep["many"], POST_SECONDS, "across")
+    across = phase(prep["many"], "across")
     log("posting: one hot loan")
-    hot = post.run(BASE, *CASHIER, [prep["hot"]], POST_SECONDS, "hot")
+    hot = phase([prep["hot"]], "hot")
     log("pgbench TPC-B (scale 10, 8 clients, 2 threads, 20 s)")
     tps = pgbench()
     for run, target, label in (
         (across, 300, f"repayment posting across {len(prep['many'])} loans"),
         (hot, 150, "repayment posting on one hot loan"),
     ):
-        stored = Repayment.objects.filter(reference__startswith=f"bench-{run['phase']}-")
+        stored = Repayment.objects.filter(
+            pk__gt=run["after_pk"], reference__startswith=f"bench-{run['phase']}-"
+        )
         stored_ids = set(stored.values_list("pk", flat=True))
-        lost = run["ok"] - len(stored_ids & set(run["ids"]))
-        doubled = len(stored_ids) - run["distinct_ids"] + (run["ok"] - run["distinct_ids"])
+        answered = set(run["ids"])
+        lost = len(answered - stored_ids)
+        # wrk stops mid-request: each cashier may have one form posted whose answer it did
+        # not wait for. More recorded than that, or one repayment answered for two forms, is
+        # a doubled payment.
+        unanswered = len(stored_ids - answered)
+        doubled = (run["ok"] - run["distinct_ids"]) + max(0, unanswered - post.CASHIERS)
         met = (
             run["per_s"] >= target and run["errors"] == 0 and lost == 0 and doubled == 0
             and run["doubles_bad"] == 0
         )  # fmt: skip
         result(
             label,
-            f"{run['per_s']:.0f} postings/s (form + post p50 {run['p50_ms']} ms, p99 "
-            f"{run['p99_ms']} ms; the post alone p50 {run['post_p50_ms']} ms), "
-            f"{run['ok']} ok, {run['errors']} errors, {lost} lost, {doubled} doubled, "
-            f"double submits {run['doubles_ok']} ok / {run['doubles_bad']} bad",
+            f"{run['per_s']:.0f} postings/s (p50 {run['p50_ms']:.1f} ms, p99 "
+            f"{run['p99_ms']:.1f} ms), {run['ok']} ok, {run['errors']} errors, {lost} lost, "
+            f"{doubled} doubled, double submits {run['doubles_ok']} ok / "
+            f"{run['doubles_bad']} bad; {unanswered} recorded as wrk stopped (answer not awaited)",
             f"pgbench TPC-B {tps:.0f} tps",
             f"{run['per_s'] / tps:.2f}",
             f">= {target}/s, 0 errors, 0 lost",
@@ -313,8 +328,9 @@ def write_report(started: datetime) -> None:
         f"Server: gunicorn (gunicorn.conf.py, {workers} workers x {threads} threads), DEBUG off, "
         "PostgreSQL 127.0.0.1 (database karo_bench), Redis cache and sessions (cached_db). "
         f"Pages: wrk, 2 threads, 8 connections, {WRK_SECONDS} s each after a 2 s warm-up, "
-        "8 logged-in admin sessions. Posting: 8 client processes (GET form, POST form), "
-        f"{POST_SECONDS:.0f} s per phase, amount 1.00.",
+        "8 logged-in admin sessions. Posting: wrk, 8 threads x 1 connection, 8 signed-in "
+        "cashier sessions, each POST a payment form with its CSRF token and a new "
+        f"idempotency key (every 20th sent twice), {POST_SECONDS:.0f} s per phase, amount 1.00.",
         "",
         table,
         "",

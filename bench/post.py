@@ -1,26 +1,28 @@
-"""Concurrent repayment posting over HTTP, as cashiers do it: log in (session + CSRF), open
-the payment form (a fresh idempotency key), post it, follow nothing. Plain `requests` in
-separate processes (so the client is not one GIL), no Django import.
+"""Concurrent repayment posting over HTTP, as a cashier's browser sends it: a signed-in session
+cookie, the CSRF token and a one-time idempotency key with every payment form. Eight cashiers
+post at once (wrk, one connection per thread, `bench/post.lua`), so the load generator costs
+next to nothing beside the server. Opening the form first is a page view like the others and
+is not part of a posting's cost here.
 
-Every 20th posting is submitted twice with the same form (a double click): the second answer
-must point at the same repayment. Returns JSON with the counts, latencies and the ids.
+Every 20th form is submitted twice with the same key (a double click): the second answer must
+point at the same repayment. Returns the counts, latencies and the repayment ids answered.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import re
-import sys
-import time
+import subprocess
+import uuid
 from datetime import date
-from multiprocessing import Pool
+from pathlib import Path
 from typing import Any
 
 import requests
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
-LOCATION = re.compile(r"/repayments/(\d+)/")
+CASHIERS = 8
 
 
 def login(base: str, username: str, password: str) -> requests.Session:
@@ -39,105 +41,58 @@ def login(base: str, username: str, password: str) -> requests.Session:
     return session
 
 
-def worker(args: tuple[str, str, str, list[int], float, str, int, int]) -> dict[str, Any]:
-    base, username, password, loans, seconds, phase, index, workers = args
-    session = login(base, username, password)
-    today = date.today().isoformat()
-    ok = errors = doubles_ok = doubles_bad = 0
-    latencies: list[float] = []
-    post_latencies: list[float] = []
-    ids: list[int] = []
-    error_samples: list[str] = []
-    deadline = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < deadline:
-        loan = loans[(index + n * workers) % len(loans)]
-        n += 1
-        started = time.monotonic()
-        try:
-            form = session.get(f"{base}/loans/{loan}/repayments/new/", timeout=30)
-            token, key = TOKEN.search(form.text), KEY.search(form.text)
-            if form.status_code != 200 or not token or not key:
-                raise RuntimeError(f"form {form.status_code}")
-            data = {
-                "csrfmiddlewaretoken": token.group(1),
-                "idempotency_key": key.group(1),
-                "amount": "1.00",
-                "paid_on": today,
-                "method": "cash",
-                "reference": f"bench-{phase}-{index}-{n}",
-            }
-            url = f"{base}/loans/{loan}/repayments/new/"
-            headers = {"Referer": url}
-            posted = time.monotonic()
-            answer = session.post(
-                url, data=data, headers=headers, allow_redirects=False, timeout=30
-            )
-            post_latencies.append(time.monotonic() - posted)
-            found = LOCATION.search(answer.headers.get("Location", ""))
-            if answer.status_code != 302 or not found:
-                raise RuntimeError(f"post {answer.status_code}")
-            latencies.append(time.monotonic() - started)
-            ids.append(int(found.group(1)))
-            ok += 1
-            if n % 20 == 0:
-                again = session.post(
-                    url, data=data, headers=headers, allow_redirects=False, timeout=30
-                )
-                same = LOCATION.search(again.headers.get("Location", ""))
-                if again.status_code == 302 and same and same.group(1) == found.group(1):
-                    doubles_ok += 1
-                else:
-                    doubles_bad += 1
-        except Exception as exc:
-            errors += 1
-            if len(error_samples) < 5:
-                error_samples.append(f"loan {loan}: {exc}")
-    return {
-        "ok": ok,
-        "errors": errors,
-        "doubles_ok": doubles_ok,
-        "doubles_bad": doubles_bad,
-        "latencies": latencies,
-        "post_latencies": post_latencies,
-        "ids": ids,
-        "error_samples": error_samples,
-    }
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def run(
     base: str, username: str, password: str, loans: list[int], seconds: float, phase: str,
-    workers: int = 8,
+    out: Path,
 ) -> dict[str, Any]:  # fmt: skip
-    jobs = [(base, username, password, loans, seconds, phase, i, workers) for i in range(workers)]
-    started = time.monotonic()
-    with Pool(workers) as pool:
-        parts = pool.map(worker, jobs)
-    elapsed = time.monotonic() - started
-    latencies = sorted(x for p in parts for x in p["latencies"])
-    post_only = sorted(x for p in parts for x in p["post_latencies"])
-    ids = [x for p in parts for x in p["ids"]]
-    ok = sum(p["ok"] for p in parts)
+    sessions = [login(base, username, password) for _ in range(CASHIERS)]
+    # The CSRF cookie's secret is a valid form token, as the masked one in a page would be.
+    entries = [
+        "; ".join(f"{k}={v}" for k, v in s.cookies.items()) + ";;" + s.cookies["csrftoken"]
+        for s in sessions
+    ]
+    env = {
+        **os.environ,
+        "BENCH_POST_SESSIONS": "|".join(entries),
+        "BENCH_POST_LOANS": ",".join(str(pk) for pk in loans),
+        "BENCH_POST_PHASE": phase,
+        "BENCH_POST_RUN": f"{phase}-{uuid.uuid4().hex[:12]}",
+        "BENCH_POST_DATE": date.today().isoformat(),
+    }
+    script = str(ROOT / "bench" / "post.lua")
+    cmd = [
+        "wrk", f"-t{CASHIERS}", f"-c{CASHIERS}", f"-d{seconds:g}s", "--timeout", "30s",
+        "--latency", "-s", script, f"{base}/",
+    ]  # fmt: skip
+    text = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    (out / f"post_{phase}.txt").write_text(re.sub(r"(?m)^IDS .*$", "IDS (omitted)", text))
+    counts = re.search(
+        r"POSTED ok=(\d+) errors=(\d+) doubles_ok=(\d+) doubles_bad=(\d+) seconds=([\d.]+)", text
+    )
+    assert counts, f"wrk printed no posting counts:\n{text}"
+    ok, errors, doubles_ok, doubles_bad = (int(x) for x in counts.groups()[:4])
+    elapsed = float(counts.group(5))
+    ids_line = re.search(r"(?m)^IDS (.*)$", text)
+    ids = [int(x) for x in ids_line.group(1).split(",") if x] if ids_line else []
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
     return {
         "phase": phase,
         "ok": ok,
-        "errors": sum(p["errors"] for p in parts),
-        "doubles_ok": sum(p["doubles_ok"] for p in parts),
-        "doubles_bad": sum(p["doubles_bad"] for p in parts),
+        "errors": errors + (sum(int(x) for x in socket.groups()) if socket else 0),
+        "doubles_ok": doubles_ok,
+        "doubles_bad": doubles_bad,
         "distinct_ids": len(set(ids)),
         "ids": ids,
-        # Login takes a moment per worker; the rate uses the posting window itself.
-        "seconds": seconds,
-        "wall_seconds": round(elapsed, 2),
-        "per_s": round(ok / seconds, 1),
-        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1) if latencies else None,
-        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1) if latencies else None,
-        "post_p50_ms": round(post_only[len(post_only) // 2] * 1000, 1) if post_only else None,
-        "error_samples": [s for p in parts for s in p["error_samples"]][:10],
+        "seconds": elapsed,
+        "per_s": round(ok / elapsed, 1),
+        "p50_ms": _ms(re.search(r"50%\s+([\d.]+(?:us|ms|s))", text).group(1)),  # type: ignore[union-attr]
+        "p99_ms": _ms(re.search(r"99%\s+([\d.]+(?:us|ms|s))", text).group(1)),  # type: ignore[union-attr]
+        "error_samples": re.findall(r"(?m)^ERROR (.*)$", text)[:10],
     }
-
-
-if __name__ == "__main__":
-    base, user, password, phase, seconds = sys.argv[1:6]
-    loan_ids = [int(x) for x in sys.argv[6].split(",")]
-    print(json.dumps(run(base, user, password, loan_ids, float(seconds), phase)))

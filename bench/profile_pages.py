@@ -64,7 +64,8 @@ def main() -> None:
         for _ in range(5):
             client.get(path)
         profile.disable()
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(35)
+        stats = pstats.Stats(profile).sort_stats(os.environ.get("SORT", "cumulative"))
+        stats.print_stats(int(os.environ.get("ROWS", "35")))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 A *generation* is a random token under a fixed key; whatever is cached under the current
 token is dropped at once by renewing it (a new random value, never a counter, so an evicted
-token cannot come back to an old one). Changes are made visible *now and on commit*: now,
-and again once the transaction commits, because a request between the two may have cached
-what was true before the commit.
+token cannot come back to an old one). Deleting the key renews it too: its next reader draws a
+new token, so a generation can be dropped in the same round trip as other keys. Changes are
+made visible *now and on commit*: now, and again once the transaction commits, because a
+request between the two may have cached what was true before the commit.
 """
 
 from __future__ import annotations

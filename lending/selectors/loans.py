@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -63,6 +64,21 @@ def loan_officers() -> QuerySet[User]:
     )
 
 
+# How long a loan's row is kept under one portfolio generation (renewed by every loan change).
+LOAN_ROW_SECONDS = 3600
+
+
+def loan_row(pk: int, generation: str) -> Loan:
+    """One loan's own row, or 404, kept under the portfolio generation, which every service
+    that changes a loan renews: a loan page whose sections are cached reads no table."""
+    key = f"loan:{pk}:{generation}"
+    loan = cache.get(key)
+    if loan is None:
+        loan = get_object_or_404(Loan, pk=pk)
+        cache.set(key, loan, LOAN_ROW_SECONDS)
+    return loan
+
+
 def loan_for_page(pk: int) -> Loan:
     """One loan with the people and records its page names, or 404."""
     return get_object_or_404(
@@ -83,18 +99,56 @@ class ScheduleTotals:
     overdue: int = 0
 
 
+# A schedule longer than this shows the rows around today on the loan page, the rest on request:
+# the last few settled rows, every unpaid row due by today and the next upcoming ones.
+SCHEDULE_WINDOW_OVER = 60
+SETTLED_ROWS_SHOWN = 3
+UPCOMING_ROWS_SHOWN = 12
+
+
 @dataclass
 class LoanSchedule:
     rows: list[Installment] = field(default_factory=list)
     totals: ScheduleTotals = field(default_factory=ScheduleTotals)
+    # The rows a page shows (all of them unless windowed) and how many are left out around them.
+    shown: list[Installment] = field(default_factory=list)
+    hidden_before: int = 0
+    hidden_after: int = 0
+
+    @property
+    def windowed(self) -> bool:
+        return bool(self.hidden_before or self.hidden_after)
+
+    @property
+    def long(self) -> bool:
+        """Long enough for a page to show only the rows around today."""
+        return len(self.rows) > SCHEDULE_WINDOW_OVER
 
 
-def loan_schedule(*, loan: Loan, today: date) -> LoanSchedule:
+def _window(rows: list[Installment], today: date) -> tuple[int, int]:
+    """The slice of a long schedule around today: it is contiguous because payments settle
+    installments oldest first."""
+    first_unpaid = next(
+        (i for i, row in enumerate(rows) if row.status != Installment.Status.PAID), len(rows)
+    )
+    due_by_today = max((i for i, row in enumerate(rows) if row.due_date <= today), default=-1)
+    start = max(0, first_unpaid - SETTLED_ROWS_SHOWN)
+    end = min(len(rows), max(due_by_today + 1, first_unpaid) + UPCOMING_ROWS_SHOWN)
+    return start, end
+
+
+def loan_schedule(*, loan: Loan, today: date, window: bool = False) -> LoanSchedule:
     """The stored installments in order, each marked `overdue` (unpaid past its due date as of
     `today`) or `written_off` (unpaid on a written-off loan), and their totals; `totals.overdue`
     counts the overdue rows of a loan still collected (one query whatever the number of
-    installments)."""
+    installments). With `window`, a schedule of more than SCHEDULE_WINDOW_OVER rows shows only
+    the rows around today (`shown`); the totals are always the whole schedule's."""
     schedule = LoanSchedule(rows=list(Installment.objects.filter(loan=loan).order_by("number")))
+    start, end = (
+        _window(schedule.rows, today) if window and schedule.long else (0, len(schedule.rows))
+    )
+    schedule.shown = schedule.rows[start:end]
+    schedule.hidden_before, schedule.hidden_after = start, len(schedule.rows) - end
     written_off = loan.status == Loan.Status.WRITTEN_OFF
     t = schedule.totals
     for row in schedule.rows:

@@ -50,8 +50,10 @@ from lending.selectors.borrowers import borrower_search
 from lending.selectors.loans import (
     LOAN_PAGE_REPAYMENTS,
     describe_audit,
+    loan_for_page,
     loan_history,
     loan_repayments,
+    loan_row,
     loan_schedule,
 )
 from lending.selectors.loans import loan_list as select_loans
@@ -67,9 +69,10 @@ Status = Loan.Status
 @require_GET
 def loan_list(request: HttpRequest) -> HttpResponse:
     # The filters and results are cached under the portfolio generation, read first: the form
-    # is checked (its choices read) and the loans read only when that cached copy is missing.
+    # is built and checked (its choices read) and the loans read only when that cached copy is
+    # missing.
     generation = portfolio_generation()
-    form = LoanFilterForm(request.GET)
+    form: LoanFilterForm = SimpleLazyObject(lambda: LoanFilterForm(request.GET))  # type: ignore[assignment]
 
     @cache
     def filters() -> dict[str, Any]:
@@ -214,15 +217,16 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     # Before the loan: see the page's cached sections.
     generation, staff_generation = portfolio_and_staff_generations()
     # The borrower, product and staff appear only in cached sections: read when one is missing.
-    loan = get_object_or_404(Loan, pk=pk)
+    loan = loan_row(pk, generation)
     today = timezone.localdate()
     user = request.user
     pending, active = loan.status == Status.PENDING, loan.status == Status.ACTIVE
+    full = request.GET.get("schedule") == "all"  # a long schedule in full, not only near today
     # Read only when the cached table (keyed on the loan's last change and today) is missing.
     schedule = (
         None
         if pending or not loan.disbursement_date
-        else SimpleLazyObject(lambda: loan_schedule(loan=loan, today=today))
+        else SimpleLazyObject(lambda: loan_schedule(loan=loan, today=today, window=not full))
     )
 
     @cache
@@ -261,6 +265,7 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "plan": plan,
         "today": today,
         "schedule": schedule,
+        "full_schedule": full,
         "projected": lambda: projection()[0],
         "projection_error": lambda: projection()[1],
         "repayments": repayments,
@@ -275,9 +280,6 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "approve_form": ApproveForm(initial={"disbursement_date": today}) if may_approve else None,
         "reject_form": ReasonForm(prefix="reject", what="rejection") if may_approve else None,
         "withdraw_form": WithdrawForm(prefix="withdraw") if may_withdraw else None,
-        "write_off_form": (
-            ReasonForm(prefix="write_off", what="write-off") if may_write_off else None
-        ),
         **forms,
     }
     return render(request, "lending/loans/detail.html", context)
@@ -382,15 +384,33 @@ def loan_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @permission_required("lending.view_loan", "lending.write_off_loan")
-@require_POST
+@require_http_methods(["GET", "POST"])
 def loan_write_off(request: HttpRequest, pk: int) -> HttpResponse:
-    return _transition(
-        request,
-        pk,
-        "write_off_form",
-        ReasonForm(_reason_data(request, "write_off"), prefix="write_off", what="write-off"),
-        lambda loan, data: services.loan_write_off(
-            loan=loan, user=signed_in(request), reason=data["reason"], request=request
-        ),
-        "Loan {number} is written off.",
-    )
+    """Its own page, as a confirmation: what would be written off, and the reason (required).
+    Bad input stays on this page next to the field; a refused state (no longer active) goes
+    back to the loan page with the reason at the top."""
+    loan = loan_for_page(pk)
+    if request.method == "GET" and loan.status != Status.ACTIVE:
+        messages.error(
+            request,
+            f"Loan {loan.number} is {loan.get_status_display().lower()}; only active loans "
+            "can be written off.",
+        )
+        return redirect("loan_detail", pk=pk)
+    data = _reason_data(request, "write_off") if request.method == "POST" else None
+    form = ReasonForm(data, prefix="write_off", what="write-off")
+    if form.is_bound and form.is_valid():
+        try:
+            services.loan_write_off(
+                loan=loan, user=signed_in(request), reason=form.cleaned_data["reason"],
+                request=request,
+            )  # fmt: skip
+        except ValidationError as exc:
+            if not (hasattr(exc, "error_dict") and set(exc.error_dict) & set(form.fields)):
+                messages.error(request, error_text(exc))
+                return redirect("loan_detail", pk=pk)
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Loan {loan.number} is written off.")
+            return redirect("loan_detail", pk=pk)
+    return render(request, "lending/loans/write_off.html", {"loan": loan, "form": form})

@@ -42,7 +42,7 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "loan_approve": ("post", {ADM, OFF}),
     "loan_reject": ("post", {ADM, OFF}),
     "loan_withdraw": ("post", set()),  # only the officer who submitted it (tested elsewhere)
-    "loan_write_off": ("post", {ADM}),
+    "loan_write_off": ("get", {ADM}),  # its page; posting it is tested per role elsewhere
     "calculator": ("get", ALL),
     "loan_payoff": ("get", ALL),
     "loan_settle": ("post", STAFF_MONEY),

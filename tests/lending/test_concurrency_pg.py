@@ -25,7 +25,10 @@ from tests.factories import AccountantFactory, ActiveLoanFactory
 
 D = Decimal
 ZERO = D("0.00")
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 @pytest.fixture(autouse=True)

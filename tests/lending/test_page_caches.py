@@ -160,6 +160,16 @@ def _lending_sql(ctx: CaptureQueriesContext) -> list[str]:
     return _sql(ctx, '"lending_')
 
 
+def test_a_second_view_of_a_loan_page_reads_no_lending_table(admin_client: Client) -> None:
+    for loan in (ActiveLoanFactory(disbursed_days_ago=40), LoanFactory()):
+        url = reverse("loan_detail", args=[loan.pk])
+        first, ctx = _view(admin_client, url)
+        assert _sql(ctx, 'FROM "lending_loan"')
+        again, ctx = _view(admin_client, url)
+        assert _lending_sql(ctx) == []  # the loan's row is cached with its sections
+        assert again.content.decode().count("<tr") == first.content.decode().count("<tr")
+
+
 @pytest.mark.parametrize("name", ["dashboard", "loan_list", "borrower_list"])
 def test_a_second_view_reads_no_lending_table(officer_client: Client, name: str) -> None:
     ActiveLoanFactory(disbursed_days_ago=40)

@@ -3,11 +3,13 @@ transitions, each checked for every role, for bad input and for a fixed number o
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
@@ -18,6 +20,7 @@ from django.utils import timezone
 
 from lending.models import AuditLog, Installment, Loan, Receipt, Repayment
 from lending.services.loans import loan_approve, loan_write_off
+from lending.services.repayments import repayment_record
 from tests.factories import (
     ActiveLoanFactory,
     BorrowerFactory,
@@ -479,6 +482,47 @@ def test_loan_page_runs_a_fixed_number_of_queries(
     assert len(response.context["schedule"].rows) == n
 
 
+def _schedule_rows(html: str) -> list[str]:
+    """The installment numbers in the schedule table, in order."""
+    table = html[html.index('<table class="schedule">') :]
+    body = table[table.index("<tbody>") : table.index("</tbody>")]
+    return re.findall(r'<tr[^>]*>\s*<td class="num">(\d+)</td>', body)
+
+
+def test_a_long_schedule_shows_the_rows_around_today_and_all_on_request(
+    accountant_client: Client, accountant: User
+) -> None:
+    # Weekly, disbursed 30 days ago: 4 installments due by today, none paid yet.
+    loan = ActiveLoanFactory(installments=480, frequency="weekly", disbursed_days_ago=30)
+    url = reverse("loan_detail", args=[loan.pk])
+    html = accountant_client.get(url).content.decode()
+    assert _schedule_rows(html) == [str(n) for n in range(1, 17)]  # 4 due + the next 12
+    assert "Installments 1\u201316 of 480, around today; 464 more to come." in html
+    assert 'href="?schedule=all#schedule">Show all 480 installments</a>' in html
+    full = accountant_client.get(url, {"schedule": "all"}).content.decode()
+    assert _schedule_rows(full) == [str(n) for n in range(1, 481)]
+    assert "Show only those around today" in full
+    totals = [page[page.index("<tfoot>") : page.index("</tfoot>")] for page in (html, full)]
+    assert totals[0].replace("Totals, all 480", "Totals") == totals[1]  # the whole schedule's
+
+    # Ten installments paid: the last three paid stay in view, then the unpaid ones.
+    first_ten = loan.schedule.order_by("number")[:10]
+    repayment_record(
+        loan=loan, user=accountant, amount=sum(i.total for i in first_ten),
+        paid_on=timezone.localdate(), method="cash",
+    )  # fmt: skip
+    html = accountant_client.get(url).content.decode()
+    assert _schedule_rows(html) == [str(n) for n in range(8, 23)]  # 8-10 paid, 11-22 to come
+    assert "Installments 8\u201322 of 480, around today; 7 paid before; 458 more to come." in html
+
+
+def test_a_schedule_of_sixty_rows_is_shown_whole(accountant_client: Client) -> None:
+    loan = ActiveLoanFactory(installments=60, frequency="weekly", disbursed_days_ago=30)
+    html = accountant_client.get(reverse("loan_detail", args=[loan.pk])).content.decode()
+    assert _schedule_rows(html) == [str(n) for n in range(1, 61)]
+    assert "Show all" not in html
+
+
 def test_pending_loan_page_runs_a_fixed_number_of_queries(
     officer2_client: Client, officer: User, django_assert_max_num_queries: Any
 ) -> None:
@@ -594,7 +638,7 @@ def test_a_missing_reason_is_shown_next_to_the_field(
     html = response.content.decode()
     assert message in _field_errors(html, field)
     if url_name == "loan_write_off":
-        assert '<details class="write-off" open>' in html  # still open to correct
+        assert "<h1>Write off loan " + loan.number in html  # still on its page to correct
     loan.refresh_from_db()
     assert (loan.status, len(loan_audit(loan))) == (status, audit)
 
@@ -635,7 +679,11 @@ def test_only_the_submitter_withdraws(
 
 def test_only_admins_write_off(officer2_client: Client, admin_client: Client, active: Loan) -> None:
     url = reverse("loan_write_off", args=[active.pk])
+    assert officer2_client.get(url).status_code == 403
     assert officer2_client.post(url, {"write_off-reason": "gone"}).status_code == 403
+    page = admin_client.get(url).content.decode()  # a confirmation page: amount and reason
+    assert f"Write off {settings.KARO_CURRENCY} {active.outstanding:,}</button>" in page
+    assert 'name="write_off-reason"' in page
     response = admin_client.post(url, {"write_off-reason": ""}, follow=True)
     assert "Give a reason for the write-off." in response.content.decode()
     admin_client.post(url, {"write_off-reason": "Borrower emigrated"})
@@ -645,8 +693,13 @@ def test_only_admins_write_off(officer2_client: Client, admin_client: Client, ac
     assert entry.action == "loan_written_off"
     assert entry.details["before"] == {"status": "active"}
     assert entry.details["after"] == {"status": "written_off"}
+    audit = len(loan_audit(active))
     response = admin_client.post(url, {"write_off-reason": "again"}, follow=True)
     assert "only active loans can be written off" in response.content.decode()
+    response = admin_client.get(url, follow=True)  # the page of a loan already written off
+    assert response.redirect_chain[-1][0] == reverse("loan_detail", args=[active.pk])
+    assert "only active loans can be written off" in response.content.decode()
+    assert len(loan_audit(active)) == audit  # neither refusal wrote anything
 
 
 def test_approving_runs_the_same_queries_whatever_the_length(
