@@ -373,7 +373,8 @@ class Repayment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} on {self.paid_on} for loan {self.loan_id}"
+        money = f"{settings.KARO_CURRENCY} {self.amount:,}"
+        return f"{money} paid {self.paid_on:%d %b %Y} on {self.loan.number}"
 
     @property
     def is_reversed(self) -> bool:

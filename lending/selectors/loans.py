@@ -186,7 +186,11 @@ def loan_history(*, loan: Loan) -> list[AuditLog]:
     return list(AuditLog.objects.filter(object_type="loan", object_id=str(loan.pk)).order_by("id"))
 
 
-MONEY_DETAILS = {"principal", "total_repayable", "written_off", "outstanding", "amount"}
+MONEY_DETAILS = {
+    "principal", "total_repayable", "written_off", "outstanding", "amount", "total_paid",
+    "total_waived", "interest_restored", "principal_not_due", "penalties_and_fees",
+    "penalties", "past_due", "accrued_interest", "interest", "fees", "interest_waived",
+}  # fmt: skip
 
 
 def _status_label(value: str) -> str:
@@ -226,4 +230,57 @@ def describe_audit(entry: AuditLog) -> list[tuple[str, Any]]:
     for key in ("reason", "written_off", "outstanding"):
         if details.get(key) not in (None, ""):
             out.append((key.replace("_", " "), _detail_text(key, details[key])))
+    return out
+
+
+def _in_words(key: str, value: Any) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')} {_in_words(k, v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_in_words(key, v) for v in value) or "none"
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key == "status":
+        return _status_label(str(value))
+    if key == "method" and value in Repayment.Method.values:
+        return str(Repayment.Method(value).label)
+    return str(_detail_text(key, value))
+
+
+def audit_details_in_words(details: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every stored detail of an entry as a label and a line of text, for the audit viewer:
+    before/after pairs and changes as "old → new", amounts with currency, dates day first."""
+    details = details or {}
+    before, after = details.get("before") or {}, details.get("after") or {}
+    out: list[tuple[str, str]] = []
+    for key in dict.fromkeys([*before, *after]):
+        label = key.replace("_", " ").capitalize()
+        if key in before and key in after:
+            out.append((label, f"{_in_words(key, before[key])} → {_in_words(key, after[key])}"))
+        else:
+            out.append((label, _in_words(key, after.get(key, before.get(key)))))
+    for key, pair in (details.get("changes") or {}).items():
+        old, new = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
+        out.append(
+            (key.replace("_", " ").capitalize(), f"{_in_words(key, old)} → {_in_words(key, new)}")
+        )
+    for key, value in details.items():
+        if key in ("before", "after", "changes"):
+            continue
+        if key == "allocations" and isinstance(value, list):
+            lines = [
+                f"installment {a.get('installment')}: "
+                + ", ".join(
+                    f"{c} {_in_words(c, a[c])}"
+                    for c in a
+                    if c != "installment" and str(a[c]) not in ("0", "0.00")
+                )
+                for a in value
+                if isinstance(a, dict)
+            ]
+            out.append(("Allocations", "; ".join(lines) or "none"))
+            continue
+        out.append((key.replace("_", " ").capitalize(), _in_words(key, value)))
     return out

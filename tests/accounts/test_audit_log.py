@@ -5,6 +5,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
@@ -213,3 +214,38 @@ def test_the_audit_viewer_writes_dates_day_first(admin_client: Client, admin_use
 def test_user_admin_lists_each_user_s_roles(admin_client: Client, accountant: Any) -> None:
     page = admin_client.get("/admin/auth/user/").content.decode()
     assert 'class="field-roles">Accountant</td>' in page
+
+
+def test_an_audit_entry_shows_its_details_in_words_and_as_stored(
+    admin_client: Client, accountant: Any
+) -> None:
+    loan = ActiveLoanFactory(installments=6)
+    repayment = repayment_record(
+        loan=loan, user=accountant, amount=Decimal("1075.00"),
+        paid_on=timezone.localdate(), method="cash",
+    )  # fmt: skip
+    entry = AuditLog.objects.get(action=AuditLog.Action.REPAYMENT_RECORDED)
+    page = admin_client.get(f"/admin/lending/auditlog/{entry.pk}/change/").content.decode()
+    currency = settings.KARO_CURRENCY
+    assert "<dt>Amount</dt><dd>" + f"{currency} 1,075.00</dd>" in page
+    assert f"<dt>Receipt</dt><dd>{repayment.receipt.number}</dd>" in page
+    before, after = entry.details["before"]["outstanding"], entry.details["after"]["outstanding"]
+    assert (
+        f"<dt>Outstanding</dt><dd>{currency} {Decimal(before):,} → {currency} {Decimal(after):,}"
+        in page
+    )
+    assert "<dt>Allocations</dt><dd>installment 1: " in page
+    assert f"<dt>Paid on</dt><dd>{timezone.localdate():%d %b %Y}</dd>" in page  # day first
+    assert "Details as stored (JSON)" in page and "&quot;amount&quot;: &quot;1075.00&quot;" in page
+    assert "Record type" in page and "Object type" not in page
+    assert f"{currency} 1,075.00 paid {timezone.localdate():%d %b %Y} on {loan.number}" in page
+    assert "<dt>Method</dt><dd>Cash</dd>" in page
+
+
+def test_the_audit_viewer_names_entries_without_a_user_as_the_system(
+    admin_client: Client, admin_user: Any
+) -> None:
+    audit_record(action=AuditLog.Action.DAY_CLOSED, details={"on": "2026-11-21"})
+    page = admin_client.get("/admin/lending/auditlog/").content.decode()
+    assert "System (no user)" in page  # the user filter's empty choice and the column
+    assert ">-<" not in page.split('id="changelist-filter"')[1].split("</nav>")[0]
