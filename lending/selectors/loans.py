@@ -181,6 +181,22 @@ def loan_repayments(*, loan: Loan, limit: int | None = LOAN_PAGE_REPAYMENTS) -> 
     return list(qs if limit is None else qs[:limit])
 
 
+# The audit entry that put a loan in a state its row does not date or sign.
+_STATUS_ACTIONS = {
+    Loan.Status.WRITTEN_OFF: AuditLog.Action.LOAN_WRITTEN_OFF,
+    Loan.Status.WITHDRAWN: AuditLog.Action.LOAN_WITHDRAWN,
+}
+
+
+def loan_status_change(*, loan: Loan) -> AuditLog | None:
+    """When and by whom a loan was written off or withdrawn (None in other states)."""
+    action = _STATUS_ACTIONS.get(Loan.Status(loan.status))
+    if action is None:
+        return None
+    entries = AuditLog.objects.filter(object_type="loan", object_id=str(loan.pk), action=action)
+    return entries.select_related("user").order_by("-id").first()
+
+
 def loan_history(*, loan: Loan) -> list[AuditLog]:
     """The loan's audit entries, oldest first (the story of the application)."""
     return list(AuditLog.objects.filter(object_type="loan", object_id=str(loan.pk)).order_by("id"))

@@ -55,6 +55,7 @@ from lending.selectors.loans import (
     loan_repayments,
     loan_row,
     loan_schedule,
+    loan_status_change,
 )
 from lending.selectors.loans import loan_list as select_loans
 from lending.selectors.status import loan_status, loan_statuses
@@ -271,6 +272,7 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "repayments": repayments,
         "repayment_count": repayment_count,
         "history": history,
+        "status_change": lambda: loan_status_change(loan=loan),
         "may_approve": may_approve,
         "own_application": pending and loan.submitted_by_id == user.pk,
         "may_withdraw": may_withdraw,

@@ -675,6 +675,10 @@ def test_only_the_submitter_withdraws(
     assert pending.status == Loan.Status.WITHDRAWN
     entry = loan_audit(pending)[-1]
     assert entry.action == "loan_withdrawn" and entry.details["before"] == {"status": "pending"}
+    page = officer_client.get(reverse("loan_detail", args=[pending.pk])).content.decode()
+    when = timezone.localtime(entry.created_at)
+    who = entry.user.get_full_name() or entry.username  # type: ignore[union-attr]
+    assert f"<dt>Withdrawn</dt><dd>{when:%d %b %Y %H:%M} by {who}</dd>" in page
 
 
 def test_only_admins_write_off(officer2_client: Client, admin_client: Client, active: Loan) -> None:
@@ -694,6 +698,10 @@ def test_only_admins_write_off(officer2_client: Client, admin_client: Client, ac
     assert entry.details["before"] == {"status": "active"}
     assert entry.details["after"] == {"status": "written_off"}
     audit = len(loan_audit(active))
+    page = admin_client.get(reverse("loan_detail", args=[active.pk])).content.decode()
+    when = timezone.localtime(entry.created_at)
+    who = entry.user.get_full_name() or entry.username  # type: ignore[union-attr]
+    assert f"<dt>Written off</dt><dd>{when:%d %b %Y %H:%M} by {who}</dd>" in page
     response = admin_client.post(url, {"write_off-reason": "again"}, follow=True)
     assert "only active loans can be written off" in response.content.decode()
     response = admin_client.get(url, follow=True)  # the page of a loan already written off
