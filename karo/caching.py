@@ -20,8 +20,11 @@ from django.db import transaction
 def generation(key: str) -> str:
     token = cache.get(key)
     if token is None:
-        cache.add(key, uuid.uuid4().hex, None)
-        token = cache.get(key) or ""
+        drawn = uuid.uuid4().hex
+        cache.add(key, drawn, None)
+        # Another reader's token if it added first; ours if a renewal deleted the key between
+        # the two calls (never an empty token that a later race could share).
+        token = cache.get(key) or drawn
     return str(token)
 
 

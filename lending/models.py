@@ -374,7 +374,8 @@ class Repayment(models.Model):
 
     def __str__(self) -> str:
         money = f"{settings.KARO_CURRENCY} {self.amount:,}"
-        return f"{money} paid {self.paid_on:%d %b %Y} on {self.loan.number}"
+        loan = self.loan.number if self.loan_id else "no loan yet"
+        return f"{money} paid {self.paid_on:%d %b %Y} on {loan}"
 
     @property
     def is_reversed(self) -> bool:

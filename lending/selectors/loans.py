@@ -70,7 +70,11 @@ LOAN_ROW_SECONDS = 3600
 
 def loan_row(pk: int, generation: str) -> Loan:
     """One loan's own row, or 404, kept under the portfolio generation, which every service
-    that changes a loan renews: a loan page whose sections are cached reads no table."""
+    that changes a loan renews: a loan page whose sections are cached reads no table. Kept only
+    in a cache every worker shares (KARO_CACHE_ACCESS, on with Redis): a worker's own memory
+    would not see another worker's renewal."""
+    if not settings.KARO_CACHE_ACCESS:
+        return get_object_or_404(Loan, pk=pk)
     key = f"loan:{pk}:{generation}"
     loan = cache.get(key)
     if loan is None:
@@ -265,19 +269,29 @@ def _in_words(key: str, value: Any) -> str:
     return str(_detail_text(key, value))
 
 
-def audit_details_in_words(details: dict[str, Any]) -> list[tuple[str, str]]:
+def audit_details_in_words(details: Any) -> list[tuple[str, str]]:
     """Every stored detail of an entry as a label and a line of text, for the audit viewer:
     before/after pairs and changes as "old → new", amounts with currency, dates day first."""
-    details = details or {}
-    before, after = details.get("before") or {}, details.get("after") or {}
+    if not isinstance(details, dict):
+        return [("Details", _in_words("details", details))] if details else []
+    before, after = details.get("before"), details.get("after")
     out: list[tuple[str, str]] = []
+    if not (isinstance(before or {}, dict) and isinstance(after or {}, dict)):
+        # Not field by field (a user's roles are stored as lists of names).
+        out.append(("Change", f"{_in_words('before', before)} → {_in_words('after', after)}"))
+        before = after = {}
+    before, after = before or {}, after or {}
     for key in dict.fromkeys([*before, *after]):
         label = key.replace("_", " ").capitalize()
         if key in before and key in after:
             out.append((label, f"{_in_words(key, before[key])} → {_in_words(key, after[key])}"))
         else:
             out.append((label, _in_words(key, after.get(key, before.get(key)))))
-    for key, pair in (details.get("changes") or {}).items():
+    changes = details.get("changes") or {}
+    if not isinstance(changes, dict):
+        out.append(("Changes", _in_words("changes", changes)))
+        changes = {}
+    for key, pair in changes.items():
         old, new = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
         out.append(
             (key.replace("_", " ").capitalize(), f"{_in_words(key, old)} → {_in_words(key, new)}")

@@ -40,6 +40,7 @@ from django.utils import timezone
 from lending.audit import audit_record
 from lending.bulk import update_rows
 from lending.models import AuditLog, Installment, Loan, LoanProduct
+from lending.receivers import forget_portfolio
 from lending.signals import loans_changed
 
 CENT = Decimal("0.01")
@@ -218,4 +219,6 @@ def day_close(
         details["penalised_loans"] = result.penalised_loan_ids[:100]
         details["job"] = "close_day"
         audit_record(action=AuditLog.Action.DAY_CLOSED, user=user, details=details)
+        # Days past due moved on loans whose money did not (no signal per loan for those).
+        forget_portfolio()
     return result

@@ -338,7 +338,7 @@ def _finish(
 
 
 def _replay_after_race(key: str | None, fingerprint: str) -> Repayment | None:
-    """After a unique-key clash (two submits of one key both got past the check before the
+    """After a unique-key clash (two submits of one key on different loans raced past the
     lock), the winner's row is the answer when the request was the same."""
     return _existing_for_key(key, fingerprint) if key else None
 
@@ -370,14 +370,18 @@ def repayment_record(
         method=method,
         reference=reference,
     )
-    # A repeated submit is answered before queueing for the loan's lock; two submits of one
-    # key that both get past here meet at the key's unique index (see below).
+    # A repeated submit is answered before queueing for the loan's lock, and again once it
+    # holds the lock (the first may have committed meanwhile, even closing the loan); two
+    # submits of one key on different loans meet at the key's unique index (see below).
     existing = _existing_for_key(idempotency_key, fingerprint)
     if existing is not None:
         return existing
     try:
         with transaction.atomic():
             loan = _lock(loan.pk)
+            existing = _existing_for_key(idempotency_key, fingerprint)
+            if existing is not None:
+                return existing
             _require_active(loan, "payments")
             _check_date(loan, paid_on, "paid_on")
             if value > loan.outstanding:
@@ -581,6 +585,7 @@ def repayment_reverse(
     with transaction.atomic():
         loan = _lock(repayment.loan_id)
         repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
+        repayment.loan = loan  # the locked row: its number names the entry, no second read
         if repayment.is_reversed:
             assert repayment.reversed_at is not None
             raise StateConflict(

@@ -392,7 +392,7 @@ def loan_write_off(request: HttpRequest, pk: int) -> HttpResponse:
     Bad input stays on this page next to the field; a refused state (no longer active) goes
     back to the loan page with the reason at the top."""
     loan = loan_for_page(pk)
-    if request.method == "GET" and loan.status != Status.ACTIVE:
+    if loan.status != Status.ACTIVE:  # the service refuses it again under the row lock
         messages.error(
             request,
             f"Loan {loan.number} is {loan.get_status_display().lower()}; only active loans "

@@ -219,7 +219,9 @@ def repayment_create(request: HttpRequest, pk: int) -> HttpResponse:
     today = timezone.localdate()
     if request.method == "POST":
         form = RepaymentForm(request.POST)
-        if form.is_valid() and loan.status == Loan.Status.ACTIVE:
+        # The service decides on a loan that is no longer active: a repeated submit of the
+        # payment that closed it is answered with that payment, anything else refused.
+        if form.is_valid():
             data = form.cleaned_data
             try:
                 repayment = repayment_record(

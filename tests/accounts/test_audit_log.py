@@ -249,3 +249,23 @@ def test_the_audit_viewer_names_entries_without_a_user_as_the_system(
     page = admin_client.get("/admin/lending/auditlog/").content.decode()
     assert "System (no user)" in page  # the user filter's empty choice and the column
     assert ">-<" not in page.split('id="changelist-filter"')[1].split("</nav>")[0]
+
+
+@pytest.mark.parametrize(
+    ("details", "line"),
+    [
+        ({"before": ["Loan Officer"], "after": ["Loan Officer", "Accountant"]},
+         "<dt>Change</dt><dd>Loan Officer → Loan Officer, Accountant</dd>"),
+        ({"changes": ["odd"], "note": None}, "<dt>Changes</dt><dd>odd</dd>"),
+        (["a", "list"], "<dt>Details</dt><dd>a, list</dd>"),
+        ("text", "<dt>Details</dt><dd>text</dd>"),
+        ({"before": {"status": "active"}, "after": None}, "<dt>Status</dt><dd>Active</dd>"),
+    ],
+)  # fmt: skip
+def test_any_stored_details_read_in_words(
+    admin_client: Client, admin_user: Any, details: Any, line: str
+) -> None:
+    entry = audit_record(action=AuditLog.Action.ROLES_CHANGED, user=admin_user, details=details)
+    page = admin_client.get(f"/admin/lending/auditlog/{entry.pk}/change/")
+    assert page.status_code == 200
+    assert line in page.content.decode()

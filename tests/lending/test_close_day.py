@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from lending.models import Allocation, AuditLog, Installment, Loan, LoanProduct
+from lending.receivers import portfolio_generation
 from lending.services.close_day import day_close, penalty_for
 from tests.factories import LoanProductFactory
 from tests.reporting.helpers import D, days_ago, pay, reload, today, weekly_loan
@@ -299,3 +300,13 @@ def test_penalty_counts_are_exact_for_many_installments() -> None:
     day_close(on=today())
     assert reload(loan).total_repayable == D("480.00") + 48 * D("2.50")
     assert sum((r.penalties for r in schedule(loan)), Decimal(0)) == D("120.00")
+
+
+def test_a_close_that_only_moves_days_past_due_renews_the_portfolio() -> None:
+    # No penalty product, so no money moves and no per-loan signal is sent; the cached loan
+    # rows and pages must still be read again.
+    loan = weekly_loan(disbursed_days_ago=12)
+    before = portfolio_generation()
+    day_close(on=today())
+    assert reload(loan).days_past_due > 0
+    assert portfolio_generation() != before

@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -168,6 +168,15 @@ def test_a_second_view_of_a_loan_page_reads_no_lending_table(admin_client: Clien
         again, ctx = _view(admin_client, url)
         assert _lending_sql(ctx) == []  # the loan's row is cached with its sections
         assert again.content.decode().count("<tr") == first.content.decode().count("<tr")
+
+
+@override_settings(KARO_CACHE_ACCESS=False)
+def test_without_a_shared_cache_the_loan_row_is_read_each_time(admin_client: Client) -> None:
+    # Each worker's own memory would not see another worker's renewal of the generation.
+    url = reverse("loan_detail", args=[ActiveLoanFactory(disbursed_days_ago=40).pk])
+    for _ in range(2):
+        _, ctx = _view(admin_client, url)
+        assert _sql(ctx, 'FROM "lending_loan"')
 
 
 @pytest.mark.parametrize("name", ["dashboard", "loan_list", "borrower_list"])

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.utils import timezone
 
+import lending.services.repayments as repayments_service
 from lending.errors import StateConflict
 from lending.models import (
     Allocation,
@@ -258,6 +259,25 @@ def test_same_key_replays_even_after_the_payment_closed_the_loan(
     amount = fresh(loan).outstanding
     first = pay(loan, accountant, amount, idempotency_key="k")
     assert pay(loan, accountant, amount, idempotency_key="k").pk == first.pk
+
+
+def test_a_submit_that_raced_past_the_first_check_is_answered_under_the_lock(
+    loan: Loan, accountant: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The second submit of a payment that closes the loan looked before the first committed
+    # (its first lookup found nothing), then waited for the lock: it gets the same payment,
+    # not "the loan is closed".
+    amount = fresh(loan).outstanding
+    first = pay(loan, accountant, amount, idempotency_key="k")
+    real, calls = repayments_service._existing_for_key, []
+
+    def first_lookup_misses(key: str | None, fingerprint: str) -> Repayment | None:
+        calls.append(key)
+        return None if len(calls) == 1 else real(key, fingerprint)
+
+    monkeypatch.setattr(repayments_service, "_existing_for_key", first_lookup_misses)
+    assert pay(loan, accountant, amount, idempotency_key="k").pk == first.pk
+    assert Repayment.objects.count() == 1
 
 
 def test_same_key_with_a_different_request_is_a_conflict(loan: Loan, accountant: User) -> None:

@@ -207,6 +207,22 @@ def test_submitting_the_same_form_twice_records_one_repayment(
     assert Loan.objects.get(pk=loan.pk).total_paid == D("100.00")
 
 
+def test_submitting_a_closing_payment_twice_shows_that_payment(
+    accountant_client: Client, loan: Loan
+) -> None:
+    url = reverse("repayment_create", args=[loan.pk])
+    key = form_key(accountant_client.get(url).content.decode())
+    data = payment_data(key, amount=str(Loan.objects.get(pk=loan.pk).outstanding))
+    first = accountant_client.post(url, data)
+    assert Loan.objects.get(pk=loan.pk).status == Loan.Status.CLOSED
+    second = accountant_client.post(url, data)  # the second click, after the loan closed
+    assert second.status_code == 302 and second["Location"] == first["Location"]
+    assert Repayment.objects.count() == 1
+    other = accountant_client.post(url, payment_data("b" * 32))
+    assert other.status_code == 200  # a new payment on the closed loan is refused
+    assert "payments can only be recorded on active loans" in other.content.decode()
+
+
 def test_reused_key_with_changed_details_shows_an_error_and_a_fresh_key(
     accountant_client: Client, loan: Loan
 ) -> None:
