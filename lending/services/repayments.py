@@ -159,6 +159,19 @@ def _check_date(loan: Loan, value: date, field: str) -> None:
         )
 
 
+def _check_payable(loan: Loan, amount: Decimal, paid_on: date) -> None:
+    """A payment of `amount` on `paid_on` fits the (locked) loan."""
+    _require_active(loan, "payments")
+    _check_date(loan, paid_on, "paid_on")
+    if amount > loan.outstanding:
+        raise ValidationError(
+            {
+                "amount": "The amount is above the loan's outstanding balance of "
+                f"{money(loan.outstanding)}."
+            }
+        )
+
+
 def _check_method(method: str) -> None:
     if method not in Repayment.Method.values:
         choices = ", ".join(label for label in Repayment.Method.labels)
@@ -338,8 +351,8 @@ def _finish(
 
 
 def _replay_after_race(key: str | None, fingerprint: str) -> Repayment | None:
-    """After a unique-key clash (two submits of one key on different loans raced past the
-    lock), the winner's row is the answer when the request was the same."""
+    """After a unique-key clash (two submits of one key both got past the first check), the
+    winner's row is the answer when the request was the same."""
     return _existing_for_key(key, fingerprint) if key else None
 
 
@@ -370,27 +383,22 @@ def repayment_record(
         method=method,
         reference=reference,
     )
-    # A repeated submit is answered before queueing for the loan's lock, and again once it
-    # holds the lock (the first may have committed meanwhile, even closing the loan); two
-    # submits of one key on different loans meet at the key's unique index (see below).
+    # A repeated submit is answered before queueing for the loan's lock. One that got past
+    # here while the first was being recorded meets it at the key's unique index (see below),
+    # or, refused because the first closed the loan or took its balance, is answered here.
     existing = _existing_for_key(idempotency_key, fingerprint)
     if existing is not None:
         return existing
     try:
         with transaction.atomic():
             loan = _lock(loan.pk)
-            existing = _existing_for_key(idempotency_key, fingerprint)
-            if existing is not None:
-                return existing
-            _require_active(loan, "payments")
-            _check_date(loan, paid_on, "paid_on")
-            if value > loan.outstanding:
-                raise ValidationError(
-                    {
-                        "amount": "The amount is above the loan's outstanding balance of "
-                        f"{money(loan.outstanding)}."
-                    }
-                )
+            try:
+                _check_payable(loan, value, paid_on)
+            except ValidationError:
+                existing = _existing_for_key(idempotency_key, fingerprint)
+                if existing is not None:
+                    return existing
+                raise
             installments = list(
                 Installment.objects.filter(loan=loan)
                 .exclude(status=PAID)

@@ -261,13 +261,14 @@ def test_same_key_replays_even_after_the_payment_closed_the_loan(
     assert pay(loan, accountant, amount, idempotency_key="k").pk == first.pk
 
 
-def test_a_submit_that_raced_past_the_first_check_is_answered_under_the_lock(
-    loan: Loan, accountant: User, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("closes", [True, False])
+def test_a_submit_that_raced_past_the_first_check_gets_the_first_payment(
+    loan: Loan, accountant: User, monkeypatch: pytest.MonkeyPatch, closes: bool
 ) -> None:
-    # The second submit of a payment that closes the loan looked before the first committed
-    # (its first lookup found nothing), then waited for the lock: it gets the same payment,
-    # not "the loan is closed".
-    amount = fresh(loan).outstanding
+    # The second submit looked before the first committed (its first lookup found nothing),
+    # then waited for the lock. If the first closed the loan, it is refused and then answered
+    # with the first payment; if not, it meets the first at the key's unique index.
+    amount = fresh(loan).outstanding if closes else D("50.00")
     first = pay(loan, accountant, amount, idempotency_key="k")
     real, calls = repayments_service._existing_for_key, []
 
@@ -278,6 +279,8 @@ def test_a_submit_that_raced_past_the_first_check_is_answered_under_the_lock(
     monkeypatch.setattr(repayments_service, "_existing_for_key", first_lookup_misses)
     assert pay(loan, accountant, amount, idempotency_key="k").pk == first.pk
     assert Repayment.objects.count() == 1
+    assert fresh(loan).total_paid == amount
+    assert actions().count(AuditLog.Action.REPAYMENT_RECORDED) == 1
 
 
 def test_same_key_with_a_different_request_is_a_conflict(loan: Loan, accountant: User) -> None:
