@@ -126,7 +126,8 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     @admin.display(description="Details")
     def in_words(self, entry: AuditLog) -> str:
-        lines = audit_details_in_words(entry.details)
+        roles = entry.action == AuditLog.Action.ROLES_CHANGED
+        lines = audit_details_in_words(entry.details, change="Roles" if roles else "Change")
         if not lines:
             return "—"
         return format_html(

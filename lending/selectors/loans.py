@@ -203,7 +203,8 @@ def loan_status_change(*, loan: Loan) -> AuditLog | None:
 
 def loan_history(*, loan: Loan) -> list[AuditLog]:
     """The loan's audit entries, oldest first (the story of the application)."""
-    return list(AuditLog.objects.filter(object_type="loan", object_id=str(loan.pk)).order_by("id"))
+    entries = AuditLog.objects.filter(object_type="loan", object_id=str(loan.pk))
+    return list(entries.select_related("user").order_by("id"))
 
 
 MONEY_DETAILS = {
@@ -269,16 +270,17 @@ def _in_words(key: str, value: Any) -> str:
     return str(_detail_text(key, value))
 
 
-def audit_details_in_words(details: Any) -> list[tuple[str, str]]:
+def audit_details_in_words(details: Any, change: str = "Change") -> list[tuple[str, str]]:
     """Every stored detail of an entry as a label and a line of text, for the audit viewer:
-    before/after pairs and changes as "old → new", amounts with currency, dates day first."""
+    before/after pairs and changes as "old → new", amounts with currency, dates day first.
+    `change` labels a before/after that is not field by field (a user's roles)."""
     if not isinstance(details, dict):
         return [("Details", _in_words("details", details))] if details else []
     before, after = details.get("before"), details.get("after")
     out: list[tuple[str, str]] = []
     if not (isinstance(before or {}, dict) and isinstance(after or {}, dict)):
         # Not field by field (a user's roles are stored as lists of names).
-        out.append(("Change", f"{_in_words('before', before)} → {_in_words('after', after)}"))
+        out.append((change, f"{_in_words('before', before)} → {_in_words('after', after)}"))
         before = after = {}
     before, after = before or {}, after or {}
     for key in dict.fromkeys([*before, *after]):

@@ -21,6 +21,31 @@
     }
   });
 
+  // A form's one-time key (<input name="idempotency_key">) outlives the Back button: a form
+  // shown again by going back gets the key it was submitted with, so sending it again shows
+  // what that submit recorded instead of recording it twice (different details are refused).
+  var SUBMITTED_KEYS = "karo:submitted-keys";
+  function submittedKeys() {
+    try { return JSON.parse(window.sessionStorage.getItem(SUBMITTED_KEYS) || "{}"); }
+    catch (e) { return {}; }
+  }
+  document.addEventListener("submit", function (event) {
+    var key = event.target.querySelector && event.target.querySelector("input[name=idempotency_key]");
+    if (!key || event.defaultPrevented) { return; }
+    var keys = submittedKeys();
+    keys[event.target.action] = key.value;
+    try { window.sessionStorage.setItem(SUBMITTED_KEYS, JSON.stringify(keys)); } catch (e) { /* private mode */ }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var navigation = window.performance && performance.getEntriesByType &&
+      performance.getEntriesByType("navigation")[0];
+    if (!navigation || navigation.type !== "back_forward") { return; }
+    var keys = submittedKeys();
+    document.querySelectorAll("form input[name=idempotency_key]").forEach(function (input) {
+      if (keys[input.form.action]) { input.value = keys[input.form.action]; }
+    });
+  });
+
   // <button data-print>: print the page.
   document.addEventListener("click", function (event) {
     var el = event.target.closest && event.target.closest("[data-print]");

@@ -255,7 +255,7 @@ def test_the_audit_viewer_names_entries_without_a_user_as_the_system(
     ("details", "line"),
     [
         ({"before": ["Loan Officer"], "after": ["Loan Officer", "Accountant"]},
-         "<dt>Change</dt><dd>Loan Officer → Loan Officer, Accountant</dd>"),
+         "<dt>Roles</dt><dd>Loan Officer → Loan Officer, Accountant</dd>"),
         ({"changes": ["odd"], "note": None}, "<dt>Changes</dt><dd>odd</dd>"),
         (["a", "list"], "<dt>Details</dt><dd>a, list</dd>"),
         ("text", "<dt>Details</dt><dd>text</dd>"),

@@ -121,3 +121,40 @@ def test_double_click_on_submit_records_one_repayment(page_as: Any, guard: str) 
     loan.refresh_from_db()
     assert loan.total_paid == Decimal("120.00")
     assert "Receipt" in page.locator("#receipt-button").inner_text()
+
+
+def test_going_back_to_a_sent_payment_form_and_sending_it_again_records_nothing(
+    page_as: Any,
+) -> None:
+    loan = make_loan("Rose Wanjiru")
+    page = page_as("accountant")
+    page.goto(f"/loans/{loan.pk}/repayments/new/")
+    page.fill("#id_amount", "80.00")
+    page.fill("#id_reference", "MP-1")
+    page.click("#record-payment")
+    page.wait_for_url(DETAIL)
+    first = page.url
+
+    # Back to the form (fetched again: a new key from the server, the typed values restored or
+    # typed again): sending it again shows the payment already recorded.
+    page.go_back()
+    page.wait_for_url(f"**/loans/{loan.pk}/repayments/new/")
+    page.fill("#id_amount", "80.00")
+    page.fill("#id_reference", "MP-1")
+    page.click("#record-payment")
+    page.wait_for_url(DETAIL)
+    assert page.url == first
+    assert Repayment.objects.filter(loan=loan).count() == 1
+
+    # Back again and a different amount: refused as a used form, with a new form to use.
+    page.go_back()
+    page.wait_for_url(f"**/loans/{loan.pk}/repayments/new/")
+    page.fill("#id_amount", "30.00")
+    page.click("#record-payment")
+    page.wait_for_load_state("networkidle")
+    assert "already submitted with different details" in page.content()
+    assert Repayment.objects.filter(loan=loan).count() == 1
+    page.click("#record-payment")  # the refused form came back with a new key
+    page.wait_for_url(DETAIL)
+    assert page.url != first
+    assert Repayment.objects.filter(loan=loan).count() == 2

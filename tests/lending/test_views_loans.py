@@ -702,6 +702,7 @@ def test_only_admins_write_off(officer2_client: Client, admin_client: Client, ac
     when = timezone.localtime(entry.created_at)
     who = entry.user.get_full_name() or entry.username  # type: ignore[union-attr]
     assert f"<dt>Written off</dt><dd>{when:%d %b %Y %H:%M} by {who}</dd>" in page
+    assert f"<strong>Loan written off</strong> by {who}" in page  # the history names alike
     response = admin_client.post(url, {"write_off-reason": "again"}, follow=True)
     assert "only active loans can be written off" in response.content.decode()
     response = admin_client.post(url, {"write_off-reason": ""}, follow=True)  # blank, too

@@ -292,6 +292,7 @@ def test_closed_loan_page_offers_no_form_and_refuses_posts(
     url = reverse("repayment_create", args=[loan.pk])
     html = accountant_client.get(url).content.decode()
     assert "no payment can be recorded" in html and 'name="amount"' not in html
+    assert "What is due" not in html and "Next installment" not in html  # nothing is
     response = accountant_client.post(url, payment_data("d" * 32, amount="1.00"))
     assert response.status_code == 200
     assert Repayment.objects.count() == 1
