@@ -5,6 +5,7 @@ value fails loudly with ImproperlyConfigured instead of silently falling back. P
 simply DEBUG off: then SECRET_KEY is required and every security setting is on by default.
 """
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -147,6 +148,28 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def _release_fingerprint() -> str:
+    """A digest of the templates and the apps' code."""
+    digest = hashlib.sha256()
+    for folder in ("templates", "accounts", "karo", "lending", "reporting"):
+        for path in sorted((BASE_DIR / folder).rglob("*")):
+            if path.suffix in {".html", ".py"} and path.is_file():
+                digest.update(f"{path.relative_to(BASE_DIR)}\0".encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+# Rendered page sections (`{% cache %}`) are kept apart under the release that rendered them,
+# so a deploy never serves sections from the code before it; the generations and other entries
+# that decide when a section is stale stay in the default cache, shared by every release.
+KARO_RELEASE = env.str("KARO_RELEASE", default="") or _release_fingerprint()
+CACHES["template_fragments"] = {
+    **CACHES["default"],
+    "KEY_PREFIX": f"{CACHES['default'].get('KEY_PREFIX', 'karo')}-sections-{KARO_RELEASE}",
+}
+if not REDIS_URL:
+    CACHES["template_fragments"]["LOCATION"] = "sections"
 
 # Each user's permissions and roles are kept in the cache between requests only when the
 # cache is shared by every worker (Redis): a revoked permission must be gone everywhere at once.

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
+from django.core.cache import caches
 from django.test import Client
 
 from tests.factories import AccountantFactory, AdminFactory, OfficerFactory
@@ -13,12 +13,14 @@ ROLES = ["admin", "officer", "accountant"]
 
 
 def _clear_own_cache() -> None:
-    """Empty this process's cache. On Redis, only this worker's keys (its key prefix):
+    """Empty this process's caches. On Redis, only this worker's keys (its key prefixes):
     `clear()` would flush the database under the other workers' feet."""
-    if hasattr(cache, "delete_pattern"):
-        cache.delete_pattern("*")
-    else:
-        cache.clear()
+    for alias in ("default", "template_fragments"):
+        own = caches[alias]
+        if hasattr(own, "delete_pattern"):
+            own.delete_pattern("*")
+        else:
+            own.clear()
 
 
 @pytest.fixture(autouse=True)

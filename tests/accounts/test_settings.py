@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +129,19 @@ def test_makemigrations_check_runs_without_the_production_environment() -> None:
     result = _manage(env, "makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No changes detected" in result.stdout
+
+
+def test_rendered_sections_are_kept_per_release(tmp_path: Path, monkeypatch: Any) -> None:
+    from django.conf import settings as live
+
+    import karo.settings as module
+
+    assert live.CACHES["template_fragments"]["KEY_PREFIX"].endswith(f"-{live.KARO_RELEASE}")
+    (tmp_path / "templates").mkdir()
+    page = tmp_path / "templates" / "page.html"
+    page.write_text("<p>one</p>")
+    monkeypatch.setattr(module, "BASE_DIR", tmp_path)
+    first = module._release_fingerprint()
+    assert module._release_fingerprint() == first  # the same code, the same release
+    page.write_text("<p>two</p>")
+    assert module._release_fingerprint() != first  # a changed template, a new release

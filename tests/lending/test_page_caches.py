@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -255,11 +255,15 @@ def test_the_loan_page_history_and_status_follow_a_write_off(
 
 
 def _cached_text() -> str:
-    if hasattr(cache, "keys"):  # django-redis (the PostgreSQL + Redis run)
-        values = [cache.get(key) for key in cache.keys("*")]
-    else:  # the per-process cache of the default test settings: pickled, text kept as UTF-8
-        raw = cache._cache.values()  # type: ignore[attr-defined]
-        values = [value.decode(errors="ignore") for value in raw]
+    """Everything in the default cache and the rendered sections' cache, as text."""
+    values: list[Any] = []
+    for alias in ("default", "template_fragments"):
+        own = caches[alias]
+        if hasattr(own, "keys"):  # django-redis (the PostgreSQL + Redis run)
+            values += [own.get(key) for key in own.keys("*")]
+        else:  # the per-process cache of the default test settings: pickled, text as UTF-8
+            raw = own._cache.values()  # type: ignore[attr-defined]
+            values += [value.decode(errors="ignore") for value in raw]
     return "\n".join(str(value) for value in values)
 
 
