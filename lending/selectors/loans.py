@@ -18,7 +18,13 @@ from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
+from karo.caching import generation
 from lending.models import ZERO, AuditLog, Installment, Loan, Repayment
+from lending.receivers import (
+    PORTFOLIO_GENERATION_KEY,
+    STAFF_GENERATION_KEY,
+    portfolio_and_staff_generations,
+)
 
 
 def loan_list(
@@ -64,23 +70,30 @@ def loan_officers() -> QuerySet[User]:
     )
 
 
-# How long a loan's row is kept under one portfolio generation (renewed by every loan change).
+# How long a loan's row is kept (it is read again as soon as the portfolio generation moves on).
 LOAN_ROW_SECONDS = 3600
 
 
-def loan_row(pk: int, generation: str) -> Loan:
-    """One loan's own row, or 404, kept under the portfolio generation, which every service
-    that changes a loan renews: a loan page whose sections are cached reads no table. Kept only
-    in a cache every worker shares (KARO_CACHE_ACCESS, on with Redis): a worker's own memory
-    would not see another worker's renewal."""
+def loan_with_generations(pk: int) -> tuple[Loan, str, str]:
+    """One loan's own row (or 404) and the portfolio and staff generations its page's sections
+    are kept under, in one cache round trip: the row is kept beside the portfolio generation it
+    was read under, which every service that changes a loan renews, so a loan page whose
+    sections are cached reads no table. Kept only in a cache every worker shares
+    (KARO_CACHE_ACCESS, on with Redis): a worker's own memory would not see another worker's
+    renewal."""
     if not settings.KARO_CACHE_ACCESS:
-        return get_object_or_404(Loan, pk=pk)
-    key = f"loan:{pk}:{generation}"
-    loan = cache.get(key)
-    if loan is None:
-        loan = get_object_or_404(Loan, pk=pk)
-        cache.set(key, loan, LOAN_ROW_SECONDS)
-    return loan
+        portfolio, staff = portfolio_and_staff_generations()
+        return get_object_or_404(Loan, pk=pk), portfolio, staff
+    key = f"loan:{pk}"
+    found = cache.get_many([PORTFOLIO_GENERATION_KEY, STAFF_GENERATION_KEY, key])
+    portfolio = str(found.get(PORTFOLIO_GENERATION_KEY) or generation(PORTFOLIO_GENERATION_KEY))
+    staff = str(found.get(STAFF_GENERATION_KEY) or generation(STAFF_GENERATION_KEY))
+    kept = found.get(key)
+    if kept is not None and kept[0] == portfolio:
+        return kept[1], portfolio, staff
+    loan = get_object_or_404(Loan, pk=pk)
+    cache.set(key, (portfolio, loan), LOAN_ROW_SECONDS)
+    return loan, portfolio, staff
 
 
 def loan_for_page(pk: int) -> Loan:

@@ -44,7 +44,7 @@ from lending.forms import (
 )
 from lending.models import AuditLog, Borrower, Loan, LoanProduct
 from lending.pagination import CachedCountPaginator
-from lending.receivers import portfolio_and_staff_generations, portfolio_generation
+from lending.receivers import portfolio_generation
 from lending.schedule import Schedule
 from lending.selectors.borrowers import borrower_search
 from lending.selectors.loans import (
@@ -53,9 +53,9 @@ from lending.selectors.loans import (
     loan_for_page,
     loan_history,
     loan_repayments,
-    loan_row,
     loan_schedule,
     loan_status_change,
+    loan_with_generations,
 )
 from lending.selectors.loans import loan_list as select_loans
 from lending.selectors.status import loan_status, loan_statuses
@@ -215,10 +215,9 @@ def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     """The loan page; `forms` replace its empty decision forms (a submitted one, with its
     errors next to its fields)."""
-    # Before the loan: see the page's cached sections.
-    generation, staff_generation = portfolio_and_staff_generations()
-    # The borrower, product and staff appear only in cached sections: read when one is missing.
-    loan = loan_row(pk, generation)
+    # The generations the page's sections are cached under, with the loan's row (the borrower,
+    # product and staff appear only in cached sections: read when one is missing).
+    loan, generation, staff_generation = loan_with_generations(pk)
     today = timezone.localdate()
     user = request.user
     pending, active = loan.status == Status.PENDING, loan.status == Status.ACTIVE
