@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from lending.audit import GENESIS_HASH, audit_record, verify_chain
-from lending.models import AuditLog
+from lending.models import AuditLog, Loan, Repayment
 from lending.services.repayments import repayment_record
 from tests.factories import ActiveLoanFactory, OfficerFactory
 
@@ -184,14 +184,20 @@ def test_roles_are_read_only_in_the_admin(admin_client: Client) -> None:
     assert set(group.permissions.values_list("codename", flat=True)) == before
 
 
+def _paid_loan(accountant: Any, amount: str) -> tuple[Loan, Repayment]:
+    """A six-installment loan with one payment of `amount` recorded today."""
+    loan = ActiveLoanFactory(installments=6)
+    repayment = repayment_record(
+        loan=loan, user=accountant, amount=Decimal(amount),
+        paid_on=timezone.localdate(), method="cash",
+    )  # fmt: skip
+    return loan, repayment
+
+
 def test_audit_search_finds_payments_by_loan_and_receipt_number(
     admin_client: Client, accountant: Any
 ) -> None:
-    loan = ActiveLoanFactory(installments=6)
-    repayment = repayment_record(
-        loan=loan, user=accountant, amount=Decimal("75.00"),
-        paid_on=timezone.localdate(), method="cash",
-    )  # fmt: skip
+    loan, repayment = _paid_loan(accountant, "75.00")
     for term in (loan.number, repayment.receipt.number):
         page = admin_client.get("/admin/lending/auditlog/", {"q": term}).content.decode()
         assert "Repayment recorded" in page, term
@@ -219,11 +225,7 @@ def test_user_admin_lists_each_user_s_roles(admin_client: Client, accountant: An
 def test_an_audit_entry_shows_its_details_in_words_and_as_stored(
     admin_client: Client, accountant: Any
 ) -> None:
-    loan = ActiveLoanFactory(installments=6)
-    repayment = repayment_record(
-        loan=loan, user=accountant, amount=Decimal("1075.00"),
-        paid_on=timezone.localdate(), method="cash",
-    )  # fmt: skip
+    loan, repayment = _paid_loan(accountant, "1075.00")
     entry = AuditLog.objects.get(action=AuditLog.Action.REPAYMENT_RECORDED)
     page = admin_client.get(f"/admin/lending/auditlog/{entry.pk}/change/").content.decode()
     currency = settings.KARO_CURRENCY
