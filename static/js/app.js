@@ -6,7 +6,9 @@
   document.addEventListener("submit", function (event) {
     var form = event.target;
     var question = form.getAttribute && form.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) {
+    // A form with a required field left empty goes to the server without the question: its
+    // answer is the field's error, and the question comes when there is something to confirm.
+    if (question && form.checkValidity() && !window.confirm(question)) {
       event.preventDefault();
       return;
     }

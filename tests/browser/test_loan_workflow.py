@@ -74,3 +74,33 @@ def test_officer_applies_and_a_second_officer_approves(page_as: Any) -> None:
     loan.refresh_from_db()
     assert loan.status == Loan.Status.ACTIVE
     assert loan.decided_by is not None and loan.decided_by.username == "officer2_b"
+
+
+def test_an_admin_writes_off_a_loan_on_its_own_page(page_as: Any) -> None:
+    from tests.factories import ActiveLoanFactory
+
+    loan = ActiveLoanFactory(disbursed_days_ago=75)
+    admin = page_as("admin")
+    admin.goto(f"/loans/{loan.pk}/")
+    admin.click("text=Write off this loan…")
+    admin.wait_for_url(f"**/loans/{loan.pk}/write-off/")
+    questions: list[str] = []
+    admin.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+
+    # No reason: no question, the reason's error from the server; nothing written.
+    admin.click("button.danger")
+    admin.locator(".error-text").wait_for()
+    assert "Give a reason for the write-off." in admin.locator(".error-text").inner_text()
+    assert questions == []
+    loan.refresh_from_db()
+    assert loan.status == Loan.Status.ACTIVE
+
+    # With a reason: asked once, then written off.
+    admin.fill("textarea[name=write_off-reason]", "Borrower emigrated")
+    admin.click("button.danger")
+    admin.wait_for_url(f"**/loans/{loan.pk}/")
+    assert questions == [f"Write off loan {loan.number}? Collection stops; the outstanding is "
+                         "recorded as written off."]  # fmt: skip
+    assert "is written off" in admin.locator(".messages").inner_text()
+    loan.refresh_from_db()
+    assert loan.status == Loan.Status.WRITTEN_OFF
