@@ -151,8 +151,12 @@ else:
 
 
 def _release_fingerprint() -> str:
-    """A digest of the templates and the apps' code."""
-    digest = hashlib.sha256()
+    """A digest of the templates, the apps' code, the pinned packages and the time zone (the
+    times a page shows)."""
+    digest = hashlib.sha256(env.str("TIME_ZONE", default="UTC").encode())
+    requirements = BASE_DIR / "requirements.txt"
+    if requirements.is_file():
+        digest.update(requirements.read_bytes())
     for folder in ("templates", "accounts", "karo", "lending", "reporting"):
         for path in sorted((BASE_DIR / folder).rglob("*")):
             if path.suffix in {".html", ".py"} and path.is_file():

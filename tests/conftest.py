@@ -4,30 +4,19 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import caches
 from django.test import Client
 
+from tests.caches import clear_own_caches
 from tests.factories import AccountantFactory, AdminFactory, OfficerFactory
 
 ROLES = ["admin", "officer", "accountant"]
 
 
-def _clear_own_cache() -> None:
-    """Empty this process's caches. On Redis, only this worker's keys (its key prefixes):
-    `clear()` would flush the database under the other workers' feet."""
-    for alias in ("default", "template_fragments"):
-        own = caches[alias]
-        if hasattr(own, "delete_pattern"):
-            own.delete_pattern("*")
-        else:
-            own.clear()
-
-
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Any:
-    _clear_own_cache()
+    clear_own_caches()
     yield
-    _clear_own_cache()
+    clear_own_caches()
 
 
 @pytest.fixture

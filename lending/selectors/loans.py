@@ -84,7 +84,7 @@ def loan_with_generations(pk: int) -> tuple[Loan, str, str]:
     if not settings.KARO_CACHE_ACCESS:
         portfolio, staff = portfolio_and_staff_generations()
         return get_object_or_404(Loan, pk=pk), portfolio, staff
-    key = f"loan:{pk}"
+    key = f"loan:{settings.KARO_RELEASE}:{pk}"  # a release reads rows in its own shape
     found = cache.get_many([PORTFOLIO_GENERATION_KEY, STAFF_GENERATION_KEY, key])
     portfolio = str(found.get(PORTFOLIO_GENERATION_KEY) or generation(PORTFOLIO_GENERATION_KEY))
     staff = str(found.get(STAFF_GENERATION_KEY) or generation(STAFF_GENERATION_KEY))

@@ -23,28 +23,33 @@
     }
   });
 
-  // A form's one-time key (<input name="idempotency_key">) outlives the Back button: a form
-  // shown again by going back gets the key it was submitted with, so sending it again shows
-  // what that submit recorded instead of recording it twice (different details are refused).
-  var SUBMITTED_KEYS = "karo:submitted-keys";
-  function submittedKeys() {
-    try { return JSON.parse(window.sessionStorage.getItem(SUBMITTED_KEYS) || "{}"); }
-    catch (e) { return {}; }
-  }
+  // A form's one-time key (<input name="idempotency_key">) outlives the Back button. The key a
+  // form is sent with is kept in that page's own history entry; when Back shows that page
+  // again, fetched anew from the server (a new key in it), the form gets the sent key back, so
+  // sending it again shows what that submit recorded instead of recording it twice (other
+  // details are refused). A form opened anew is another history entry and keeps its own key.
   document.addEventListener("submit", function (event) {
-    var key = event.target.querySelector && event.target.querySelector("input[name=idempotency_key]");
+    var form = event.target;
+    var key = form.querySelector && form.querySelector("input[name=idempotency_key]");
     if (!key || event.defaultPrevented) { return; }
-    var keys = submittedKeys();
-    keys[event.target.action] = key.value;
-    try { window.sessionStorage.setItem(SUBMITTED_KEYS, JSON.stringify(keys)); } catch (e) { /* private mode */ }
+    var state = Object.assign({}, window.history.state);
+    state.sentKeys = Object.assign({}, state.sentKeys);
+    state.sentKeys[form.action] = key.value;
+    window.history.replaceState(state, "");
   });
   document.addEventListener("DOMContentLoaded", function () {
-    var navigation = window.performance && performance.getEntriesByType &&
-      performance.getEntriesByType("navigation")[0];
-    if (!navigation || navigation.type !== "back_forward") { return; }
-    var keys = submittedKeys();
+    var sent = (window.history.state || {}).sentKeys || {};
     document.querySelectorAll("form input[name=idempotency_key]").forEach(function (input) {
-      if (keys[input.form.action]) { input.value = keys[input.form.action]; }
+      if (sent[input.form.action]) { input.value = sent[input.form.action]; }
+    });
+  });
+  // Back may instead restore the page as it was left (the back/forward cache), key included:
+  // its buttons, disabled against a double click, work again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) { return; }
+    document.querySelectorAll("form[data-once]").forEach(function (form) {
+      delete form.dataset.submitted;
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = false; });
     });
   });
 

@@ -29,7 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(
             f"browser test skipped: Chromium not found at {CHROMIUM} (apt-get install chromium)"
@@ -40,13 +40,30 @@ def browser() -> Iterator[Any]:
     # for their fixtures are still synchronous and safe here.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+        yield pw
 
 
-@pytest.fixture
-def new_page(browser: Any, live_server: Any) -> Iterator[Callable[[], Any]]:
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    """Playwright's Chromium: Back fetches the page again."""
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="session")
+def browser_with_bfcache(playwright: Any) -> Iterator[Any]:
+    """Chromium as people use it: Back may restore the page as it was left (Playwright turns
+    that cache off by default)."""
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=LAUNCH_ARGS,
+        ignore_default_args=["--disable-back-forward-cache"],
+    )  # fmt: skip
+    yield chromium
+    chromium.close()
+
+
+def _pages(browser: Any, live_server: Any) -> Iterator[Callable[[], Any]]:
     contexts: list[Any] = []
 
     def make() -> Any:
@@ -62,6 +79,18 @@ def new_page(browser: Any, live_server: Any) -> Iterator[Callable[[], Any]]:
         context.close()
 
 
+@pytest.fixture
+def new_page(browser: Any, live_server: Any) -> Iterator[Callable[[], Any]]:
+    yield from _pages(browser, live_server)
+
+
+@pytest.fixture
+def new_page_with_bfcache(
+    browser_with_bfcache: Any, live_server: Any
+) -> Iterator[Callable[[], Any]]:
+    yield from _pages(browser_with_bfcache, live_server)
+
+
 ROLE_FACTORIES = {
     "admin": "AdminFactory",
     "officer": "OfficerFactory",
@@ -70,21 +99,28 @@ ROLE_FACTORIES = {
 }
 
 
+def _signed_in(page: Any, role: str, username: str | None = None) -> Any:
+    from tests import factories
+
+    user = getattr(factories, ROLE_FACTORIES[role])(username=username or f"{role}_b")
+    page.goto("/accounts/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    page.user = user
+    return page
+
+
 @pytest.fixture
 def page_as(new_page: Callable[[], Any], transactional_db: Any) -> Callable[..., Any]:
     """page_as("officer") → a page signed in as a fresh user of that role (username = role)."""
-    from tests import factories
+    return lambda role, username=None: _signed_in(new_page(), role, username)
 
-    def sign_in(role: str, username: str | None = None) -> Any:
-        factory = getattr(factories, ROLE_FACTORIES[role])
-        user = factory(username=username or f"{role}_b")
-        page = new_page()
-        page.goto("/accounts/login/")
-        page.fill("#id_username", user.username)
-        page.fill("#id_password", factories.PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda url: "/accounts/login/" not in url)
-        page.user = user
-        return page
 
-    return sign_in
+@pytest.fixture
+def page_with_bfcache_as(
+    new_page_with_bfcache: Callable[[], Any], transactional_db: Any
+) -> Callable[..., Any]:
+    """As `page_as`, in a browser whose Back may restore the page as it was left."""
+    return lambda role, username=None: _signed_in(new_page_with_bfcache(), role, username)

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -25,6 +24,7 @@ from lending.services.loans import (
     loan_withdraw,
     loan_write_off,
 )
+from tests.caches import clear_own_caches
 from tests.factories import (
     ActiveLoanFactory,
     BorrowerFactory,
@@ -192,7 +192,7 @@ def _approve_queries(n: int, officer: Any, approver: Any) -> tuple[int, int]:
     """(queries other than installment inserts, installment INSERT statements)."""
     loan = LoanFactory(submitted_by=officer, installments=n, frequency="weekly")
     approver = User.objects.get(pk=approver.pk)
-    cache.clear()  # a cold permission cache each time
+    clear_own_caches()  # a cold permission cache each time
     with CaptureQueriesContext(connection) as ctx:
         loan_approve(loan=loan, user=approver)
     inserts = [

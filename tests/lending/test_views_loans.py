@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -21,6 +20,7 @@ from django.utils import timezone
 from lending.models import AuditLog, Installment, Loan, Receipt, Repayment
 from lending.services.loans import loan_approve, loan_write_off
 from lending.services.repayments import repayment_record
+from tests.caches import clear_own_caches
 from tests.factories import (
     ActiveLoanFactory,
     BorrowerFactory,
@@ -720,7 +720,7 @@ def test_approving_runs_the_same_queries_whatever_the_length(
     admin_client.get(reverse("loan_list"))  # the session's idle stamp is written once, here
     for n in (12, 480):
         loan = LoanFactory(submitted_by=officer, installments=n, frequency="weekly")
-        cache.clear()  # the same cold caches for both
+        clear_own_caches()  # the same cold caches for both
         with CaptureQueriesContext(connection) as ctx:
             response = admin_client.post(
                 reverse("loan_approve", args=[loan.pk]),
