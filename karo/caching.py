@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
@@ -30,7 +31,16 @@ def generation(key: str) -> str:
 
 def generations(*keys: str) -> list[str]:
     """Several generation tokens in one round trip."""
-    found = cache.get_many(list(keys))
+    return _tokens(cache.get_many(list(keys)), keys)
+
+
+def with_generations(key: str, *generation_keys: str) -> tuple[Any, list[str]]:
+    """A cached value (None if missing) and generation tokens, in one round trip."""
+    found = cache.get_many([key, *generation_keys])
+    return found.get(key), _tokens(found, generation_keys)
+
+
+def _tokens(found: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
     return [str(found[key]) if key in found else generation(key) for key in keys]
 
 

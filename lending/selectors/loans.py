@@ -18,7 +18,7 @@ from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from karo.caching import generation
+from karo.caching import with_generations
 from lending.models import ZERO, AuditLog, Installment, Loan, Repayment
 from lending.receivers import (
     PORTFOLIO_GENERATION_KEY,
@@ -85,10 +85,7 @@ def loan_with_generations(pk: int) -> tuple[Loan, str, str]:
         portfolio, staff = portfolio_and_staff_generations()
         return get_object_or_404(Loan, pk=pk), portfolio, staff
     key = f"loan:{settings.KARO_RELEASE}:{pk}"  # a release reads rows in its own shape
-    found = cache.get_many([PORTFOLIO_GENERATION_KEY, STAFF_GENERATION_KEY, key])
-    portfolio = str(found.get(PORTFOLIO_GENERATION_KEY) or generation(PORTFOLIO_GENERATION_KEY))
-    staff = str(found.get(STAFF_GENERATION_KEY) or generation(STAFF_GENERATION_KEY))
-    kept = found.get(key)
+    kept, (portfolio, staff) = with_generations(key, PORTFOLIO_GENERATION_KEY, STAFF_GENERATION_KEY)
     if kept is not None and kept[0] == portfolio:
         return kept[1], portfolio, staff
     loan = get_object_or_404(Loan, pk=pk)

@@ -294,6 +294,15 @@ def _own(request: HttpRequest, loan: Loan) -> bool:
     return loan.submitted_by_id == request.user.pk
 
 
+def _shown_on_form(form: Form, exc: ValidationError) -> bool:
+    """Put a service's error next to the form's field it names; False when it names none (a
+    refused state, shown as a message instead)."""
+    if hasattr(exc, "error_dict") and set(exc.error_dict) & set(form.fields):
+        add_service_errors(form, exc)
+        return True
+    return False
+
+
 def _transition(
     request: HttpRequest,
     pk: int,
@@ -312,8 +321,7 @@ def _transition(
     try:
         loan = action(loan, form.cleaned_data)
     except ValidationError as exc:
-        if hasattr(exc, "error_dict") and set(exc.error_dict) & set(form.fields):
-            add_service_errors(form, exc)
+        if _shown_on_form(form, exc):
             return _loan_page(request, pk, **{form_name: form})
         messages.error(request, error_text(exc))
     else:
@@ -407,10 +415,9 @@ def loan_write_off(request: HttpRequest, pk: int) -> HttpResponse:
                 request=request,
             )  # fmt: skip
         except ValidationError as exc:
-            if not (hasattr(exc, "error_dict") and set(exc.error_dict) & set(form.fields)):
+            if not _shown_on_form(form, exc):
                 messages.error(request, error_text(exc))
                 return redirect("loan_detail", pk=pk)
-            add_service_errors(form, exc)
         else:
             messages.success(request, f"Loan {loan.number} is written off.")
             return redirect("loan_detail", pk=pk)
