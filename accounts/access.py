@@ -63,6 +63,14 @@ def can_reverse_repayment(user: AnyUser) -> bool:
     return bool(user.has_perm("lending.reverse_repayment"))
 
 
+def can_view_ledger(user: AnyUser) -> bool:
+    return bool(user.has_perm("ledger.view_journalentry"))
+
+
+def can_close_books(user: AnyUser) -> bool:
+    return bool(user.has_perm("ledger.add_booksclosing"))
+
+
 def require(allowed: bool, message: str = "Your role does not allow this action.") -> None:
     if not allowed:
         raise PermissionDenied(message)

@@ -22,6 +22,7 @@ _OFFICER = [
     "lending.view_loanproduct",
     "lending.view_installment",
     "lending.view_portfolio_reports",
+    "lending.view_loantransaction",
 ]
 
 _ACCOUNTANT = [
@@ -35,6 +36,9 @@ _ACCOUNTANT = [
     "lending.view_receipt",
     "lending.view_portfolio_reports",
     "lending.view_financial_reports",
+    "lending.view_loantransaction",
+    "ledger.view_account",
+    "ledger.view_journalentry",
 ]
 
 _ADMIN = sorted(
@@ -42,6 +46,14 @@ _ADMIN = sorted(
     | set(_ACCOUNTANT)
     | {
         "lending.write_off_loan",
+        "ledger.add_account",
+        "ledger.change_account",
+        "ledger.add_journalentry",
+        "ledger.add_booksclosing",
+        "lending.view_productaccount",
+        "lending.add_productaccount",
+        "lending.change_productaccount",
+        "lending.delete_productaccount",
         "lending.add_loanproduct",
         "lending.change_loanproduct",
         "lending.view_auditlog",

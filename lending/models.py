@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from lending.replay import Kind, Parts, parts_of
 from lending.schedule import (
     Amortization,
     Frequency,
@@ -102,6 +103,14 @@ class Borrower(models.Model):
         return "".join(ch for ch in value.upper() if ch.isalnum())
 
 
+class AccountingBasis(models.TextChoices):
+    """When income is recognised (DESIGN.md, "General ledger"): `cash` when it is paid,
+    `accrual` day by day as it is earned (the daily close books it)."""
+
+    CASH = "cash", "Cash"
+    ACCRUAL = "accrual", "Accrual"
+
+
 class LoanProduct(models.Model):
     """A lending product: limits an application must fit, defaults it starts from, and the
     late-penalty rule the daily close applies."""
@@ -150,6 +159,9 @@ class LoanProduct(models.Model):
         "penalty percent", default=Decimal("0"), validators=[MinValueValidator(0)]
     )
     penalty_grace_days = models.PositiveSmallIntegerField(default=0)
+    accounting_basis = models.CharField(
+        max_length=8, choices=AccountingBasis.choices, default=AccountingBasis.CASH
+    )
 
     class Meta:
         ordering = ["name"]
@@ -231,6 +243,16 @@ class Loan(models.Model):
     total_waived = money_field(default=ZERO)
     outstanding = money_field(default=ZERO)
     days_past_due = models.PositiveIntegerField(default=0)
+    # Money received above what the loan owed (after a replay took back a penalty, say): a
+    # credit the institution owes the borrower, booked to the overpayment liability.
+    overpaid = money_field(default=ZERO)
+    # A posting dated on or after this day is applied to the stored state in order; an
+    # earlier one replays the loan (see `lending.replay.incremental_from`).
+    incremental_from = models.DateField(null=True, blank=True, editable=False)
+    # Copied from the product at approval: how this loan's income is booked.
+    accounting_basis = models.CharField(
+        max_length=8, choices=AccountingBasis.choices, default=AccountingBasis.CASH
+    )
 
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submitted_loans"
@@ -382,10 +404,79 @@ class Repayment(models.Model):
         return self.reversed_at is not None
 
 
-class Allocation(models.Model):
-    """How much of one repayment went to each component of one installment."""
+class LoanTransaction(models.Model):
+    """A money event on a loan (DESIGN.md, "Loan ledger"). Never edited or deleted, except
+    its split: the split (and `outstanding_after`) is what the replay of the loan gives it,
+    stored so pages read it without replaying, and rewritten when a reversal or a backdated
+    posting changes it (`split_changed_at` says when; the audit entry of that action has the
+    old and new split). A mistake is corrected by reversing it."""
 
-    repayment = models.ForeignKey(Repayment, on_delete=models.PROTECT, related_name="allocations")
+    Kind = Kind
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="transactions")
+    kind = models.CharField(max_length=16, choices=_choices(Kind))
+    value_date = models.DateField()
+    booked_at = models.DateTimeField(default=timezone.now)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    amount = money_field()
+    principal = money_field(default=ZERO)
+    interest = money_field(default=ZERO)
+    fees = money_field(default=ZERO)
+    penalties = money_field(default=ZERO)
+    overpaid = money_field(default=ZERO)
+    outstanding_after = money_field(default=ZERO)
+    # Booked by the daily close for the end of its day (penalties, accruals): it counts after
+    # every payment of that day.
+    end_of_day = models.BooleanField(default=False)
+    method = models.CharField(max_length=16, blank=True)  # money in or out: how it moved
+    # The payment document (receipt) a repayment, and a settlement's waiver, come from.
+    repayment = models.ForeignKey(
+        "Repayment", on_delete=models.PROTECT, null=True, blank=True, related_name="transactions"
+    )
+    split_changed_at = models.DateTimeField(null=True, blank=True)
+    split_change_reason = models.CharField(max_length=300, blank=True)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+    reversed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reversal_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["value_date", "end_of_day", "id"]
+        indexes = [models.Index(fields=["loan", "value_date"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="loan_txn_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} on {self.value_date:%d %b %Y}"
+
+    @property
+    def is_reversed(self) -> bool:
+        return self.reversed_at is not None
+
+    @property
+    def is_penalty(self) -> bool:
+        """A late penalty the daily close charged: the replay decides it again."""
+        return self.kind == Kind.CHARGE and self.end_of_day and self.penalties > 0
+
+    @property
+    def split(self) -> Parts:
+        return parts_of(self)
+
+
+class Allocation(models.Model):
+    """What one transaction did to one installment, by component: paid (repayment), charged
+    (charge), waived (waiver) or written off (write-off).
+
+    Never deleted: when a replay re-splits a transaction its rows are marked superseded and
+    the new split is added, so the rows `as_booked` are still what its receipt printed."""
+
+    transaction = models.ForeignKey(
+        LoanTransaction, on_delete=models.PROTECT, related_name="allocations"
+    )
     installment = models.ForeignKey(
         Installment, on_delete=models.PROTECT, related_name="allocations"
     )
@@ -393,19 +484,77 @@ class Allocation(models.Model):
     interest = money_field(default=ZERO)
     fees = money_field(default=ZERO)
     penalties = money_field(default=ZERO)
-    # Scheduled interest an early settlement waived on this installment (not money received):
-    # kept here so that reversing the settlement restores exactly what it waived.
-    interest_waived = money_field(default=ZERO)
+    as_booked = models.BooleanField(default=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["repayment", "installment__number"]
+        ordering = ["transaction", "installment__number"]
 
     def __str__(self) -> str:
-        return f"{self.total} of repayment {self.repayment_id} to installment {self.installment_id}"
+        return f"{self.total} of {self.transaction_id} on installment {self.installment_id}"
 
     @property
     def total(self) -> Decimal:
         return self.principal + self.interest + self.fees + self.penalties
+
+
+class ProductAccount(models.Model):
+    """Which ledger account a product books each kind of money to. Rows without a product are
+    the institution's defaults (seeded from the chart); a product's own row overrides one."""
+
+    class Role(models.TextChoices):
+        FUND_CASH = "fund_cash", "Fund source: cash"
+        FUND_BANK_TRANSFER = "fund_bank_transfer", "Fund source: bank transfer"
+        FUND_MOBILE_MONEY = "fund_mobile_money", "Fund source: mobile money"
+        FUND_CHEQUE = "fund_cheque", "Fund source: cheque"
+        LOAN_PORTFOLIO = "loan_portfolio", "Loan portfolio"
+        INTEREST_RECEIVABLE = "interest_receivable", "Interest receivable"
+        FEE_RECEIVABLE = "fee_receivable", "Fee receivable"
+        PENALTY_RECEIVABLE = "penalty_receivable", "Penalty receivable"
+        OVERPAYMENT = "overpayment", "Overpayments (liability)"
+        INTEREST_INCOME = "interest_income", "Interest income"
+        FEE_INCOME = "fee_income", "Fee income"
+        PENALTY_INCOME = "penalty_income", "Penalty income"
+        RECOVERIES_INCOME = "recoveries_income", "Recoveries income"
+        LOSSES_WRITTEN_OFF = "losses_written_off", "Losses written off"
+
+    product = models.ForeignKey(
+        LoanProduct, on_delete=models.CASCADE, null=True, blank=True, related_name="accounts"
+    )
+    role = models.CharField(max_length=24, choices=Role.choices)
+    account = models.ForeignKey("ledger.Account", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["product", "role"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "role"], name="product_account_role"),
+            models.UniqueConstraint(
+                fields=["role"], condition=Q(product=None), name="default_account_role"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product or 'Default'}: {self.get_role_display()}"
+
+    def clean(self) -> None:
+        from ledger.services import check_accounts_take_entries
+
+        if self.account_id:
+            check_accounts_take_entries([self.account_id], field="account")
+
+
+class DayClose(models.Model):
+    """A day the daily close has finished; the latest is how far late penalties have been
+    charged (a replay charges none for a later day)."""
+
+    on = models.DateField(unique=True)
+    finished_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-on"]
+
+    def __str__(self) -> str:
+        return f"Day closed {self.on:%d %b %Y}"
 
 
 class Receipt(models.Model):
@@ -468,6 +617,9 @@ class AuditLog(models.Model):
         REPORT_EXPORTED = "report_exported", "Report exported"
         DAY_CLOSED = "day_closed", "Day closed"
         PENALTIES_APPLIED = "penalties_applied", "Late penalties applied"
+        BACKDATED_POSTING = "backdated_posting", "Backdated posting replayed"
+        BOOKS_CLOSED = "books_closed", "Books closed"
+        JOURNAL_ENTRY = "journal_entry", "Manual journal entry"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

@@ -45,7 +45,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from lending.models import Allocation, Borrower, Installment, Loan, Repayment
+from lending.models import Borrower, Installment, Loan, LoanTransaction, Repayment
 from lending.receivers import DASHBOARD_CACHE_KEY, portfolio_generation
 from lending.selectors.status import (
     INSTALLMENT_REMAINING,
@@ -476,8 +476,10 @@ def collections_report(*, date_from: date, date_to: date) -> CollectionsReport:
         )
         for m, label in methods
     ]
-    components = Allocation.objects.filter(
-        repayment__reversed_at__isnull=True, repayment__paid_on__range=(date_from, date_to)
+    components = LoanTransaction.objects.filter(
+        kind=LoanTransaction.Kind.REPAYMENT,
+        reversed_at__isnull=True,
+        value_date__range=(date_from, date_to),
     ).aggregate(
         principal_sum=Sum("principal"),
         interest_sum=Sum("interest"),

@@ -31,7 +31,7 @@ from lending.api.schemas import (
     errors,
 )
 from lending.errors import StateConflict
-from lending.models import Allocation, Loan, Repayment
+from lending.models import Allocation, Loan, LoanTransaction, Repayment
 from lending.selectors.repayments import RepaymentFilters, repayment_list
 from lending.services.repayments import IdempotencyConflict, repayment_record
 
@@ -41,14 +41,21 @@ IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,64}$"
 
 
 def _allocations() -> Prefetch[Any]:
+    """Each repayment's transaction with its current allocations (two queries a page)."""
+    current = Allocation.objects.filter(superseded_at=None).select_related("installment")
     return Prefetch(
-        "allocations",
-        queryset=Allocation.objects.select_related("installment").order_by("installment__number"),
+        "transactions",
+        queryset=LoanTransaction.objects.filter(kind=LoanTransaction.Kind.REPAYMENT).prefetch_related(
+            Prefetch("allocations", queryset=current.order_by("installment__number"))
+        ),
+        to_attr="booked",
     )
 
 
 def _answer(repayment: Repayment) -> dict[str, Any]:
     receipt = getattr(repayment, "receipt", None)
+    txn = repayment.booked[0] if getattr(repayment, "booked", None) else None
+    allocations = txn.allocations.all() if txn is not None else []
     return {
         "id": repayment.pk,
         "loan_id": repayment.loan_id,
@@ -66,9 +73,9 @@ def _answer(repayment: Repayment) -> dict[str, Any]:
                 "penalties": a.penalties,
                 "total": a.total,
             }
-            for a in repayment.allocations.all()
+            for a in allocations
         ],
-        "outstanding": repayment.outstanding_after,
+        "outstanding": txn.outstanding_after if txn is not None else repayment.outstanding_after,
         "recorded_by": repayment.recorded_by.get_username(),
         "recorded_at": repayment.recorded_at,
         "reversed": repayment.is_reversed,

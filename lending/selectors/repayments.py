@@ -14,7 +14,15 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
-from lending.models import Allocation, Installment, Loan, Receipt, Repayment, money_field
+from lending.models import (
+    Allocation,
+    Installment,
+    Loan,
+    LoanTransaction,
+    Receipt,
+    Repayment,
+    money_field,
+)
 
 ZERO = Decimal("0.00")
 CENTS = Decimal("0.01")
@@ -78,7 +86,11 @@ def with_allocation_totals(qs: QuerySet[Repayment]) -> QuerySet[Repayment]:
     """Add principal / interest / fees / penalties per repayment (one grouped query)."""
     return qs.annotate(
         **{
-            f"alloc_{c}": Coalesce(Sum(f"allocations__{c}"), ZERO, output_field=money_field())
+            f"alloc_{c}": Coalesce(
+                Sum(f"transactions__{c}", filter=Q(transactions__kind=LoanTransaction.Kind.REPAYMENT)),
+                ZERO,
+                output_field=money_field(),
+            )
             for c in ("principal", "interest", "fees", "penalties")
         }
     )
@@ -196,11 +208,20 @@ def receipt_for_print(number: str) -> tuple[Receipt, list[Allocation]]:
         number=number,
     )
     allocations = list(
-        Allocation.objects.filter(repayment_id=receipt.repayment_id)
-        .select_related("installment")
-        .order_by("installment__number")
+        allocations_of(receipt.repayment_id, as_booked=True).select_related("installment")
     )
     return receipt, allocations
+
+
+def allocations_of(repayment_id: int, *, as_booked: bool = False) -> QuerySet[Allocation]:
+    """How a repayment was spread over the installments: as booked (what its receipt
+    printed) or as it stands after any replay (the default)."""
+    qs = Allocation.objects.filter(
+        transaction__repayment_id=repayment_id,
+        transaction__kind=LoanTransaction.Kind.REPAYMENT,
+    )
+    qs = qs.filter(as_booked=True) if as_booked else qs.filter(superseded_at=None)
+    return qs.order_by("installment__number")
 
 
 def allocation_totals(allocations: list[Allocation]) -> dict[str, Decimal]:

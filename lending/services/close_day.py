@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.contrib.auth.models import User
@@ -37,15 +37,28 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from ledger.services import check_open, journal_post_many
 from lending.audit import audit_record
 from lending.bulk import update_rows
-from lending.models import AuditLog, Installment, Loan, LoanProduct
+from lending.models import (
+    AccountingBasis,
+    Allocation,
+    AuditLog,
+    DayClose,
+    Installment,
+    Loan,
+    LoanProduct,
+    LoanTransaction,
+)
 from lending.receivers import forget_portfolio
+from lending.replay import Kind
+from lending.services import transactions as books
 from lending.signals import loans_changed
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 DEFAULT_BATCH_SIZE = 1000
+ONE_DAY = timedelta(days=1)
 
 Progress = Callable[[int, int], None]
 
@@ -112,6 +125,7 @@ def _close_batch(
     oldest: dict[int, date] = {}
     penalised: list[Installment] = []
     penalty_for_charged: dict[int, Decimal] = {}
+    outstanding_after: dict[int, Decimal] = {}
     money_changed: set[int] = set()
     for installment in overdue:
         result.installments_overdue += 1
@@ -132,6 +146,9 @@ def _close_batch(
         loan.total_repayable += amount
         loan.outstanding += amount
         money_changed.add(loan.pk)
+        outstanding_after[installment.pk] = loan.outstanding
+        # Charged at the end of `on`: a payment dated on or before it now replays the loan.
+        loan.incremental_from = max(filter(None, [loan.incremental_from, on + ONE_DAY]))
         result.penalties_applied += 1
         result.penalty_total += amount
 
@@ -153,6 +170,9 @@ def _close_batch(
 
     if penalised:
         update_rows(penalised, ["penalties", "penalty_applied_on"])
+        _book_charges(
+            penalised, penalty_for_charged, outstanding_after, by_id=by_id, on=on, user=user
+        )
         audit_record(
             action=AuditLog.Action.PENALTIES_APPLIED,
             user=user,
@@ -169,9 +189,60 @@ def _close_batch(
                 ],
             },
         )
-    update_rows(changed, ["days_past_due", "total_repayable", "outstanding", "updated_at"])
+    update_rows(
+        changed,
+        ["days_past_due", "total_repayable", "outstanding", "incremental_from", "updated_at"],
+    )
     if money_changed:
         loans_changed.send(sender=Loan, loan_ids=sorted(money_changed), event="penalty")
+
+
+def _book_charges(
+    penalised: list[Installment],
+    amounts: dict[int, Decimal],
+    outstanding_after: dict[int, Decimal],
+    *,
+    by_id: dict[int, Loan],
+    on: date,
+    user: User | None,
+) -> None:
+    """Each penalty is a loan transaction (a charge booked at the end of `on`) with its
+    allocation and, for accrual-basis loans, its journal entry: in a fixed number of
+    statements per batch."""
+    charges = LoanTransaction.objects.bulk_create(
+        [
+            LoanTransaction(
+                loan_id=inst.loan_id,
+                kind=Kind.CHARGE,
+                value_date=on,
+                booked_by=user,
+                amount=amounts[inst.pk],
+                penalties=amounts[inst.pk],
+                end_of_day=True,
+                outstanding_after=outstanding_after[inst.pk],
+            )
+            for inst in penalised
+        ]
+    )
+    Allocation.objects.bulk_create(
+        [
+            Allocation(transaction=charge, installment_id=inst.pk, penalties=charge.amount)
+            for charge, inst in zip(charges, penalised, strict=True)
+        ]
+    )
+    accrual = [c for c in charges if by_id[c.loan_id].accounting_basis == AccountingBasis.ACCRUAL]
+    accounts: dict[int | None, dict[str, int]] = {}
+    entries = []
+    for charge in accrual:
+        loan = by_id[charge.loan_id]
+        if loan.product_id not in accounts:
+            accounts[loan.product_id] = books.accounts_for(loan)
+        entries.append(
+            books.entry_for(
+                charge, books.stored_effect(charge), loan=loan, accounts=accounts[loan.product_id]
+            )
+        )
+    journal_post_many(entries, user=user)
 
 
 def day_close(
@@ -188,6 +259,7 @@ def day_close(
         raise ValidationError({"date": "A day in the future cannot be closed."})
     if batch_size < 1:
         raise ValidationError({"batch_size": "The batch size must be at least 1."})
+    check_open(on, field="date")
     result = DayCloseResult(on=on)
     products = {
         p.pk: p for p in LoanProduct.objects.exclude(penalty_type=LoanProduct.PenaltyType.NONE)
@@ -219,6 +291,7 @@ def day_close(
         details["penalised_loans"] = result.penalised_loan_ids[:100]
         details["job"] = "close_day"
         audit_record(action=AuditLog.Action.DAY_CLOSED, user=user, details=details)
+        DayClose.objects.get_or_create(on=on)
         # Days past due moved on loans whose money did not (no signal per loan for those).
         forget_portfolio()
     return result

@@ -18,10 +18,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import can_approve, can_withdraw, can_write_off, require
+from ledger.services import check_open
 from lending.audit import audit_record
 from lending.errors import StateConflict
-from lending.models import AuditLog, Borrower, Installment, Loan, LoanProduct
+from lending.models import AccountingBasis, AuditLog, Borrower, Installment, Loan, LoanProduct
+from lending.replay import Book, Kind
 from lending.schedule import MAX_PRINCIPAL, LoanTerms, Schedule, TermsError, build_schedule
+from lending.services import transactions as books
 from lending.services.numbers import next_loan_number
 from lending.signals import loan_changed
 
@@ -40,6 +43,8 @@ TERM_FIELDS = [
     "days_in_year",
 ]
 Status = Loan.Status
+# Approval disburses at once and records no method: the money leaves the bank account.
+DISBURSEMENT_METHOD = "bank_transfer"
 
 
 def terms_for(loan: Loan, disbursement_date: date) -> LoanTerms:
@@ -163,16 +168,19 @@ def loan_approve(
     loan: Loan,
     user: User,
     disbursement_date: date | None = None,
+    method: str = DISBURSEMENT_METHOD,
     request: HttpRequest | None = None,
 ) -> Loan:
     """Approve and disburse: the schedule is built from the disbursement date and stored in
-    one bulk insert; the loan's totals come from it."""
+    one bulk insert; the disbursement is the loan's first transaction, with its journal
+    entry (loan portfolio debited, the fund source of `method` credited)."""
     today = timezone.localdate()
     disbursement_date = disbursement_date or today
     if disbursement_date > today:
         raise ValidationError(
             {"disbursement_date": "The disbursement date cannot be in the future."}
         )
+    check_open(disbursement_date, field="disbursement_date")
     with transaction.atomic():
         loan = _lock(loan)
         _require_status(loan, Status.PENDING, action="approved")
@@ -181,7 +189,7 @@ def loan_approve(
                 "You submitted this application, so someone else must approve it."
             )
         schedule = build_schedule(terms_for(loan, disbursement_date))
-        Installment.objects.bulk_create(
+        installments = Installment.objects.bulk_create(
             [
                 Installment(
                     loan=loan,
@@ -189,31 +197,43 @@ def loan_approve(
                     due_date=row.due_date,
                     principal=row.principal,
                     interest=row.interest,
-                    # Coarse rounding can repay a loan early and leave 0.00 rows at the end:
-                    # nothing is owed on them, so they are paid from the start.
-                    status=Installment.Status.PAID if row.total == 0 else Installment.Status.DUE,
-                    paid_on=disbursement_date if row.total == 0 else None,
                 )
                 for row in schedule.installments
             ]
         )
         loan.status = Status.ACTIVE
         loan.disbursement_date = disbursement_date
-        loan.total_repayable = schedule.total
-        loan.outstanding = schedule.total
         loan.decided_by = user  # type: ignore[assignment]
         loan.decided_at = timezone.now()
+        loan.accounting_basis = (
+            loan.product.accounting_basis if loan.product_id else AccountingBasis.CASH
+        )
+        book = Book.open([books.schedule_row(i) for i in installments], disbursement_date)
+        effect = book.apply(books.new_txn(Kind.DISBURSEMENT, disbursement_date, loan.principal))
+        books.store_in_order(
+            loan=loan,
+            installments=installments,
+            book=book,
+            effect=effect,
+            fields={
+                "kind": Kind.DISBURSEMENT,
+                "value_date": disbursement_date,
+                "amount": loan.principal,
+                "method": method,
+            },
+            user=user,
+            accounts=books.accounts_for(loan),
+        )
         loan.save(
             update_fields=[
                 "status",
                 "disbursement_date",
-                "total_repayable",
-                "outstanding",
                 "decided_by",
                 "decided_at",
-                "updated_at",
+                "accounting_basis",
             ]
         )
+        books.save_loan_totals(loan, book)
         audit_record(
             action=AuditLog.Action.LOAN_APPROVED,
             user=user,
@@ -300,16 +320,40 @@ def loan_withdraw(
 def loan_write_off(
     *, loan: Loan, user: User, reason: str, request: HttpRequest | None = None
 ) -> Loan:
-    """Stop collecting: the outstanding stays on the loan as the amount written off."""
+    """Stop collecting: everything left is written off as one transaction (by component),
+    journalled as a loss; the outstanding stays on the loan as the amount written off."""
     reason = _reason(reason, "write-off")
     with transaction.atomic():
         loan = _lock(loan)
         _require_status(loan, Status.ACTIVE, action="written off")
         if not can_write_off(user):
             raise PermissionDenied("Only an administrator can write off a loan.")
+        today = timezone.localdate()
+        check_open(today, field="reason")
+        installments = list(
+            Installment.objects.filter(loan=loan).exclude(status=Installment.Status.PAID)
+        )
+        book = books.open_book(loan, installments)
+        if loan.outstanding > 0:
+            # Written off at the end of the day: after the day's payments and charges.
+            effect = book.apply(books.new_txn(Kind.WRITE_OFF, today, loan.outstanding))
+            books.store_in_order(
+                loan=loan,
+                installments=installments,
+                book=book,
+                effect=effect,
+                fields={
+                    "kind": Kind.WRITE_OFF,
+                    "value_date": today,
+                    "amount": loan.outstanding,
+                    "end_of_day": True,
+                },
+                user=user,
+                accounts=books.accounts_for(loan),
+            )
         loan.status = Status.WRITTEN_OFF
         loan.status_reason = reason
-        loan.save(update_fields=["status", "status_reason", "updated_at"])
+        loan.save(update_fields=["status", "status_reason", "incremental_from", "updated_at"])
         audit_record(
             action=AuditLog.Action.LOAN_WRITTEN_OFF,
             user=user,

@@ -37,10 +37,22 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import can_record_repayment, can_reverse_repayment, require
-from lending import allocation
+from ledger.services import check_open
+from lending import allocation, replay
 from lending.audit import audit_record
+from lending.bulk import update_rows
 from lending.errors import StateConflict
-from lending.models import Allocation, AuditLog, Installment, Loan, Receipt, Repayment
+from lending.models import (
+    Allocation,
+    AuditLog,
+    Installment,
+    Loan,
+    LoanTransaction,
+    Receipt,
+    Repayment,
+)
+from lending.replay import Kind
+from lending.services import transactions as books
 from lending.services.loans import loan_close, loan_reopen
 from lending.services.numbers import next_receipt_number
 from lending.signals import loan_changed, repayment_recorded, repayment_reversed
@@ -163,6 +175,7 @@ def _check_payable(loan: Loan, amount: Decimal, paid_on: date) -> None:
     """A payment of `amount` on `paid_on` fits the (locked) loan."""
     _require_active(loan, "payments")
     _check_date(loan, paid_on, "paid_on")
+    check_open(paid_on, field="paid_on")
     if amount > loan.outstanding:
         raise ValidationError(
             {
@@ -226,38 +239,22 @@ class _Posted:
     receipt: Receipt
     allocations: list[Allocation]
     before: dict[str, str]
+    replayed: books.Plan | None = None  # set when the payment was backdated
 
 
-def _post(
+def _new_repayment(
     *,
     loan: Loan,
     user: User,
-    installments: list[Installment],
     amount: Decimal,
     paid_on: date,
     method: str,
     reference: str,
     idempotency_key: str | None,
     fingerprint: str,
+    outstanding_after: Decimal,
     is_settlement: bool = False,
-    waivers: dict[int, Decimal] | None = None,
-) -> _Posted:
-    """Allocate `amount` over `installments` (the loan's unpaid ones, waivers already
-    applied in memory) and write everything a posting writes except the audit entry."""
-    waivers = waivers or {}
-    by_id = {inst.pk: inst for inst in installments}
-    try:
-        lines = allocation.allocate([installment_due(i) for i in installments], amount)
-    except ValueError as exc:
-        raise ValidationError({"amount": str(exc)}) from exc
-
-    before = {"total_paid": str(loan.total_paid), "outstanding": str(loan.outstanding)}
-    loan.total_paid += amount
-    loan.total_waived += sum(waivers.values(), ZERO)
-    loan.outstanding = loan.total_repayable - loan.total_waived - loan.total_paid
-    if loan.outstanding < 0:  # the checks above make this impossible; never store it
-        raise ValidationError({"amount": "The payment would leave a negative balance."})
-
+) -> tuple[Repayment, Receipt]:
     repayment = Repayment.objects.create(
         loan=loan,
         amount=amount,
@@ -265,74 +262,155 @@ def _post(
         method=method,
         reference=reference,
         is_settlement=is_settlement,
-        outstanding_after=loan.outstanding,
+        outstanding_after=outstanding_after,
         recorded_by=user,
         idempotency_key=idempotency_key or None,
         request_fingerprint=fingerprint,
     )
-    allocated = {line.installment_id for line in lines}
-    allocations = Allocation.objects.bulk_create(
-        [
-            Allocation(
-                repayment=repayment,
-                installment_id=line.installment_id,
-                penalties=line.penalties,
-                fees=line.fees,
-                interest=line.interest,
-                principal=line.principal,
-                interest_waived=waivers.get(line.installment_id, ZERO),
-            )
-            for line in lines
-        ]
-        + [
-            Allocation(repayment=repayment, installment_id=pk, interest_waived=waived)
-            for pk, waived in waivers.items()
-            if pk not in allocated and waived
-        ]
-    )
-    changed: dict[int, Installment] = {pk: by_id[pk] for pk in waivers}
-    for line in lines:
-        inst = by_id[line.installment_id]
-        for component in allocation.COMPONENTS:
-            paid_field = f"{component}_paid"
-            setattr(inst, paid_field, getattr(inst, paid_field) + getattr(line, component))
-        changed[inst.pk] = inst
-    for inst in installments:
-        status = _status_of(inst)
-        if inst.pk in changed or status != inst.status:
-            # An installment with nothing to pay (a schedule can end on a 0.00 row) counts
-            # as paid once a payment reaches it, so it never shows as overdue.
-            inst.status = status
-            inst.paid_on = paid_on if status == PAID else None
-            changed[inst.pk] = inst
-    update_fields = _INSTALLMENT_FIELDS + (["interest_waived"] if waivers else [])
-    if len(changed) == 1:  # the usual case; bulk_update's CASE costs ten times the Python
-        next(iter(changed.values())).save(update_fields=update_fields)
-    else:
-        Installment.objects.bulk_update(list(changed.values()), update_fields)
-
-    oldest_unpaid = min(
-        (inst.due_date for inst in installments if inst.status != PAID), default=None
-    )
-    loan.days_past_due = _days_past_due(oldest_unpaid, timezone.localdate())
-    loan.save(
-        update_fields=["total_paid", "total_waived", "outstanding", "days_past_due", "updated_at"]
-    )
     receipt = Receipt.objects.create(
         repayment=repayment, number=next_receipt_number(timezone.localdate().year)
     )
-    return _Posted(repayment, receipt, allocations, before)
+    return repayment, receipt
+
+
+def _post(
+    *,
+    loan: Loan,
+    user: User,
+    amount: Decimal,
+    paid_on: date,
+    method: str,
+    reference: str,
+    idempotency_key: str | None,
+    fingerprint: str,
+    installments: list[Installment] | None = None,
+    waivers: dict[int, Decimal] | None = None,
+) -> _Posted:
+    """Book a payment (and a settlement's waivers) on the locked loan: in order onto the
+    stored state, or, when it is dated before something the loan has booked, by replaying
+    the loan. Writes everything a posting writes except the audit entry."""
+    accounts = books.accounts_for(loan)
+    before = {"total_paid": str(loan.total_paid), "outstanding": str(loan.outstanding)}
+    common = {"idempotency_key": idempotency_key, "fingerprint": fingerprint}
+    if not books.is_in_order(loan, paid_on):
+        plan = books.plan_replay(loan=loan, add=books.new_txn(Kind.REPAYMENT, paid_on, amount))
+        effect = plan.new_effect
+        assert effect is not None
+        repayment, receipt = _new_repayment(
+            loan=loan,
+            user=user,
+            amount=amount,
+            paid_on=paid_on,
+            method=method,
+            reference=reference,
+            outstanding_after=effect.outstanding_after,
+            **common,
+        )
+        txn = books.store_replay(
+            plan,
+            user=user,
+            reason=f"backdated payment {receipt.number} of {paid_on:%d %b %Y}",
+            accounts=accounts,
+            new_fields={
+                "kind": Kind.REPAYMENT,
+                "value_date": paid_on,
+                "amount": amount,
+                "method": method,
+                "repayment": repayment,
+            },
+        )
+        allocations = list(Allocation.objects.filter(transaction=txn))
+        return _Posted(repayment, receipt, allocations, before, replayed=plan)
+
+    if installments is None:
+        installments = list(
+            Installment.objects.filter(loan=loan)
+            .exclude(status=PAID)
+            .order_by("due_date", "number")
+        )
+    book = books.open_book(loan, installments)
+    waiver_effect = None
+    if waivers:
+        lines = tuple(replay.Line(pk, replay.Parts(interest=v)) for pk, v in waivers.items() if v)
+        waiver = books.new_txn(Kind.WAIVER, paid_on, sum(waivers.values(), ZERO), lines)
+        waiver_effect = book.apply(waiver)
+    try:
+        effect = book.apply(books.new_txn(Kind.REPAYMENT, paid_on, amount))
+    except ValueError as exc:
+        raise ValidationError({"amount": str(exc)}) from exc
+    if effect.overpaid:  # the checks before make this impossible; never book it
+        raise ValidationError({"amount": "The payment is above what the loan owes."})
+    repayment, receipt = _new_repayment(
+        loan=loan,
+        user=user,
+        amount=amount,
+        paid_on=paid_on,
+        method=method,
+        reference=reference,
+        outstanding_after=effect.outstanding_after,
+        is_settlement=bool(waivers),
+        **common,
+    )
+    if waiver_effect is not None:
+        books.store_in_order(
+            loan=loan,
+            installments=[],
+            book=book,
+            effect=waiver_effect,
+            fields={
+                "kind": Kind.WAIVER,
+                "value_date": paid_on,
+                "amount": waiver_effect.split.total,
+                "repayment": repayment,
+            },
+            user=user,
+            accounts=accounts,
+        )
+    booked = books.store_in_order(
+        loan=loan,
+        installments=installments,
+        book=book,
+        effect=effect,
+        fields={
+            "kind": Kind.REPAYMENT,
+            "value_date": paid_on,
+            "amount": amount,
+            "method": method,
+            "repayment": repayment,
+        },
+        user=user,
+        accounts=accounts,
+    )
+    books.save_loan_totals(loan, book)
+    return _Posted(repayment, receipt, booked.allocations, before)
 
 
 def _allocation_details(posted: _Posted, installments: list[Installment]) -> list[dict[str, Any]]:
     numbers = {inst.pk: inst.number for inst in installments}
     return [
         {
-            "installment": numbers[a.installment_id],
+            "installment": numbers.get(a.installment_id, a.installment_id),
             **{c: str(getattr(a, c)) for c in allocation.COMPONENTS},
         }
         for a in posted.allocations
     ]
+
+
+def _numbers_of(posted: _Posted) -> list[Installment]:
+    if posted.replayed is not None:
+        return posted.replayed.installments
+    return list(
+        Installment.objects.filter(pk__in=[a.installment_id for a in posted.allocations]).only(
+            "id", "number"
+        )
+    )
+
+
+def _replay_details(posted: _Posted) -> dict[str, Any]:
+    """A backdated payment's audit entry lists every split it changed, old -> new."""
+    if posted.replayed is None:
+        return {}
+    return {"backdated": True, "replay": posted.replayed.as_dict()}
 
 
 def _finish(
@@ -345,7 +423,10 @@ def _finish(
 ) -> None:
     """Close a loan that reached zero, then tell whoever listens."""
     if loan.outstanding == 0:
-        loan_close(loan=loan, user=user, on=posted.repayment.paid_on, request=request)
+        on = posted.repayment.paid_on
+        if posted.replayed is not None:
+            on = posted.replayed.book.closed_on or on
+        loan_close(loan=loan, user=user, on=on, request=request)
     repayment_recorded.send(sender=Repayment, repayment=posted.repayment, loan_id=loan.pk)
     loan_changed.send(sender=Loan, loan_id=loan.pk, event=event)
 
@@ -399,15 +480,9 @@ def repayment_record(
                 if existing is not None:
                     return existing
                 raise
-            installments = list(
-                Installment.objects.filter(loan=loan)
-                .exclude(status=PAID)
-                .order_by("due_date", "number")
-            )
             posted = _post(
                 loan=loan,
                 user=user,
-                installments=installments,
                 amount=value,
                 paid_on=paid_on,
                 method=method,
@@ -431,7 +506,8 @@ def repayment_record(
                         "total_paid": str(loan.total_paid),
                         "outstanding": str(loan.outstanding),
                     },
-                    "allocations": _allocation_details(posted, installments),
+                    "allocations": _allocation_details(posted, _numbers_of(posted)),
+                    **_replay_details(posted),
                 },
                 request=request,
             )
@@ -500,6 +576,15 @@ def loan_settle(
                 return existing
             _require_active(loan, "settlements")
             _check_date(loan, on, "on")
+            check_open(on, field="on")
+            if not books.is_in_order(loan, on):
+                assert loan.incremental_from is not None
+                raise ValidationError(
+                    {
+                        "on": "Something was booked on this loan after that date: settle as of "
+                        f"{loan.incremental_from:%d %b %Y} or later."
+                    }
+                )
             everything = list(Installment.objects.filter(loan=loan).order_by("due_date", "number"))
             quote = _payoff_for(loan, everything, on)
             if expected_amount is not None and quote.total != expected_amount:
@@ -517,8 +602,6 @@ def loan_settle(
                     }
                 )
             unpaid = [inst for inst in everything if inst.status != PAID or inst.remaining]
-            for inst in unpaid:
-                inst.interest_waived += quote.waivers.get(inst.pk, ZERO)
             posted = _post(
                 loan=loan,
                 user=user,
@@ -529,7 +612,6 @@ def loan_settle(
                 reference=reference,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
-                is_settlement=True,
                 waivers=quote.waivers,
             )
             if loan.outstanding != 0:  # the quote covers everything by construction
@@ -577,6 +659,53 @@ def loan_settle(
 # --- reversal -----------------------------------------------------------------------------
 
 
+def _check_reversible(repayment: Repayment, loan: Loan) -> None:
+    if repayment.is_reversed:
+        assert repayment.reversed_at is not None
+        raise StateConflict(
+            f"This repayment was already reversed on {repayment.reversed_at:%d %b %Y}."
+        )
+    if loan.status not in (Loan.Status.ACTIVE, Loan.Status.CLOSED):
+        raise StateConflict(
+            f"Loan {loan.number} is {loan.get_status_display().lower()}; its repayments "
+            "can no longer be reversed."
+        )
+    check_open(repayment.paid_on, field="reason")
+
+
+def _plan_reversal(repayment: Repayment, loan: Loan) -> tuple[books.Plan, list[LoanTransaction]]:
+    txns = list(LoanTransaction.objects.filter(repayment=repayment, reversed_at=None))
+    return books.plan_replay(loan=loan, remove=[t.pk for t in txns]), txns
+
+
+def repayment_reverse_preview(*, repayment: Repayment, user: User) -> books.Plan:
+    """What reversing `repayment` would change (later splits, penalties, days past due, the
+    loan closing or re-opening), without storing anything: the reversal page and the API's
+    dry run show it. Refuses what `repayment_reverse` would refuse."""
+    require(can_reverse_repayment(user), "Your role does not allow reversing repayments.")
+    with transaction.atomic():
+        loan = _lock(repayment.loan_id)
+        repayment = Repayment.objects.get(pk=repayment.pk)
+        _check_reversible(repayment, loan)
+        plan, _txns = _plan_reversal(repayment, loan)
+    return plan
+
+
+def repayment_preview(
+    *, loan: Loan, user: User, amount: Decimal, paid_on: date
+) -> books.Plan | None:
+    """What a payment dated `paid_on` would change on the loan's later transactions when it is
+    backdated (None when it would be booked in order and changes nothing already booked)."""
+    require(can_record_repayment(user), "Your role does not allow recording repayments.")
+    value = _clean_amount(amount)
+    with transaction.atomic():
+        loan = _lock(loan.pk)
+        _check_payable(loan, value, paid_on)
+        if books.is_in_order(loan, paid_on):
+            return None
+        return books.plan_replay(loan=loan, add=books.new_txn(Kind.REPAYMENT, paid_on, value))
+
+
 def repayment_reverse(
     *,
     repayment: Repayment,
@@ -584,8 +713,10 @@ def repayment_reverse(
     reason: str,
     request: HttpRequest | None = None,
 ) -> Repayment:
-    """Undo exactly one repayment's allocations (and a settlement's waivers), void its
-    receipt and re-open the loan if it was closed. The repayment row stays, marked reversed."""
+    """Reverse a repayment: its transactions (a settlement's waiver too) are marked reversed
+    with mirror journal entries, the loan is replayed without them (later payments re-split,
+    penalties decided again, each change journalled and audited), its receipt is voided, and
+    the loan re-opens if it was closed. The repayment row stays, marked reversed."""
     require(can_reverse_repayment(user), "Your role does not allow reversing repayments.")
     reason = (reason or "").strip()
     if not reason:
@@ -594,69 +725,37 @@ def repayment_reverse(
         loan = _lock(repayment.loan_id)
         repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
         repayment.loan = loan  # the locked row: its number names the entry, no second read
-        if repayment.is_reversed:
-            assert repayment.reversed_at is not None
-            raise StateConflict(
-                f"This repayment was already reversed on {repayment.reversed_at:%d %b %Y}."
-            )
-        if loan.status not in (Loan.Status.ACTIVE, Loan.Status.CLOSED):
-            raise StateConflict(
-                f"Loan {loan.number} is {loan.get_status_display().lower()}; its repayments "
-                "can no longer be reversed."
-            )
-        allocations = list(repayment.allocations.select_related("installment"))
-        waivers = {a.installment_id: a.interest_waived for a in allocations if a.interest_waived}
-        changed = {a.installment_id: a.installment for a in allocations}
-        for a in allocations:
-            inst = changed[a.installment_id]
-            for component in allocation.COMPONENTS:
-                paid_field = f"{component}_paid"
-                setattr(inst, paid_field, getattr(inst, paid_field) - getattr(a, component))
-        for pk, waived in waivers.items():
-            changed[pk].interest_waived -= waived
-        for inst in changed.values():
-            assert min(getattr(inst, f) for f in [*_PAID_FIELDS, "interest_waived"]) >= 0
-            inst.status = _status_of(inst)
-            if inst.status != PAID:
-                inst.paid_on = None
-        update_fields = _INSTALLMENT_FIELDS + (["interest_waived"] if waivers else [])
-        Installment.objects.bulk_update(list(changed.values()), update_fields)
-
+        _check_reversible(repayment, loan)
+        plan, txns = _plan_reversal(repayment, loan)
+        accounts = books.accounts_for(loan)
         before = {
             "total_paid": str(loan.total_paid),
             "total_waived": str(loan.total_waived),
             "outstanding": str(loan.outstanding),
             "status": loan.status,
         }
-        loan.total_paid -= repayment.amount
-        loan.total_waived -= sum(waivers.values(), ZERO)
-        loan.outstanding = loan.total_repayable - loan.total_waived - loan.total_paid
-        oldest_unpaid = (
-            Installment.objects.filter(loan=loan)
-            .exclude(status=PAID)
-            .order_by("due_date")
-            .values_list("due_date", flat=True)
-            .first()
-        )
-        loan.days_past_due = _days_past_due(oldest_unpaid, timezone.localdate())
-        loan.save(
-            update_fields=[
-                "total_paid",
-                "total_waived",
-                "outstanding",
-                "days_past_due",
-                "updated_at",
-            ]
-        )
         now = timezone.now()
+        for t in txns:
+            t.reversed_at = now
+            t.reversed_by = user  # type: ignore[assignment]
+            t.reversal_reason = reason
+        update_rows(txns, ["reversed_at", "reversed_by", "reversal_reason"])
+        books.mirror_entries(txns, loan=loan, accounts=accounts, user=user)
+        receipt_number = (
+            Receipt.objects.filter(repayment=repayment).values_list("number", flat=True).first()
+        )
+        books.store_replay(
+            plan,
+            user=user,
+            reason=f"reversal of {receipt_number or repayment.pk}",
+            accounts=accounts,
+        )
         repayment.reversed_at = now
         repayment.reversed_by = user  # type: ignore[assignment]
         repayment.reversal_reason = reason
         repayment.save(update_fields=["reversed_at", "reversed_by", "reversal_reason"])
-        receipt_number = (
-            Receipt.objects.filter(repayment=repayment).values_list("number", flat=True).first()
-        )
         Receipt.objects.filter(repayment=repayment).update(voided_at=now)
+        waived = sum((t.amount for t in txns if t.kind == Kind.WAIVER), ZERO)
         audit_record(
             action=AuditLog.Action.REPAYMENT_REVERSED,
             user=user,
@@ -667,7 +766,7 @@ def repayment_reverse(
                 "amount": str(repayment.amount),
                 "paid_on": repayment.paid_on,
                 "settlement": repayment.is_settlement,
-                "interest_restored": str(sum(waivers.values(), ZERO)),
+                "interest_restored": str(waived),
                 "reason": reason,
                 "before": before,
                 "after": {
@@ -675,11 +774,15 @@ def repayment_reverse(
                     "total_waived": str(loan.total_waived),
                     "outstanding": str(loan.outstanding),
                 },
+                "replay": plan.as_dict(),
             },
             request=request,
         )
         if loan.status == Loan.Status.CLOSED and loan.outstanding > 0:
             loan_reopen(loan=loan, user=user, request=request)
+        elif loan.status == Loan.Status.ACTIVE and loan.outstanding == 0:
+            on = plan.book.closed_on or repayment.paid_on
+            loan_close(loan=loan, user=user, on=on, request=request)
         repayment_reversed.send(sender=Repayment, repayment=repayment, loan_id=loan.pk)
         loan_changed.send(sender=Loan, loan_id=loan.pk, event="repayment_reversed")
     return repayment

@@ -279,7 +279,7 @@ def _fresh_payment_form(data: Any) -> RepaymentForm:
 def repayment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """What was recorded: the payment, its allocation, its receipt (new tab) and PDF."""
     repayment = selectors.repayment_for_detail(pk)
-    allocations = list(repayment.allocations.select_related("installment"))
+    allocations = list(selectors.allocations_of(repayment.pk).select_related("installment"))
     return render(
         request,
         "lending/repayments/detail.html",

@@ -39,12 +39,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
+from ledger.models import JournalLine
 from lending.models import (
     Allocation,
     Borrower,
     Installment,
     Loan,
+    LoanTransaction,
     NumberSequence,
+    ProductAccount,
     Receipt,
     Repayment,
 )
@@ -60,6 +63,9 @@ def _tables() -> dict[str, str]:
         "inst": Installment._meta.db_table,
         "rep": Repayment._meta.db_table,
         "alloc": Allocation._meta.db_table,
+        "txn": LoanTransaction._meta.db_table,
+        "line": JournalLine._meta.db_table,
+        "pa": ProductAccount._meta.db_table,
         "receipt": Receipt._meta.db_table,
         "seq": NumberSequence._meta.db_table,
         "borrower": Borrower._meta.db_table,
@@ -82,11 +88,12 @@ def _loan_checks(scope: str) -> list[tuple[str, str]]:
         SELECT loan_id, SUM(amount) AS paid FROM {t["rep"]}
         WHERE reversed_at IS NULL GROUP BY loan_id"""
     alloc_sums = f"""
-        SELECT r.loan_id,
-               SUM(a.principal + a.interest + a.fees + a.penalties) AS paid,
-               SUM(a.interest_waived) AS waived
-        FROM {t["alloc"]} a JOIN {t["rep"]} r ON r.id = a.repayment_id
-        WHERE r.reversed_at IS NULL GROUP BY r.loan_id"""
+        SELECT x.loan_id,
+               SUM(CASE WHEN x.kind = 'repayment'
+                        THEN a.principal + a.interest + a.fees + a.penalties ELSE 0 END) AS paid,
+               SUM(CASE WHEN x.kind = 'waiver' THEN a.interest ELSE 0 END) AS waived
+        FROM {t["alloc"]} a JOIN {t["txn"]} x ON x.id = a.transaction_id
+        WHERE x.reversed_at IS NULL AND a.superseded_at IS NULL GROUP BY x.loan_id"""
     return [
         (
             "schedule principal == loan principal, one row per installment",
@@ -109,7 +116,7 @@ def _loan_checks(scope: str) -> list[tuple[str, str]]:
                        OR ROUND(COALESCE(s.waived, 0) - l.total_waived, 2) <> 0)""",
         ),
         (
-            "total_paid == paid on the installments == non-reversed repayments == allocations",
+            "total_paid == paid on the installments == allocations == repayments - overpaid",
             f"""SELECT l.id, l.number, 'total_paid ' || l.total_paid || ', installments '
                        || COALESCE(s.paid, 0) || ', repayments ' || COALESCE(r.paid, 0)
                        || ', allocations ' || COALESCE(a.paid, 0)
@@ -119,11 +126,11 @@ def _loan_checks(scope: str) -> list[tuple[str, str]]:
                 LEFT JOIN ({alloc_sums}) a ON a.loan_id = l.id
                 WHERE 1 = 1 {scope}
                   AND (ROUND(COALESCE(s.paid, 0) - l.total_paid, 2) <> 0
-                       OR ROUND(COALESCE(r.paid, 0) - l.total_paid, 2) <> 0
+                       OR ROUND(COALESCE(r.paid, 0) - l.total_paid - l.overpaid, 2) <> 0
                        OR ROUND(COALESCE(a.paid, 0) - l.total_paid, 2) <> 0)""",
         ),
         (
-            "total_waived == interest waived on the non-reversed settlements' allocations",
+            "total_waived == interest waived by the non-reversed waivers",
             f"""SELECT l.id, l.number, 'total_waived ' || l.total_waived || ', allocations '
                        || COALESCE(a.waived, 0)
                 FROM {t["loan"]} l
@@ -184,24 +191,40 @@ def _loan_checks(scope: str) -> list[tuple[str, str]]:
                        OR (i.status = 'paid') <> (i.paid_on IS NOT NULL))""",
         ),
         (
-            "each repayment == sum of its allocations, all on its own loan's installments",
-            f"""SELECT l.id, l.number, 'repayment ' || r.id || ' amount ' || r.amount
+            "each transaction's split == its allocations (+ overpaid), on its own loan",
+            f"""SELECT l.id, l.number, x.kind || ' ' || x.id || ' amount ' || x.amount
+                       || ' split ' || (x.principal + x.interest + x.fees + x.penalties)
                        || ' allocated ' || COALESCE(a.total, 0)
                        || ' foreign rows ' || COALESCE(a.foreign_rows, 0)
-                FROM {t["rep"]} r JOIN {t["loan"]} l ON l.id = r.loan_id
+                FROM {t["txn"]} x JOIN {t["loan"]} l ON l.id = x.loan_id
                 LEFT JOIN (
-                    SELECT a.repayment_id,
+                    SELECT a.transaction_id,
                            SUM(a.principal + a.interest + a.fees + a.penalties) AS total,
-                           SUM(CASE WHEN i.loan_id <> r2.loan_id THEN 1 ELSE 0 END)
+                           SUM(CASE WHEN i.loan_id <> x2.loan_id THEN 1 ELSE 0 END)
                                AS foreign_rows
                     FROM {t["alloc"]} a
                     JOIN {t["inst"]} i ON i.id = a.installment_id
-                    JOIN {t["rep"]} r2 ON r2.id = a.repayment_id
-                    GROUP BY a.repayment_id
-                ) a ON a.repayment_id = r.id
+                    JOIN {t["txn"]} x2 ON x2.id = a.transaction_id
+                    WHERE a.superseded_at IS NULL
+                    GROUP BY a.transaction_id
+                ) a ON a.transaction_id = x.id
+                WHERE x.kind IN ('repayment', 'charge', 'waiver', 'write_off') {scope}
+                  AND (ROUND(COALESCE(a.total, 0) - (x.principal + x.interest + x.fees
+                                                     + x.penalties), 2) <> 0
+                       OR ROUND(x.principal + x.interest + x.fees + x.penalties + x.overpaid
+                                - x.amount, 2) <> 0
+                       OR COALESCE(a.foreign_rows, 0) > 0 OR x.amount <= 0)""",
+        ),
+        (
+            "each repayment is one transaction of its amount, reversed exactly when it is",
+            f"""SELECT l.id, l.number, 'repayment ' || r.id || ' amount ' || r.amount
+                       || ' booked ' || COALESCE(SUM(x.amount), 0)
+                FROM {t["rep"]} r JOIN {t["loan"]} l ON l.id = r.loan_id
+                LEFT JOIN {t["txn"]} x ON x.repayment_id = r.id AND x.kind = 'repayment'
                 WHERE 1 = 1 {scope}
-                  AND (ROUND(COALESCE(a.total, 0) - r.amount, 2) <> 0
-                       OR COALESCE(a.foreign_rows, 0) > 0 OR r.amount <= 0)""",
+                GROUP BY l.id, l.number, r.id, r.amount, r.reversed_at
+                HAVING COUNT(x.id) <> 1 OR ROUND(COALESCE(SUM(x.amount), 0) - r.amount, 2) <> 0
+                    OR (r.reversed_at IS NULL) <> (MAX(x.reversed_at) IS NULL)""",
         ),
         (
             "one receipt per repayment, void exactly when reversed",
@@ -216,6 +239,62 @@ def _loan_checks(scope: str) -> list[tuple[str, str]]:
                     OR SUM(CASE WHEN c.voided_at IS NULL THEN 0 ELSE 1 END)
                        <> (CASE WHEN r.reversed_at IS NULL THEN 0 ELSE 1 END)""",
         ),
+    ]
+
+
+def _ledger_checks() -> list[tuple[str, str]]:
+    """The general ledger agrees with the loans (DESIGN.md, "General ledger")."""
+    t = _tables()
+
+    def role_balance(role: str, sign: str = "") -> str:
+        return f"""COALESCE((SELECT {sign}SUM(j.debit - j.credit) FROM {t["line"]} j
+                    WHERE j.account_id IN (SELECT account_id FROM {t["pa"]}
+                                           WHERE role = '{role}')), 0)"""
+
+    principal_out = f"""COALESCE((SELECT SUM(i.principal - i.principal_paid)
+                         FROM {t["inst"]} i JOIN {t["loan"]} l ON l.id = i.loan_id
+                         WHERE l.status IN ('active', 'closed')), 0)"""
+    cash_only = f"""NOT EXISTS (SELECT 1 FROM {t["loan"]} WHERE accounting_basis <> 'cash')"""
+    interest_repaid = f"""COALESCE((SELECT SUM(x.interest) FROM {t["txn"]} x
+                           WHERE x.kind = 'repayment' AND x.reversed_at IS NULL), 0)"""
+    fund_checks = []
+    for method in ("cash", "bank_transfer", "mobile_money", "cheque"):
+        money = f"""COALESCE((SELECT SUM(CASE WHEN x.kind = 'disbursement' THEN -x.amount
+                                      ELSE x.amount END)
+                     FROM {t["txn"]} x WHERE x.method = '{method}' AND x.reversed_at IS NULL
+                       AND x.kind IN ('disbursement', 'repayment', 'recovery')), 0)"""
+        fund_checks.append(
+            (
+                f"fund source for {method.replace('_', ' ')} == money in - money out",
+                f"""SELECT NULL, '{method}', 'ledger ' || {role_balance(f"fund_{method}")}
+                           || ' loans ' || {money}
+                    WHERE (SELECT COUNT(DISTINCT account_id) FROM {t["pa"]}
+                           WHERE role LIKE 'fund_%') = 4
+                      AND ROUND({role_balance(f"fund_{method}")} - {money}, 2) <> 0""",
+            )
+        )
+    return [
+        (
+            "every journal entry balances (debits == credits)",
+            f"""SELECT NULL, 'JE-' || entry_id, 'debits ' || SUM(debit) || ' credits '
+                       || SUM(credit)
+                FROM {t["line"]} GROUP BY entry_id
+                HAVING ROUND(SUM(debit) - SUM(credit), 2) <> 0""",
+        ),
+        (
+            "loan portfolio balance == principal outstanding of active loans",
+            f"""SELECT NULL, 'portfolio', 'ledger ' || {role_balance("loan_portfolio")}
+                       || ' loans ' || {principal_out}
+                WHERE ROUND({role_balance("loan_portfolio")} - {principal_out}, 2) <> 0""",
+        ),
+        (
+            "cash basis: interest income == interest repaid (less reversals)",
+            f"""SELECT NULL, 'interest income', 'ledger ' || {role_balance("interest_income", "-")}
+                       || ' repaid ' || {interest_repaid}
+                WHERE {cash_only}
+                  AND ROUND({role_balance("interest_income", "-")} - {interest_repaid}, 2) <> 0""",
+        ),
+        *fund_checks,
     ]
 
 
@@ -278,7 +357,7 @@ class Command(BaseCommand):
         show = max(options["show"], 0)
         failures = 0
         with connection.cursor() as cursor:
-            for name, sql in _loan_checks(scope) + _global_checks():
+            for name, sql in _loan_checks(scope) + _global_checks() + _ledger_checks():
                 cursor.execute(sql)
                 rows = cursor.fetchall()
                 failures += len(rows)

@@ -1,0 +1,408 @@
+"""A loan's state, defined as the replay of its transactions in value-date order.
+
+Plain Python (no Django), beside `lending.schedule` and `lending.allocation`: the schedule
+and the loan's non-reversed transactions go in, the state of every installment, the split of
+every transaction and the loan's totals come out (DESIGN.md, "Loan ledger"). This is the one
+definition of a loan's state:
+
+- posting in date order applies one transaction to the stored state (`Book.apply`), the
+  common and fast case;
+- a reversal or a backdated posting replays every transaction (`replay`) and the services
+  store whatever split changed.
+
+Both go through `Book.apply`, so the incremental path gives what a replay gives by
+construction (and a property test checks it on the stored rows).
+
+Order: by value date; on one date, what staff booked comes before what the daily close booked
+for that day (its penalty charges and accruals count at the end of the day, after every
+payment of the day), then by booking order.
+
+Penalties follow the replay (`PenaltyRule`): when the services replay a loan after a reversal
+or a backdated posting, each installment's late penalty is decided again by the rule the daily
+close applies. An installment still unpaid at the end of its penalty day (due date + grace
+days + 1) owes its penalty: a close's charge already booked for it stays where it is, and one
+missing (the close ran before the money was taken back) is charged as of that day, if that day
+has been closed. An installment the replay shows paid by then owes none: a charge booked for it
+is taken back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+
+from lending import allocation
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+COMPONENTS = allocation.COMPONENTS  # penalties, fees, interest, principal: the order paid
+
+
+class Kind(StrEnum):
+    DISBURSEMENT = "disbursement"
+    REPAYMENT = "repayment"
+    RECOVERY = "recovery"
+    CHARGE = "charge"
+    WAIVER = "waiver"
+    WRITE_OFF = "write_off"
+    ACCRUAL = "accrual"
+
+
+@dataclass(frozen=True)
+class Parts:
+    """An amount split by component."""
+
+    principal: Decimal = ZERO
+    interest: Decimal = ZERO
+    fees: Decimal = ZERO
+    penalties: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.fees + self.penalties
+
+    def __add__(self, other: Parts) -> Parts:
+        return Parts(*(getattr(self, c) + getattr(other, c) for c in _PARTS))
+
+    def __sub__(self, other: Parts) -> Parts:
+        return Parts(*(getattr(self, c) - getattr(other, c) for c in _PARTS))
+
+    def as_dict(self) -> dict[str, Decimal]:
+        return {c: getattr(self, c) for c in _PARTS}
+
+
+_PARTS = ("principal", "interest", "fees", "penalties")  # Parts' field order
+
+
+def parts_of(obj: object) -> Parts:
+    """The four components of anything that has them as attributes (a row, a line)."""
+    return Parts(*(getattr(obj, c) for c in _PARTS))
+
+
+@dataclass(frozen=True)
+class Line:
+    """What one transaction did to one installment: paid, charged, waived or written off."""
+
+    installment_id: int
+    parts: Parts
+
+
+@dataclass(frozen=True)
+class Txn:
+    """A loan transaction as the replay needs it.
+
+    `lines` are the given effect of a charge or a waiver (what it adds or forgives, per
+    installment); the lines of a repayment or a write-off are worked out by the replay.
+    `end_of_day` marks what the daily close booked (it counts after the day's payments);
+    `penalty` marks a close's late-penalty charge, which the penalty rule may take back.
+    """
+
+    id: int
+    kind: Kind
+    value_date: date
+    amount: Decimal
+    lines: tuple[Line, ...] = ()
+    end_of_day: bool = False
+    penalty: bool = False
+
+    @property
+    def sort_key(self) -> tuple[date, bool, int]:
+        return (self.value_date, self.end_of_day, self.id)
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """One installment as scheduled, before any transaction."""
+
+    id: int
+    number: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    fees: Decimal = ZERO
+
+
+@dataclass
+class Row:
+    """One installment's running state: what it owes (scheduled + charged), has paid and has
+    had waived, per component; `paid_on` is the day it was paid in full."""
+
+    id: int
+    number: int
+    due_date: date
+    due: Parts
+    paid: Parts = Parts()
+    waived: Parts = Parts()
+    paid_on: date | None = None
+
+    @property
+    def remaining(self) -> Parts:
+        return self.due - self.paid - self.waived
+
+    @property
+    def is_paid(self) -> bool:
+        return self.remaining.total == 0
+
+    def owed(self) -> allocation.InstallmentDue:
+        left = self.remaining
+        return allocation.InstallmentDue(
+            id=self.id, number=self.number, due_date=self.due_date, **left.as_dict()
+        )
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What applying one transaction did: its split (in total and per installment), any
+    money above what was owed, and what the loan still owed afterwards."""
+
+    split: Parts
+    lines: tuple[Line, ...]
+    overpaid: Decimal
+    outstanding_after: Decimal
+
+
+@dataclass
+class Book:
+    """A loan's state: its installments (oldest first) and totals.
+
+    `outstanding == total_repayable - total_waived - total_paid`, never negative; money paid
+    above that is `overpaid` (a credit the institution owes the borrower).
+    """
+
+    rows: list[Row]
+    total_repayable: Decimal = ZERO
+    total_paid: Decimal = ZERO
+    total_waived: Decimal = ZERO
+    overpaid: Decimal = ZERO
+    written_off: Decimal = ZERO
+    recovered: Decimal = ZERO
+    closed_on: date | None = None
+    _by_id: dict[int, Row] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rows.sort(key=lambda r: (r.due_date, r.number))
+        self._by_id = {row.id: row for row in self.rows}
+
+    @classmethod
+    def open(cls, schedule: Iterable[ScheduleRow], disbursed_on: date) -> Book:
+        """The state right after disbursement. A 0.00 row (coarse rounding can end a schedule
+        with some) owes nothing, so it is paid from the start."""
+        rows = [
+            Row(
+                id=s.id,
+                number=s.number,
+                due_date=s.due_date,
+                due=Parts(s.principal, s.interest, s.fees),
+            )
+            for s in schedule
+        ]
+        for row in rows:
+            if row.due.total == 0:
+                row.paid_on = disbursed_on
+        return cls(rows=rows, total_repayable=sum((r.due.total for r in rows), ZERO))
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total_repayable - self.total_waived - self.total_paid
+
+    def row(self, installment_id: int) -> Row:
+        return self._by_id[installment_id]
+
+    def days_past_due(self, as_of: date) -> int:
+        """Days since the oldest installment still unpaid fell due (0 when none has)."""
+        for row in self.rows:
+            if not row.is_paid:
+                return max((as_of - row.due_date).days, 0)
+        return 0
+
+    def apply(self, txn: Txn) -> Effect:
+        """Apply one transaction, in order, and say what it did."""
+        overpaid = ZERO
+        if txn.kind in (Kind.REPAYMENT,):
+            lines, overpaid = self._pay(txn)
+        elif txn.kind is Kind.CHARGE:
+            lines = self._charge(txn)
+        elif txn.kind is Kind.WAIVER:
+            lines = self._waive(txn)
+        elif txn.kind is Kind.WRITE_OFF:
+            lines = tuple(Line(r.id, r.remaining) for r in self.rows if not r.is_paid)
+            self.written_off = sum((line.parts.total for line in lines), ZERO)
+        elif txn.kind is Kind.RECOVERY:
+            lines = ()
+            self.recovered += txn.amount
+        elif txn.kind is Kind.DISBURSEMENT:
+            return Effect(Parts(principal=txn.amount), (), ZERO, self.outstanding)
+        elif txn.kind is Kind.ACCRUAL:
+            return Effect(Parts(interest=txn.amount), (), ZERO, self.outstanding)
+        else:  # pragma: no cover - a new kind must be taught to the replay
+            raise ValueError(f"Unknown transaction kind {txn.kind!r}")
+        self._mark_paid(txn.value_date)
+        split = sum((line.parts for line in lines), Parts())
+        if txn.kind is not Kind.WRITE_OFF:
+            self.closed_on = txn.value_date if self.outstanding == 0 else None
+        return Effect(split, lines, overpaid, self.outstanding)
+
+    def _pay(self, txn: Txn) -> tuple[tuple[Line, ...], Decimal]:
+        owed = [row.owed() for row in self.rows if not row.is_paid]
+        payable = min(txn.amount, allocation.total_remaining(owed))
+        lines = allocation.allocate(owed, payable) if payable > 0 else []
+        result = []
+        for line in lines:
+            parts = parts_of(line)
+            self._by_id[line.installment_id].paid += parts
+            result.append(Line(line.installment_id, parts))
+        self.total_paid += payable
+        extra = txn.amount - payable
+        self.overpaid += extra
+        return tuple(result), extra
+
+    def _charge(self, txn: Txn) -> tuple[Line, ...]:
+        for line in txn.lines:
+            row = self._by_id[line.installment_id]
+            row.due += line.parts
+            self.total_repayable += line.parts.total
+            if not row.is_paid:
+                row.paid_on = None
+        return txn.lines
+
+    def _waive(self, txn: Txn) -> tuple[Line, ...]:
+        for line in txn.lines:
+            self._by_id[line.installment_id].waived += line.parts
+            self.total_waived += line.parts.total
+        return txn.lines
+
+    def _mark_paid(self, on: date) -> None:
+        for row in self.rows:
+            if row.paid_on is None and row.is_paid:
+                row.paid_on = on
+
+
+@dataclass(frozen=True)
+class PenaltyRule:
+    """The late penalty the daily close charges once per installment: a flat amount, or a
+    percent of the installment's scheduled amount (principal + interest + fees - waived
+    interest), when it is still unpaid more than `grace_days` days after its due date."""
+
+    flat: Decimal = ZERO
+    percent: Decimal = ZERO
+    grace_days: int = 0
+
+    def day(self, row: Row) -> date:
+        """The first day the installment is late enough to be charged."""
+        return row.due_date + timedelta(days=self.grace_days + 1)
+
+    def amount(self, row: Row) -> Decimal:
+        if self.flat > 0:
+            return self.flat.quantize(CENT)
+        base = row.due.principal + row.due.interest + row.due.fees - row.waived.interest
+        return max(base * self.percent / 100, ZERO).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True)
+class Penalties:
+    """How to decide penalties in a replay: the rule, and the last day the daily close has
+    run (no penalty is charged for a later day: the close will do it)."""
+
+    rule: PenaltyRule
+    closed_through: date
+
+
+@dataclass
+class Replayed:
+    """The result of a replay: the final state, each transaction's effect, and (when a
+    penalty rule was given) the penalty charges to add and the ones to take back."""
+
+    book: Book
+    effects: dict[int, Effect]
+    penalties_added: list[Txn] = field(default_factory=list)
+    penalties_taken_back: list[int] = field(default_factory=list)
+
+
+NEW_ID = 2**62  # sorts a transaction not yet stored after every stored one
+
+
+def replay(
+    schedule: Sequence[ScheduleRow],
+    disbursed_on: date,
+    txns: Iterable[Txn],
+    *,
+    penalties: Penalties | None = None,
+) -> Replayed:
+    """Replay `txns` (the non-reversed transactions) over `schedule` in order. Without
+    `penalties`, charges are applied as booked; with it, late penalties are decided again
+    (see the module docstring), and the charges to add carry ids from NEW_ID + 1 up."""
+    book = Book.open(schedule, disbursed_on)
+    ordered = sorted(txns, key=lambda t: t.sort_key)
+    result = Replayed(book=book, effects={})
+    if penalties is None:
+        for txn in ordered:
+            result.effects[txn.id] = book.apply(txn)
+        return result
+
+    rule, through = penalties.rule, penalties.closed_through
+    charged = {t.lines[0].installment_id for t in ordered if t.penalty and t.lines}
+    owes: dict[int, bool] = {}  # installment id -> owes its penalty (decided on its day)
+    penalty_days = {
+        day for row in book.rows if (day := rule.day(row)) <= through and row.due.total > 0
+    }
+    days = sorted({t.value_date for t in ordered} | penalty_days)
+    by_day: dict[date, list[Txn]] = {}
+    for txn in ordered:
+        by_day.setdefault(txn.value_date, []).append(txn)
+    next_id = NEW_ID
+    for day in days:
+        todays = by_day.get(day, [])
+        for txn in todays:
+            if not txn.end_of_day:
+                result.effects[txn.id] = book.apply(txn)
+        if book.written_off:
+            for txn in todays:
+                if txn.end_of_day:
+                    result.effects[txn.id] = book.apply(txn)
+            continue
+        for row in book.rows:
+            if row.due.total > 0 and rule.day(row) == day <= through:
+                owes.setdefault(row.id, not row.is_paid)
+        for txn in todays:
+            if not txn.end_of_day:
+                continue
+            if txn.penalty and txn.lines:
+                row = book.row(txn.lines[0].installment_id)
+                keep = owes.get(row.id, not row.is_paid)
+                owes.setdefault(row.id, keep)
+                if not keep:
+                    result.penalties_taken_back.append(txn.id)
+                    continue
+            result.effects[txn.id] = book.apply(txn)
+        for row in book.rows:
+            if owes.get(row.id) and row.id not in charged and rule.day(row) == day:
+                amount = rule.amount(row)
+                if amount <= 0:
+                    continue
+                next_id += 1
+                txn = Txn(
+                    id=next_id,
+                    kind=Kind.CHARGE,
+                    value_date=day,
+                    amount=amount,
+                    lines=(Line(row.id, Parts(penalties=amount)),),
+                    end_of_day=True,
+                    penalty=True,
+                )
+                charged.add(row.id)
+                result.penalties_added.append(txn)
+                result.effects[txn.id] = book.apply(txn)
+    return result
+
+
+def incremental_from(txns: Iterable[Txn]) -> date | None:
+    """The first value date a new posting can have and still be applied in order: on or after
+    the last day anything was booked for, and after the last day the close booked for."""
+    last: date | None = None
+    for txn in txns:
+        day = txn.value_date + timedelta(days=1) if txn.end_of_day else txn.value_date
+        last = day if last is None or day > last else last
+    return last

@@ -1,0 +1,718 @@
+"""Booking loan transactions: the imperative shell around `lending.replay`.
+
+Every money service (disbursement, repayment, settlement, reversal, write-off, the daily
+close) books through here, inside its own transaction with the loan row locked:
+
+- `post_in_order` applies one transaction to the stored state, when it is dated on or after
+  everything the loan has booked (`Loan.incremental_from`): the common, fast case;
+- `plan_replay` replays the whole loan with a transaction added or taken away and says what
+  would change (the pages and the API show it before anything is stored, `dry_run`), and
+  `store_replay` writes it: the new split of every later transaction, penalties added or
+  taken back, installments, totals, and one journal entry per changed transaction for the
+  difference.
+
+Each transaction's journal entry is booked in the same database transaction
+(`lending.journal` says which accounts, `ProductAccount` which account plays each role). A
+fixed number of queries either way, whatever the loan's history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from ledger.services import EntrySpec, Posting, check_open, journal_post_many
+from lending import journal, replay
+from lending.bulk import update_rows
+from lending.models import (
+    Allocation,
+    DayClose,
+    Installment,
+    Loan,
+    LoanProduct,
+    LoanTransaction,
+    ProductAccount,
+)
+from lending.replay import Book, Effect, Kind, Line, Parts, Row, Txn
+
+ZERO = Decimal("0.00")
+PAID = Installment.Status.PAID
+SPLIT_FIELDS = ["principal", "interest", "fees", "penalties"]
+INSTALLMENT_FIELDS = [
+    "penalties",
+    "fees",
+    "interest_waived",
+    "principal_paid",
+    "interest_paid",
+    "fees_paid",
+    "penalties_paid",
+    "status",
+    "paid_on",
+]
+LOAN_FIELDS = [
+    "total_repayable",
+    "total_paid",
+    "total_waived",
+    "outstanding",
+    "overpaid",
+    "days_past_due",
+    "incremental_from",
+    "updated_at",
+]
+
+
+# --- rows <-> replay ---------------------------------------------------------------------
+
+
+def row_of(inst: Installment) -> Row:
+    """The replay's view of a stored installment."""
+    return Row(
+        id=inst.pk,
+        number=inst.number,
+        due_date=inst.due_date,
+        due=Parts(inst.principal, inst.interest, inst.fees, inst.penalties),
+        paid=Parts(inst.principal_paid, inst.interest_paid, inst.fees_paid, inst.penalties_paid),
+        waived=Parts(interest=inst.interest_waived),
+        paid_on=inst.paid_on,
+    )
+
+
+def schedule_row(inst: Installment) -> replay.ScheduleRow:
+    """The installment as scheduled: charges (penalties) come from transactions."""
+    return replay.ScheduleRow(
+        id=inst.pk,
+        number=inst.number,
+        due_date=inst.due_date,
+        principal=inst.principal,
+        interest=inst.interest,
+    )
+
+
+def status_of(row: Row) -> str:
+    if row.is_paid:
+        return Installment.Status.PAID
+    if row.paid.total > 0:
+        return Installment.Status.PARTIAL
+    return Installment.Status.DUE
+
+
+def store_row(inst: Installment, row: Row) -> bool:
+    """Copy a replayed row onto its installment; True when anything changed."""
+    values = {
+        "penalties": row.due.penalties,
+        "fees": row.due.fees,
+        "interest_waived": row.waived.interest,
+        "principal_paid": row.paid.principal,
+        "interest_paid": row.paid.interest,
+        "fees_paid": row.paid.fees,
+        "penalties_paid": row.paid.penalties,
+        "status": status_of(row),
+        "paid_on": row.paid_on if row.is_paid else None,
+    }
+    changed = any(getattr(inst, k) != v for k, v in values.items())
+    for k, v in values.items():
+        setattr(inst, k, v)
+    return changed
+
+
+def txn_of(t: LoanTransaction, lines: Iterable[Allocation] = ()) -> Txn:
+    """The replay's view of a stored transaction (charges and waivers carry their lines)."""
+    return Txn(
+        id=t.pk,
+        kind=Kind(t.kind),
+        value_date=t.value_date,
+        amount=t.amount,
+        lines=tuple(Line(a.installment_id, replay.parts_of(a)) for a in lines),
+        end_of_day=t.end_of_day,
+        penalty=t.is_penalty,
+    )
+
+
+GIVEN_LINES = (Kind.CHARGE, Kind.WAIVER)  # whose lines are facts, not the replay's answer
+
+
+# --- accounts and the journal ------------------------------------------------------------
+
+
+def accounts_for(loan: Loan) -> dict[str, int]:
+    """Role -> account id for the loan's product (its own mapping over the defaults)."""
+    rows = ProductAccount.objects.filter(
+        Q(product=None) | Q(product_id=loan.product_id)
+    ).values_list("role", "account_id", "product_id")
+    accounts: dict[str, int] = {}
+    for role, account_id, _product in sorted(rows, key=lambda r: r[2] is not None):
+        accounts[role] = account_id
+    return accounts
+
+
+def _postings(
+    t: LoanTransaction | Txn, effect: Effect, accounts: dict[str, int], loan: Loan, sign: int
+) -> tuple[Posting, ...]:
+    method = t.method if isinstance(t, LoanTransaction) else ""
+    pairs = journal.postings(
+        t.kind,
+        effect.split,
+        amount=t.amount,
+        overpaid=effect.overpaid,
+        method=method,
+        basis=loan.accounting_basis,
+    )
+    return tuple(Posting(accounts[role], sign * amount) for role, amount in pairs if amount)
+
+
+def _memo(t: LoanTransaction, loan: Loan, prefix: str = "") -> str:
+    return f"{prefix}{t.get_kind_display()} on {loan.number}"
+
+
+def entry_for(
+    t: LoanTransaction,
+    effect: Effect,
+    *,
+    loan: Loan,
+    accounts: dict[str, int],
+    source: str = "loan_transaction",
+    sign: int = 1,
+    prefix: str = "",
+) -> EntrySpec:
+    return EntrySpec(
+        value_date=t.value_date,
+        memo=_memo(t, loan, prefix),
+        postings=_postings(t, effect, accounts, loan, sign),
+        source=source,
+        transaction_id=t.pk,
+        loan_id=loan.pk,
+    )
+
+
+def stored_effect(t: LoanTransaction) -> Effect:
+    return Effect(t.split, (), t.overpaid, t.outstanding_after)
+
+
+# --- checks ------------------------------------------------------------------------------
+
+
+def check_value_date(loan: Loan, value_date: date, *, field: str) -> None:
+    """The books are open for the date (409 when not)."""
+    check_open(value_date, field=field)
+
+
+def penalty_rule(product: LoanProduct | None) -> replay.PenaltyRule | None:
+    if product is None or product.penalty_type == LoanProduct.PenaltyType.NONE:
+        return None
+    if product.penalty_type == LoanProduct.PenaltyType.FLAT:
+        return replay.PenaltyRule(
+            flat=product.penalty_amount, grace_days=product.penalty_grace_days
+        )
+    return replay.PenaltyRule(percent=product.penalty_rate, grace_days=product.penalty_grace_days)
+
+
+def last_day_closed() -> date | None:
+    return DayClose.objects.aggregate(on=Max("on"))["on"]
+
+
+# --- posting in order --------------------------------------------------------------------
+
+
+@dataclass
+class Booked:
+    """A transaction stored by `post_in_order` with what it did."""
+
+    txn: LoanTransaction
+    effect: Effect
+    allocations: list[Allocation]
+
+
+def is_in_order(loan: Loan, value_date: date) -> bool:
+    return loan.incremental_from is None or value_date >= loan.incremental_from
+
+
+def open_book(loan: Loan, installments: list[Installment]) -> Book:
+    """The loan's stored state as a replay book (only the rows given: the unpaid ones are
+    all a payment in order can touch)."""
+    return Book(
+        rows=[row_of(inst) for inst in installments],
+        total_repayable=loan.total_repayable,
+        total_paid=loan.total_paid,
+        total_waived=loan.total_waived,
+        overpaid=loan.overpaid,
+    )
+
+
+def new_txn(kind: Kind, value_date: date, amount: Decimal, lines: tuple[Line, ...] = ()) -> Txn:
+    """A transaction not stored yet, as the replay sees it (it sorts after the stored ones)."""
+    return Txn(replay.NEW_ID, kind, value_date, amount, lines)
+
+
+def store_in_order(
+    *,
+    loan: Loan,
+    installments: list[Installment],
+    book: Book,
+    effect: Effect,
+    fields: dict[str, Any],
+    user: User | None,
+    accounts: dict[str, int],
+) -> Booked:
+    """Store a transaction `book.apply` just applied in order (the book was built from
+    `installments` by `open_book`): its row, allocations, the installments it changed and its
+    journal entry. The caller saves the loan (`save_loan_totals`) once its action is booked."""
+    stored = LoanTransaction.objects.create(
+        loan=loan,
+        booked_by=user,
+        **fields,
+        **effect.split.as_dict(),
+        overpaid=effect.overpaid,
+        outstanding_after=effect.outstanding_after,
+    )
+    allocations = Allocation.objects.bulk_create(
+        [
+            Allocation(
+                transaction=stored, installment_id=line.installment_id, **line.parts.as_dict()
+            )
+            for line in effect.lines
+        ]
+    )
+    changed = [inst for inst in installments if store_row(inst, book.row(inst.pk))]
+    if len(changed) == 1:  # the usual case; a bulk update costs more than a save
+        changed[0].save(update_fields=INSTALLMENT_FIELDS)
+    else:
+        update_rows(changed, INSTALLMENT_FIELDS)
+    journal_post_many([entry_for(stored, effect, loan=loan, accounts=accounts)], user=user)
+    day = stored.value_date + timedelta(days=1 if stored.end_of_day else 0)
+    if loan.incremental_from is None or day > loan.incremental_from:
+        loan.incremental_from = day
+    return Booked(stored, effect, allocations)
+
+
+def save_loan_totals(loan: Loan, book: Book, *, today: date | None = None) -> None:
+    """The loan row after its book changed (status changes go through the transitions)."""
+    loan.total_repayable = book.total_repayable
+    loan.total_paid = book.total_paid
+    loan.total_waived = book.total_waived
+    loan.outstanding = book.outstanding
+    loan.overpaid = book.overpaid
+    loan.days_past_due = book.days_past_due(today or timezone.localdate())
+    loan.save(update_fields=LOAN_FIELDS)
+
+
+# --- replaying ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """A stored transaction whose split the replay changes."""
+
+    txn: LoanTransaction
+    before: Effect
+    after: Effect
+
+    def as_dict(self) -> dict[str, Any]:
+        def split(e: Effect) -> dict[str, str]:
+            return {
+                **{k: str(v) for k, v in e.split.as_dict().items()},
+                "overpaid": str(e.overpaid),
+                "outstanding_after": str(e.outstanding_after),
+            }
+
+        return {
+            "transaction_id": self.txn.pk,
+            "kind": self.txn.kind,
+            "value_date": self.txn.value_date.isoformat(),
+            "before": split(self.before),
+            "after": split(self.after),
+        }
+
+
+@dataclass
+class Plan:
+    """What replaying a loan with one transaction added or taken away would change; stored
+    by `store_replay` or shown as it is (dry run)."""
+
+    loan: Loan
+    installments: list[Installment]
+    stored: list[LoanTransaction]  # the non-reversed transactions before the action
+    lines: dict[int, list[Allocation]]
+    replayed: replay.Replayed
+    removed: set[int]
+    new: Txn | None
+    changes: list[Change] = field(default_factory=list)
+    loan_before: dict[str, Any] = field(default_factory=dict)
+    loan_after: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def book(self) -> Book:
+        return self.replayed.book
+
+    @property
+    def new_effect(self) -> Effect | None:
+        return self.replayed.effects.get(replay.NEW_ID) if self.new else None
+
+    @property
+    def penalties_added(self) -> list[Txn]:
+        return self.replayed.penalties_added
+
+    @property
+    def penalties_taken_back(self) -> list[LoanTransaction]:
+        back = set(self.replayed.penalties_taken_back)
+        return [t for t in self.stored if t.pk in back]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "changes": [c.as_dict() for c in self.changes],
+            "loan_before": self.loan_before,
+            "loan_after": self.loan_after,
+            "penalties_added": [
+                {
+                    "installment_id": t.lines[0].installment_id,
+                    "value_date": t.value_date.isoformat(),
+                    "amount": str(t.amount),
+                }
+                for t in self.penalties_added
+            ],
+            "penalties_taken_back": [
+                {
+                    "transaction_id": t.pk,
+                    "value_date": t.value_date.isoformat(),
+                    "amount": str(t.amount),
+                }
+                for t in self.penalties_taken_back
+            ],
+        }
+
+
+def _loan_view(
+    *,
+    outstanding: Decimal,
+    total_paid: Decimal,
+    total_repayable: Decimal,
+    overpaid: Decimal,
+    days_past_due: int,
+    status: str,
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "total_repayable": str(total_repayable),
+        "total_paid": str(total_paid),
+        "outstanding": str(outstanding),
+        "overpaid": str(overpaid),
+        "days_past_due": days_past_due,
+    }
+
+
+def status_after(loan: Loan, book: Book) -> str:
+    if loan.status in (Loan.Status.ACTIVE, Loan.Status.CLOSED):
+        return Loan.Status.CLOSED if book.outstanding == 0 else Loan.Status.ACTIVE
+    return loan.status
+
+
+def plan_replay(
+    *, loan: Loan, add: Txn | None = None, remove: Iterable[int] = (), today: date | None = None
+) -> Plan:
+    """Replay the (locked) loan with `add` (id `replay.NEW_ID`) booked and the stored
+    transactions `remove` taken away, deciding late penalties again. Reads in four queries."""
+    today = today or timezone.localdate()
+    removed = set(remove)
+    installments = list(Installment.objects.filter(loan=loan).order_by("due_date", "number"))
+    stored = list(
+        LoanTransaction.objects.filter(loan=loan, reversed_at=None).order_by(
+            "value_date", "end_of_day", "id"
+        )
+    )
+    lines: dict[int, list[Allocation]] = defaultdict(list)
+    current = Allocation.objects.filter(
+        transaction__loan=loan, transaction__reversed_at=None, superseded_at=None
+    )
+    for a in current:
+        lines[a.transaction_id].append(a)
+    txns = [
+        txn_of(t, lines[t.pk] if t.kind in GIVEN_LINES else ())
+        for t in stored
+        if t.pk not in removed
+    ]
+    if add is not None:
+        txns.append(add)
+    rule = penalty_rule(loan.product) if loan.product_id else None
+    through = last_day_closed() if rule else None
+    penalties = replay.Penalties(rule, through) if rule and through else None
+    assert loan.disbursement_date is not None
+    result = replay.replay(
+        [schedule_row(i) for i in installments], loan.disbursement_date, txns, penalties=penalties
+    )
+    plan = Plan(loan, installments, stored, lines, result, removed, add)
+    for t in stored:
+        after = result.effects.get(t.pk)
+        if after is None:
+            continue
+        before = stored_effect(t)
+        if (after.split, after.overpaid, after.outstanding_after) != (
+            before.split,
+            before.overpaid,
+            before.outstanding_after,
+        ) or _lines_changed(t, after, lines):
+            plan.changes.append(Change(t, before, after))
+    plan.loan_before = _loan_view(
+        outstanding=loan.outstanding,
+        total_paid=loan.total_paid,
+        total_repayable=loan.total_repayable,
+        overpaid=loan.overpaid,
+        days_past_due=loan.days_past_due,
+        status=loan.status,
+    )
+    book = result.book
+    plan.loan_after = _loan_view(
+        outstanding=book.outstanding,
+        total_paid=book.total_paid,
+        total_repayable=book.total_repayable,
+        overpaid=book.overpaid,
+        days_past_due=book.days_past_due(today) if book.outstanding else 0,
+        status=status_after(loan, book),
+    )
+    return plan
+
+
+def _lines_changed(t: LoanTransaction, after: Effect, lines: dict[int, list[Allocation]]) -> bool:
+    if t.kind in GIVEN_LINES:
+        return False
+    old = {(a.installment_id, replay.parts_of(a)) for a in lines.get(t.pk, [])}
+    return old != {(line.installment_id, line.parts) for line in after.lines}
+
+
+def store_replay(
+    plan: Plan,
+    *,
+    user: User | None,
+    reason: str,
+    accounts: dict[str, int],
+    new_fields: dict[str, Any] | None = None,
+    today: date | None = None,
+) -> LoanTransaction | None:
+    """Write what `plan` replayed: the new transaction (from `new_fields`), the changed
+    splits with a journal entry each for the difference, penalties added and taken back, the
+    installments and the loan's totals. The caller has marked the removed transactions
+    reversed (and books their mirror entries with `mirror_entries`)."""
+    loan = plan.loan
+    now = timezone.now()
+    entries: list[EntrySpec] = []
+    new_row: LoanTransaction | None = None
+    new_allocations: list[Allocation] = []
+    if plan.new is not None and new_fields is not None:
+        effect = plan.new_effect
+        assert effect is not None
+        new_row = LoanTransaction.objects.create(
+            loan=loan,
+            booked_by=user,
+            **new_fields,
+            **effect.split.as_dict(),
+            overpaid=effect.overpaid,
+            outstanding_after=effect.outstanding_after,
+        )
+        new_allocations += [
+            Allocation(
+                transaction=new_row, installment_id=line.installment_id, **line.parts.as_dict()
+            )
+            for line in effect.lines
+        ]
+        entries.append(entry_for(new_row, effect, loan=loan, accounts=accounts))
+
+    for change in plan.changes:
+        t = change.txn
+        difference = Effect(
+            change.after.split - change.before.split,
+            (),
+            change.after.overpaid - change.before.overpaid,
+            ZERO,
+        )
+        for name, value in change.after.split.as_dict().items():
+            setattr(t, name, value)
+        t.overpaid = change.after.overpaid
+        t.outstanding_after = change.after.outstanding_after
+        t.split_changed_at = now
+        t.split_change_reason = reason[:300]
+        if t.kind not in GIVEN_LINES:
+            new_allocations += [
+                Allocation(
+                    transaction=t, installment_id=line.installment_id, **line.parts.as_dict()
+                )
+                for line in change.after.lines
+            ]
+        entries.append(
+            EntrySpec(
+                value_date=t.value_date,
+                memo=f"Replay: {t.get_kind_display().lower()} on {loan.number} re-split ({reason})",
+                postings=_difference_postings(t, difference, accounts, loan),
+                source="replay",
+                transaction_id=t.pk,
+                loan_id=loan.pk,
+            )
+        )
+    rewritten = [c.txn.pk for c in plan.changes if c.txn.kind not in GIVEN_LINES]
+    if rewritten:
+        Allocation.objects.filter(transaction_id__in=rewritten, superseded_at=None).update(
+            superseded_at=now
+        )
+    update_rows(
+        [c.txn for c in plan.changes],
+        [*SPLIT_FIELDS, "overpaid", "outstanding_after", "split_changed_at", "split_change_reason"],
+    )
+
+    taken_back = plan.penalties_taken_back
+    for t in taken_back:
+        t.reversed_at = now
+        t.reversed_by = user  # type: ignore[assignment]
+        t.reversal_reason = f"Taken back by the replay: {reason}"[:300]
+        entries.append(
+            entry_for(
+                t,
+                stored_effect(t),
+                loan=loan,
+                accounts=accounts,
+                source="reversal",
+                sign=-1,
+                prefix="Reversal of ",
+            )
+        )
+    update_rows(taken_back, ["reversed_at", "reversed_by", "reversal_reason"])
+
+    if plan.penalties_added:
+        added = LoanTransaction.objects.bulk_create(
+            [
+                LoanTransaction(
+                    loan=loan,
+                    kind=Kind.CHARGE,
+                    value_date=t.value_date,
+                    booked_by=user,
+                    amount=t.amount,
+                    penalties=t.amount,
+                    end_of_day=True,
+                    outstanding_after=plan.replayed.effects[t.id].outstanding_after,
+                )
+                for t in plan.penalties_added
+            ]
+        )
+        for row, t in zip(added, plan.penalties_added, strict=True):
+            new_allocations.append(
+                Allocation(
+                    transaction=row, installment_id=t.lines[0].installment_id, penalties=t.amount
+                )
+            )
+            entries.append(
+                entry_for(row, plan.replayed.effects[t.id], loan=loan, accounts=accounts)
+            )
+    Allocation.objects.bulk_create(new_allocations, batch_size=1000)
+    journal_post_many(entries, user=user)
+
+    book = plan.book
+    changed = [inst for inst in plan.installments if store_row(inst, book.row(inst.pk))]
+    update_rows(changed, INSTALLMENT_FIELDS)
+    live = [
+        txn_of(t)
+        for t in [*plan.stored, *([new_row] if new_row else [])]
+        if t.pk not in plan.removed and t.pk not in {b.pk for b in taken_back}
+    ]
+    live += plan.penalties_added
+    loan.incremental_from = replay.incremental_from(live)
+    save_loan_totals(loan, book, today=today)
+    return new_row
+
+
+def _difference_postings(
+    t: LoanTransaction, difference: Effect, accounts: dict[str, int], loan: Loan
+) -> tuple[Posting, ...]:
+    """The entry that turns the booked split into the replayed one: the money in or out is
+    unchanged (it nets to zero on the fund account), only its components move."""
+    pairs = journal.postings(
+        t.kind,
+        difference.split,
+        amount=difference.split.total + difference.overpaid,
+        overpaid=difference.overpaid,
+        method=t.method,
+        basis=loan.accounting_basis,
+    )
+    return tuple(Posting(accounts[role], amount) for role, amount in pairs if amount)
+
+
+def mirror_entries(
+    txns: Iterable[LoanTransaction], *, loan: Loan, accounts: dict[str, int], user: User | None
+) -> None:
+    """Book the mirror of each reversed transaction's entry, as it stands (its own entry plus
+    any replay corrections), dated on its value date."""
+    journal_post_many(
+        [
+            entry_for(
+                t,
+                stored_effect(t),
+                loan=loan,
+                accounts=accounts,
+                source="reversal",
+                sign=-1,
+                prefix="Reversal of ",
+            )
+            for t in txns
+        ],
+        user=user,
+    )
+
+
+def changes_for_audit(plan: Plan) -> dict[str, Any]:
+    """The audit entry's account of a replay: every split changed, old -> new."""
+    return plan.as_dict()
+
+
+def replay_differences(loan: Loan) -> list[str]:
+    """Where the stored state of `loan` differs from a fresh replay of its transactions
+    (empty when they agree): the one definition of a loan's state, checked by the tests and
+    by `check_money --replay`."""
+    installments = list(Installment.objects.filter(loan=loan).order_by("due_date", "number"))
+    stored = list(LoanTransaction.objects.filter(loan=loan, reversed_at=None))
+    lines: dict[int, list[Allocation]] = defaultdict(list)
+    for a in Allocation.objects.filter(
+        transaction__loan=loan, transaction__reversed_at=None, superseded_at=None
+    ):
+        lines[a.transaction_id].append(a)
+    if loan.disbursement_date is None:
+        return [f"{loan.number}: has transactions but no disbursement"] if stored else []
+    result = replay.replay(
+        [schedule_row(i) for i in installments],
+        loan.disbursement_date,
+        [txn_of(t, lines[t.pk] if t.kind in GIVEN_LINES else ()) for t in stored],
+    )
+    book, problems = result.book, []
+    for inst in installments:
+        row = book.row(inst.pk)
+        expected = Installment(pk=inst.pk)
+        for name in INSTALLMENT_FIELDS:
+            setattr(expected, name, getattr(inst, name))
+        if store_row(expected, row):
+            problems.append(f"{loan.number} installment {inst.number}: stored differs from replay")
+    for t in stored:
+        effect = result.effects[t.pk]
+        if (effect.split, effect.overpaid, effect.outstanding_after) != (
+            t.split,
+            t.overpaid,
+            t.outstanding_after,
+        ) or _lines_changed(t, effect, lines):
+            problems.append(f"{loan.number} transaction {t.pk} ({t.kind}): split differs")
+    totals = {
+        "total_repayable": book.total_repayable,
+        "total_paid": book.total_paid,
+        "total_waived": book.total_waived,
+        "outstanding": book.outstanding,
+        "overpaid": book.overpaid,
+    }
+    for name, value in totals.items():
+        if getattr(loan, name) != value:
+            problems.append(f"{loan.number} {name}: stored {getattr(loan, name)}, replay {value}")
+    if loan.status in (Loan.Status.ACTIVE, Loan.Status.CLOSED):
+        if (loan.status == Loan.Status.CLOSED) != (book.outstanding == 0):
+            problems.append(f"{loan.number}: status {loan.status}, replay owes {book.outstanding}")
+    if loan.incremental_from != replay.incremental_from(txn_of(t) for t in stored):
+        problems.append(f"{loan.number}: incremental_from {loan.incremental_from} is stale")
+    return problems
