@@ -96,7 +96,9 @@ def sync_roles(apps: Any = None) -> None:
         wanted = []
         for perm in perms:
             app_label, codename = perm.split(".")
-            wanted.append(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            # Inside an early migration a later model's permission does not exist yet: the
+            # post_migrate sync (accounts.apps) grants it once every migration has run.
+            wanted += Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
             )
         group.permissions.set(wanted)

@@ -403,6 +403,15 @@ class Repayment(models.Model):
     def is_reversed(self) -> bool:
         return self.reversed_at is not None
 
+    @property
+    def allocations(self) -> models.QuerySet[Allocation]:
+        """How this payment is spread over the installments now (after any replay)."""
+        return Allocation.objects.filter(
+            transaction__repayment=self,
+            transaction__kind=Kind.REPAYMENT,
+            superseded_at=None,
+        ).order_by("installment__number")
+
 
 class LoanTransaction(models.Model):
     """A money event on a loan (DESIGN.md, "Loan ledger"). Never edited or deleted, except

@@ -291,7 +291,8 @@ def day_close(
         details["penalised_loans"] = result.penalised_loan_ids[:100]
         details["job"] = "close_day"
         audit_record(action=AuditLog.Action.DAY_CLOSED, user=user, details=details)
-        DayClose.objects.get_or_create(on=on)
+        # One statement whether or not the day was closed before (a rerun keeps the first).
+        DayClose.objects.bulk_create([DayClose(on=on)], ignore_conflicts=True)
         # Days past due moved on loans whose money did not (no signal per loan for those).
         forget_portfolio()
     return result
