@@ -69,6 +69,25 @@ class RepaymentForm(ServiceErrorsMixin, forms.Form):
         self.fields["paid_on"].widget.attrs["max"] = today.isoformat()
 
 
+class RepaymentConfirmForm(RepaymentForm):
+    """The payment form's values carried hidden through the confirmation page of a backdated
+    payment, with its one-time key unchanged (confirming twice records one payment) and
+    `confirmed`, which tells the view to record without asking again."""
+
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "confirm_%s")
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget = forms.HiddenInput()
+
+
+def is_confirmed(data: Any) -> bool:
+    """Whether a payment form was sent from the confirmation page (its hidden `confirmed`)."""
+    return bool(forms.BooleanField(required=False).to_python(data.get("confirmed")))
+
+
 class PayoffForm(ServiceErrorsMixin, forms.Form):
     on = forms.DateField(label="Settle on", widget=DateInput())
 

@@ -4,7 +4,9 @@ payoff and settle early. Views turn forms into service calls; the services decid
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -22,13 +24,16 @@ from lending.audit import audit_record
 from lending.errors import StateConflict
 from lending.forms_repayments import (
     PayoffForm,
+    RepaymentConfirmForm,
     RepaymentFilterForm,
     RepaymentForm,
     ReverseForm,
     SettleForm,
+    is_confirmed,
     new_idempotency_key,
 )
-from lending.models import AuditLog, Loan, Repayment
+from lending.models import AuditLog, Loan, LoanTransaction, Receipt, Repayment
+from lending.replay import Parts
 from lending.selectors import repayments as selectors
 from lending.services.repayments import (
     IdempotencyConflict,
@@ -36,9 +41,12 @@ from lending.services.repayments import (
     loan_settle,
     money,
     payoff_quote,
+    repayment_preview,
     repayment_record,
     repayment_reverse,
+    repayment_reverse_preview,
 )
+from lending.services.transactions import Plan, is_in_order
 
 PAGE_SIZE = 25
 # Rows of the schedule shown on the payment page beyond what is overdue or due today.
@@ -60,6 +68,133 @@ def loan_url(loan: Loan) -> str:
         return reverse("loan_detail", args=[loan.pk])
     except NoReverseMatch:
         return reverse("repayment_create", args=[loan.pk])
+
+
+# --- what a replay will change ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitChange:
+    """A later transaction the replay re-splits, as the preview lists it."""
+
+    value_date: date
+    kind: str
+    receipt: str  # the receipt of the payment it comes from, if any
+    repayment_id: int | None
+    before: Parts
+    after: Parts
+    outstanding_before: Decimal
+    outstanding_after: Decimal
+    overpaid_before: Decimal
+    overpaid_after: Decimal
+
+
+@dataclass(frozen=True)
+class PenaltyChange:
+    value_date: date
+    amount: Decimal
+    installment: int | None  # its number
+
+
+@dataclass(frozen=True)
+class LoanFigures:
+    status: str
+    outstanding: Decimal
+    overpaid: Decimal
+    days_past_due: int
+
+    @classmethod
+    def of(cls, view: dict[str, Any]) -> LoanFigures:
+        return cls(
+            status=view["status"],
+            outstanding=Decimal(view["outstanding"]),
+            overpaid=Decimal(view["overpaid"]),
+            days_past_due=int(view["days_past_due"]),
+        )
+
+    @property
+    def status_label(self) -> str:
+        return str(Loan.Status(self.status).label)
+
+
+@dataclass(frozen=True)
+class ReplayPreview:
+    """What a reversal or a backdated payment would change on the loan, for a page to show
+    before the user confirms (from a `Plan`; nothing is stored)."""
+
+    changes: list[SplitChange]
+    penalties_added: list[PenaltyChange]
+    penalties_taken_back: list[PenaltyChange]
+    before: LoanFigures
+    after: LoanFigures
+    new_split: Parts | None = None  # how the payment being previewed would be split
+
+    @property
+    def nothing_else_changes(self) -> bool:
+        return not (self.changes or self.penalties_added or self.penalties_taken_back)
+
+    @property
+    def closes(self) -> bool:
+        return self.before.status != Loan.Status.CLOSED and self.after.status == Loan.Status.CLOSED
+
+    @property
+    def reopens(self) -> bool:
+        return self.before.status == Loan.Status.CLOSED and self.after.status != Loan.Status.CLOSED
+
+
+def replay_preview(plan: Plan) -> ReplayPreview:
+    """The page's view of a plan: one query for the receipts of the re-split payments."""
+    numbers = {inst.pk: inst.number for inst in plan.installments}
+    repayment_ids = {c.txn.repayment_id for c in plan.changes if c.txn.repayment_id}
+    receipts = (
+        dict(
+            Receipt.objects.filter(repayment_id__in=repayment_ids).values_list(
+                "repayment_id", "number"
+            )
+        )
+        if repayment_ids
+        else {}
+    )
+    changes = [
+        SplitChange(
+            value_date=c.txn.value_date,
+            kind=c.txn.get_kind_display(),
+            receipt=receipts.get(c.txn.repayment_id, "") if c.txn.repayment_id else "",
+            repayment_id=c.txn.repayment_id,
+            before=c.before.split,
+            after=c.after.split,
+            outstanding_before=c.before.outstanding_after,
+            outstanding_after=c.after.outstanding_after,
+            overpaid_before=c.before.overpaid,
+            overpaid_after=c.after.overpaid,
+        )
+        for c in plan.changes
+    ]
+    added = [
+        PenaltyChange(
+            t.value_date,
+            t.amount,
+            numbers.get(t.lines[0].installment_id) if t.lines else None,
+        )
+        for t in plan.penalties_added
+    ]
+    taken_back = []
+    for t in plan.penalties_taken_back:
+        lines = plan.lines.get(t.pk) or []
+        taken_back.append(
+            PenaltyChange(
+                t.value_date, t.amount, numbers.get(lines[0].installment_id) if lines else None
+            )
+        )
+    new_effect = plan.new_effect
+    return ReplayPreview(
+        changes=changes,
+        penalties_added=added,
+        penalties_taken_back=taken_back,
+        before=LoanFigures.of(plan.loan_before),
+        after=LoanFigures.of(plan.loan_after),
+        new_split=new_effect.split if new_effect is not None else None,
+    )
 
 
 # --- list, search, export -----------------------------------------------------------------
@@ -214,16 +349,25 @@ def _payment_context(loan: Loan, today: date) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 @permission_required("lending.add_repayment")
 def repayment_create(request: HttpRequest, pk: int) -> HttpResponse:
-    """The payment form for one loan, beside what it owes now."""
+    """The payment form for one loan, beside what it owes now. A backdated payment that would
+    change what the loan has already booked is shown for confirmation first (`_confirmation`);
+    one in date order is recorded at once."""
     loan = selectors.loan_for_payment(pk)
     today = timezone.localdate()
     if request.method == "POST":
         form = RepaymentForm(request.POST)
         # The service decides on a loan that is no longer active: a repeated submit of the
         # payment that closed it is answered with that payment, anything else refused.
-        if form.is_valid():
+        if "change" in request.POST:
+            pass  # back from a backdated payment's confirmation to the form, values kept
+        elif form.is_valid():
             data = form.cleaned_data
             try:
+                confirmation = (
+                    None if is_confirmed(request.POST) else _confirmation(request, loan, data)
+                )
+                if confirmation is not None:
+                    return confirmation
                 repayment = repayment_record(
                     loan=loan,
                     user=request.user,  # type: ignore[arg-type]
@@ -265,6 +409,41 @@ def repayment_create(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "lending/repayments/create.html", context)
 
 
+def _confirmation(request: HttpRequest, loan: Loan, data: dict[str, Any]) -> HttpResponse | None:
+    """The confirmation page of a backdated payment, listing what it would change on the
+    loan's later transactions; None when the payment is recorded at once.
+
+    A payment in date order (read from the loan row the page already has: no query) or one
+    whose one-time key was already spent (a second submit: the service answers it with that
+    payment) needs none. The page carries the same values and the same key, so confirming
+    twice still records one payment."""
+    if is_in_order(loan, data["paid_on"]):
+        return None
+    if Repayment.objects.filter(idempotency_key=data["idempotency_key"]).exists():
+        return None
+    plan = repayment_preview(
+        loan=loan,
+        user=request.user,  # type: ignore[arg-type]
+        amount=data["amount"],
+        paid_on=data["paid_on"],
+    )
+    if plan is None:
+        return None
+    return render(
+        request,
+        "lending/repayments/confirm.html",
+        {
+            "loan": loan,
+            "borrower": loan.borrower,
+            "loan_url": loan_url(loan),
+            "payment": data,
+            "method_label": Repayment.Method(data["method"]).label,
+            "preview": replay_preview(plan),
+            "form": RepaymentConfirmForm(initial={**data, "confirmed": True}),
+        },
+    )
+
+
 def _fresh_payment_form(data: Any) -> RepaymentForm:
     """The same inputs under a new one-time key, after the old key was spent elsewhere."""
     values = data.copy()
@@ -277,9 +456,16 @@ def _fresh_payment_form(data: Any) -> RepaymentForm:
 @require_GET
 @permission_required("lending.view_repayment")
 def repayment_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """What was recorded: the payment, its allocation, its receipt (new tab) and PDF."""
+    """What was recorded: the payment, its allocation as it stands now (after any replay: the
+    page says when and why it was re-split; the receipt keeps the split as booked), its
+    receipt (new tab) and PDF."""
     repayment = selectors.repayment_for_detail(pk)
     allocations = list(selectors.allocations_of(repayment.pk).select_related("installment"))
+    txn = (
+        LoanTransaction.objects.filter(repayment=repayment, kind=LoanTransaction.Kind.REPAYMENT)
+        .only("split_changed_at", "split_change_reason", "outstanding_after")
+        .first()
+    )
     return render(
         request,
         "lending/repayments/detail.html",
@@ -289,6 +475,7 @@ def repayment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "receipt": getattr(repayment, "receipt", None),
             "allocations": allocations,
             "totals": selectors.allocation_totals(allocations),
+            "resplit": txn if txn is not None and txn.split_changed_at else None,
             "loan_url": loan_url(repayment.loan),
             "can_reverse": can_reverse_repayment(request.user) and not repayment.is_reversed,
             "can_record": can_record_repayment(request.user),
@@ -299,7 +486,9 @@ def repayment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @permission_required("lending.reverse_repayment")
 def repayment_reverse_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """Confirm and reverse one repayment, with a reason."""
+    """Confirm and reverse one repayment, with a reason. The page shows first what the
+    reversal would change on the loan (later payments re-split, penalties, days past due, the
+    loan re-opening), from a dry run of the same replay."""
     repayment = selectors.repayment_for_detail(pk)
     if repayment.is_reversed:
         messages.info(request, "This repayment was already reversed.")
@@ -324,6 +513,17 @@ def repayment_reverse_view(request: HttpRequest, pk: int) -> HttpResponse:
                 f"Repayment of {money(repayment.amount)} reversed; its receipt is void.",
             )
             return redirect("repayment_detail", pk=repayment.pk)
+    preview: ReplayPreview | None = None
+    refusal = ""
+    try:
+        preview = replay_preview(
+            repayment_reverse_preview(
+                repayment=repayment,
+                user=request.user,  # type: ignore[arg-type]
+            )
+        )
+    except ValidationError as exc:  # a loan no longer reversible, closed books
+        refusal = " ".join(exc.messages)
     return render(
         request,
         "lending/repayments/reverse.html",
@@ -332,6 +532,8 @@ def repayment_reverse_view(request: HttpRequest, pk: int) -> HttpResponse:
             "loan": repayment.loan,
             "receipt": getattr(repayment, "receipt", None),
             "form": form,
+            "preview": preview,
+            "refusal": refusal,
         },
     )
 
