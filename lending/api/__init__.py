@@ -11,7 +11,7 @@ under the strict Content-Security-Policy).
 from ninja import NinjaAPI, Swagger
 from ninja.operation import Operation
 
-from lending.api import auth, borrowers, errors, loans, repayments, reports
+from lending.api import auth, borrowers, errors, ledger, loans, repayments, reports
 
 
 class KaroAPI(NinjaAPI):
@@ -41,4 +41,5 @@ api.add_router("/auth", auth.router)
 api.add_router("/borrowers", borrowers.router)
 api.add_router("", loans.router)
 api.add_router("", repayments.router)
+api.add_router("", ledger.router)
 api.add_router("/reports", reports.router)

@@ -7,7 +7,7 @@ exceptions for the pages and the API; only here do they become status codes:
 - `ninja.errors.ValidationError` (the body, query or path does not fit the schema) → 422;
 - `django.core.exceptions.ValidationError` from a service → 422 with its `message_dict`;
 - `lending.errors.StateConflict` (wrong state: approve a non-pending loan, pay a closed one)
-  → 409;
+  and `ledger.services.BooksClosed` (a value date in closed books) → 409;
 - `PermissionDenied` (role or four eyes) → 403; `Http404` → 404;
 - `BadRequest` and `SuspiciousOperation` (Django's own refusals of a request) → 400;
 - `TokenInvalid` and a missing token → 401 with a `WWW-Authenticate` header;
@@ -30,6 +30,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaValidationError
 from ninja.parser import Parser
 
+from ledger.services import BooksClosed
 from lending.errors import StateConflict
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ def install(api: NinjaAPI) -> None:
     def on_service_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
         return respond(request, {"detail": service_errors(exc)}, 422)
 
-    def on_conflict(request: HttpRequest, exc: StateConflict) -> HttpResponse:
+    def on_conflict(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
         return respond(request, {"detail": " ".join(exc.messages)}, 409)
 
     def on_forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
@@ -172,6 +173,7 @@ def install(api: NinjaAPI) -> None:
         (SchemaValidationError, on_schema_error),
         (DjangoValidationError, on_service_error),
         (StateConflict, on_conflict),
+        (BooksClosed, on_conflict),
         (PermissionDenied, on_forbidden),
         (Http404, on_not_found),
         (BadRequest, on_bad_request),

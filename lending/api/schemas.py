@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
 # Database ids are bigints; anything larger can never match and must not reach the database.
 MAX_ID = 2**63 - 1
@@ -412,3 +412,163 @@ class SummaryOut(Schema):
     ] = Field(description="PAR30 as a percent of the outstanding of active loans.")
     loans_by_status: dict[str, int]
     repayments_last_7_days: list[DailyAmount]
+
+
+# --- loan transactions and reversals ---------------------------------------------------------
+
+
+class TransactionOut(Schema):
+    id: int
+    type: str = Field(
+        alias="kind",
+        description="disbursement, repayment, recovery, charge, waiver, write_off or accrual.",
+    )
+    value_date: date
+    booked_at: datetime
+    amount: Money
+    principal: Money
+    interest: Money
+    fees: Money
+    penalties: Money
+    overpaid: Money
+    outstanding_after: Money
+    reversed: bool = Field(alias="is_reversed")
+
+
+class StrictIn(Schema):
+    """An input whose unknown or misspelt field is a 422 naming it (never silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReverseIn(StrictIn):
+    reason: Annotated[Text, Field(max_length=2000)]
+
+
+class SplitOut(Schema):
+    principal: Money
+    interest: Money
+    fees: Money
+    penalties: Money
+    overpaid: Money
+    outstanding_after: Money
+
+
+class ChangeOut(Schema):
+    """A later transaction whose split the reversal changes (re-split by the replay)."""
+
+    transaction_id: int
+    kind: str
+    value_date: date
+    before: SplitOut
+    after: SplitOut
+
+
+class LoanFiguresOut(Schema):
+    status: LoanStatusName
+    total_repayable: Money
+    total_paid: Money
+    outstanding: Money
+    overpaid: Money
+    days_past_due: int
+
+
+class PenaltyAddedOut(Schema):
+    installment_id: int
+    value_date: date
+    amount: Money
+
+
+class PenaltyTakenBackOut(Schema):
+    transaction_id: int
+    value_date: date
+    amount: Money
+
+
+class ReversalPlanOut(Schema):
+    """What the reversal would change; nothing is stored (`?dry_run=true`)."""
+
+    changes: list[ChangeOut]
+    loan_before: LoanFiguresOut
+    loan_after: LoanFiguresOut
+    penalties_added: list[PenaltyAddedOut]
+    penalties_taken_back: list[PenaltyTakenBackOut]
+
+
+class ReversedRepaymentOut(RepaymentOut):
+    changes: list[ChangeOut] = Field(
+        description="The later transactions the reversal re-split, before and after."
+    )
+
+
+# --- general ledger -------------------------------------------------------------------------
+
+AccountType = Literal["asset", "liability", "equity", "income", "expense"]
+
+
+class GLAccountOut(Schema):
+    id: int
+    code: str
+    name: str
+    type: AccountType
+    parent_id: int | None
+    is_active: bool
+
+
+class TrialBalanceIn(StrictIn):
+    as_of: date | None = Field(None, description="Defaults to today.")
+
+
+class TrialBalanceRow(Schema):
+    code: str
+    name: str
+    type: AccountType
+    debit: Money = Field(description="The account's debit balance (zero if it is in credit).")
+    credit: Money = Field(description="The account's credit balance (zero if it is in debit).")
+
+
+class TrialBalanceOut(Schema):
+    as_of: date
+    accounts: list[TrialBalanceRow]
+    total_debit: Money
+    total_credit: Money
+
+
+class EntryFilters(StrictIn, PageParams):
+    account: Annotated[Text, Field(max_length=20)] | None = Field(
+        None, description="Only entries with a line on the account of this code."
+    )
+    date_from: date | None = Field(None, alias="from", description="Value date on or after.")
+    date_to: date | None = Field(None, alias="to", description="Value date on or before.")
+    loan_id: Id | None = None
+
+
+class JournalLineOut(Schema):
+    account: str = Field(description="The account's code.")
+    debit: Money
+    credit: Money
+
+
+class JournalEntryOut(Schema):
+    id: int
+    value_date: date
+    booked_at: datetime
+    memo: str
+    source: str
+    transaction_id: int | None
+    loan_id: int | None
+    lines: list[JournalLineOut]
+
+
+class JournalEntryPage(Page):
+    items: list[JournalEntryOut]
+
+
+class BooksCloseIn(StrictIn):
+    through: date
+
+
+class BooksClosedOut(Schema):
+    through: date
+    closed_at: datetime
+    closed_by: str | None

@@ -6,15 +6,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
 
 from lending.api.auth import make_token
 from lending.models import AuditLog, Loan, Repayment
+from lending.services.repayments import repayment_record
 from tests.api.conftest import ApiClient, token_for
-from tests.factories import ActiveLoanFactory, BorrowerFactory, LoanFactory, OfficerFactory
+from tests.factories import (
+    ActiveLoanFactory,
+    AdminFactory,
+    BorrowerFactory,
+    LoanFactory,
+    OfficerFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -26,17 +36,26 @@ class World:
     borrower_id: int
     pending_id: int
     active_id: int
+    repayment_id: int
 
 
 @pytest.fixture
 def world(db: Any) -> World:
-    """A borrower, a pending application and an active loan, submitted by an officer who is
-    none of the users under test (so four eyes never gets in the way of the matrix)."""
+    """A borrower, a pending application and an active loan with one repayment, submitted
+    and paid by users who are none of the users under test (so four eyes never gets in the
+    way of the matrix)."""
     someone = OfficerFactory(username="officer_z")
     borrower = BorrowerFactory()
     pending = LoanFactory(borrower=borrower, submitted_by=someone)
     active = ActiveLoanFactory(borrower=borrower, submitted_by=someone, disbursed_days_ago=40)
-    return World(borrower.pk, pending.pk, active.pk)
+    repayment = repayment_record(
+        loan=active,
+        user=AdminFactory(username="admin_z"),
+        amount=Decimal("100.00"),
+        paid_on=timezone.localdate() - timedelta(days=10),
+        method="cash",
+    )
+    return World(borrower.pk, pending.pk, active.pk, repayment.pk)
 
 
 def _borrower_body() -> dict[str, Any]:
@@ -61,6 +80,13 @@ class Endpoint:
 ALL = frozenset(ROLE_USERS)
 STAFF = frozenset({"admin", "officer"})
 CASHIERS = frozenset({"admin", "accountant"})
+LEDGER = frozenset({"admin", "accountant"})
+ADMIN = frozenset({"admin"})
+
+
+def _yesterday() -> dict[str, str]:
+    return {"through": (timezone.localdate() - timedelta(days=1)).isoformat()}
+
 
 ENDPOINTS = [
     Endpoint("list borrowers", "get", "/api/borrowers", ALL, 200),
@@ -113,6 +139,27 @@ ENDPOINTS = [
         lambda w: {"principal": "1000", "annual_interest_rate": "12", "installments": 6},
     ),
     Endpoint("summary", "get", "/api/reports/summary", ALL, 200),
+    Endpoint("loan transactions", "get", "/api/loans/{active_id}/transactions", ALL, 200),
+    Endpoint(
+        "reverse repayment",
+        "post",
+        "/api/repayments/{repayment_id}/reverse",
+        CASHIERS,
+        200,
+        lambda w: {"reason": "bounced"},
+    ),
+    Endpoint(
+        "reverse repayment (dry run)",
+        "post",
+        "/api/repayments/{repayment_id}/reverse?dry_run=true",
+        CASHIERS,
+        200,
+        lambda w: {"reason": "bounced"},
+    ),
+    Endpoint("gl accounts", "get", "/api/gl/accounts", LEDGER, 200),
+    Endpoint("trial balance", "get", "/api/gl/trial-balance", LEDGER, 200),
+    Endpoint("journal entries", "get", "/api/gl/entries", LEDGER, 200),
+    Endpoint("close books", "post", "/api/books/close", ADMIN, 200, lambda w: _yesterday()),
 ]
 
 
@@ -216,6 +263,7 @@ def test_unknown_ids_are_404_for_allowed_roles(admin_api: ApiClient) -> None:
         "/api/loans/999999/schedule",
         "/api/loans/999999/status",
         "/api/loans/999999/repayments",
+        "/api/loans/999999/transactions",
     ]:
         response = admin_api.get(path)
         assert response.status_code == 404, path
@@ -223,8 +271,16 @@ def test_unknown_ids_are_404_for_allowed_roles(admin_api: ApiClient) -> None:
     assert admin_api.post("/api/loans/999999/approve", {}).status_code == 404
     assert admin_api.post("/api/loans/999999/reject", {"reason": "x"}).status_code == 404
     assert admin_api.post("/api/loans/999999/repayments", {"amount": "1.00"}).status_code == 404
+    reverse = "/api/repayments/999999/reverse"
+    assert admin_api.post(reverse, {"reason": "x"}).status_code == 404
+    assert admin_api.post(f"{reverse}?dry_run=true", {"reason": "x"}).status_code == 404
 
 
 def test_forbidden_role_gets_403_before_404(accountant_api: ApiClient) -> None:
     """A role that may not approve learns nothing about which ids exist."""
     assert accountant_api.post("/api/loans/999999/approve", {}).status_code == 403
+
+
+def test_officer_cannot_reverse_an_unknown_repayment_either(officer_api: ApiClient) -> None:
+    response = officer_api.post("/api/repayments/999999/reverse", {"reason": "x"})
+    assert response.status_code == 403
