@@ -36,7 +36,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from decimal import Decimal
@@ -44,28 +44,48 @@ from typing import Any, Protocol, cast
 
 from django.contrib.auth import get_user_model
 from django.core.management.color import no_style
-from django.db import connection, models, transaction
-from django.db.models import Max
+from django.db import DatabaseError, connection, models, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
+from ledger.models import JournalEntry, JournalLine
 from lending import allocation
 from lending.allocation import InstallmentDue
+from lending.journal import CASH, postings
 from lending.models import (
     Allocation,
     Borrower,
     Installment,
     Loan,
     LoanProduct,
+    LoanTransaction,
     NumberSequence,
+    ProductAccount,
     Receipt,
     Repayment,
 )
 from lending.receivers import forget_portfolio
+from lending.replay import (
+    Book,
+    Effect,
+    Kind,
+    Line,
+    Parts,
+    ScheduleRow,
+    Txn,
+    incremental_from,
+    parts_of,
+)
 from lending.schedule import LoanTerms, build_schedule
+from lending.services.loans import DISBURSEMENT_METHOD
+from lending.services.transactions import status_of
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 BATCH_ROWS = 20_000
+PAID = Installment.Status.PAID
+KIND_LABELS = {k: k.value.replace("_", " ").capitalize() for k in Kind}  # get_kind_display()
+BALANCE_TRIGGER = "ledger_journalline_balanced"
 
 
 class Writer(Protocol):
@@ -194,6 +214,9 @@ class BulkResult:
     repayments: int = 0
     allocations: int = 0
     receipts: int = 0
+    transactions: int = 0
+    journal_entries: int = 0
+    journal_lines: int = 0
     seconds: float = 0.0
     by_status: dict[str, int] = field(default_factory=dict)
 
@@ -206,6 +229,9 @@ class BulkResult:
             + self.repayments
             + self.allocations
             + self.receipts
+            + self.transactions
+            + self.journal_entries
+            + self.journal_lines
         )
 
     @property
@@ -350,77 +376,107 @@ def _at(day: date, rng: random.Random) -> datetime:
 
 @dataclass
 class _Payment:
+    """A repayment document (its receipt), booked as one transaction (a settlement also as a
+    waiver before it)."""
+
     id: int
     paid_on: date
     amount: Decimal
-    lines: list[allocation.AllocationLine]
     outstanding_after: Decimal
     method: str
     settlement: bool = False
     reversed: bool = False
-    waivers: dict[int, Decimal] = field(default_factory=dict)
+    recorded: datetime | None = None  # set when written
+    reversed_at: datetime | None = None
+
+
+@dataclass
+class _Event:
+    """One loan transaction as generated, with what `lending.replay.Book.apply` made of it
+    (a reversed payment's effect is what it did when it was booked)."""
+
+    id: int
+    kind: Kind
+    value_date: date
+    amount: Decimal
+    effect: Effect
+    method: str = ""
+    payment: _Payment | None = None
+    end_of_day: bool = False
+
+    @property
+    def reversed(self) -> bool:
+        return self.payment is not None and self.payment.reversed
 
 
 @dataclass
 class _LoanState:
-    """A disbursed loan being played forward: what is still owed, per installment."""
+    """A disbursed loan being played forward through `lending.replay.Book`: the replay's own
+    rule is the generator, so the stored history is, by construction, what a replay of its
+    transactions gives (`replay_differences` finds nothing)."""
 
-    ids: list[int]
+    ids: list[int]  # installment ids, in schedule order
     rows: list[Any]  # lending.schedule.ScheduledInstallment
-    owed: list[InstallmentDue]
-    paid: list[dict[str, Decimal]]
-    waived: list[Decimal]
-    paid_on: list[date | None]
-    total_repayable: Decimal
-    total_paid: Decimal = ZERO
-    total_waived: Decimal = ZERO
+    book: Book
+    txn_ids: _Ids
+    pay_ids: _Ids
+    events: list[_Event] = field(default_factory=list)
     payments: list[_Payment] = field(default_factory=list)
 
     @property
     def outstanding(self) -> Decimal:
-        return self.total_repayable - self.total_waived - self.total_paid
+        return self.book.outstanding
 
     def unpaid(self) -> list[InstallmentDue]:
         # As `repayment_record`: the installments not fully paid, oldest first.
-        return [row for row in self.owed if row.total > 0]
+        return [row.owed() for row in self.book.rows if not row.is_paid]
 
-    def apply(self, lines: Iterable[allocation.AllocationLine], on: date) -> None:
-        for line in lines:
-            k = line.installment_id - self.ids[0]  # the loan's installment ids are consecutive
-            self.owed[k] = allocation.apply(self.owed[k], line)
-            for component in allocation.COMPONENTS:
-                self.paid[k][component] += getattr(line, component)
-            if self.owed[k].total == 0:
-                self.paid_on[k] = on
-        self.sweep(on)
+    def post(
+        self,
+        kind: Kind,
+        on: date,
+        amount: Decimal,
+        *,
+        lines: tuple[Line, ...] = (),
+        method: str = "",
+        payment: _Payment | None = None,
+        end_of_day: bool = False,
+    ) -> _Event:
+        """Apply one transaction in order (dates never go back within a loan, and ids grow,
+        so this is the replay's order) and keep it."""
+        pk = self.txn_ids.take()
+        effect = self.book.apply(Txn(pk, kind, on, amount, lines, end_of_day))
+        event = _Event(pk, kind, on, amount, effect, method, payment, end_of_day)
+        self.events.append(event)
+        return event
 
-    def sweep(self, on: date) -> None:
-        """As `repayment_record`: any installment with nothing left to pay (a schedule can end
-        on a 0.00 row) counts as paid, on the date of the posting that finds it so."""
-        for k, row in enumerate(self.owed):
-            if self.paid_on[k] is None and row.total == 0:
-                self.paid_on[k] = on
+    def incremental_from(self) -> date | None:
+        return incremental_from(
+            Txn(e.id, e.kind, e.value_date, e.amount, end_of_day=e.end_of_day)
+            for e in self.events
+            if not e.reversed
+        )
 
 
-def _start_state(terms: LoanTerms, ids: _Ids) -> _LoanState:
+def _start_state(terms: LoanTerms, ids: _Ids, txn_ids: _Ids, pay_ids: _Ids) -> _LoanState:
     schedule = build_schedule(terms)
     rows = list(schedule.installments)
     pks = [ids.take() for _ in rows]
-    owed = [
-        InstallmentDue(
-            id=pk, number=r.number, due_date=r.due_date, interest=r.interest, principal=r.principal
-        )
-        for pk, r in zip(pks, rows, strict=True)
-    ]
-    return _LoanState(
-        ids=pks,
-        rows=rows,
-        owed=owed,
-        paid=[dict.fromkeys(allocation.COMPONENTS, ZERO) for _ in rows],
-        waived=[ZERO] * len(rows),
-        paid_on=[None] * len(rows),
-        total_repayable=schedule.total,
+    book = Book.open(
+        [
+            ScheduleRow(
+                id=pk, number=r.number, due_date=r.due_date, principal=r.principal,
+                interest=r.interest,
+            )
+            for pk, r in zip(pks, rows, strict=True)
+        ],
+        terms.disbursement_date,
+    )  # fmt: skip
+    state = _LoanState(ids=pks, rows=rows, book=book, txn_ids=txn_ids, pay_ids=pay_ids)
+    state.post(
+        Kind.DISBURSEMENT, terms.disbursement_date, terms.principal, method=DISBURSEMENT_METHOD
     )
+    return state
 
 
 def _pay(
@@ -428,7 +484,6 @@ def _pay(
     amount: Decimal,
     on: date,
     rng: random.Random,
-    ids: _Ids,
     *,
     mistaken: bool = False,
 ) -> None:
@@ -437,28 +492,36 @@ def _pay(
     amount = min(amount, state.outstanding)
     if amount <= 0:
         return
-    lines = allocation.allocate(state.unpaid(), amount)
+    method = rng.choice(METHODS)
+    payment = _Payment(state.pay_ids.take(), on, amount, ZERO, method, reversed=mistaken)
     if mistaken:
-        state.sweep(on)
-        after = state.outstanding - amount
-    else:
-        state.apply(lines, on)
-        state.total_paid += amount
-        after = state.outstanding
-    state.payments.append(
-        _Payment(ids.take(), on, amount, lines, after, rng.choice(METHODS), reversed=mistaken)
-    )
-
-
-def _settle(state: _LoanState, terms: LoanTerms, on: date, rng: random.Random, ids: _Ids) -> bool:
-    """Early settlement as `loan_settle`: pay the payoff quote, waive the unearned interest.
-    Returns False (nothing done) when there is nothing but future interest to settle."""
-    scheduled = [
-        allocation.ScheduledInstallment(
-            due=state.owed[k], principal=row.principal, interest=row.interest - state.waived[k]
+        lines = tuple(
+            Line(x.installment_id, parts_of(x)) for x in allocation.allocate(state.unpaid(), amount)
         )
-        for k, row in enumerate(state.rows)
-    ]
+        split = sum((line.parts for line in lines), Parts())
+        payment.outstanding_after = state.outstanding - amount
+        effect = Effect(split, lines, ZERO, payment.outstanding_after)
+        state.events.append(
+            _Event(state.txn_ids.take(), Kind.REPAYMENT, on, amount, effect, method, payment)
+        )
+    else:
+        event = state.post(Kind.REPAYMENT, on, amount, method=method, payment=payment)
+        payment.outstanding_after = event.effect.outstanding_after
+    state.payments.append(payment)
+
+
+def _settle(state: _LoanState, terms: LoanTerms, on: date, rng: random.Random) -> bool:
+    """Early settlement as `loan_settle`: waive the unearned interest (a waiver transaction),
+    then pay the payoff quote. Returns False (nothing done) when there is nothing but future
+    interest to settle."""
+    scheduled = []
+    for pk, row in zip(state.ids, state.rows, strict=True):
+        now = state.book.row(pk)
+        scheduled.append(
+            allocation.ScheduledInstallment(
+                due=now.owed(), principal=row.principal, interest=row.interest - now.waived.interest
+            )
+        )
     quote = allocation.payoff(
         schedule=scheduled,
         on=on,
@@ -468,31 +531,18 @@ def _settle(state: _LoanState, terms: LoanTerms, on: date, rng: random.Random, i
         flat=terms.interest_method == "flat",
         principal=terms.principal,
     )
-    waived_total = sum(quote.waivers.values(), ZERO)
+    waivers = {pk: amount for pk, amount in quote.waivers.items() if amount}
+    waived_total = sum(waivers.values(), ZERO)
     if quote.total <= 0 or quote.total != state.outstanding - waived_total:
         return False
-    for pk, amount in quote.waivers.items():
-        k = pk - state.ids[0]
-        state.waived[k] += amount
-        state.owed[k] = replace(state.owed[k], interest=state.owed[k].interest - amount)
-        if state.owed[k].total == 0:
-            state.paid_on[k] = on
-    state.total_waived += waived_total
-    lines = allocation.allocate(state.unpaid(), quote.total)
-    state.apply(lines, on)
-    state.total_paid += quote.total
-    state.payments.append(
-        _Payment(
-            ids.take(),
-            on,
-            quote.total,
-            lines,
-            state.outstanding,
-            rng.choice(METHODS),
-            settlement=True,
-            waivers=dict(quote.waivers),
-        )
-    )
+    method = rng.choice(METHODS)
+    payment = _Payment(state.pay_ids.take(), on, quote.total, ZERO, method, settlement=True)
+    if waivers:
+        lines = tuple(Line(pk, Parts(interest=amount)) for pk, amount in waivers.items())
+        state.post(Kind.WAIVER, on, waived_total, lines=lines, payment=payment)
+    event = state.post(Kind.REPAYMENT, on, quote.total, method=method, payment=payment)
+    payment.outstanding_after = event.effect.outstanding_after
+    state.payments.append(payment)
     return True
 
 
@@ -502,7 +552,6 @@ def _play(
     plan: str,
     today: date,
     rng: random.Random,
-    ids: _Ids,
 ) -> date | None:
     """Generate the loan's payments for its plan; returns the settlement date, if any."""
     profile = rng.choices(list(PROFILE_WEIGHTS), weights=list(PROFILE_WEIGHTS.values()))[0]
@@ -553,19 +602,19 @@ def _play(
         mistake_at = rng.randrange(len(planned))
     for k, (on, amount) in enumerate(planned):
         if k == mistake_at:
-            _pay(state, amount, on, rng, ids, mistaken=True)
-        _pay(state, amount, on, rng, ids)
+            _pay(state, amount, on, rng, mistaken=True)
+        _pay(state, amount, on, rng)
         if state.outstanding == 0:
             break
 
     if plan == "settled" and settle_on is not None and state.outstanding > 0:
-        if _settle(state, terms, settle_on, rng, ids):
+        if _settle(state, terms, settle_on, rng):
             return settle_on
         plan = "closed"
     if plan == "closed" and state.outstanding > 0:
         last_paid = state.payments[-1].paid_on if state.payments else disbursed
         final = min(today, max(last_paid, state.rows[-1].due_date) + timedelta(rng.randint(0, 9)))
-        _pay(state, state.outstanding, final, rng, ids)
+        _pay(state, state.outstanding, final, rng)
     return None
 
 
@@ -622,13 +671,6 @@ def _plan_loan(
     return _Plan(spec, product, plan, submitted, terms)
 
 
-def _days_past_due(state: _LoanState, today: date) -> int:
-    oldest = next(
-        (row.due_date for row in state.owed if row.total > 0 and row.due_date < today), None
-    )
-    return (today - oldest).days if oldest else 0
-
-
 class _Progress:
     def __init__(self, stdout: Writer | None, total: int) -> None:
         self.stdout, self.total, self.started = stdout, total, time.monotonic()
@@ -661,9 +703,15 @@ def seed_bulk_portfolio(
     stdout: Writer | None = None,
     seed: int = 7,
     today: date | None = None,
+    journal: bool = True,
+    keep_balance_trigger: bool = False,
 ) -> BulkResult:
     """Add `borrowers` borrowers and `loans` loans with their history; see the module note.
-    Does nothing when the database already has loans (so a second run changes nothing)."""
+    Does nothing when the database already has loans (so a second run changes nothing).
+
+    `journal=False` leaves the journal out (the benchmark's comparison only: the ledger would
+    not reconcile). On PostgreSQL the per-line balance trigger is switched off for the load
+    and every new entry checked by one query instead, unless `keep_balance_trigger`."""
     result = BulkResult()
     if Loan.objects.exists():
         if stdout is not None:
@@ -678,6 +726,8 @@ def seed_bulk_portfolio(
     now = timezone.now()
     with transaction.atomic():
         products = ensure_products()
+        first_entry = _Ids(JournalEntry).next
+        trigger_off = not keep_balance_trigger and _balance_trigger(enabled=False)
         result.by_status = _write_portfolio(
             result,
             borrowers,
@@ -688,7 +738,11 @@ def seed_bulk_portfolio(
             now,
             rng,
             stdout,
+            journal,
         )
+        if trigger_off:
+            _check_entries_balance(first_entry)
+            _balance_trigger(enabled=True)
         forget_portfolio()  # no signal per loan here: cached totals and figures are stale
     result.seconds = time.monotonic() - started
     if stdout is not None:
@@ -697,13 +751,62 @@ def seed_bulk_portfolio(
             f"{result.rows_per_second:,.0f} rows/s ({result.borrowers:,} borrowers, "
             f"{result.loans:,} loans, {result.installments:,} installments, "
             f"{result.repayments:,} repayments, {result.allocations:,} allocations, "
-            f"{result.receipts:,} receipts)"
+            f"{result.receipts:,} receipts, {result.transactions:,} loan transactions, "
+            f"{result.journal_entries:,} journal entries, {result.journal_lines:,} journal "
+            "lines)"
         )
         stdout.write(
             "Loans by status: "
             + ", ".join(f"{k} {v:,}" for k, v in sorted(result.by_status.items()))
         )
     return result
+
+
+def _balance_trigger(*, enabled: bool) -> bool:
+    """Switch PostgreSQL's deferred per-line balance trigger on the journal lines on or off
+    (inside the seeding transaction: a failed load rolls the switch back too). Returns False,
+    changing nothing, on other databases or when this role may not alter the table.
+
+    PostgreSQL refuses to alter a table with trigger events still pending, and the lines'
+    foreign keys are deferred: before switching the trigger back on, their checks are run
+    (they would run at commit anyway) and the constraints deferred again."""
+    if connection.vendor != "postgresql":
+        return False
+    table = connection.ops.quote_name(JournalLine._meta.db_table)
+    action = "ENABLE" if enabled else "DISABLE"
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                """SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass
+                   AND contype = 'f' AND condeferrable AND condeferred""",
+                [JournalLine._meta.db_table],
+            )
+            deferred = ", ".join(connection.ops.quote_name(r[0]) for r in cursor.fetchall())
+            if deferred:
+                cursor.execute(f"SET CONSTRAINTS {deferred} IMMEDIATE")
+            cursor.execute(f"ALTER TABLE {table} {action} TRIGGER {BALANCE_TRIGGER}")
+            if deferred:
+                cursor.execute(f"SET CONSTRAINTS {deferred} DEFERRED")
+    except DatabaseError:
+        if enabled:
+            raise
+        return False
+    return True
+
+
+def _check_entries_balance(first_entry: int) -> None:
+    """What the balance trigger would have checked, for every entry from `first_entry` on,
+    in one grouped query."""
+    table = connection.ops.quote_name(JournalLine._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT entry_id, SUM(debit), SUM(credit) FROM {table} WHERE entry_id >= %s
+                GROUP BY entry_id HAVING SUM(debit) <> SUM(credit) LIMIT 5""",  # noqa: S608
+            [first_entry],
+        )
+        unbalanced = cursor.fetchall()
+    if unbalanced:
+        raise AssertionError(f"journal entries do not balance: {unbalanced}")
 
 
 def _write_portfolio(
@@ -716,6 +819,7 @@ def _write_portfolio(
     now: datetime,
     rng: random.Random,
     stdout: Writer | None,
+    journal: bool,
 ) -> dict[str, int]:
     officer, officer2, cashier = staff
     counters = _Counter()
@@ -735,8 +839,9 @@ def _write_portfolio(
             "amortization", "grace_periods", "first_due_date", "installment_multiple",
             "installment_rounding", "interest_period", "days_in_year", "purpose",
             "disbursement_date", "total_repayable", "total_paid", "total_waived", "outstanding",
-            "days_past_due", "submitted_by_id", "submitted_at", "decided_by_id", "decided_at",
-            "status_reason", "closed_on", "updated_at",
+            "overpaid", "incremental_from", "accounting_basis", "days_past_due",
+            "submitted_by_id", "submitted_at", "decided_by_id", "decided_at", "status_reason",
+            "closed_on", "updated_at",
         ],
     )  # fmt: skip
     t_inst = _Table(
@@ -755,22 +860,88 @@ def _write_portfolio(
             "request_fingerprint", "reversed_at", "reversed_by_id", "reversal_reason",
         ],
     )  # fmt: skip
+    t_txn = _Table(
+        LoanTransaction,
+        [
+            "id", "loan_id", "kind", "value_date", "booked_at", "booked_by_id", "amount",
+            "principal", "interest", "fees", "penalties", "overpaid", "outstanding_after",
+            "end_of_day", "method", "repayment_id", "split_changed_at", "split_change_reason",
+            "reversed_at", "reversed_by_id", "reversal_reason",
+        ],
+    )  # fmt: skip
     t_alloc = _Table(
         Allocation,
         [
-            "id", "repayment_id", "installment_id", "principal", "interest", "fees",
-            "penalties", "interest_waived",
+            "id", "transaction_id", "installment_id", "principal", "interest", "fees",
+            "penalties", "as_booked", "superseded_at",
         ],
     )  # fmt: skip
     t_receipt = _Table(Receipt, ["id", "repayment_id", "number", "issued_at", "voided_at"])
-    tables = (t_borrower, t_loan, t_inst, t_rep, t_alloc, t_receipt)
+    t_entry = _Table(
+        JournalEntry,
+        [
+            "id", "value_date", "booked_at", "memo", "source", "transaction_id", "loan_id",
+            "created_by_id",
+        ],
+    )  # fmt: skip
+    t_line = _Table(JournalLine, ["id", "entry_id", "account_id", "value_date", "debit", "credit"])
+    tables = (
+        t_borrower, t_loan, t_inst, t_rep, t_txn, t_alloc, t_receipt, t_entry, t_line,
+    )  # fmt: skip
     ids = {t.model: _Ids(t.model) for t in tables}
+    accounts = _accounts([product for _, product in products])
     progress = _Progress(stdout, n_loans)
+    reversal_reason = "Posted twice by mistake."
 
     def flush(force: bool = False) -> None:
         for table in tables:
             if force or len(table.rows) >= BATCH_ROWS:
                 table.flush()
+
+    def book_entries(
+        event: _Event,
+        loan_pk: int,
+        number: str,
+        roles: dict[str, int],
+        booked_at: datetime,
+        booked_by: int | None,
+    ) -> None:
+        """The event's journal entry (and a reversed payment's mirror), as the services
+        post them: `lending.journal` rules, cash basis, netted per account."""
+        split = event.effect.split
+        net: dict[int, Decimal] = {}
+        for role, amount in postings(
+            event.kind,
+            split,
+            amount=event.amount,
+            overpaid=event.effect.overpaid,
+            method=event.method,
+            basis=CASH,
+        ):
+            if amount:
+                account = roles[role]
+                net[account] = net.get(account, ZERO) + amount
+        lines = sorted((a, v) for a, v in net.items() if v)
+        if not lines:
+            return
+        memo = f"{KIND_LABELS[event.kind]} on {number}"
+        sides = [(1, "loan_transaction", memo, booked_at, booked_by)]
+        if event.reversed:
+            assert event.payment is not None
+            sides.append(
+                (-1, "reversal", f"Reversal of {memo}", event.payment.reversed_at, cashier.pk)
+            )
+        for sign, source, text, at, by in sides:
+            entry_pk = ids[JournalEntry].take()
+            t_entry.add((entry_pk, event.value_date, at, text, source, event.id, loan_pk, by))
+            for account, amount in lines:
+                amount *= sign
+                t_line.add(
+                    (
+                        ids[JournalLine].take(), entry_pk, account, event.value_date,
+                        amount if amount > 0 else ZERO, -amount if amount < 0 else ZERO,
+                    )
+                )  # fmt: skip
 
     # Borrowers, registered over the last six years.
     borrower_ids: list[int] = []
@@ -800,6 +971,7 @@ def _write_portfolio(
     by_status: dict[str, int] = defaultdict(int)
     for done, plan in enumerate(plans, start=1):
         loan_pk = ids[Loan].take()
+        product_pk = plan.product.pk
         year = plan.submitted_on.year
         number = f"L-{year}-{counters.next(f'loan:{year}'):06d}"
         submitted_by, decided_by = (
@@ -808,8 +980,8 @@ def _write_portfolio(
         submitted_at = _at(plan.submitted_on, rng)
         status, reason = plan.status, ""
         disbursed = plan.terms.pop("disbursement_date", None)
-        totals = (ZERO, ZERO, ZERO, ZERO)
-        days_past_due, closed_on, decided_at = 0, None, None
+        totals = (ZERO, ZERO, ZERO, ZERO, ZERO)
+        days_past_due, closed_on, decided_at, resume_on = 0, None, None, None
         if disbursed is None:
             if status == "rejected":
                 reason = "Income does not cover the installment."
@@ -821,89 +993,112 @@ def _write_portfolio(
                 decided_by = None
         else:
             terms = LoanTerms(disbursement_date=disbursed, **plan.terms)
-            state = _start_state(terms, ids[Installment])
-            settled_on = _play(state, terms, status, today, rng, ids[Repayment])
+            state = _start_state(terms, ids[Installment], ids[LoanTransaction], ids[Repayment])
+            settled_on = _play(state, terms, status, today, rng)
             decided_at = _at(disbursed, rng)
+            book = state.book
             if state.outstanding == 0:
                 status = "closed"
                 closed_on = max(p.paid_on for p in state.payments if not p.reversed)
             elif status in ("closed", "settled"):
                 status = "active"  # could not be finished by today: it is still running
+            written_off_at = None
             if status == "written_off":
                 reason = "No payment for months; collection stopped."
+                # As `loan_write_off`: everything left, at the end of a day after the last
+                # payment (collection stopped some months after it).
+                last = state.events[-1].value_date
+                on = min(today, last + timedelta(days=rng.randint(60, 240)))
+                written_off_at = _at(on, rng)
+                state.post(Kind.WRITE_OFF, on, state.outstanding, end_of_day=True)
             if status != "closed":
-                days_past_due = _days_past_due(state, today)
+                days_past_due = book.days_past_due(today)
             totals = (
-                state.total_repayable,
-                state.total_paid,
-                state.total_waived,
-                state.outstanding,
+                book.total_repayable,
+                book.total_paid,
+                book.total_waived,
+                book.outstanding,
+                book.overpaid,
             )
-            for k, row in enumerate(state.rows):
-                owed, paid = state.owed[k], state.paid[k]
-                paid_sum = sum(paid.values(), ZERO)
-                # As the services: paid once nothing is left (by payment or waiver); an untouched
-                # installment keeps `due`.
-                if owed.total == 0 and state.paid_on[k] is not None:
-                    inst_status = "paid"
-                else:
-                    inst_status = "partial" if paid_sum else "due"
+            resume_on = state.incremental_from()
+            for pk, sched in zip(state.ids, state.rows, strict=True):
+                row = book.row(pk)
+                inst_status = status_of(row)
                 t_inst.add(
                     (
-                        state.ids[k], loan_pk, row.number, row.due_date, row.principal,
-                        row.interest, ZERO, ZERO, state.waived[k], paid["principal"],
-                        paid["interest"], paid["fees"], paid["penalties"], inst_status,
-                        state.paid_on[k] if inst_status == "paid" else None, None,
+                        pk, loan_pk, sched.number, sched.due_date, sched.principal,
+                        sched.interest, row.due.fees, row.due.penalties, row.waived.interest,
+                        row.paid.principal, row.paid.interest, row.paid.fees,
+                        row.paid.penalties, inst_status,
+                        row.paid_on if inst_status == PAID else None, None,
                     )
                 )  # fmt: skip
             for payment in state.payments:
-                recorded = _at(payment.paid_on, rng)
+                payment.recorded = recorded = _at(payment.paid_on, rng)
                 ryear = recorded.year
                 receipt = f"RCT-{ryear}-{counters.next(f'receipt:{ryear}'):06d}"
-                reversed_at = recorded + timedelta(hours=2) if payment.reversed else None
+                if payment.reversed:
+                    payment.reversed_at = recorded + timedelta(hours=2)
                 reference = "" if payment.method == "cash" else f"TX{payment.id:010d}"
                 t_rep.add(
                     (
                         payment.id, loan_pk, payment.amount, payment.paid_on, payment.method,
                         reference, payment.settlement, payment.outstanding_after, cashier.pk,
-                        recorded, None, "", reversed_at,
+                        recorded, None, "", payment.reversed_at,
                         cashier.pk if payment.reversed else None,
-                        "Posted twice by mistake." if payment.reversed else "",
+                        reversal_reason if payment.reversed else "",
                     )
                 )  # fmt: skip
-                t_receipt.add((ids[Receipt].take(), payment.id, receipt, recorded, reversed_at))
-                allocated = set()
-                for line in payment.lines:
-                    allocated.add(line.installment_id)
+                t_receipt.add(
+                    (ids[Receipt].take(), payment.id, receipt, recorded, payment.reversed_at)
+                )
+            for event in state.events:
+                payment = event.payment
+                if event.kind is Kind.DISBURSEMENT:
+                    booked_at, booked_by = decided_at, decided_by.pk
+                elif event.kind is Kind.WRITE_OFF:
+                    booked_at, booked_by = written_off_at, cashier.pk
+                else:
+                    assert payment is not None and payment.recorded is not None
+                    booked_at, booked_by = payment.recorded, cashier.pk
+                split, effect = event.effect.split, event.effect
+                t_txn.add(
+                    (
+                        event.id, loan_pk, event.kind.value, event.value_date, booked_at,
+                        booked_by, event.amount, split.principal, split.interest, split.fees,
+                        split.penalties, effect.overpaid, effect.outstanding_after,
+                        event.end_of_day, event.method,
+                        payment.id if payment is not None else None, None, "",
+                        payment.reversed_at if event.reversed else None,
+                        cashier.pk if event.reversed else None,
+                        reversal_reason if event.reversed else "",
+                    )
+                )  # fmt: skip
+                for line in effect.lines:
+                    parts = line.parts
                     t_alloc.add(
                         (
-                            ids[Allocation].take(), payment.id, line.installment_id,
-                            line.principal, line.interest, line.fees, line.penalties,
-                            payment.waivers.get(line.installment_id, ZERO),
+                            ids[Allocation].take(), event.id, line.installment_id,
+                            parts.principal, parts.interest, parts.fees, parts.penalties,
+                            True, None,
                         )
                     )  # fmt: skip
-                # As `loan_settle`: waived interest is stored on the settlement's allocations.
-                for inst_id, waived in payment.waivers.items():
-                    if inst_id not in allocated and waived:
-                        t_alloc.add(
-                            (
-                                ids[Allocation].take(), payment.id, inst_id,
-                                ZERO, ZERO, ZERO, ZERO, waived,
-                            )
-                        )  # fmt: skip
+                if journal:
+                    book_entries(event, loan_pk, number, accounts[product_pk], booked_at, booked_by)
             if settled_on is not None and status != "closed":
                 raise AssertionError(f"settled loan {number} is not closed")
-        repayable, paid_total, waived, outstanding = totals
+        repayable, paid_total, waived, outstanding, overpaid = totals
         t_loan.add(
             (
-                loan_pk, number, rng.choice(borrower_ids), plan.product.pk, status,
+                loan_pk, number, rng.choice(borrower_ids), product_pk, status,
                 plan.terms["principal"], plan.terms["annual_interest_rate"],
                 plan.terms["installments"], plan.terms["frequency"],
                 plan.terms["interest_method"], plan.terms["amortization"],
                 plan.terms["grace_periods"], None, plan.terms["installment_multiple"],
                 plan.terms["installment_rounding"], plan.terms["interest_period"],
                 plan.terms["days_in_year"], rng.choice(PURPOSES), disbursed, repayable,
-                paid_total, waived, outstanding, days_past_due, submitted_by.pk, submitted_at,
+                paid_total, waived, outstanding, overpaid, resume_on, CASH, days_past_due,
+                submitted_by.pk, submitted_at,
                 decided_by.pk if decided_by is not None else None, decided_at, reason,
                 closed_on, now,
             )
@@ -922,7 +1117,28 @@ def _write_portfolio(
     result.borrowers, result.loans = t_borrower.count, t_loan.count
     result.installments, result.repayments = t_inst.count, t_rep.count
     result.allocations, result.receipts = t_alloc.count, t_receipt.count
+    result.transactions = t_txn.count
+    result.journal_entries, result.journal_lines = t_entry.count, t_line.count
     return dict(by_status)
+
+
+def _accounts(products: Iterable[LoanProduct]) -> dict[int, dict[str, int]]:
+    """Role -> account id per product: the defaults (rows without a product), overridden by
+    the product's own rows, as `lending.services.transactions.accounts_for`."""
+    pks = [p.pk for p in products]
+    rows = list(
+        ProductAccount.objects.filter(Q(product=None) | Q(product_id__in=pks)).values_list(
+            "product_id", "role", "account_id"
+        )
+    )
+    defaults = {role: account for product, role, account in rows if product is None}
+    missing = set(ProductAccount.Role.values) - set(defaults)
+    if missing:
+        raise ValueError(f"No default ledger account for {', '.join(sorted(missing))}.")
+    return {
+        pk: {**defaults, **{role: acc for product, role, acc in rows if product == pk}}
+        for pk in pks
+    }
 
 
 __all__ = ["PRODUCTS", "BulkResult", "ensure_products", "seed_bulk_portfolio"]

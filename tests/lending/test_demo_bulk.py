@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from ledger.models import JournalEntry, JournalLine
 from lending import allocation
 from lending.demo_bulk import seed_bulk_portfolio
 from lending.models import (
@@ -22,6 +23,7 @@ from lending.models import (
     Borrower,
     Installment,
     Loan,
+    LoanTransaction,
     NumberSequence,
     Receipt,
     Repayment,
@@ -30,6 +32,7 @@ from lending.receivers import portfolio_generation
 from lending.schedule import build_schedule
 from lending.services.loans import terms_for
 from lending.services.repayments import repayment_record, repayment_reverse
+from lending.services.transactions import replay_differences
 from tests.factories import BorrowerFactory
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +70,56 @@ def test_bulk_portfolio_has_every_status_history_and_overdue_loans(portfolio: An
     assert len(set(Loan.objects.values_list("product_id", flat=True))) >= 5
 
 
+def test_every_seeded_loan_is_the_replay_of_its_transactions(portfolio: Any) -> None:
+    """The one definition of a loan's state: a fresh replay of its transactions gives the
+    stored installments, splits, totals and `incremental_from`, on every loan."""
+    loans = list(Loan.objects.order_by("pk"))
+    assert len(loans) == LOANS
+    problems = [p for loan in loans for p in replay_differences(loan)]
+    assert problems == []
+    disbursed = [loan for loan in loans if loan.disbursement_date is not None]
+    assert all(loan.incremental_from is not None for loan in disbursed)
+    assert all(loan.incremental_from is None for loan in loans if loan not in disbursed)
+
+
+def test_the_ledger_of_the_seeded_portfolio(portfolio: Any) -> None:
+    kinds = set(LoanTransaction.objects.values_list("kind", flat=True))
+    assert {"disbursement", "repayment", "waiver", "write_off"} <= kinds
+    assert portfolio.transactions == LoanTransaction.objects.count()
+    assert portfolio.journal_entries == JournalEntry.objects.count()
+    assert portfolio.journal_lines == JournalLine.objects.count()
+    # One disbursement per disbursed loan; one repayment transaction per repayment, reversed
+    # with it; a write-off (at the end of its day) per written-off loan.
+    disbursed = Loan.objects.exclude(disbursement_date=None)
+    assert LoanTransaction.objects.filter(kind="disbursement").count() == disbursed.count()
+    reversed_payments = Repayment.objects.exclude(reversed_at=None)
+    assert reversed_payments.exists()
+    for repayment in reversed_payments:
+        txn = LoanTransaction.objects.get(repayment=repayment, kind="repayment")
+        assert txn.reversed_at == repayment.reversed_at
+        assert txn.reversal_reason == repayment.reversal_reason
+        sources = set(
+            JournalEntry.objects.filter(transaction_id=txn.pk).values_list("source", flat=True)
+        )
+        assert sources == {"loan_transaction", "reversal"}
+    written_off = Loan.objects.filter(status=Loan.Status.WRITTEN_OFF)
+    write_offs = LoanTransaction.objects.filter(kind="write_off", end_of_day=True)
+    assert write_offs.count() == written_off.count() > 0
+    # Every money-moving transaction has its balanced entry; waivers book nothing (cash basis).
+    booked = set(
+        JournalEntry.objects.filter(source="loan_transaction").values_list(
+            "transaction_id", flat=True
+        )
+    )
+    moving = LoanTransaction.objects.filter(kind__in=["disbursement", "repayment"])
+    assert set(moving.values_list("pk", flat=True)) <= booked
+    assert not booked & set(
+        LoanTransaction.objects.filter(kind="waiver").values_list("pk", flat=True)
+    )
+    per_entry = JournalLine.objects.values("entry_id").annotate(d=Sum("debit"), c=Sum("credit"))
+    assert all(row["d"] == row["c"] > 0 for row in per_entry)
+
+
 def test_schedules_are_the_engines(portfolio: Any) -> None:
     for loan in Loan.objects.filter(disbursement_date__isnull=False)[:40]:
         assert loan.disbursement_date is not None
@@ -94,9 +147,9 @@ def test_allocations_replay_through_the_allocation_rule(portfolio: Any) -> None:
             expected = allocation.allocate(unpaid, repayment.amount)
             stored = [
                 (a.installment_id, a.penalties, a.fees, a.interest, a.principal)
-                for a in Allocation.objects.filter(repayment=repayment).order_by(
-                    "installment__number"
-                )
+                for a in Allocation.objects.filter(
+                    transaction__repayment=repayment, transaction__kind="repayment"
+                ).order_by("installment__number")
             ]
             assert stored == [
                 (x.installment_id, x.penalties, x.fees, x.interest, x.principal) for x in expected
@@ -127,12 +180,15 @@ def test_services_continue_the_numbers_gaplessly(portfolio: Any, accountant: Any
 def test_a_seeded_settlement_can_be_reversed(portfolio: Any, accountant: Any) -> None:
     settlement = Repayment.objects.filter(is_settlement=True).select_related("loan").first()
     assert settlement is not None
-    waived = Allocation.objects.filter(repayment=settlement).aggregate(w=Sum("interest_waived"))
+    waived = Allocation.objects.filter(
+        transaction__repayment=settlement, transaction__kind="waiver"
+    ).aggregate(w=Sum("interest"))
     assert waived["w"] == settlement.loan.total_waived > 0
     repayment_reverse(repayment=settlement, user=accountant, reason="Test of a seeded settlement")
     loan = Loan.objects.get(pk=settlement.loan_id)
     assert loan.status == Loan.Status.ACTIVE
     assert loan.total_waived == 0
+    assert replay_differences(loan) == []
     call_command("check_money")
     call_command("verify_audit_log")
 
