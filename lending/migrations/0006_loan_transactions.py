@@ -16,6 +16,16 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='allocation',
+            name='as_booked',
+            field=models.BooleanField(default=True),
+        ),
+        migrations.AddField(
+            model_name='allocation',
+            name='superseded_at',
+            field=models.DateTimeField(blank=True, null=True),
+        ),
         migrations.CreateModel(
             name="DayClose",
             fields=[

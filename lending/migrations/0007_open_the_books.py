@@ -14,7 +14,9 @@ from django.db import migrations
 from django.utils import timezone
 
 from lending.journal import postings
-from lending.replay import Kind, Parts, Txn, incremental_from
+from lending.replay import Kind, Line, Parts, ScheduleRow, Txn, incremental_from, replay
+
+COMPONENTS = ("principal", "interest", "fees", "penalties")
 
 ZERO = Decimal("0.00")
 DEFAULT_CODES = {
@@ -75,6 +77,7 @@ def forward(apps, schema_editor):  # type: ignore[no-untyped-def]
         .order_by("created_at")
         .values_list("object_id", "created_at")
     }
+    resplit = []
     loans = Loan.objects.exclude(disbursement_date=None).order_by("pk")
     for loan in loans.iterator(chunk_size=500):
         installments = list(Installment.objects.filter(loan_id=loan.pk))
@@ -204,15 +207,20 @@ def forward(apps, schema_editor):  # type: ignore[no-untyped-def]
                     )
                 )
         plans.sort(key=lambda p: p[0])
-        live = []
+        stored, live, given = [], [], {}
         for _key, fields, extra in plans:
             txn = LoanTransaction.objects.create(loan_id=loan.pk, **fields)
             if isinstance(extra, int):
                 Allocation.objects.filter(repayment_id=extra).update(transaction_id=txn.pk)
-            else:
+            elif txn.kind in ("charge", "waiver"):
+                given[txn.pk] = tuple(
+                    Line(row["installment_id"], Parts(*(row.get(c, ZERO) for c in COMPONENTS)))
+                    for row in extra
+                )
                 Allocation.objects.bulk_create(
                     [Allocation(transaction_id=txn.pk, **row) for row in extra]
                 )
+            stored.append(txn)
             if txn.reversed_at is None:
                 live.append(
                     Txn(
@@ -220,16 +228,96 @@ def forward(apps, schema_editor):  # type: ignore[no-untyped-def]
                         Kind(txn.kind),
                         txn.value_date,
                         txn.amount,
+                        lines=given.get(txn.pk, ()),
                         end_of_day=txn.end_of_day,
                     )
                 )
+        if _store_replay(apps, loan, installments, stored, live):
+            resplit.append(loan.number)
+        for txn in stored:
             _journal(JournalEntry, JournalLine, accounts, loan, txn)
         loan.incremental_from = incremental_from(live)
         loan.save(update_fields=["incremental_from"])
+    if resplit:
+        print(  # noqa: T201 - a one-off migration reports what it changed
+            f"\n  Opening the books re-split {len(resplit)} loans whose payments had been booked "
+            f"out of date order: {', '.join(resplit[:20])}{' ...' if len(resplit) > 20 else ''}"
+        )
     # A settlement's payment no longer carries its waiver: drop the rows that were only that.
     Allocation.objects.filter(
         principal=0, interest=0, fees=0, penalties=0, interest_waived__gt=0
     ).delete()
+
+
+def _store_replay(apps, loan, installments, stored, live):  # type: ignore[no-untyped-def]
+    """Replay the loan's transactions in value-date order and store what the replay gives:
+    the same as before for a loan booked in date order; for one whose payments had been
+    booked out of date order, its splits in date order (the rows as booked are kept,
+    superseded). Returns True when anything changed."""
+    Allocation = apps.get_model("lending", "Allocation")
+    Installment = apps.get_model("lending", "Installment")
+    schedule = [
+        ScheduleRow(i.pk, i.number, i.due_date, i.principal, i.interest, i.fees)
+        for i in installments
+    ]
+    result = replay(schedule, loan.disbursement_date, live)
+    changed = False
+    now = timezone.now()
+    for txn in stored:
+        effect = result.effects.get(txn.pk)
+        if effect is None:
+            continue
+        txn.overpaid = effect.overpaid
+        txn.outstanding_after = effect.outstanding_after
+        if txn.kind in ("charge", "waiver"):
+            txn.save(update_fields=["overpaid", "outstanding_after"])
+            continue
+        old = {
+            (a.installment_id, Parts(a.principal, a.interest, a.fees, a.penalties))
+            for a in Allocation.objects.filter(transaction_id=txn.pk)
+            if a.principal or a.interest or a.fees or a.penalties
+        }
+        new = {(line.installment_id, line.parts) for line in effect.lines}
+        if txn.kind != "disbursement" and old != new:
+            changed = True
+            Allocation.objects.filter(transaction_id=txn.pk).update(superseded_at=now)
+            Allocation.objects.bulk_create(
+                [
+                    Allocation(
+                        transaction_id=txn.pk,
+                        installment_id=line.installment_id,
+                        as_booked=False,
+                        **line.parts.as_dict(),
+                    )
+                    for line in effect.lines
+                ]
+            )
+        for name, value in effect.split.as_dict().items():
+            setattr(txn, name, value)
+        txn.save(update_fields=[*COMPONENTS, "overpaid", "outstanding_after"])
+    book = result.book
+    for inst in installments:
+        row = book.row(inst.pk)
+        status = "paid" if row.is_paid else ("partial" if row.paid.total > 0 else "due")
+        values = {
+            "penalties": row.due.penalties,
+            "interest_waived": row.waived.interest,
+            "principal_paid": row.paid.principal,
+            "interest_paid": row.paid.interest,
+            "fees_paid": row.paid.fees,
+            "penalties_paid": row.paid.penalties,
+            "status": status,
+            "paid_on": row.paid_on if row.is_paid else None,
+        }
+        if any(getattr(inst, k) != v for k, v in values.items()):
+            changed = True
+            Installment.objects.filter(pk=inst.pk).update(**values)
+    if loan.status in ("active", "closed"):
+        days = book.days_past_due(timezone.localdate())
+        if loan.days_past_due != days and changed:
+            loan.days_past_due = days
+            loan.save(update_fields=["days_past_due"])
+    return changed
 
 
 def _journal(JournalEntry, JournalLine, accounts, loan, txn):  # type: ignore[no-untyped-def]

@@ -10,16 +10,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RemoveField(model_name="allocation", name="repayment"),
         migrations.RemoveField(model_name="allocation", name="interest_waived"),
-        migrations.AddField(
-            model_name="allocation",
-            name="as_booked",
-            field=models.BooleanField(default=True),
-        ),
-        migrations.AddField(
-            model_name="allocation",
-            name="superseded_at",
-            field=models.DateTimeField(blank=True, null=True),
-        ),
         migrations.AlterField(
             model_name="allocation",
             name="transaction",
