@@ -59,8 +59,8 @@ def balances(as_of: date, *, before: bool = False) -> dict[int, tuple[Decimal, D
     totals: dict[int, tuple[Decimal, Decimal]] = {}
     lines = JournalLine.objects.filter(**{f"value_date__{lookup}": as_of})
     if through is not None:
-        closed = AccountDayTotal.objects.filter(
-            **{f"value_date__{lookup}": as_of}, value_date__lte=through
+        closed = AccountDayTotal.objects.filter(**{f"value_date__{lookup}": as_of}).filter(
+            value_date__lte=through
         )
         totals = _sums(closed)
         lines = lines.filter(value_date__gt=through)

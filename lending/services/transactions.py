@@ -539,7 +539,10 @@ def store_replay(
         if t.kind not in GIVEN_LINES:
             new_allocations += [
                 Allocation(
-                    transaction=t, installment_id=line.installment_id, **line.parts.as_dict()
+                    transaction=t,
+                    installment_id=line.installment_id,
+                    as_booked=False,  # the receipt keeps printing the split as booked
+                    **line.parts.as_dict(),
                 )
                 for line in change.after.lines
             ]

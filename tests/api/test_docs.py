@@ -23,6 +23,12 @@ PATHS = {
     "/api/loans/{id}/repayments": {"get", "post"},
     "/api/schedule/preview": {"post"},
     "/api/reports/summary": {"get"},
+    "/api/loans/{id}/transactions": {"get"},
+    "/api/repayments/{id}/reverse": {"post"},
+    "/api/gl/accounts": {"get"},
+    "/api/gl/trial-balance": {"get"},
+    "/api/gl/entries": {"get"},
+    "/api/books/close": {"post"},
 }
 
 

@@ -332,11 +332,6 @@ def test_trial_balance_after_a_reversal_still_balances(
     assert tb["total_debit"] == tb["total_credit"] == "5096.06"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger.selectors.balances passes value_date__lte twice when the books are closed "
-    "and as_of is given without before=True (TypeError, a 500); remove once fixed there",
-)
 def test_trial_balance_reads_closed_days_the_same(
     paid_loan: tuple[Loan, Repayment, Repayment], admin_user: User, accountant_api: ApiClient
 ) -> None:

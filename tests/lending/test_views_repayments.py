@@ -901,11 +901,6 @@ def test_detail_page_shows_the_current_split_and_when_it_was_re_split(
     assert {a.principal for a in response.context["allocations"]} == {D("283.40")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store_replay (lending/services/transactions.py) adds a replay's new allocation "
-    "rows with as_booked=True (the model's default), so the receipt prints both splits",
-)
 def test_receipt_keeps_the_split_as_booked_after_a_re_split(
     accountant_client: Client, accountant: User
 ) -> None:
