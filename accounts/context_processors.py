@@ -59,6 +59,12 @@ MAIN_NAVIGATION: list[tuple[str, str, str, Callable[[str, str], bool]]] = [
         "lending.view_portfolio_reports",
         lambda path, url: path.startswith(url),
     ),
+    (
+        "Ledger",
+        "ledger_trial_balance",
+        "ledger.view_journalentry",
+        lambda path, url: path.startswith(url),
+    ),
 ]
 
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("accounts/", include("accounts.urls")),
+    path("ledger/", include("ledger.urls")),
     path("", include("reporting.urls")),
     path("", include("lending.urls")),
     path("", include("lending.urls_repayments")),

@@ -8,11 +8,28 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from ledger.models import Account
 from lending.audit import audit_record, changes, snapshot
-from lending.models import AuditLog, LoanProduct
+from lending.models import AuditLog, LoanProduct, ProductAccount
 from lending.selectors.loans import audit_details_in_words
 
 PRODUCT_FIELDS = [f.name for f in LoanProduct._meta.fields if f.name != "id"]
+
+
+class ProductAccountInline(admin.TabularInline):
+    """The product's own account for a role, over the institution's default."""
+
+    model = ProductAccount
+    fields = ["role", "account"]
+    extra = 0
+    verbose_name = "ledger account override"
+    verbose_name_plural = "Ledger accounts (overrides of the defaults)"
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "account":
+            # Only accounts that take entries: active and not a header.
+            kwargs["queryset"] = Account.objects.filter(is_active=True, children=None)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(LoanProduct)
@@ -59,7 +76,16 @@ class LoanProductAdmin(admin.ModelAdmin):
             "Late penalty (applied by the daily close)",
             {"fields": ["penalty_type", "penalty_amount", "penalty_rate", "penalty_grace_days"]},
         ),
+        (
+            "Accounting",
+            {
+                "fields": ["accounting_basis"],
+                "description": "The ledger accounts are the defaults of the chart, except "
+                "those overridden below.",
+            },
+        ),
     ]
+    inlines = [ProductAccountInline]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # products with loans must stay; switch "active" off instead

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import (
     can_approve,
+    can_view_ledger,
     can_withdraw,
     can_write_off,
     permission_required,
@@ -59,6 +60,7 @@ from lending.selectors.loans import (
 )
 from lending.selectors.loans import loan_list as select_loans
 from lending.selectors.status import loan_status, loan_statuses
+from lending.selectors.transactions import loan_transactions
 from lending.services import loans as services
 from lending.views.borrowers import render_page, signed_in
 
@@ -244,6 +246,8 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     # Like the schedule, the rest is read only when its cached section is missing.
     plan = SimpleLazyObject(lambda: loan_status(loan)) if active else None
     repayments = SimpleLazyObject(lambda: loan_repayments(loan=loan))
+    show_ledger = can_view_ledger(user)
+    transactions = SimpleLazyObject(lambda: loan_transactions(loan=loan, with_entries=show_ledger))
 
     def repayment_count() -> int:
         shown = len(repayments)
@@ -270,6 +274,8 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "projection_error": lambda: projection()[1],
         "repayments": repayments,
         "repayment_count": repayment_count,
+        "transactions": transactions,
+        "show_ledger": show_ledger,
         "history": history,
         "status_change": lambda: loan_status_change(loan=loan),
         "may_approve": may_approve,

@@ -18,10 +18,19 @@ EXPECTED = {
         "Calculator",
         "Repayments",
         "Reports",
+        "Ledger",
         "Admin",
     ],
     "officer_client": ["Dashboard", "Borrowers", "Loans", "Calculator", "Reports"],
-    "accountant_client": ["Dashboard", "Borrowers", "Loans", "Calculator", "Repayments", "Reports"],
+    "accountant_client": [
+        "Dashboard",
+        "Borrowers",
+        "Loans",
+        "Calculator",
+        "Repayments",
+        "Reports",
+        "Ledger",
+    ],
 }
 
 
@@ -43,7 +52,8 @@ def test_each_role_sees_the_pages_it_may_open(request: pytest.FixtureRequest, ro
 
 def test_the_current_section_is_marked(accountant_client: Client) -> None:
     sections = {"loan_list": "Loans", "repayment_list": "Repayments",
-                "borrower_list": "Borrowers", "calculator": "Calculator"}  # fmt: skip
+                "borrower_list": "Borrowers", "calculator": "Calculator",
+                "ledger_journal": "Ledger"}  # fmt: skip
     for name, section in sections.items():
         links = _links(accountant_client.get(reverse(name)).content.decode())
         assert [label for label, current in links if current] == [section], name

@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from ledger.models import Account
 from lending.services.repayments import repayment_record
 from tests.factories import ActiveLoanFactory, LoanFactory, OfficerFactory
 
@@ -58,6 +59,10 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "report_disbursements": ("get", ALL),
     "report_officers": ("get", ALL),
     "report_collections": ("get", STAFF_MONEY),
+    "ledger_trial_balance": ("get", STAFF_MONEY),
+    "ledger_account": ("get", STAFF_MONEY),
+    "ledger_journal": ("get", STAFF_MONEY),
+    "ledger_close": ("get", {ADM}),
 }
 PUBLIC = {"login"}
 
@@ -111,6 +116,8 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         return reverse(name, args=[repayment.pk])
     if name in {"receipt_detail", "receipt_pdf"}:
         return reverse(name, args=[repayment.receipt.number])
+    if name == "ledger_account":
+        return reverse(name, args=[Account.objects.filter(lines__isnull=False).first().code])
     return reverse(name)
 
 

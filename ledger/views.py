@@ -1,0 +1,279 @@
+"""General ledger pages under /ledger/ (DESIGN.md, "General ledger"): the trial balance as of a
+date, an account's ledger for a date range, the day's journal, and closing the books.
+
+Reading needs `ledger.view_journalentry` (Admin, Accountant); closing the books needs
+`ledger.add_booksclosing` (Admin). Each report page is also a CSV at the same address with
+`?format=csv`, written and audited (REPORT_EXPORTED) by the reports' own helper. Every page
+answers in a fixed number of queries whatever the size of the journal.
+
+These are the web shell of the ledger: the ledger's models, services and selectors import
+nothing from lending or reporting, but its pages reuse the reports' CSV helper and date-range
+form, and close the books through `lending.services.books.books_close` (which audits it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.access import permission_required
+from ledger import selectors
+from ledger.forms import AsOfForm, BooksCloseForm, JournalDayForm
+from ledger.models import Account, JournalLine
+from ledger.services import closed_through
+from lending.forms import add_service_errors
+from lending.services.books import books_close
+from lending.views.borrowers import signed_in
+from reporting.exports import csv_response
+from reporting.forms import DateRangeForm
+
+VIEW = "ledger.view_journalentry"
+CLOSE = "ledger.add_booksclosing"
+ENTRIES_PER_PAGE = 50
+
+
+def _wants_csv(request: HttpRequest) -> bool:
+    return request.GET.get("format") == "csv"
+
+
+def _csv_query(request: HttpRequest) -> str:
+    """The current filter with format=csv (for the page's download link)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    query["format"] = "csv"
+    return query.urlencode()
+
+
+def _account_facts(account: Account) -> str:
+    facts = [f"{account.get_type_display()} account"]
+    if account.parent is not None:
+        facts.append(f"under {account.parent}")
+    if not account.is_active:
+        facts.append("not active")
+    return ", ".join(facts) + ". Balances are shown as debit (Dr) or credit (Cr)."
+
+
+# --- Trial balance ------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(VIEW)
+def trial_balance(request: HttpRequest) -> HttpResponse:
+    form = AsOfForm(request.GET)
+    report, rows = None, []
+    if not form.is_bound or form.is_valid():
+        as_of = form.day()
+        report = selectors.trial_balance(as_of)
+        # Accounts whose debits and credits cancel out have no balance to show.
+        rows = [r for r in report.rows if r.net]
+        if _wants_csv(request):
+            cells: list[list[Any]] = [
+                [
+                    r.account.code,
+                    r.account.name,
+                    r.account.get_type_display(),
+                    r.debit_balance,
+                    r.credit_balance,
+                ]
+                for r in rows
+            ]
+            cells.append(["", "Total", "", report.total_debit, report.total_credit])
+            return csv_response(
+                request=request,
+                report="trial_balance",
+                filename=f"trial-balance-{as_of}.csv",
+                header=["Account", "Name", "Type", "Debit", "Credit"],
+                rows=cells,
+                params={"as_of": as_of},
+            )
+    return render(
+        request,
+        "ledger/trial_balance.html",
+        {
+            "form": form,
+            "report": report,
+            "rows": rows,
+            "month_start": report.as_of.replace(day=1) if report else None,
+            "closed_through": closed_through() if report else None,
+            "csv_query": _csv_query(request),
+        },
+    )
+
+
+# --- An account's ledger ------------------------------------------------------------------------
+
+
+def _ledger_csv_rows(ledger: selectors.AccountLedger) -> Iterator[list[Any]]:
+    """Opening balance, every line of the range (the page stops at MAX_LEDGER_LINES, the CSV
+    does not) with its running balance, then the totals and the closing balance."""
+    yield [ledger.date_from, "", "Opening balance", "", "", "", ledger.opening]
+    lines = (
+        JournalLine.objects.filter(
+            account=ledger.account,
+            value_date__gte=ledger.date_from,
+            value_date__lte=ledger.date_to,
+        )
+        .select_related("entry")
+        .order_by("value_date", "entry_id", "id")
+    )
+    running = ledger.opening
+    for line in lines.iterator(chunk_size=2000):
+        running += line.debit - line.credit
+        entry = line.entry
+        yield [
+            line.value_date,
+            f"JE-{entry.pk}",
+            entry.memo,
+            entry.loan_id,
+            line.debit,
+            line.credit,
+            running,
+        ]
+    yield [
+        ledger.date_to,
+        "",
+        "Closing balance",
+        "",
+        ledger.total_debit,
+        ledger.total_credit,
+        ledger.closing,
+    ]
+
+
+@require_GET
+@permission_required(VIEW)
+def account_ledger(request: HttpRequest, code: str) -> HttpResponse:
+    account = get_object_or_404(Account.objects.select_related("parent"), code=code)
+    form = DateRangeForm(request.GET, max_days=None)
+    ledger = None
+    if not form.is_bound or form.is_valid():
+        start, end = form.range()
+        assert start is not None and end is not None
+        ledger = selectors.account_ledger(account, start, end)
+        if _wants_csv(request):
+            return csv_response(
+                request=request,
+                report="account_ledger",
+                filename=f"ledger-{account.code}-{start}-to-{end}.csv",
+                header=["Date", "Entry", "Memo", "Loan id", "Debit", "Credit", "Balance"],
+                rows=_ledger_csv_rows(ledger),
+                params={"account": account.code, "date_from": start, "date_to": end},
+            )
+    return render(
+        request,
+        "ledger/account_ledger.html",
+        {
+            "account": account,
+            "form": form,
+            "ledger": ledger,
+            "title": f"{account.code} {account.name}",
+            "subtitle": _account_facts(account),
+            "max_lines": selectors.MAX_LEDGER_LINES,
+            "csv_query": _csv_query(request),
+        },
+    )
+
+
+# --- The day's journal --------------------------------------------------------------------------
+
+
+def _entry_id(request: HttpRequest) -> int | None:
+    """`?entry=<id>`: one entry (the account ledger links each of its lines to it)."""
+    value = request.GET.get("entry", "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def _journal_rows(qs: Any) -> Iterator[list[Any]]:
+    for entry in qs.iterator(chunk_size=500):
+        for line in entry.lines.all():
+            yield [
+                f"JE-{entry.pk}",
+                entry.value_date,
+                entry.booked_at.isoformat(timespec="seconds"),
+                entry.get_source_display(),
+                entry.memo,
+                entry.loan_id,
+                line.account.code,
+                line.account.name,
+                line.debit,
+                line.credit,
+            ]
+
+
+@require_GET
+@permission_required(VIEW)
+def journal(request: HttpRequest) -> HttpResponse:
+    entry_id = _entry_id(request)
+    form = JournalDayForm(request.GET)
+    context: dict[str, Any] = {"form": form, "page_obj": None, "entry_id": entry_id}
+    if entry_id is not None:
+        qs = selectors.entries().filter(pk=entry_id)
+        entry = qs.first()
+        if entry is None:
+            return render(request, "ledger/journal.html", {**context, "missing": True}, status=404)
+        day: date = entry.value_date
+        context["entry"] = entry
+    elif not form.is_bound or form.is_valid():
+        day = form.day()
+        qs = selectors.entries(date_from=day, date_to=day)
+    else:
+        return render(request, "ledger/journal.html", context)
+    if _wants_csv(request):
+        return csv_response(
+            request=request,
+            report="journal",
+            filename=f"journal-{day}.csv" if entry_id is None else f"journal-entry-{entry_id}.csv",
+            header=[
+                "Entry",
+                "Date",
+                "Booked at",
+                "Source",
+                "Memo",
+                "Loan id",
+                "Account",
+                "Account name",
+                "Debit",
+                "Credit",
+            ],
+            rows=_journal_rows(qs),
+            params={"date": day} if entry_id is None else {"entry": entry_id},
+        )
+    if entry_id is None:
+        page = Paginator(qs, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+        context.update(page_obj=page, entries=page, totals=selectors.entry_totals(qs))
+    else:
+        context.update(entries=[context["entry"]], title=f"Journal entry JE-{entry_id}")
+    context["day"] = day
+    context["csv_query"] = _csv_query(request)
+    return render(request, "ledger/journal.html", context)
+
+
+# --- Closing the books --------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(CLOSE)
+def books_close_page(request: HttpRequest) -> HttpResponse:
+    form = BooksCloseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        through = form.cleaned_data["through"]
+        try:
+            books_close(through=through, user=signed_in(request), request=request)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"The books are closed through {through:%d %b %Y}.")
+            return redirect("ledger_close")
+    return render(
+        request,
+        "ledger/close.html",
+        {"form": form, "closed_through": closed_through()},
+    )
