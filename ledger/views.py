@@ -29,6 +29,7 @@ from ledger import selectors
 from ledger.forms import AsOfForm, BooksCloseForm, JournalDayForm
 from ledger.models import Account, JournalLine
 from ledger.services import closed_through
+from ledger.templatetags.ledger_format import to_cents
 from lending.forms import add_service_errors
 from lending.services.books import books_close
 from lending.views.borrowers import signed_in
@@ -80,12 +81,14 @@ def trial_balance(request: HttpRequest) -> HttpResponse:
                     r.account.code,
                     r.account.name,
                     r.account.get_type_display(),
-                    r.debit_balance,
-                    r.credit_balance,
+                    to_cents(r.debit_balance),
+                    to_cents(r.credit_balance),
                 ]
                 for r in rows
             ]
-            cells.append(["", "Total", "", report.total_debit, report.total_credit])
+            cells.append(
+                ["", "Total", "", to_cents(report.total_debit), to_cents(report.total_credit)]
+            )
             return csv_response(
                 request=request,
                 report="trial_balance",
@@ -114,7 +117,7 @@ def trial_balance(request: HttpRequest) -> HttpResponse:
 def _ledger_csv_rows(ledger: selectors.AccountLedger) -> Iterator[list[Any]]:
     """Opening balance, every line of the range (the page stops at MAX_LEDGER_LINES, the CSV
     does not) with its running balance, then the totals and the closing balance."""
-    yield [ledger.date_from, "", "Opening balance", "", "", "", ledger.opening]
+    yield [ledger.date_from, "", "Opening balance", "", "", "", to_cents(ledger.opening)]
     lines = (
         JournalLine.objects.filter(
             account=ledger.account,
@@ -124,7 +127,7 @@ def _ledger_csv_rows(ledger: selectors.AccountLedger) -> Iterator[list[Any]]:
         .select_related("entry")
         .order_by("value_date", "entry_id", "id")
     )
-    running = ledger.opening
+    running = to_cents(ledger.opening)
     for line in lines.iterator(chunk_size=2000):
         running += line.debit - line.credit
         entry = line.entry
@@ -142,9 +145,9 @@ def _ledger_csv_rows(ledger: selectors.AccountLedger) -> Iterator[list[Any]]:
         "",
         "Closing balance",
         "",
-        ledger.total_debit,
-        ledger.total_credit,
-        ledger.closing,
+        to_cents(ledger.total_debit),
+        to_cents(ledger.total_credit),
+        to_cents(ledger.closing),
     ]
 
 

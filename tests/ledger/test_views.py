@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -107,8 +108,10 @@ def test_trial_balance_balances_after_a_disbursement_and_a_repayment(
     assert rows[interest_income.code].credit_balance == paid.interest
     assert report.total_debit == report.total_credit == Decimal("1200.00") - paid.principal
     html = response.content.decode()
-    assert f'<td class="num" id="total-debit">{report.total_debit:,}</td>' in html
-    assert f'<td class="num" id="total-credit">{report.total_credit:,}</td>' in html
+    assert not re.search(r"\.\d{3}", html)  # sums shown to the cent
+    total = f"{report.total_debit.quantize(Decimal('0.01')):,}"
+    assert f'<td class="num" id="total-debit">{total}</td>' in html
+    assert f'<td class="num" id="total-credit">{total}</td>' in html
 
 
 def test_trial_balance_as_of_a_date_before_the_payment(
@@ -142,6 +145,7 @@ def test_trial_balance_csv(accountant_client: Client, accountant: User, paid_loa
     assert rows[-1][1] == "Total" and Decimal(rows[-1][3]) == debit == credit == Decimal(
         rows[-1][4]
     )
+    assert all(re.fullmatch(r"\d+\.\d\d", r[i]) for r in rows[1:] for i in (3, 4))  # cents
     entry = AuditLog.objects.filter(action=AuditLog.Action.REPORT_EXPORTED).latest("id")
     assert entry.user == accountant
     assert entry.details["report"] == "trial_balance"
