@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from ledger.models import Account, AccountDayTotal, BooksClosing, JournalEntry, JournalLine
 
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,14 @@ class TrialBalance:
     total_credit: Decimal = ZERO
 
 
+def cents(amount: Decimal | None) -> Decimal:
+    """A sum as an amount (SQLite adds decimals as floating point: 65123.3100000000)."""
+    return (amount or ZERO).quantize(CENT)
+
+
 def _sums(qs: QuerySet, by: str = "account_id") -> dict[int, tuple[Decimal, Decimal]]:
     return {
-        row[by]: (row["d"], row["c"])
+        row[by]: (cents(row["d"]), cents(row["c"]))
         for row in qs.values(by).order_by().annotate(d=Sum("debit"), c=Sum("credit"))
     }
 
@@ -160,4 +166,4 @@ def entry_totals(qs: QuerySet[JournalEntry]) -> tuple[Decimal, Decimal]:
     sums = JournalLine.objects.filter(entry__in=qs.values("pk")).aggregate(
         d=Coalesce(Sum("debit"), ZERO), c=Coalesce(Sum("credit"), ZERO)
     )
-    return sums["d"], sums["c"]
+    return cents(sums["d"]), cents(sums["c"])

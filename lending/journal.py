@@ -40,9 +40,20 @@ def fund_role(method: str) -> str:
 
 
 def postings(
-    kind: str, split: Parts, *, amount: Decimal, overpaid: Decimal, method: str, basis: str
+    kind: str,
+    split: Parts,
+    *,
+    amount: Decimal,
+    overpaid: Decimal,
+    method: str,
+    basis: str,
+    interest_recognised: Decimal | None = None,
 ) -> Pairs:
-    """The entry of one transaction as (role, signed amount) pairs; [] when it books nothing."""
+    """The entry of one transaction as (role, signed amount) pairs; [] when it books nothing.
+
+    `interest_recognised` is, for an accrual-basis write-off, the interest accrued and not
+    paid (what the interest receivable holds): interest not yet earned was never income, so
+    writing it off loses nothing."""
     accrual = basis == ACCRUAL
     if kind == Kind.DISBURSEMENT:
         return [("loan_portfolio", amount), (fund_role(method), -amount)]
@@ -62,11 +73,13 @@ def postings(
             ("loan_portfolio", -split.principal),
         ]
         if accrual:  # what was recognised and never paid is lost too
-            for c in ("interest", "fees", "penalties"):
-                pairs += [
-                    ("losses_written_off", getattr(split, c)),
-                    (RECEIVABLE[c], -getattr(split, c)),
-                ]
+            lost = {
+                "interest": split.interest if interest_recognised is None else interest_recognised,
+                "fees": split.fees,
+                "penalties": split.penalties,
+            }
+            for c, value in lost.items():
+                pairs += [("losses_written_off", value), (RECEIVABLE[c], -value)]
         return pairs
     if not accrual:
         return []  # charges, waivers and accruals move no money under cash basis

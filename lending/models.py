@@ -253,6 +253,8 @@ class Loan(models.Model):
     accounting_basis = models.CharField(
         max_length=8, choices=AccountingBasis.choices, default=AccountingBasis.CASH
     )
+    # Accrual basis: the interest recognised so far (the sum of the loan's accruals).
+    interest_accrued = money_field(default=ZERO)
 
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submitted_loans"
@@ -456,7 +458,12 @@ class LoanTransaction(models.Model):
         ordering = ["value_date", "end_of_day", "id"]
         indexes = [models.Index(fields=["loan", "value_date"])]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="loan_txn_amount_positive"),
+            # An accrual may be negative: it takes back interest recognised that will not be
+            # earned (waived when a loan is settled early).
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) | (Q(kind="accrual") & ~Q(amount=0)),
+                name="loan_txn_amount_positive",
+            ),
         ]
 
     def __str__(self) -> str:

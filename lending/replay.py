@@ -406,3 +406,20 @@ def incremental_from(txns: Iterable[Txn]) -> date | None:
         day = txn.value_date + timedelta(days=1) if txn.end_of_day else txn.value_date
         last = day if last is None or day > last else last
     return last
+
+
+def interest_earned(rows: Iterable[Row], disbursed_on: date, on: date) -> Decimal:
+    """Interest earned through the end of `on`, day by day (accrual basis): each installment's
+    interest (less what was waived) accrues evenly over its period, from the previous due
+    date (the disbursement for the first) to its own, rounded to cents per installment."""
+    total = ZERO
+    start = disbursed_on
+    for row in sorted(rows, key=lambda r: (r.due_date, r.number)):
+        interest = row.due.interest - row.waived.interest
+        days = (row.due_date - start).days
+        if on >= row.due_date or days <= 0:
+            total += interest if on >= row.due_date else ZERO
+        elif on > start:
+            total += (interest * (on - start).days / days).quantize(CENT, rounding=ROUND_HALF_EVEN)
+        start = row.due_date
+    return total

@@ -45,7 +45,9 @@ def _allocations() -> Prefetch[Any]:
     current = Allocation.objects.filter(superseded_at=None).select_related("installment")
     return Prefetch(
         "transactions",
-        queryset=LoanTransaction.objects.filter(kind=LoanTransaction.Kind.REPAYMENT).prefetch_related(
+        queryset=LoanTransaction.objects.filter(
+            kind=LoanTransaction.Kind.REPAYMENT
+        ).prefetch_related(
             Prefetch("allocations", queryset=current.order_by("installment__number"))
         ),
         to_attr="booked",

@@ -17,13 +17,13 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddField(
-            model_name='allocation',
-            name='as_booked',
+            model_name="allocation",
+            name="as_booked",
             field=models.BooleanField(default=True),
         ),
         migrations.AddField(
-            model_name='allocation',
-            name='superseded_at',
+            model_name="allocation",
+            name="superseded_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(
@@ -288,10 +288,20 @@ class Migration(migrations.Migration):
                 fields=["loan", "value_date"], name="lending_loa_loan_id_c8f097_idx"
             ),
         ),
+        migrations.AddField(
+            model_name="loan",
+            name="interest_accrued",
+            field=models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=14),
+        ),
         migrations.AddConstraint(
             model_name="loantransaction",
             constraint=models.CheckConstraint(
-                condition=models.Q(("amount__gt", 0)), name="loan_txn_amount_positive"
+                condition=models.Q(
+                    ("amount__gt", 0),
+                    models.Q(("kind", "accrual"), models.Q(("amount", 0), _negated=True)),
+                    _connector="OR",
+                ),
+                name="loan_txn_amount_positive",
             ),
         ),
         migrations.AddConstraint(

@@ -87,7 +87,10 @@ def with_allocation_totals(qs: QuerySet[Repayment]) -> QuerySet[Repayment]:
     return qs.annotate(
         **{
             f"alloc_{c}": Coalesce(
-                Sum(f"transactions__{c}", filter=Q(transactions__kind=LoanTransaction.Kind.REPAYMENT)),
+                Sum(
+                    f"transactions__{c}",
+                    filter=Q(transactions__kind=LoanTransaction.Kind.REPAYMENT),
+                ),
                 ZERO,
                 output_field=money_field(),
             )

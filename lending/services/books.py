@@ -19,9 +19,7 @@ from lending.audit import audit_record
 from lending.models import AuditLog
 
 
-def books_close(
-    *, through: date, user: User, request: HttpRequest | None = None
-) -> BooksClosing:
+def books_close(*, through: date, user: User, request: HttpRequest | None = None) -> BooksClosing:
     """Close the books through `through` (before today: today's postings are still coming)."""
     require(can_close_books(user), "Only an administrator can close the books.")
     if through >= timezone.localdate():

@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -43,6 +44,7 @@ TERM_FIELDS = [
     "days_in_year",
 ]
 Status = Loan.Status
+ZERO = Decimal("0.00")
 # Approval disburses at once and records no method: the money leaves the bank account.
 DISBURSEMENT_METHOD = "bank_transfer"
 
@@ -334,6 +336,10 @@ def loan_write_off(
             Installment.objects.filter(loan=loan).exclude(status=Installment.Status.PAID)
         )
         book = books.open_book(loan, installments)
+        recognised = None
+        if loan.accounting_basis == AccountingBasis.ACCRUAL:
+            paid = Installment.objects.filter(loan=loan).aggregate(s=Sum("interest_paid"))["s"]
+            recognised = loan.interest_accrued - (paid or ZERO)
         if loan.outstanding > 0:
             # Written off at the end of the day: after the day's payments and charges.
             effect = book.apply(books.new_txn(Kind.WRITE_OFF, today, loan.outstanding))
@@ -350,6 +356,7 @@ def loan_write_off(
                 },
                 user=user,
                 accounts=books.accounts_for(loan),
+                interest_recognised=recognised,
             )
         loan.status = Status.WRITTEN_OFF
         loan.status_reason = reason
@@ -382,6 +389,7 @@ def loan_close(
     loan.status = Status.CLOSED
     loan.closed_on = on
     loan.save(update_fields=["status", "closed_on", "updated_at"])
+    books.accrue_on_closing(loan, on=on, user=user)
     audit_record(
         action=AuditLog.Action.LOAN_CLOSED,
         user=user,

@@ -26,13 +26,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Max, Q
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
-from ledger.services import EntrySpec, Posting, check_open, journal_post_many
+from ledger.services import EntrySpec, Posting, journal_post_many
 from lending import journal, replay
 from lending.bulk import update_rows
 from lending.models import (
+    AccountingBasis,
     Allocation,
     DayClose,
     Installment,
@@ -154,7 +155,12 @@ def accounts_for(loan: Loan) -> dict[str, int]:
 
 
 def _postings(
-    t: LoanTransaction | Txn, effect: Effect, accounts: dict[str, int], loan: Loan, sign: int
+    t: LoanTransaction | Txn,
+    effect: Effect,
+    accounts: dict[str, int],
+    loan: Loan,
+    sign: int,
+    interest_recognised: Decimal | None = None,
 ) -> tuple[Posting, ...]:
     method = t.method if isinstance(t, LoanTransaction) else ""
     pairs = journal.postings(
@@ -164,6 +170,7 @@ def _postings(
         overpaid=effect.overpaid,
         method=method,
         basis=loan.accounting_basis,
+        interest_recognised=interest_recognised,
     )
     return tuple(Posting(accounts[role], sign * amount) for role, amount in pairs if amount)
 
@@ -181,11 +188,12 @@ def entry_for(
     source: str = "loan_transaction",
     sign: int = 1,
     prefix: str = "",
+    interest_recognised: Decimal | None = None,
 ) -> EntrySpec:
     return EntrySpec(
         value_date=t.value_date,
         memo=_memo(t, loan, prefix),
-        postings=_postings(t, effect, accounts, loan, sign),
+        postings=_postings(t, effect, accounts, loan, sign, interest_recognised),
         source=source,
         transaction_id=t.pk,
         loan_id=loan.pk,
@@ -197,11 +205,6 @@ def stored_effect(t: LoanTransaction) -> Effect:
 
 
 # --- checks ------------------------------------------------------------------------------
-
-
-def check_value_date(loan: Loan, value_date: date, *, field: str) -> None:
-    """The books are open for the date (409 when not)."""
-    check_open(value_date, field=field)
 
 
 def penalty_rule(product: LoanProduct | None) -> replay.PenaltyRule | None:
@@ -260,6 +263,7 @@ def store_in_order(
     fields: dict[str, Any],
     user: User | None,
     accounts: dict[str, int],
+    interest_recognised: Decimal | None = None,
 ) -> Booked:
     """Store a transaction `book.apply` just applied in order (the book was built from
     `installments` by `open_book`): its row, allocations, the installments it changed and its
@@ -285,11 +289,48 @@ def store_in_order(
         changed[0].save(update_fields=INSTALLMENT_FIELDS)
     else:
         update_rows(changed, INSTALLMENT_FIELDS)
-    journal_post_many([entry_for(stored, effect, loan=loan, accounts=accounts)], user=user)
+    entry = entry_for(
+        stored, effect, loan=loan, accounts=accounts, interest_recognised=interest_recognised
+    )
+    journal_post_many([entry], user=user)
     day = stored.value_date + timedelta(days=1 if stored.end_of_day else 0)
     if loan.incremental_from is None or day > loan.incremental_from:
         loan.incremental_from = day
     return Booked(stored, effect, allocations)
+
+
+def accrual_txn(loan: Loan, *, on: date, amount: Decimal, user: User | None) -> LoanTransaction:
+    """An accrual (accrual basis): interest recognised as income at the end of `on` (negative:
+    recognised before and taken back). Not saved; the caller stores it with its entry."""
+    loan.interest_accrued += amount
+    day = on + timedelta(days=1)
+    if loan.incremental_from is None or day > loan.incremental_from:
+        loan.incremental_from = day
+    return LoanTransaction(
+        loan=loan,
+        kind=Kind.ACCRUAL,
+        value_date=on,
+        booked_by=user,
+        amount=amount,
+        interest=amount,
+        end_of_day=True,
+        outstanding_after=loan.outstanding,
+    )
+
+
+def accrue_on_closing(loan: Loan, *, on: date, user: User | None) -> None:
+    """An accrual-basis loan that closes has earned exactly the interest it paid: the accrual
+    is trued up to it (early settlement waives interest the daily close had not accrued yet,
+    or had accrued ahead of the payoff's day count)."""
+    if loan.accounting_basis != AccountingBasis.ACCRUAL:
+        return
+    paid = Installment.objects.filter(loan=loan).aggregate(s=Sum("interest_paid"))["s"] or ZERO
+    if paid == loan.interest_accrued:
+        return
+    txn = accrual_txn(loan, on=on, amount=paid - loan.interest_accrued, user=user)
+    txn.save()
+    journal_post_many([entry_for(txn, stored_effect(txn), loan=loan, accounts=accounts_for(loan))])
+    loan.save(update_fields=["interest_accrued", "incremental_from", "updated_at"])
 
 
 def save_loan_totals(loan: Loan, book: Book, *, today: date | None = None) -> None:
@@ -713,9 +754,12 @@ def replay_differences(loan: Loan) -> list[str]:
     for name, value in totals.items():
         if getattr(loan, name) != value:
             problems.append(f"{loan.number} {name}: stored {getattr(loan, name)}, replay {value}")
-    if loan.status in (Loan.Status.ACTIVE, Loan.Status.CLOSED):
-        if (loan.status == Loan.Status.CLOSED) != (book.outstanding == 0):
-            problems.append(f"{loan.number}: status {loan.status}, replay owes {book.outstanding}")
+    open_or_closed = loan.status in (Loan.Status.ACTIVE, Loan.Status.CLOSED)
+    if open_or_closed and (loan.status == Loan.Status.CLOSED) != (book.outstanding == 0):
+        problems.append(f"{loan.number}: status {loan.status}, replay owes {book.outstanding}")
+    accrued = sum((t.amount for t in stored if t.kind == Kind.ACCRUAL), ZERO)
+    if accrued != loan.interest_accrued:
+        problems.append(f"{loan.number}: interest_accrued {loan.interest_accrued} != {accrued}")
     if loan.incremental_from != replay.incremental_from(txn_of(t) for t in stored):
         problems.append(f"{loan.number}: incremental_from {loan.incremental_from} is stale")
     return problems

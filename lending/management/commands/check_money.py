@@ -254,9 +254,19 @@ def _ledger_checks() -> list[tuple[str, str]]:
     principal_out = f"""COALESCE((SELECT SUM(i.principal - i.principal_paid)
                          FROM {t["inst"]} i JOIN {t["loan"]} l ON l.id = i.loan_id
                          WHERE l.status IN ('active', 'closed')), 0)"""
-    cash_only = f"""NOT EXISTS (SELECT 1 FROM {t["loan"]} WHERE accounting_basis <> 'cash')"""
-    interest_repaid = f"""COALESCE((SELECT SUM(x.interest) FROM {t["txn"]} x
-                           WHERE x.kind = 'repayment' AND x.reversed_at IS NULL), 0)"""
+    # Interest income: what cash-basis loans were paid, and what accrual-basis loans accrued.
+    interest_earned = f"""COALESCE((SELECT SUM(x.interest) FROM {t["txn"]} x
+                           JOIN {t["loan"]} l ON l.id = x.loan_id
+                           WHERE x.reversed_at IS NULL AND (
+                             (x.kind = 'repayment' AND l.accounting_basis = 'cash')
+                             OR (x.kind = 'accrual' AND l.accounting_basis = 'accrual'))), 0)"""
+    # Interest receivable: accrued and not yet paid on accrual loans still on the books.
+    receivable = f"""COALESCE((SELECT SUM(l.interest_accrued - COALESCE(p.paid, 0))
+                       FROM {t["loan"]} l LEFT JOIN (SELECT loan_id, SUM(interest_paid) AS paid
+                                                     FROM {t["inst"]} GROUP BY loan_id) p
+                         ON p.loan_id = l.id
+                       WHERE l.accounting_basis = 'accrual' AND l.status IN ('active', 'closed')),
+                      0)"""
     fund_checks = []
     for method in ("cash", "bank_transfer", "mobile_money", "cheque"):
         money = f"""COALESCE((SELECT SUM(CASE WHEN x.kind = 'disbursement' THEN -x.amount
@@ -288,11 +298,16 @@ def _ledger_checks() -> list[tuple[str, str]]:
                 WHERE ROUND({role_balance("loan_portfolio")} - {principal_out}, 2) <> 0""",
         ),
         (
-            "cash basis: interest income == interest repaid (less reversals)",
+            "interest income == interest repaid (cash basis) + interest accrued (accrual basis)",
             f"""SELECT NULL, 'interest income', 'ledger ' || {role_balance("interest_income", "-")}
-                       || ' repaid ' || {interest_repaid}
-                WHERE {cash_only}
-                  AND ROUND({role_balance("interest_income", "-")} - {interest_repaid}, 2) <> 0""",
+                       || ' loans ' || {interest_earned}
+                WHERE ROUND({role_balance("interest_income", "-")} - {interest_earned}, 2) <> 0""",
+        ),
+        (
+            "interest receivable == accrued - paid on accrual-basis loans",
+            f"""SELECT NULL, 'interest receivable', 'ledger '
+                       || {role_balance("interest_receivable")} || ' loans ' || {receivable}
+                WHERE ROUND({role_balance("interest_receivable")} - {receivable}, 2) <> 0""",
         ),
         *fund_checks,
     ]
