@@ -71,6 +71,7 @@ from lending.replay import (
     Kind,
     Line,
     Parts,
+    Row,
     ScheduleRow,
     Txn,
     incremental_from,
@@ -251,13 +252,23 @@ class _Table:
         self.fields: list[models.Field[Any, Any]] = [
             cast("models.Field[Any, Any]", opts.get_field(name)) for name in attnames
         ]
+        # Columns not written explicitly get their model default (a column added to the model
+        # later is filled as the ORM would fill it).
+        listed = set(attnames)
+        extra = [
+            cast("models.Field[Any, Any]", f)
+            for f in opts.concrete_fields
+            if f.attname not in listed and not f.primary_key and f.has_default()
+        ]
+        self.fields += extra
+        self.defaults = tuple(f.get_default() for f in extra)
         self.columns = [str(f.column) for f in self.fields]
         self.table = str(opts.db_table)
         self.rows: list[tuple[Any, ...]] = []
         self.count = 0
 
     def add(self, row: tuple[Any, ...]) -> None:
-        self.rows.append(row)
+        self.rows.append(row + self.defaults if self.defaults else row)
 
     def flush(self) -> None:
         if not self.rows:
@@ -409,6 +420,46 @@ class _Event:
         return self.payment is not None and self.payment.reversed
 
 
+class _Row(Row):
+    """A replay row that keeps what it still owes until its amounts change: the replay asks
+    every row for it on every posting (`Book._pay`, `Book._mark_paid`), which was four
+    fifths of the seeding time. The rule is still `Book.apply`'s."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in ("due", "paid", "waived"):
+            self.__dict__.pop("_left", None)
+            self.__dict__.pop("_owed", None)
+            self.__dict__.pop("_is_paid", None)
+
+    @property
+    def remaining(self) -> Parts:
+        left = self.__dict__.get("_left")
+        if left is None:
+            left = self.__dict__["_left"] = self.due - self.paid - self.waived
+        return left
+
+    @property
+    def is_paid(self) -> bool:
+        paid = self.__dict__.get("_is_paid")
+        if paid is None:
+            paid = self.__dict__["_is_paid"] = self.remaining.total == 0
+        return paid
+
+    def owed(self) -> InstallmentDue:
+        due = self.__dict__.get("_owed")
+        if due is None:
+            due = self.__dict__["_owed"] = super().owed()
+        return due
+
+
+def _open_book(schedule: list[ScheduleRow], disbursed_on: date) -> Book:
+    """`Book.open`, on caching rows."""
+    book = Book.open(schedule, disbursed_on)
+    rows = [_Row(r.id, r.number, r.due_date, r.due, r.paid, r.waived, r.paid_on) for r in book.rows]
+    return Book(rows=rows, total_repayable=book.total_repayable)
+
+
 @dataclass
 class _LoanState:
     """A disbursed loan being played forward through `lending.replay.Book`: the replay's own
@@ -462,7 +513,7 @@ def _start_state(terms: LoanTerms, ids: _Ids, txn_ids: _Ids, pay_ids: _Ids) -> _
     schedule = build_schedule(terms)
     rows = list(schedule.installments)
     pks = [ids.take() for _ in rows]
-    book = Book.open(
+    book = _open_book(
         [
             ScheduleRow(
                 id=pk, number=r.number, due_date=r.due_date, principal=r.principal,
