@@ -32,8 +32,12 @@ def update_rows(objs: Sequence[models.Model], fields: list[str]) -> None:
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     aliases = [f"v{i}" for i in range(len(columns))]
+    # PostgreSQL types a VALUES column from its values: one holding only NULLs is text, so
+    # each is cast to its column's type.
+    typed = connection.vendor == "postgresql"
     assignments = ", ".join(
         f"{quote(str(field.column))} = v.{alias}"
+        + (f"::{field.cast_db_type(connection)}" if typed else "")
         for field, alias in zip(columns, aliases, strict=True)
     )
     row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"

@@ -6,14 +6,17 @@ cannot happen there and the tests are skipped with the reason printed (`-ra`).
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from collections.abc import Callable
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
@@ -21,6 +24,7 @@ from django.utils import timezone
 from lending.audit import verify_chain
 from lending.models import Allocation, Installment, Loan, Receipt, Repayment
 from lending.services.repayments import repayment_record, repayment_reverse
+from lending.services.transactions import replay_differences
 from tests.factories import AccountantFactory, ActiveLoanFactory
 
 D = Decimal
@@ -69,13 +73,15 @@ def run_at_once(jobs: list[Callable[[], Any]]) -> list[Any]:
     return results
 
 
-def payment(loan_id: int, user: Any, amount: Decimal, **kwargs: Any) -> Callable[[], Repayment]:
+def payment(
+    loan_id: int, user: Any, amount: Decimal, paid_on: date | None = None, **kwargs: Any
+) -> Callable[[], Repayment]:
     def job() -> Repayment:
         return repayment_record(
             loan=Loan.objects.get(pk=loan_id),
             user=user,
             amount=amount,
-            paid_on=timezone.localdate(),
+            paid_on=paid_on or timezone.localdate(),
             method="cash",
             **kwargs,
         )
@@ -87,10 +93,13 @@ def assert_loan_exact(loan_id: int) -> None:
     loan = Loan.objects.get(pk=loan_id)
     live = Repayment.objects.filter(loan=loan, reversed_at__isnull=True)
     paid = live.aggregate(s=Sum("amount"))["s"] or ZERO
+    current = Allocation.objects.filter(
+        transaction__repayment__in=live, transaction__kind="repayment", superseded_at=None
+    )
     allocated = (
-        Allocation.objects.filter(repayment__in=live).aggregate(
-            s=Sum("principal") + Sum("interest") + Sum("fees") + Sum("penalties")
-        )["s"]
+        current.aggregate(s=Sum("principal") + Sum("interest") + Sum("fees") + Sum("penalties"))[
+            "s"
+        ]
         or ZERO
     )
     installments = Installment.objects.filter(loan=loan)
@@ -99,11 +108,16 @@ def assert_loan_exact(loan_id: int) -> None:
     assert loan.outstanding == loan.total_repayable - loan.total_waived - loan.total_paid >= 0
     assert loan.outstanding == sum((i.remaining for i in installments), ZERO)
     assert (loan.status == Loan.Status.CLOSED) == (loan.outstanding == 0)
-    # No allocation doubled: one row per repayment and installment at most.
+    # No allocation doubled: one current row per transaction and installment at most.
     pairs = list(
-        Allocation.objects.filter(repayment__loan=loan).values_list("repayment", "installment")
+        Allocation.objects.filter(transaction__loan=loan, superseded_at=None).values_list(
+            "transaction", "installment"
+        )
     )
     assert len(pairs) == len(set(pairs))
+    # The stored state is the replay of the transactions, and the journal balances.
+    assert replay_differences(loan) == []
+    call_command("check_money", stdout=open(os.devnull, "w"))  # noqa: SIM115
 
 
 def assert_receipts_gapless() -> None:
@@ -181,6 +195,31 @@ def test_double_submit_with_one_key_records_one_repayment() -> None:
     assert Repayment.objects.filter(loan=loan).count() == 1
     loan.refresh_from_db()
     assert loan.total_paid == D("150.00")
+    assert_loan_exact(loan.pk)
+    assert_receipts_gapless()
+
+
+def test_backdated_payments_racing_reversals_replay_under_the_lock() -> None:
+    """Payments dated in the past (each replays the loan) race reversals of earlier payments
+    and payments in date order: the loan lock serialises them, and the loan ends as the
+    replay of what survived, with a balanced journal."""
+    cashier = AccountantFactory()
+    loan = ActiveLoanFactory(installments=12, disbursed_days_ago=120)
+    today = timezone.localdate()
+    earlier = [payment(loan.pk, cashier, D("100.00"))() for _ in range(3)]
+    jobs: list[Callable[[], Any]] = [
+        payment(loan.pk, cashier, D("40.00"), paid_on=today - timedelta(days=100 - 10 * i))
+        for i in range(4)
+    ]
+    jobs += [payment(loan.pk, cashier, D("25.00")) for _ in range(3)]
+    jobs += [
+        (lambda r=r: repayment_reverse(repayment=r, user=cashier, reason="Race"))  # type: ignore[misc]
+        for r in earlier
+    ]
+    results = run_at_once(jobs)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    loan.refresh_from_db()
+    assert loan.total_paid == 4 * D("40.00") + 3 * D("25.00")
     assert_loan_exact(loan.pk)
     assert_receipts_gapless()
 
