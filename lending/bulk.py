@@ -37,7 +37,7 @@ def update_rows(objs: Sequence[models.Model], fields: list[str]) -> None:
     typed = connection.vendor == "postgresql"
     assignments = ", ".join(
         f"{quote(str(field.column))} = v.{alias}"
-        + (f"::{field.cast_db_type(connection)}" if typed else "")
+        + (f"::{field.cast_db_type(connection)}" if typed else "")  # type: ignore[attr-defined]
         for field, alias in zip(columns, aliases, strict=True)
     )
     row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"

@@ -56,7 +56,8 @@ def _allocations() -> Prefetch[Any]:
 
 def _answer(repayment: Repayment) -> dict[str, Any]:
     receipt = getattr(repayment, "receipt", None)
-    txn = repayment.booked[0] if getattr(repayment, "booked", None) else None
+    booked = getattr(repayment, "booked", None)  # the prefetch of _allocations()
+    txn = booked[0] if booked else None
     allocations = txn.allocations.all() if txn is not None else []
     return {
         "id": repayment.pk,

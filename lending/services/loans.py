@@ -208,7 +208,7 @@ def loan_approve(
         loan.decided_by = user  # type: ignore[assignment]
         loan.decided_at = timezone.now()
         loan.accounting_basis = (
-            loan.product.accounting_basis if loan.product_id else AccountingBasis.CASH
+            loan.product.accounting_basis if loan.product is not None else AccountingBasis.CASH
         )
         book = Book.open([books.schedule_row(i) for i in installments], disbursement_date)
         effect = book.apply(books.new_txn(Kind.DISBURSEMENT, disbursement_date, loan.principal))

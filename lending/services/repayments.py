@@ -291,7 +291,6 @@ def _post(
     the loan. Writes everything a posting writes except the audit entry."""
     accounts = books.accounts_for(loan)
     before = {"total_paid": str(loan.total_paid), "outstanding": str(loan.outstanding)}
-    common = {"idempotency_key": idempotency_key, "fingerprint": fingerprint}
     if not books.is_in_order(loan, paid_on):
         plan = books.plan_replay(loan=loan, add=books.new_txn(Kind.REPAYMENT, paid_on, amount))
         effect = plan.new_effect
@@ -304,7 +303,8 @@ def _post(
             method=method,
             reference=reference,
             outstanding_after=effect.outstanding_after,
-            **common,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
         )
         txn = books.store_replay(
             plan,
@@ -349,7 +349,8 @@ def _post(
         reference=reference,
         outstanding_after=effect.outstanding_after,
         is_settlement=bool(waivers),
-        **common,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
     )
     if waiver_effect is not None:
         books.store_in_order(

@@ -641,15 +641,16 @@ def store_replay(
                 for t in plan.penalties_added
             ]
         )
-        for row, t in zip(added, plan.penalties_added, strict=True):
+        for charge, penalty in zip(added, plan.penalties_added, strict=True):
             new_allocations.append(
                 Allocation(
-                    transaction=row, installment_id=t.lines[0].installment_id, penalties=t.amount
+                    transaction=charge,
+                    installment_id=penalty.lines[0].installment_id,
+                    penalties=penalty.amount,
                 )
             )
-            entries.append(
-                entry_for(row, plan.replayed.effects[t.id], loan=loan, accounts=accounts)
-            )
+            effect = plan.replayed.effects[penalty.id]
+            entries.append(entry_for(charge, effect, loan=loan, accounts=accounts))
     Allocation.objects.bulk_create(new_allocations, batch_size=1000)
     journal_post_many(entries, user=user)
 
