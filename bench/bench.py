@@ -278,13 +278,87 @@ def seeding() -> None:
     rate = float(found.group(3).replace(",", ""))
     ratio = rate / base["rows_per_s"]
     result(
-        "seeding (schedules + allocation + COPY)",
+        "seeding (schedules + replay + ledger + COPY)",
         f"{found.group(1)} rows in {found.group(2)} s = {rate:,.0f} rows/s",
         f"plain bulk_create of {base['rows']:,} Installment rows: {base['rows_per_s']:,} rows/s",
         f"{ratio:.2f}",
         ">= 0.50",
         ratio >= 0.5,
     )
+
+
+def trial_balance() -> None:
+    """Server time of the trial balance as of today on the bench portfolio (in process: the
+    selector's own time, no HTTP); the median of five runs after one warm-up."""
+    from ledger.models import JournalLine
+    from ledger.selectors import trial_balance as build
+
+    today = timezone.localdate()
+    build(today)
+    times = []
+    for _ in range(5):
+        started = time.monotonic()
+        tb = build(today)
+        times.append((time.monotonic() - started) * 1000)
+    lines = JournalLine.objects.count()
+    balanced = tb.total_debit == tb.total_credit
+    result(
+        f"trial balance as of today ({lines:,} journal lines, {len(tb.rows)} accounts)",
+        f"median {statistics.median(times):.0f} ms (min {min(times):.0f}, max {max(times):.0f})"
+        + ("" if balanced else ", DEBITS != CREDITS"),
+        "-", "-", "balanced", balanced,
+    )  # fmt: skip
+
+
+def seeding_journal() -> None:
+    """Seeding with the journal against seeding without it, on the scratch database of
+    `seed-journal` (run.sh), from bench/out/seed_journal.json."""
+    path = OUT / "seed_journal.json"
+    if not path.exists():
+        return
+    runs = json.loads(path.read_text())
+    with_j, without = runs["journal"], runs["no_journal"]
+    result(
+        f"seeding {runs['loans']:,} loans with the journal (transactions + entries + lines)",
+        f"{with_j['rows']:,} rows in {with_j['seconds']} s = {with_j['rows_per_s']:,} rows/s",
+        f"without journal entries: {without['rows']:,} rows in {without['seconds']} s = "
+        f"{without['rows_per_s']:,} rows/s",
+        f"{with_j['seconds'] / without['seconds']:.2f} x the time",
+        "-",
+        None,
+    )
+
+
+def seed_journal(loans: int) -> None:
+    """`python -m bench.bench seed-journal N` on an empty, migrated database with users:
+    seed N loans with and without the journal, each rolled back (the commit's deferred
+    checks are run before timing stops); prints JSON."""
+    from django.db import connection, transaction
+
+    from lending.demo_bulk import seed_bulk_portfolio
+
+    class Rollback(Exception):
+        pass
+
+    out: dict[str, Any] = {"loans": loans}
+    for label, journal in (("journal", True), ("no_journal", False)):
+        try:
+            with transaction.atomic():
+                started = time.monotonic()
+                r = seed_bulk_portfolio(borrowers=loans // 2, loans=loans, journal=journal)
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                seconds = time.monotonic() - started
+                out[label] = {
+                    "rows": r.rows,
+                    "seconds": round(seconds, 1),
+                    "rows_per_s": round(r.rows / seconds),
+                    "journal_lines": r.journal_lines,
+                }
+                raise Rollback
+        except Rollback:
+            pass
+    json.dump(out, sys.stdout)
 
 
 def machine() -> str:
@@ -357,6 +431,8 @@ def main() -> None:
         f"{prep['prep_700_service_postings_per_s']} postings/s (one process, no HTTP)."
     )
     seeding()
+    seeding_journal()
+    trial_balance()
     only = os.environ.get("BENCH_ONLY", "pages,posting,close_day").split(",")
     if "pages" in only:
         pages(prep)
@@ -370,4 +446,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["seed-journal"]:
+        seed_journal(int(sys.argv[2]))
+    else:
+        main()

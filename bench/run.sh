@@ -54,6 +54,15 @@ if [ -z "${BENCH_REUSE:-}" ]; then
   $PY -m bench.seed_baseline "$BASE_ROWS" > "$OUT/seed_baseline.json"
   cat "$OUT/seed_baseline.json"; echo
 
+  SEED_LOANS=${BENCH_SEED_JOURNAL_LOANS:-$(( LOANS < 20000 ? LOANS : 20000 ))}
+  step "seeding $SEED_LOANS loans with and without the journal (scratch database, rolled back)"
+  psql "$PG/postgres" -q -c "DROP DATABASE IF EXISTS karo_bench_seed WITH (FORCE)" -c "CREATE DATABASE karo_bench_seed"
+  DATABASE_URL=$PG/karo_bench_seed $PY manage.py migrate --noinput -v0
+  DATABASE_URL=$PG/karo_bench_seed $PY manage.py seed_demo --force --users-only >/dev/null
+  DATABASE_URL=$PG/karo_bench_seed $PY -m bench.bench seed-journal "$SEED_LOANS" > "$OUT/seed_journal.json"
+  psql "$PG/postgres" -q -c "DROP DATABASE karo_bench_seed WITH (FORCE)"
+  cat "$OUT/seed_journal.json"; echo
+
 else
   step "reusing karo_bench as it is (BENCH_REUSE)"
   [ -s "$OUT/seed.log" ] && [ -s "$OUT/seed_baseline.json" ] || { echo "no earlier seed figures in $OUT" >&2; exit 1; }
