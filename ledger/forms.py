@@ -1,4 +1,5 @@
-"""The ledger pages' filters (read from the query string) and the books-closing form.
+"""The ledger pages' filters (read from the query string), the books-closing form and the
+manual journal entry's form (date and memo) with its formset of lines.
 
 A date the form cannot read, or one past next year, is a form error next to its field, never a
 500. The account ledger's range takes the reports' own form (`reporting.forms.DateRangeForm`),
@@ -8,11 +9,13 @@ with no cap on its length: a long range is cut on the page and complete in the C
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from decimal import Decimal
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
 
+from ledger.models import Account
 from reporting.forms import DateInput
 
 
@@ -76,3 +79,144 @@ class BooksCloseForm(forms.Form):
             "invalid": "Enter a valid date.",
         },
     )
+
+
+# --- Manual journal entry ----------------------------------------------------------------------
+
+LINES_PREFIX = "lines"
+DEFAULT_LINES = 4
+MAX_LINES = 40
+
+
+class JournalEntryForm(forms.Form):
+    """The entry's date and memo; its lines are a `line_formset()`. Whether the date may
+    be booked (books open) is the service's question, answered next to the field."""
+
+    value_date = forms.DateField(
+        label="Date",
+        widget=DateInput(),
+        error_messages={"required": "Enter the entry's date.", "invalid": "Enter a valid date."},
+    )
+    memo = forms.CharField(
+        label="Memo",
+        max_length=300,
+        help_text="What the entry is for; it is shown in the journal and every account's ledger.",
+        error_messages={"required": "Say what the entry is for."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {"value_date": timezone.localdate()})
+        super().__init__(*args, **kwargs)
+
+    def clean_value_date(self) -> date:
+        value: date = self.cleaned_data["value_date"]
+        if value > _latest():
+            raise forms.ValidationError(f"Choose a date before {_latest():%d %b %Y}.")
+        return value
+
+
+def account_choices() -> list[tuple[str | int, str]]:
+    """The accounts that take entries (active, not a header), read once for every row."""
+    accounts = Account.objects.filter(is_active=True, children__isnull=True).order_by("code")
+    return [("", "Choose an account")] + [(a.pk, f"{a.code} {a.name}") for a in accounts]
+
+
+def _amount(label: str) -> forms.DecimalField:
+    return forms.DecimalField(
+        label=label,
+        required=False,
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        error_messages={
+            "invalid": "Enter an amount.",
+            "min_value": "Enter an amount above zero.",
+            "max_decimal_places": "Amounts are in whole cents.",
+            "max_digits": "The amount is too large.",
+            "max_whole_digits": "The amount is too large.",
+        },
+    )
+
+
+class JournalLineForm(forms.Form):
+    """One line: an account and either a debit or a credit. A row left blank is no line."""
+
+    account = forms.TypedChoiceField(label="Account", coerce=int, required=False, empty_value=None)
+    debit = _amount("Debit")
+    credit = _amount("Credit")
+
+    def __init__(
+        self, *args: Any, choices: list[tuple[str | int, str]], number: int, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["account"]).choices = choices
+        # The table's cells have no <label>: each input says what it is.
+        for field in self.fields.values():
+            field.widget.attrs["aria-label"] = f"{field.label}, line {number}"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        account, debit, credit = (cleaned.get(k) for k in ("account", "debit", "credit"))
+        if account is None and debit is None and credit is None:
+            return cleaned
+        if account is None:
+            self.add_error("account", "Choose the account of this line.")
+        if debit is None and credit is None:
+            self.add_error("debit", "Enter a debit or a credit.")
+        elif debit is not None and credit is not None:
+            self.add_error("credit", "Enter a debit or a credit, not both.")
+        return cleaned
+
+    def line(self) -> tuple[int, Decimal | None, Decimal | None] | None:
+        """(account id, debit, credit), or None for a blank row (after is_valid)."""
+        account = self.cleaned_data.get("account")
+        if account is None:
+            return None
+        return account, self.cleaned_data.get("debit"), self.cleaned_data.get("credit")
+
+
+class BaseJournalLineFormSet(forms.BaseFormSet):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", LINES_PREFIX)
+        kwargs.setdefault("form_kwargs", {"choices": account_choices()})
+        super().__init__(*args, **kwargs)
+
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = super().get_form_kwargs(index)
+        return {**kwargs, "number": (index or 0) + 1}
+
+    def lines(self) -> list[tuple[int, Decimal | None, Decimal | None]]:
+        """The rows that are lines, in order (after is_valid)."""
+        return [line for form in self.forms if (line := form.line()) is not None]
+
+
+def line_formset(
+    data: Any = None, *, initial: list[dict[str, Any]] | None = None, extra: int = DEFAULT_LINES
+) -> BaseJournalLineFormSet:
+    """The lines' formset: `extra` blank rows after the `initial` ones, at most MAX_LINES."""
+    formset_class = forms.formset_factory(
+        JournalLineForm,
+        formset=BaseJournalLineFormSet,
+        extra=max(0, min(extra, MAX_LINES - len(initial or []))),
+        max_num=MAX_LINES,
+        absolute_max=MAX_LINES,
+        validate_max=True,
+    )
+    return cast(BaseJournalLineFormSet, formset_class(data, initial=initial))
+
+
+def with_more_lines(data: Any, *, more: int = 2) -> tuple[JournalEntryForm, BaseJournalLineFormSet]:
+    """The entry as typed so far, unbound (no errors yet), with `more` blank rows: the "add
+    lines" button works without JavaScript by posting the form and getting it back longer."""
+    fields = ("account", "debit", "credit")
+    try:
+        rows = min(int(data.get(f"{LINES_PREFIX}-TOTAL_FORMS", DEFAULT_LINES)), MAX_LINES)
+    except ValueError:
+        rows = DEFAULT_LINES
+    initial = [{f: data.get(f"{LINES_PREFIX}-{i}-{f}", "") for f in fields} for i in range(rows)]
+    form = JournalEntryForm(
+        initial={"value_date": data.get("value_date", ""), "memo": data.get("memo", "")}
+    )
+    return form, line_formset(initial=initial, extra=more)

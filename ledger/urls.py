@@ -9,5 +9,6 @@ urlpatterns = [
     path("", views.trial_balance, name="ledger_trial_balance"),
     path("accounts/<str:code>/", views.account_ledger, name="ledger_account"),
     path("journal/", views.journal, name="ledger_journal"),
+    path("journal/new/", views.journal_entry_new, name="ledger_journal_new"),
     path("close/", views.books_close_page, name="ledger_close"),
 ]

@@ -1,14 +1,17 @@
 """General ledger pages under /ledger/ (DESIGN.md, "General ledger"): the trial balance as of a
-date, an account's ledger for a date range, the day's journal, and closing the books.
+date, an account's ledger for a date range, the day's journal, closing the books and a manual
+journal entry.
 
 Reading needs `ledger.view_journalentry` (Admin, Accountant); closing the books needs
-`ledger.add_booksclosing` (Admin). Each report page is also a CSV at the same address with
-`?format=csv`, written and audited (REPORT_EXPORTED) by the reports' own helper. Every page
-answers in a fixed number of queries whatever the size of the journal.
+`ledger.add_booksclosing` and a manual entry `ledger.add_journalentry` (both Admin). Each
+report page is also a CSV at the same address with `?format=csv`, written and audited
+(REPORT_EXPORTED) by the reports' own helper. Every page answers in a fixed number of queries
+whatever the size of the journal.
 
 These are the web shell of the ledger: the ledger's models, services and selectors import
 nothing from lending or reporting, but its pages reuse the reports' CSV helper and date-range
-form, and close the books through `lending.services.books.books_close` (which audits it).
+form, and close the books and book manual entries through `lending.services.books` (which
+audits both).
 """
 
 from __future__ import annotations
@@ -22,22 +25,31 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import permission_required
 from ledger import selectors
-from ledger.forms import AsOfForm, BooksCloseForm, JournalDayForm
+from ledger.forms import (
+    AsOfForm,
+    BooksCloseForm,
+    JournalDayForm,
+    JournalEntryForm,
+    line_formset,
+    with_more_lines,
+)
 from ledger.models import Account, JournalLine
 from ledger.services import closed_through
 from ledger.templatetags.ledger_format import to_cents
 from lending.forms import add_service_errors
-from lending.services.books import books_close
+from lending.services.books import books_close, journal_entry_record
 from lending.views.borrowers import signed_in
 from reporting.exports import csv_response
 from reporting.forms import DateRangeForm
 
 VIEW = "ledger.view_journalentry"
 CLOSE = "ledger.add_booksclosing"
+ADD_ENTRY = "ledger.add_journalentry"
 ENTRIES_PER_PAGE = 50
 
 
@@ -280,3 +292,36 @@ def books_close_page(request: HttpRequest) -> HttpResponse:
         "ledger/close.html",
         {"form": form, "closed_through": closed_through()},
     )
+
+
+# --- A manual journal entry ---------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(ADD_ENTRY)
+def journal_entry_new(request: HttpRequest) -> HttpResponse:
+    """Date, memo and lines; "Add lines" posts the form back and gets it longer (no JavaScript
+    needed). A booked entry opens in the journal (`?entry=<id>`)."""
+    if request.method == "POST" and "add_lines" in request.POST:
+        form, formset = with_more_lines(request.POST)
+    elif request.method == "POST":
+        form = JournalEntryForm(request.POST)
+        formset = line_formset(request.POST)
+        if form.is_valid() and formset.is_valid():
+            try:
+                entry = journal_entry_record(
+                    value_date=form.cleaned_data["value_date"],
+                    memo=form.cleaned_data["memo"],
+                    lines=formset.lines(),
+                    user=signed_in(request),
+                    request=request,
+                )
+            except ValidationError as exc:
+                # "value_date" and "memo" go next to their fields, "lines" to the top.
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, f"Journal entry JE-{entry.pk} is booked.")
+                return redirect(f"{reverse('ledger_journal')}?entry={entry.pk}")
+    else:
+        form, formset = JournalEntryForm(), line_formset()
+    return render(request, "ledger/journal_entry_new.html", {"form": form, "formset": formset})
