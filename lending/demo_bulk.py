@@ -467,7 +467,9 @@ class _Row(Row):
 def _open_book(schedule: list[ScheduleRow], disbursed_on: date) -> Book:
     """`Book.open`, on caching rows."""
     book = Book.open(schedule, disbursed_on)
-    rows = [_Row(r.id, r.number, r.due_date, r.due, r.paid, r.waived, r.paid_on) for r in book.rows]
+    rows: list[Row] = [
+        _Row(r.id, r.number, r.due_date, r.due, r.paid, r.waived, r.paid_on) for r in book.rows
+    ]
     return Book(rows=rows, total_repayable=book.total_repayable)
 
 
@@ -965,7 +967,7 @@ def _write_portfolio(
         loan_pk: int,
         number: str,
         roles: dict[str, int],
-        booked_at: datetime,
+        booked_at: datetime | None,
         booked_by: int | None,
     ) -> None:
         """The event's journal entry (and a reversed payment's mirror), as the services
@@ -987,7 +989,9 @@ def _write_portfolio(
         if not lines:
             return
         memo = f"{KIND_LABELS[event.kind]} on {number}"
-        sides = [(1, "loan_transaction", memo, booked_at, booked_by)]
+        sides: list[tuple[int, str, str, datetime | None, int | None]] = [
+            (1, "loan_transaction", memo, booked_at, booked_by)
+        ]
         if event.reversed:
             assert event.payment is not None
             sides.append(
@@ -1069,10 +1073,10 @@ def _write_portfolio(
                 reason = "No payment for months; collection stopped."
                 # As `loan_write_off`: everything left, at the end of a day after the last
                 # payment (collection stopped some months after it).
-                last = state.events[-1].value_date
-                on = min(today, last + timedelta(days=rng.randint(60, 240)))
-                written_off_at = _at(on, rng)
-                state.post(Kind.WRITE_OFF, on, state.outstanding, end_of_day=True)
+                last_event = state.events[-1].value_date
+                off_on = min(today, last_event + timedelta(days=rng.randint(60, 240)))
+                written_off_at = _at(off_on, rng)
+                state.post(Kind.WRITE_OFF, off_on, state.outstanding, end_of_day=True)
             if status != "closed":
                 days_past_due = book.days_past_due(today)
             totals = (
@@ -1114,15 +1118,16 @@ def _write_portfolio(
                 t_receipt.add(
                     (ids[Receipt].take(), payment.id, receipt, recorded, payment.reversed_at)
                 )
+            booked_at: datetime | None
             for event in state.events:
-                payment = event.payment
+                paid_by: _Payment | None = event.payment
                 if event.kind is Kind.DISBURSEMENT:
                     booked_at, booked_by = decided_at, decided_by.pk
                 elif event.kind is Kind.WRITE_OFF:
                     booked_at, booked_by = written_off_at, cashier.pk
                 else:
-                    assert payment is not None and payment.recorded is not None
-                    booked_at, booked_by = payment.recorded, cashier.pk
+                    assert paid_by is not None and paid_by.recorded is not None
+                    booked_at, booked_by = paid_by.recorded, cashier.pk
                 split, effect = event.effect.split, event.effect
                 t_txn.add(
                     (
@@ -1130,8 +1135,8 @@ def _write_portfolio(
                         booked_by, event.amount, split.principal, split.interest, split.fees,
                         split.penalties, effect.overpaid, effect.outstanding_after,
                         event.end_of_day, event.method,
-                        payment.id if payment is not None else None, None, "",
-                        payment.reversed_at if event.reversed else None,
+                        paid_by.id if paid_by is not None else None, None, "",
+                        paid_by.reversed_at if event.reversed and paid_by else None,
                         cashier.pk if event.reversed else None,
                         reversal_reason if event.reversed else "",
                     )

@@ -17,13 +17,13 @@ Order: by value date; on one date, what staff booked comes before what the daily
 for that day (its penalty charges and accruals count at the end of the day, after every
 payment of the day), then by booking order.
 
-Penalties follow the replay (`PenaltyRule`): when the services replay a loan after a reversal
-or a backdated posting, each installment's late penalty is decided again by the rule the daily
-close applies. An installment still unpaid at the end of its penalty day (due date + grace
-days + 1) owes its penalty: a close's charge already booked for it stays where it is, and one
-missing (the close ran before the money was taken back) is charged as of that day, if that day
-has been closed. An installment the replay shows paid by then owes none: a charge booked for it
-is taken back.
+Penalties follow the replay (`PenaltyRule`, `Penalties`): the daily close and the replay
+decide an installment's late penalty by one rule. An installment still unpaid at the end of
+its penalty day (due date + grace days + 1, or the first day the close ever ran if that is
+later) owes its penalty, charged as of that day; one paid by then owes none. When the
+services replay a loan after a reversal or a backdated posting, each penalty is decided again:
+a close's charge already booked stays where it is, one missing is charged as of its day (if
+the close has run for it), and one the replay shows paid in time is taken back.
 """
 
 from __future__ import annotations
@@ -137,6 +137,7 @@ class Row:
     paid: Parts = Parts()
     waived: Parts = Parts()
     paid_on: date | None = None
+    penalised_on: date | None = None  # the day its late penalty was charged
 
     @property
     def remaining(self) -> Parts:
@@ -266,6 +267,8 @@ class Book:
             self.total_repayable += line.parts.total
             if not row.is_paid:
                 row.paid_on = None
+            if txn.penalty:
+                row.penalised_on = txn.value_date
         return txn.lines
 
     def _waive(self, txn: Txn) -> tuple[Line, ...]:
@@ -303,11 +306,18 @@ class PenaltyRule:
 
 @dataclass(frozen=True)
 class Penalties:
-    """How to decide penalties in a replay: the rule, and the last day the daily close has
-    run (no penalty is charged for a later day: the close will do it)."""
+    """How to decide penalties in a replay: the rule, the last day the daily close has run
+    (no penalty is charged for a later day: the close will do it) and the first (penalties
+    began then: an installment late before it is decided on that day)."""
 
     rule: PenaltyRule
     closed_through: date
+    since: date | None = None
+
+    def day(self, row: Row) -> date:
+        """The day an installment's penalty is decided: at the end of it, unpaid owes."""
+        day = self.rule.day(row)
+        return max(day, self.since) if self.since is not None else day
 
 
 @dataclass
@@ -343,10 +353,11 @@ def replay(
         return result
 
     rule, through = penalties.rule, penalties.closed_through
+    decide_on = penalties.day
     charged = {t.lines[0].installment_id for t in ordered if t.penalty and t.lines}
     owes: dict[int, bool] = {}  # installment id -> owes its penalty (decided on its day)
     penalty_days = {
-        day for row in book.rows if (day := rule.day(row)) <= through and row.due.total > 0
+        day for row in book.rows if (day := decide_on(row)) <= through and row.due.total > 0
     }
     days = sorted({t.value_date for t in ordered} | penalty_days)
     by_day: dict[date, list[Txn]] = {}
@@ -364,7 +375,7 @@ def replay(
                     result.effects[txn.id] = book.apply(txn)
             continue
         for row in book.rows:
-            if row.due.total > 0 and rule.day(row) == day <= through:
+            if row.due.total > 0 and decide_on(row) == day <= through:
                 owes.setdefault(row.id, not row.is_paid)
         for txn in todays:
             if not txn.end_of_day:
@@ -378,7 +389,7 @@ def replay(
                     continue
             result.effects[txn.id] = book.apply(txn)
         for row in book.rows:
-            if owes.get(row.id) and row.id not in charged and rule.day(row) == day:
+            if owes.get(row.id) and row.id not in charged and decide_on(row) == day:
                 amount = rule.amount(row)
                 if amount <= 0:
                     continue

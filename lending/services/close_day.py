@@ -5,23 +5,28 @@ full (the status needs no flag: it is derived from the due date wherever it is s
 
 - records on each active loan `days_past_due` = D - due date of its oldest overdue installment
   (0 when none), and resets it to 0 on closed loans;
-- charges each product's late penalty once per installment, when the installment is more than
-  `penalty_grace_days` days past due (grace 0: from the day after the due date). The penalty is
-  the product's flat amount, or its percent of the installment's scheduled amount (principal +
-  interest + fees - waived interest, penalties excluded), rounded to cents with ROUND_HALF_EVEN.
-  It is added to `Installment.penalties` (so later repayments allocate it first: penalties ->
-  fees -> interest -> principal) and to the loan's `total_repayable` and `outstanding`;
-  `Installment.penalty_applied_on` records the date and is the guard that makes the close
-  idempotent: running it twice for the same date changes no loan or installment (each run
-  still writes its own DAY_CLOSED audit entry, the second with zero penalties).
-- An installment paid on or before its due date is never overdue, so never penalised; so is
-  one paid in full later but before the close runs.
+- charges each product's late penalty once per installment, by the rule the replay uses
+  (`lending.replay.Penalties`): an installment still unpaid at the end of its penalty day (due
+  date + `penalty_grace_days` + 1, or the first day the close ever ran if that is later) owes
+  it, as of that day. A close decides the penalty days from the day after the previous close
+  through D, so a close that skipped days catches up, and each day is decided once. The penalty
+  is the product's flat amount, or its percent of the installment's scheduled amount (principal
+  + interest + fees - waived interest), rounded to cents with ROUND_HALF_EVEN; it is a charge
+  transaction booked at the end of its day, added to `Installment.penalties` (later payments
+  pay it first) and to the loan's totals. `Installment.penalty_applied_on` is its day, and the
+  guard that makes the close idempotent: running it twice for the same date changes nothing
+  (each run still writes its own DAY_CLOSED audit entry).
+- A loan with something booked after a penalty day (a payment typed before the close ran, a
+  close run for a past day) cannot be decided on its stored state: it is replayed under its
+  lock with the rule, which charges what was owed as of its day and re-splits what came after.
+- books the day's interest accruals of accrual-basis loans.
 
 Set-wise: loans are taken in batches (by id), each batch in its own short transaction that
 locks the batch's loan rows with `select_for_update` (a cashier posting to one of them waits,
 and vice versa, so no update is lost), reads their overdue installments in one query and
-writes with two set-wise UPDATEs (`lending.bulk.update_rows`). A fixed number of queries per
-batch, never one per loan or installment. Batches commit one by one so cashiers are never
+writes with set-wise statements (`lending.bulk.update_rows`, bulk inserts). A fixed number of
+queries per batch, never one per loan or installment (loans that need a replay, rare in a daily
+run, are replayed one by one). Batches commit one by one so cashiers are never
 blocked for the whole run; a run that stops half way is completed by running it again.
 """
 
@@ -32,10 +37,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Max, Min
 from django.utils import timezone
 
 from ledger.services import check_open, journal_post_many
@@ -98,6 +105,89 @@ def penalty_for(product: LoanProduct, installment: Installment) -> Decimal:
     return ZERO
 
 
+@dataclass(frozen=True)
+class Window:
+    """Which penalty days a close decides: from the day after the previous close (`start`,
+    None on the first close) through the day it closes (`on`); `since` is the first day the
+    close ever ran (an installment late before it is decided on that day)."""
+
+    on: date
+    since: date
+    start: date | None
+
+    def decides(self, day: date) -> bool:
+        return day <= self.on and (self.start is None or day >= self.start)
+
+
+def _window(on: date) -> Window:
+    first = DayClose.objects.aggregate(first=Min("on"))["first"]
+    previous = DayClose.objects.filter(on__lt=on).aggregate(last=Max("on"))["last"]
+    since = min(first, on) if first is not None else on
+    return Window(on=on, since=since, start=previous + ONE_DAY if previous else None)
+
+
+def _penalty_day(installment: Installment, product: LoanProduct, window: Window) -> date:
+    """The day the installment's penalty is decided (as `lending.replay.Penalties.day`)."""
+    day = installment.due_date + timedelta(days=product.penalty_grace_days + 1)
+    return max(day, window.since)
+
+
+def _paid_late(
+    by_id: dict[int, Loan], products: dict[int, LoanProduct], window: Window
+) -> set[int]:
+    """Loans with an installment paid in full after its penalty day in the window and not
+    penalised: it was late that day, so its penalty is owed, charged by replaying the loan."""
+    if window.start is None or not products:
+        return set()
+    longest_grace = max(p.penalty_grace_days for p in products.values())
+    candidates = Installment.objects.filter(
+        loan_id__in=[pk for pk, loan in by_id.items() if loan.product_id in products],
+        status=Installment.Status.PAID,
+        penalty_applied_on=None,
+        due_date__gte=window.start - timedelta(days=longest_grace + 1),
+        due_date__lt=window.on,
+        paid_on__gt=F("due_date"),
+    ).only("id", "loan_id", "due_date", "paid_on")
+    late = set()
+    for installment in candidates:
+        product = products[by_id[installment.loan_id].product_id or 0]
+        day = _penalty_day(installment, product, window)
+        assert installment.paid_on is not None
+        if window.decides(day) and installment.paid_on > day:
+            late.add(installment.loan_id)
+    return late
+
+
+def _replay_for_penalties(
+    loans: list[Loan], window: Window, result: DayCloseResult, user: User | None
+) -> list[dict[str, Any]]:
+    """Loans whose penalties the close cannot decide on the stored state (something is
+    booked after the penalty day): each is replayed under its lock with the penalty rule,
+    which charges what was owed as of its day and re-splits what came after."""
+    _first, last = books.days_closed()
+    through = max(window.on, last) if last is not None else window.on
+    replayed = []
+    for loan in loans:
+        rule = books.penalty_rule(loan.product)
+        assert rule is not None
+        before = loan.total_repayable
+        plan = books.plan_replay(loan=loan, penalties=replay.Penalties(rule, through, window.since))
+        books.store_replay(
+            plan,
+            user=user,
+            reason=f"daily close of {window.on:%d %b %Y}",
+            accounts=books.accounts_for(loan),
+        )
+        added = plan.penalties_added
+        result.penalties_applied += len(added)
+        result.penalty_total += sum((t.amount for t in added), ZERO)
+        if loan.total_repayable != before:
+            result.penalised_loan_ids.append(loan.pk)
+            result.loans_penalised += 1
+        replayed.append({"loan": loan.number, **plan.as_dict()})
+    return replayed
+
+
 def _close_batch(
     loans: list[Loan],
     *,
@@ -105,10 +195,14 @@ def _close_batch(
     products: dict[int, LoanProduct],
     result: DayCloseResult,
     user: User | None,
+    window: Window | None = None,
 ) -> None:
     """Inside the batch's transaction, with `loans` locked. The penalties a batch charges are
     audited in that same transaction, one entry per batch listing each charge."""
+    window = window or _window(on)
     by_id = {loan.pk: loan for loan in loans}
+    booked_from = {loan.pk: loan.incremental_from for loan in loans}  # before this close
+    to_replay = _paid_late(by_id, products, window)
     overdue = (
         Installment.objects.filter(loan_id__in=list(by_id), due_date__lt=on)
         .exclude(status=Installment.Status.PAID)
@@ -137,21 +231,25 @@ def _close_batch(
         product = products.get(loan.product_id) if loan.product_id else None
         if product is None or installment.penalty_applied_on is not None:
             continue
-        if (on - installment.due_date).days <= product.penalty_grace_days:
+        day = _penalty_day(installment, product, window)
+        if not window.decides(day) or loan.pk in to_replay:
+            continue
+        if (booked_from[loan.pk] or day) > day:
+            to_replay.add(loan.pk)  # booked after its penalty day: decided by a replay
             continue
         amount = penalty_for(product, installment)
         if amount <= 0:
             continue
         penalty_for_charged[installment.pk] = amount
         installment.penalties += amount
-        installment.penalty_applied_on = on
+        installment.penalty_applied_on = day
         penalised.append(installment)
         loan.total_repayable += amount
         loan.outstanding += amount
         money_changed.add(loan.pk)
         outstanding_after[installment.pk] = loan.outstanding
-        # Charged at the end of `on`: a payment dated on or before it now replays the loan.
-        loan.incremental_from = max(filter(None, [loan.incremental_from, on + ONE_DAY]))
+        # Charged at the end of its day: a payment dated on or before it replays the loan.
+        loan.incremental_from = max(filter(None, [loan.incremental_from, day + ONE_DAY]))
         result.penalties_applied += 1
         result.penalty_total += amount
 
@@ -164,6 +262,8 @@ def _close_batch(
         if dpd_changed:
             loan.days_past_due = days
             result.days_past_due_updated += 1
+        if loan.pk in to_replay:
+            continue  # saved by its replay
         if dpd_changed or loan.pk in money_changed or loan.pk in accrued:
             loan.updated_at = now
             changed.append(loan)
@@ -174,9 +274,9 @@ def _close_batch(
 
     if penalised:
         update_rows(penalised, ["penalties", "penalty_applied_on"])
-        _book_charges(
-            penalised, penalty_for_charged, outstanding_after, by_id=by_id, on=on, user=user
-        )
+        _book_charges(penalised, penalty_for_charged, outstanding_after, by_id=by_id, user=user)
+    replayed = _replay_for_penalties([by_id[pk] for pk in sorted(to_replay)], window, result, user)
+    if penalised or replayed:
         audit_record(
             action=AuditLog.Action.PENALTIES_APPLIED,
             user=user,
@@ -191,6 +291,7 @@ def _close_batch(
                     }
                     for inst in penalised
                 ],
+                "replayed": replayed,
             },
         )
     update_rows(
@@ -259,10 +360,9 @@ def _book_charges(
     outstanding_after: dict[int, Decimal],
     *,
     by_id: dict[int, Loan],
-    on: date,
     user: User | None,
 ) -> None:
-    """Each penalty is a loan transaction (a charge booked at the end of `on`) with its
+    """Each penalty is a loan transaction (a charge booked at the end of its penalty day) with its
     allocation and, for accrual-basis loans, its journal entry: in a fixed number of
     statements per batch."""
     charges = LoanTransaction.objects.bulk_create(
@@ -270,7 +370,7 @@ def _book_charges(
             LoanTransaction(
                 loan_id=inst.loan_id,
                 kind=Kind.CHARGE,
-                value_date=on,
+                value_date=cast(date, inst.penalty_applied_on),  # set to its penalty day
                 booked_by=user,
                 amount=amounts[inst.pk],
                 penalties=amounts[inst.pk],
@@ -317,6 +417,7 @@ def day_close(
         raise ValidationError({"batch_size": "The batch size must be at least 1."})
     check_open(on, field="date")
     result = DayCloseResult(on=on)
+    window = _window(on)
     products = {
         p.pk: p for p in LoanProduct.objects.exclude(penalty_type=LoanProduct.PenaltyType.NONE)
     }
@@ -332,7 +433,7 @@ def day_close(
             if not loans:
                 break
             last_pk = loans[-1].pk
-            _close_batch(loans, on=on, products=products, result=result, user=user)
+            _close_batch(loans, on=on, products=products, result=result, user=user, window=window)
         result.batches += 1
         if progress is not None:
             progress(result.loans_checked, max(total, result.loans_checked))

@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Max, Q, Sum
+from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
 from ledger.services import EntrySpec, Posting, journal_post_many
@@ -57,6 +57,7 @@ INSTALLMENT_FIELDS = [
     "penalties_paid",
     "status",
     "paid_on",
+    "penalty_applied_on",
 ]
 LOAN_FIELDS = [
     "total_repayable",
@@ -83,6 +84,7 @@ def row_of(inst: Installment) -> Row:
         paid=Parts(inst.principal_paid, inst.interest_paid, inst.fees_paid, inst.penalties_paid),
         waived=Parts(interest=inst.interest_waived),
         paid_on=inst.paid_on,
+        penalised_on=inst.penalty_applied_on,
     )
 
 
@@ -117,6 +119,7 @@ def store_row(inst: Installment, row: Row) -> bool:
         "penalties_paid": row.paid.penalties,
         "status": status_of(row),
         "paid_on": row.paid_on if row.is_paid else None,
+        "penalty_applied_on": row.penalised_on,
     }
     changed = any(getattr(inst, k) != v for k, v in values.items())
     for k, v in values.items():
@@ -217,8 +220,27 @@ def penalty_rule(product: LoanProduct | None) -> replay.PenaltyRule | None:
     return replay.PenaltyRule(percent=product.penalty_rate, grace_days=product.penalty_grace_days)
 
 
-def last_day_closed() -> date | None:
-    return DayClose.objects.aggregate(on=Max("on"))["on"]
+def days_closed() -> tuple[date | None, date | None]:
+    """The first and the last day the daily close has run."""
+    days = DayClose.objects.aggregate(first=Min("on"), last=Max("on"))
+    return days["first"], days["last"]
+
+
+def penalties_for(
+    loan: Loan, *, through: date | None = None, since: date | None = None
+) -> replay.Penalties | None:
+    """How a replay of `loan` decides its late penalties (None: its product charges none or
+    no close has run yet). The daily close passes the day it closes and the first day closed."""
+    rule = penalty_rule(loan.product) if loan.product_id else None
+    if rule is None:
+        return None
+    if through is None or since is None:
+        first, last = days_closed()
+        through = through or last
+        since = since or first
+    if through is None:
+        return None
+    return replay.Penalties(rule, through, since)
 
 
 # --- posting in order --------------------------------------------------------------------
@@ -455,10 +477,16 @@ def status_after(loan: Loan, book: Book) -> str:
 
 
 def plan_replay(
-    *, loan: Loan, add: Txn | None = None, remove: Iterable[int] = (), today: date | None = None
+    *,
+    loan: Loan,
+    add: Txn | None = None,
+    remove: Iterable[int] = (),
+    today: date | None = None,
+    penalties: replay.Penalties | None = None,
 ) -> Plan:
     """Replay the (locked) loan with `add` (id `replay.NEW_ID`) booked and the stored
-    transactions `remove` taken away, deciding late penalties again. Reads in four queries."""
+    transactions `remove` taken away, deciding late penalties again (by `penalties`, default
+    `penalties_for(loan)`). Reads in a fixed number of queries."""
     today = today or timezone.localdate()
     removed = set(remove)
     installments = list(Installment.objects.filter(loan=loan).order_by("due_date", "number"))
@@ -480,12 +508,12 @@ def plan_replay(
     ]
     if add is not None:
         txns.append(add)
-    rule = penalty_rule(loan.product) if loan.product_id else None
-    through = last_day_closed() if rule else None
-    penalties = replay.Penalties(rule, through) if rule and through else None
     assert loan.disbursement_date is not None
     result = replay.replay(
-        [schedule_row(i) for i in installments], loan.disbursement_date, txns, penalties=penalties
+        [schedule_row(i) for i in installments],
+        loan.disbursement_date,
+        txns,
+        penalties=penalties or penalties_for(loan),
     )
     plan = Plan(loan, installments, stored, lines, result, removed, add)
     for t in stored:

@@ -63,6 +63,7 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "ledger_account": ("get", STAFF_MONEY),
     "ledger_journal": ("get", STAFF_MONEY),
     "ledger_close": ("get", {ADM}),
+    "ledger_journal_new": ("get", {ADM}),
 }
 PUBLIC = {"login"}
 

@@ -296,7 +296,7 @@ def test_balanced_entry_is_booked_audited_and_in_the_trial_balance(
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_postgres_trigger_refuses_an_unbalanced_entry_at_commit() -> None:
     if connection.vendor != "postgresql":
         pytest.skip(

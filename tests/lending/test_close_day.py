@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from lending.models import Allocation, AuditLog, Installment, Loan, LoanProduct
+from lending.models import AuditLog, Installment, Loan, LoanProduct
 from lending.receivers import portfolio_generation
 from lending.services.close_day import day_close, penalty_for
 from tests.factories import LoanProductFactory

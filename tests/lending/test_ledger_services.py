@@ -307,11 +307,6 @@ def test_reversal_that_makes_an_installment_late_adds_its_penalty_on_its_penalty
     settled(loan)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a penalty the replay adds (store_replay, penalties_added) does not set "
-    "Installment.penalty_applied_on, so the next day_close charges the installment again",
-)
 def test_a_penalty_the_replay_added_is_not_charged_again_by_the_next_close(
     cashier: User,
 ) -> None:
@@ -329,12 +324,6 @@ def test_a_penalty_the_replay_added_is_not_charged_again_by_the_next_close(
     settled(loan)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: day_close(on=D) for a D before something the loan has booked charges "
-    "the penalty without replaying: later payments keep their old split and outstanding_after "
-    "(replay_differences != [])",
-)
 def test_a_close_for_a_past_day_charges_what_was_late_that_day_and_re_splits_later_payments(
     cashier: User,
 ) -> None:
@@ -348,12 +337,6 @@ def test_a_close_for_a_past_day_charges_what_was_late_that_day_and_re_splits_lat
     settled(loan)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: day_close decides penalties on the installment's current status, the "
-    "replay on its status at the end of its penalty day; when no close ran that day, the next "
-    "replay of the loan (any reversal or backdated payment) charges a penalty the close did not",
-)
 def test_a_close_that_skipped_the_penalty_day_and_a_later_replay_agree(cashier: User) -> None:
     loan = weekly_loan(disbursed_days_ago=10, product=flat_product("10.00"))
     inst1 = rows(loan)[0]

@@ -44,7 +44,8 @@ INSTALLMENT_STATE = [
     "status",
 ]
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback: the database is left as the other tests expect it (roles, the chart).
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def _load_old_rows(apps: Any) -> dict[str, dict[str, Any]]:

@@ -69,7 +69,15 @@ def check_money(loan: Loan) -> None:
     assert sum((i.principal for i in rows), D(0)) == loan.principal
     live = Repayment.objects.filter(loan=loan, reversed_at__isnull=True)
     paid = sum((r.amount for r in live), D(0))
-    allocated = sum((a.total for a in Allocation.objects.filter(transaction__repayment__in=live, transaction__kind="repayment", superseded_at=None)), D(0))
+    allocated = sum(
+        (
+            a.total
+            for a in Allocation.objects.filter(
+                transaction__repayment__in=live, transaction__kind="repayment", superseded_at=None
+            )
+        ),
+        D(0),
+    )
     assert loan.total_paid == paid == allocated
     assert loan.total_paid == sum((i.paid for i in rows), D(0))
     assert loan.total_waived == sum((i.interest_waived for i in rows), D(0))
