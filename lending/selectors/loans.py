@@ -25,6 +25,7 @@ from lending.receivers import (
     STAFF_GENERATION_KEY,
     portfolio_and_staff_generations,
 )
+from lending.selectors.repayments import with_balance_after
 
 
 def loan_list(
@@ -188,7 +189,7 @@ def loan_repayments(*, loan: Loan, limit: int | None = LOAN_PAGE_REPAYMENTS) -> 
     and who recorded them. The loan page shows the latest few: a loan paid weekly for years
     must not make its page slower; the repayments list has them all."""
     qs = (
-        Repayment.objects.filter(loan=loan)
+        with_balance_after(Repayment.objects.filter(loan=loan))
         .select_related("receipt", "recorded_by")
         .order_by("-paid_on", "-recorded_at", "-id")
     )

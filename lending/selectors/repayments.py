@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
@@ -64,9 +64,23 @@ class RepaymentFilters:
         return {k: str(v) for k, v in self.__dict__.items() if v not in (None, "")}
 
 
+def with_balance_after(qs: QuerySet[Repayment]) -> QuerySet[Repayment]:
+    """Add `balance_after`: what the loan owed after the payment as the books stand now (a
+    later reversal or backdated payment can change it; the receipt keeps the figure it
+    printed, `outstanding_after`)."""
+    current = LoanTransaction.objects.filter(
+        repayment=OuterRef("pk"), kind=LoanTransaction.Kind.REPAYMENT
+    ).values("outstanding_after")[:1]
+    return qs.annotate(
+        balance_after=Coalesce(
+            Subquery(current), F("outstanding_after"), output_field=money_field()
+        )
+    )
+
+
 def repayment_list(filters: RepaymentFilters) -> QuerySet[Repayment]:
     """Repayments, newest first, with what each row of the list and the export shows."""
-    qs = Repayment.objects.select_related(
+    qs = with_balance_after(Repayment.objects).select_related(
         "loan", "loan__borrower", "recorded_by", "reversed_by", "receipt"
     )
     if filters.date_from:

@@ -42,7 +42,7 @@ from typing import Any, cast
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max, Min
+from django.db.models import F, Max
 from django.utils import timezone
 
 from ledger.services import check_open, journal_post_many
@@ -107,23 +107,28 @@ def penalty_for(product: LoanProduct, installment: Installment) -> Decimal:
 
 @dataclass(frozen=True)
 class Window:
-    """Which penalty days a close decides: from the day after the previous close (`start`,
-    None on the first close) through the day it closes (`on`); `since` is the first day the
-    close ever ran (an installment late before it is decided on that day)."""
+    """Which penalty days a close decides. An installment unpaid now whose penalty day is on
+    or before the day it closes (`on`) and not decided yet is decided now (a loan disbursed
+    with a past date has such days before the previous close). Installments paid after their
+    penalty day are looked for only from the day after the previous close (`start`; None on
+    the first close): earlier days were decided by earlier closes. `since` is the day the
+    first close ever run closed (an installment late before it is decided on that day)."""
 
     on: date
     since: date
     start: date | None
 
     def decides(self, day: date) -> bool:
+        return day <= self.on
+
+    def decides_paid(self, day: date) -> bool:
         return day <= self.on and (self.start is None or day >= self.start)
 
 
 def _window(on: date) -> Window:
-    first = DayClose.objects.aggregate(first=Min("on"))["first"]
+    first, _last = books.days_closed()
     previous = DayClose.objects.filter(on__lt=on).aggregate(last=Max("on"))["last"]
-    since = min(first, on) if first is not None else on
-    return Window(on=on, since=since, start=previous + ONE_DAY if previous else None)
+    return Window(on=on, since=first or on, start=previous + ONE_DAY if previous else None)
 
 
 def _penalty_day(installment: Installment, product: LoanProduct, window: Window) -> date:
@@ -153,7 +158,7 @@ def _paid_late(
         product = products[by_id[installment.loan_id].product_id or 0]
         day = _penalty_day(installment, product, window)
         assert installment.paid_on is not None
-        if window.decides(day) and installment.paid_on > day:
+        if window.decides_paid(day) and installment.paid_on > day:
             late.add(installment.loan_id)
     return late
 

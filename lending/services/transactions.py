@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Max, Min, Q, Sum
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from ledger.services import EntrySpec, Posting, journal_post_many
@@ -221,9 +221,10 @@ def penalty_rule(product: LoanProduct | None) -> replay.PenaltyRule | None:
 
 
 def days_closed() -> tuple[date | None, date | None]:
-    """The first and the last day the daily close has run."""
-    days = DayClose.objects.aggregate(first=Min("on"), last=Max("on"))
-    return days["first"], days["last"]
+    """The day penalties began (the day the first close ever run closed: closing an earlier
+    day later does not move it) and the last day closed."""
+    first = DayClose.objects.order_by("id").values_list("on", flat=True).first()
+    return first, DayClose.objects.aggregate(last=Max("on"))["last"]
 
 
 def penalties_for(

@@ -303,7 +303,7 @@ def repayment_export(request: HttpRequest) -> HttpResponse:
                     r.method,
                     _csv_safe(r.reference),
                     "yes" if r.is_settlement else "no",
-                    f"{r.outstanding_after:.2f}",
+                    f"{r.balance_after:.2f}",  # type: ignore[attr-defined]
                     r.recorded_by.get_username(),
                     timezone.localtime(r.reversed_at).isoformat(timespec="seconds")
                     if r.reversed_at

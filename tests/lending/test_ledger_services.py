@@ -42,7 +42,7 @@ from lending.services.repayments import (
     repayment_reverse,
     repayment_reverse_preview,
 )
-from lending.services.transactions import replay_differences
+from lending.services.transactions import plan_replay, replay_differences
 from tests.factories import AccountantFactory, AdminFactory, LoanFactory, LoanProductFactory
 from tests.reporting.helpers import days_ago, today, weekly_loan
 
@@ -351,6 +351,49 @@ def test_a_close_that_skipped_the_penalty_day_and_a_later_replay_agree(cashier: 
     inst1.refresh_from_db()
     assert inst1.penalties == ZERO
     assert reload(loan).total_repayable == D("1200.00")
+    settled(loan)
+
+
+def test_a_close_for_a_day_before_the_first_close_and_a_later_replay_agree(
+    cashier: User,
+) -> None:
+    loan = weekly_loan(disbursed_days_ago=10, product=flat_product("10.00"))  # #1 due 3 days ago
+    inst1 = rows(loan)[0]
+    pay(loan, cashier, "100.00", days_ago(1))  # #1 paid in full after its penalty day
+    day_close(on=today())  # the first close: #1 is decided today, paid: no penalty
+    day_close(on=days_ago(5))  # a past day, before #1 was due: the first day closed moves
+    settled(loan)
+    inst1.refresh_from_db()
+    before = inst1.penalties
+    # The stored penalties are what the rule decides: a replay adds and takes back none...
+    plan = plan_replay(loan=reload(loan))
+    assert plan.as_dict()["penalties_added"] == []  # fails: #1's 10.00 as of its penalty day
+    # ...so reversing a payment that never touched #1 leaves #1's penalty as the close left it.
+    other = pay(loan, cashier, "50.00", today())
+    reverse(other, cashier)
+    inst1.refresh_from_db()
+    assert inst1.penalties == before
+    settled(loan)
+
+
+def test_a_loan_disbursed_before_the_last_closed_day_and_a_later_replay_agree(
+    cashier: User,
+) -> None:
+    day_close(on=days_ago(1))
+    loan = weekly_loan(disbursed_days_ago=10, product=flat_product("10.00"))  # #1 due 3 days ago
+    inst1 = rows(loan)[0]
+    day_close(on=today())  # decides today only: #1's penalty day (yesterday) is never decided
+    settled(loan)
+    inst1.refresh_from_db()
+    before = inst1.penalties
+    # The stored penalties are what the rule decides: a replay adds and takes back none...
+    plan = plan_replay(loan=reload(loan))
+    assert plan.as_dict()["penalties_added"] == []  # fails: #1's 10.00 as of yesterday
+    # ...so reversing a payment that never touched #1's penalty leaves it as the close left it.
+    other = pay(loan, cashier, "50.00", today())
+    reverse(other, cashier)
+    inst1.refresh_from_db()
+    assert inst1.penalties == before
     settled(loan)
 
 
