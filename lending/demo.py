@@ -23,8 +23,10 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from ledger.models import Account
 from lending.models import Borrower, Loan, LoanProduct
 from lending.schedule import Frequency, add_periods
+from lending.services.books import journal_entry_record
 from lending.services.borrowers import borrower_create
 from lending.services.loans import (
     loan_approve,
@@ -188,6 +190,9 @@ def _terms(rng: random.Random, product: LoanProduct | None) -> dict[str, Any]:
     }
 
 
+OPENING_CAPITAL = Decimal("1000000.00")
+
+
 def _month_end(today: date) -> date:
     """A 31st, four to ten months ago: a loan disbursed then shows month-end due dates
     (31 Jan, 28/29 Feb, 31 Mar ...) instead of drifting to the 28th."""
@@ -199,6 +204,21 @@ def _month_end(today: date) -> date:
     return first_of_month - timedelta(days=1)  # unreachable: every 7 months hold a 31st
 
 
+def _opening_capital(admin: Any, on: date) -> None:
+    """The institution's capital paid into its bank account before its first loan, so the
+    demo's trial balance reads like a lender's (the bank lends from it)."""
+    accounts = dict(Account.objects.filter(code__in=["1020", "3010"]).values_list("code", "pk"))
+    journal_entry_record(
+        value_date=on,
+        memo="Opening capital paid in",
+        lines=[
+            (accounts["1020"], OPENING_CAPITAL, Decimal("0.00")),
+            (accounts["3010"], Decimal("0.00"), OPENING_CAPITAL),
+        ],
+        user=admin,
+    )
+
+
 def seed_portfolio(*, borrowers: int, loans: int, stdout: Any) -> None:
     if Borrower.objects.exists():
         stdout.write("Demo data: borrowers already exist, nothing added.")
@@ -208,6 +228,7 @@ def seed_portfolio(*, borrowers: int, loans: int, stdout: Any) -> None:
     officer, officer2, admin = (_demo_user(name) for name in ("officer", "officer2", "admin"))
     products = _products()
     stdout.write(f"Demo data: {len(products)} loan products.")
+    _opening_capital(admin, today - timedelta(days=400))
 
     people = []
     for n in range(1, max(borrowers, 1) + 1):
