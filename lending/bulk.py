@@ -18,7 +18,10 @@ from typing import Any, cast
 
 from django.db import connections, models, router
 
-ROWS_PER_STATEMENT = 500  # well under SQLite's 32,766 parameters for a few fields
+# Parameters one statement may carry: SQLite's default limit (32,766) and PostgreSQL's wire
+# protocol limit (65,535), with room to spare. A statement takes as many rows as fit, so a
+# replay re-splitting hundreds of transactions still writes them in one statement.
+MAX_PARAMETERS = {"sqlite": 32_000, "postgresql": 65_000}
 
 
 def update_rows(objs: Sequence[models.Model], fields: list[str]) -> None:
@@ -42,8 +45,9 @@ def update_rows(objs: Sequence[models.Model], fields: list[str]) -> None:
     )
     row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), ROWS_PER_STATEMENT):
-            chunk = objs[start : start + ROWS_PER_STATEMENT]
+        rows = max(1, MAX_PARAMETERS.get(connection.vendor, 999) // (len(columns) + 1))
+        for start in range(0, len(objs), rows):
+            chunk = objs[start : start + rows]
             params: list[Any] = []
             for obj in chunk:
                 params.append(obj.pk)

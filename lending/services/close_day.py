@@ -142,14 +142,18 @@ def _paid_late(
 ) -> set[int]:
     """Loans with an installment paid in full after its penalty day in the window and not
     penalised: it was late that day, so its penalty is owed, charged by replaying the loan."""
-    if window.start is None or not products:
+    if not products:
         return set()
     longest_grace = max(p.penalty_grace_days for p in products.values())
+    # On the first close every penalty day is decided on the day closed (`since`), and
+    # nothing was paid after it: the query finds nothing, but runs, so a close always costs
+    # the same statements.
+    start = window.start or window.on
     candidates = Installment.objects.filter(
         loan_id__in=[pk for pk, loan in by_id.items() if loan.product_id in products],
         status=Installment.Status.PAID,
         penalty_applied_on=None,
-        due_date__gte=window.start - timedelta(days=longest_grace + 1),
+        due_date__gte=start - timedelta(days=longest_grace + 1),
         due_date__lt=window.on,
         paid_on__gt=F("due_date"),
     ).only("id", "loan_id", "due_date", "paid_on")

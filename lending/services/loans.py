@@ -236,6 +236,7 @@ def loan_approve(
             ]
         )
         books.save_loan_totals(loan, book)
+        _decide_past_penalties(loan, book, user=user)
         audit_record(
             action=AuditLog.Action.LOAN_APPROVED,
             user=user,
@@ -253,6 +254,26 @@ def loan_approve(
         )
         loan_changed.send(sender=Loan, loan_id=loan.pk, event="approved")
     return loan
+
+
+def _decide_past_penalties(loan: Loan, book: Book, *, user: User) -> None:
+    """A loan disbursed with a date so far back that some penalty days are already closed:
+    those days are decided now, by the rule the close and the replay apply (nothing is paid
+    yet, so each such installment owes its penalty; a payment entered later with an earlier
+    date replays the loan and takes back what it paid in time)."""
+    penalties = books.penalties_for(loan) if loan.product is not None else None
+    if penalties is None or not book.rows:
+        return
+    if min(penalties.day(row) for row in book.rows) > penalties.closed_through:
+        return
+    plan = books.plan_replay(loan=loan, penalties=penalties)
+    if plan.penalties_added:
+        books.store_replay(
+            plan,
+            user=user,
+            reason="disbursed with a date before the last day closed",
+            accounts=books.accounts_for(loan),
+        )
 
 
 def _reason(reason: str, what: str) -> str:

@@ -60,7 +60,7 @@ from lending.selectors.loans import (
 )
 from lending.selectors.loans import loan_list as select_loans
 from lending.selectors.status import loan_status, loan_statuses
-from lending.selectors.transactions import loan_transactions
+from lending.selectors.transactions import LOAN_PAGE_TRANSACTIONS, loan_transactions
 from lending.services import loans as services
 from lending.views.borrowers import render_page, signed_in
 
@@ -247,7 +247,14 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     plan = SimpleLazyObject(lambda: loan_status(loan)) if active else None
     repayments = SimpleLazyObject(lambda: loan_repayments(loan=loan))
     show_ledger = can_view_ledger(user)
-    transactions = SimpleLazyObject(lambda: loan_transactions(loan=loan, with_entries=show_ledger))
+    all_transactions = request.GET.get("transactions") == "all"
+    transactions = SimpleLazyObject(
+        lambda: loan_transactions(
+            loan=loan,
+            with_entries=show_ledger,
+            limit=None if all_transactions else LOAN_PAGE_TRANSACTIONS,
+        )
+    )
 
     def repayment_count() -> int:
         shown = len(repayments)
@@ -275,6 +282,7 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "repayments": repayments,
         "repayment_count": repayment_count,
         "transactions": transactions,
+        "all_transactions": all_transactions,
         "show_ledger": show_ledger,
         "history": history,
         "status_change": lambda: loan_status_change(loan=loan),

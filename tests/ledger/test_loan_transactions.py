@@ -87,4 +87,25 @@ def test_the_loan_page_reads_transactions_in_a_fixed_number_of_queries(
         )
     with django_assert_max_num_queries(16):
         response = accountant_client.get(reverse("loan_detail", args=[loan.pk]))
-    assert len(response.context["transactions"]) == payments + 1
+    assert len(response.context["transactions"].rows) == payments + 1
+
+
+def test_the_loan_page_shows_the_latest_transactions_and_all_on_request(
+    accountant_client: Client, accountant: User
+) -> None:
+    loan = ActiveLoanFactory(disbursed_days_ago=60)
+    for i in range(30):
+        day = timezone.localdate() - timedelta(days=30 - i)
+        repayment_record(
+            loan=loan, user=accountant, amount=Decimal("10.00"), paid_on=day, method="cash"
+        )
+    page = accountant_client.get(reverse("loan_detail", args=[loan.pk]))
+    shown = page.context["transactions"]
+    assert len(shown.rows) == 25 and shown.more
+    assert shown.rows[-1].txn.value_date == timezone.localdate() - timedelta(days=1)
+    assert b"Show them all" in page.content
+    everything = accountant_client.get(
+        reverse("loan_detail", args=[loan.pk]), {"transactions": "all"}
+    ).context["transactions"]
+    assert len(everything.rows) == 31 and not everything.more
+    assert everything.rows[0].txn.kind == "disbursement"

@@ -397,16 +397,6 @@ def test_a_loan_disbursed_before_the_last_closed_day_and_a_later_replay_agree(
     settled(loan)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Product bug: a loan disbursed with a date before the last closed day, whose "
-        "installment is paid in full (in order, no replay) after its penalty day but before "
-        "the next close: that close looks for installments paid late only from the day after "
-        "the previous close, so the penalty day is never decided; the rule (replay.Penalties) "
-        "says it owes, and the next replay of the loan charges it"
-    ),
-)
 def test_a_loan_disbursed_before_the_last_closed_day_paid_late_before_the_next_close(
     cashier: User,
 ) -> None:
