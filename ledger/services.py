@@ -58,10 +58,14 @@ def closed_through() -> date | None:
     return BooksClosing.objects.aggregate(through=Max("through"))["through"]
 
 
-def check_open(value_date: date, *, field: str = "value_date") -> None:
-    """Refuse a date on or before the date the books are closed through."""
-    through = closed_through()
-    if through is not None and value_date <= through:
+def check_open(
+    value_date: date, *, field: str = "value_date", through: date | object | None = ...
+) -> None:
+    """Refuse a date on or before the date the books are closed through (read now, unless
+    the caller read it already and passes it as `through`)."""
+    if through is ...:
+        through = closed_through()
+    if isinstance(through, date) and value_date <= through:
         raise BooksClosed(
             {
                 field: f"The books are closed through {through:%d %b %Y}: nothing can be "

@@ -80,7 +80,7 @@ def with_balance_after(qs: QuerySet[Repayment]) -> QuerySet[Repayment]:
 
 def repayment_list(filters: RepaymentFilters) -> QuerySet[Repayment]:
     """Repayments, newest first, with what each row of the list and the export shows."""
-    qs = with_balance_after(Repayment.objects).select_related(
+    qs = with_balance_after(Repayment.objects.all()).select_related(
         "loan", "loan__borrower", "recorded_by", "reversed_by", "receipt"
     )
     if filters.date_from:

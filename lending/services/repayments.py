@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -171,11 +171,13 @@ def _check_date(loan: Loan, value: date, field: str) -> None:
         )
 
 
-def _check_payable(loan: Loan, amount: Decimal, paid_on: date) -> None:
+def _check_payable(
+    loan: Loan, amount: Decimal, paid_on: date, *, closed_through: date | object | None = ...
+) -> None:
     """A payment of `amount` on `paid_on` fits the (locked) loan."""
     _require_active(loan, "payments")
     _check_date(loan, paid_on, "paid_on")
-    check_open(paid_on, field="paid_on")
+    check_open(paid_on, field="paid_on", through=closed_through)
     if amount > loan.outstanding:
         raise ValidationError(
             {
@@ -240,6 +242,7 @@ class _Posted:
     allocations: list[Allocation]
     before: dict[str, str]
     replayed: books.Plan | None = None  # set when the payment was backdated
+    installments: list[Installment] = field(default_factory=list)  # in order: the unpaid ones
 
 
 def _new_repayment(
@@ -285,11 +288,12 @@ def _post(
     fingerprint: str,
     installments: list[Installment] | None = None,
     waivers: dict[int, Decimal] | None = None,
+    accounts: dict[str, int] | None = None,
 ) -> _Posted:
     """Book a payment (and a settlement's waivers) on the locked loan: in order onto the
     stored state, or, when it is dated before something the loan has booked, by replaying
     the loan. Writes everything a posting writes except the audit entry."""
-    accounts = books.accounts_for(loan)
+    accounts = accounts if accounts is not None else books.accounts_for(loan)
     before = {"total_paid": str(loan.total_paid), "outstanding": str(loan.outstanding)}
     if not books.is_in_order(loan, paid_on):
         plan = books.plan_replay(loan=loan, add=books.new_txn(Kind.REPAYMENT, paid_on, amount))
@@ -383,7 +387,7 @@ def _post(
         accounts=accounts,
     )
     books.save_loan_totals(loan, book)
-    return _Posted(repayment, receipt, booked.allocations, before)
+    return _Posted(repayment, receipt, booked.allocations, before, installments=installments)
 
 
 def _allocation_details(posted: _Posted, installments: list[Installment]) -> list[dict[str, Any]]:
@@ -400,6 +404,8 @@ def _allocation_details(posted: _Posted, installments: list[Installment]) -> lis
 def _numbers_of(posted: _Posted) -> list[Installment]:
     if posted.replayed is not None:
         return posted.replayed.installments
+    if posted.installments:
+        return posted.installments
     return list(
         Installment.objects.filter(pk__in=[a.installment_id for a in posted.allocations]).only(
             "id", "number"
@@ -474,8 +480,9 @@ def repayment_record(
     try:
         with transaction.atomic():
             loan = _lock(loan.pk)
+            accounts, closed_through = books.posting_setup(loan)
             try:
-                _check_payable(loan, value, paid_on)
+                _check_payable(loan, value, paid_on, closed_through=closed_through)
             except ValidationError:
                 existing = _existing_for_key(idempotency_key, fingerprint)
                 if existing is not None:
@@ -490,6 +497,7 @@ def repayment_record(
                 reference=reference,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
+                accounts=accounts,
             )
             audit_record(
                 action=AuditLog.Action.REPAYMENT_RECORDED,

@@ -26,9 +26,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Max, Q, Sum
+from django.db.models import Max, Q, Subquery, Sum
 from django.utils import timezone
 
+from ledger.models import BooksClosing
 from ledger.services import EntrySpec, Posting, journal_post_many
 from lending import journal, replay
 from lending.bulk import update_rows
@@ -148,13 +149,21 @@ GIVEN_LINES = (Kind.CHARGE, Kind.WAIVER)  # whose lines are facts, not the repla
 
 def accounts_for(loan: Loan) -> dict[str, int]:
     """Role -> account id for the loan's product (its own mapping over the defaults)."""
-    rows = ProductAccount.objects.filter(
-        Q(product=None) | Q(product_id=loan.product_id)
-    ).values_list("role", "account_id", "product_id")
-    accounts: dict[str, int] = {}
-    for role, account_id, _product in sorted(rows, key=lambda r: r[2] is not None):
-        accounts[role] = account_id
-    return accounts
+    return posting_setup(loan)[0]
+
+
+def posting_setup(loan: Loan) -> tuple[dict[str, int], date | None]:
+    """What a posting needs from the ledger, in one query: the loan's accounts by role (its
+    product's own mapping over the defaults) and the date the books are closed through."""
+    closed = BooksClosing.objects.order_by("-through").values("through")[:1]
+    rows = (
+        ProductAccount.objects.filter(Q(product=None) | Q(product_id=loan.product_id))
+        .annotate(closed=Subquery(closed))
+        .values_list("role", "account_id", "product_id", "closed")
+    )
+    ordered = sorted(rows, key=lambda r: r[2] is not None)  # defaults, then the product's
+    accounts = {role: account_id for role, account_id, _product, _closed in ordered}
+    return accounts, ordered[0][3] if ordered else None
 
 
 def _postings(
