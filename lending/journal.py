@@ -33,6 +33,24 @@ RECEIVABLE = {
     "penalties": "penalty_receivable",
 }
 Pairs = list[tuple[str, Decimal]]
+# The institution's default account for each role (codes of `ledger.chart.CHART`); a product
+# may map its own (`lending.models.ProductAccount`).
+DEFAULT_ACCOUNT_CODES = {
+    "fund_cash": "1010",
+    "fund_bank_transfer": "1020",
+    "fund_mobile_money": "1030",
+    "fund_cheque": "1040",
+    "loan_portfolio": "1100",
+    "interest_receivable": "1110",
+    "fee_receivable": "1120",
+    "penalty_receivable": "1130",
+    "overpayment": "2010",
+    "interest_income": "4010",
+    "fee_income": "4020",
+    "penalty_income": "4030",
+    "recoveries_income": "4040",
+    "losses_written_off": "5010",
+}
 
 
 def fund_role(method: str) -> str:

@@ -1,29 +1,8 @@
 from django.db import migrations
 
-# A small microfinance chart (DESIGN.md, "General ledger"): headers group, leaves take entries.
-CHART = [
-    ("1000", "Assets", "asset", None),
-    ("1010", "Cash on hand", "asset", "1000"),
-    ("1020", "Bank", "asset", "1000"),
-    ("1030", "Mobile money clearing", "asset", "1000"),
-    ("1040", "Cheque clearing", "asset", "1000"),
-    ("1100", "Loan portfolio", "asset", "1000"),
-    ("1110", "Interest receivable", "asset", "1000"),
-    ("1120", "Fee receivable", "asset", "1000"),
-    ("1130", "Penalty receivable", "asset", "1000"),
-    ("2000", "Liabilities", "liability", None),
-    ("2010", "Borrower overpayments", "liability", "2000"),
-    ("3000", "Equity", "equity", None),
-    ("3010", "Capital", "equity", "3000"),
-    ("4000", "Income", "income", None),
-    ("4010", "Interest income", "income", "4000"),
-    ("4020", "Fee income", "income", "4000"),
-    ("4030", "Penalty income", "income", "4000"),
-    ("4040", "Recoveries income", "income", "4000"),
-    ("5000", "Expenses", "expense", None),
-    ("5010", "Losses on loans written off", "expense", "5000"),
-]
+from ledger.chart import ensure_chart
 
+# A small microfinance chart (DESIGN.md, "General ledger"): headers group, leaves take entries.
 PG_FORWARD = """
 CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger AS $$
 BEGIN
@@ -67,11 +46,7 @@ DROP FUNCTION IF EXISTS ledger_append_only();
 
 
 def seed_chart(apps, schema_editor):  # type: ignore[no-untyped-def]
-    Account = apps.get_model("ledger", "Account")
-    ids = {}
-    for code, name, kind, parent in CHART:
-        account = Account.objects.create(code=code, name=name, type=kind, parent_id=ids.get(parent))
-        ids[code] = account.pk
+    ensure_chart(apps)
 
 
 def triggers(apps, schema_editor):  # type: ignore[no-untyped-def]

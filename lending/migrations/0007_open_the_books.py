@@ -13,28 +13,12 @@ from decimal import Decimal
 from django.db import migrations
 from django.utils import timezone
 
-from lending.journal import postings
+from lending.journal import DEFAULT_ACCOUNT_CODES, postings
 from lending.replay import Kind, Line, Parts, ScheduleRow, Txn, incremental_from, replay
 
 COMPONENTS = ("principal", "interest", "fees", "penalties")
 
 ZERO = Decimal("0.00")
-DEFAULT_CODES = {
-    "fund_cash": "1010",
-    "fund_bank_transfer": "1020",
-    "fund_mobile_money": "1030",
-    "fund_cheque": "1040",
-    "loan_portfolio": "1100",
-    "interest_receivable": "1110",
-    "fee_receivable": "1120",
-    "penalty_receivable": "1130",
-    "overpayment": "2010",
-    "interest_income": "4010",
-    "fee_income": "4020",
-    "penalty_income": "4030",
-    "recoveries_income": "4040",
-    "losses_written_off": "5010",
-}
 KIND_ORDER = {"disbursement": 0, "charge": 1, "waiver": 2, "repayment": 3, "write_off": 4}
 DISBURSEMENT_METHOD = "bank_transfer"  # approval recorded no method before the ledger
 
@@ -51,13 +35,13 @@ def default_accounts(apps):
     Account = apps.get_model("ledger", "Account")
     ProductAccount = apps.get_model("lending", "ProductAccount")
     by_code = dict(
-        Account.objects.filter(code__in=DEFAULT_CODES.values()).values_list("code", "pk")
+        Account.objects.filter(code__in=DEFAULT_ACCOUNT_CODES.values()).values_list("code", "pk")
     )
-    for role, code in DEFAULT_CODES.items():
+    for role, code in DEFAULT_ACCOUNT_CODES.items():
         ProductAccount.objects.get_or_create(
             product=None, role=role, defaults={"account_id": by_code[code]}
         )
-    return {role: by_code[code] for role, code in DEFAULT_CODES.items()}
+    return {role: by_code[code] for role, code in DEFAULT_ACCOUNT_CODES.items()}
 
 
 def forward(apps, schema_editor):  # type: ignore[no-untyped-def]

@@ -5,9 +5,26 @@ from typing import Any
 import pytest
 
 EXPECTED_NAV = {
-    "admin": {"Dashboard", "Borrowers", "Loans", "Calculator", "Repayments", "Reports", "Admin"},
+    "admin": {
+        "Dashboard",
+        "Borrowers",
+        "Loans",
+        "Calculator",
+        "Repayments",
+        "Reports",
+        "Ledger",
+        "Admin",
+    },
     "officer": {"Dashboard", "Borrowers", "Loans", "Calculator", "Reports"},
-    "accountant": {"Dashboard", "Borrowers", "Loans", "Calculator", "Repayments", "Reports"},
+    "accountant": {
+        "Dashboard",
+        "Borrowers",
+        "Loans",
+        "Calculator",
+        "Repayments",
+        "Reports",
+        "Ledger",
+    },
 }
 
 
