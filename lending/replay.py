@@ -313,11 +313,18 @@ class Penalties:
     rule: PenaltyRule
     closed_through: date
     since: date | None = None
+    open_from: date | None = None  # the first day the books are open: earlier ones are final
 
     def day(self, row: Row) -> date:
         """The day an installment's penalty is decided: at the end of it, unpaid owes."""
         day = self.rule.day(row)
         return max(day, self.since) if self.since is not None else day
+
+    def decides(self, row: Row) -> bool:
+        """Whether this replay decides the installment's penalty: its day has been closed and
+        its books are still open (a penalty in closed books, or its absence, is final)."""
+        day = self.day(row)
+        return day <= self.closed_through and (self.open_from is None or day >= self.open_from)
 
 
 @dataclass
@@ -352,13 +359,11 @@ def replay(
             result.effects[txn.id] = book.apply(txn)
         return result
 
-    rule, through = penalties.rule, penalties.closed_through
+    rule = penalties.rule
     decide_on = penalties.day
     charged = {t.lines[0].installment_id for t in ordered if t.penalty and t.lines}
     owes: dict[int, bool] = {}  # installment id -> owes its penalty (decided on its day)
-    penalty_days = {
-        day for row in book.rows if (day := decide_on(row)) <= through and row.due.total > 0
-    }
+    penalty_days = {decide_on(row) for row in book.rows if penalties.decides(row) and row.due.total}
     days = sorted({t.value_date for t in ordered} | penalty_days)
     by_day: dict[date, list[Txn]] = {}
     for txn in ordered:
@@ -375,12 +380,16 @@ def replay(
                     result.effects[txn.id] = book.apply(txn)
             continue
         for row in book.rows:
-            if row.due.total > 0 and decide_on(row) == day <= through:
+            if row.due.total > 0 and decide_on(row) == day and penalties.decides(row):
                 owes.setdefault(row.id, not row.is_paid)
         for txn in todays:
             if not txn.end_of_day:
                 continue
-            if txn.penalty and txn.lines:
+            if (
+                txn.penalty
+                and txn.lines
+                and penalties.decides(book.row(txn.lines[0].installment_id))
+            ):
                 row = book.row(txn.lines[0].installment_id)
                 keep = owes.get(row.id, not row.is_paid)
                 owes.setdefault(row.id, keep)

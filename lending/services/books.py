@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -31,7 +32,7 @@ from ledger.services import (
     journal_post,
 )
 from lending.audit import audit_record
-from lending.models import AuditLog
+from lending.models import AuditLog, DayClose
 
 
 def books_close(*, through: date, user: User, request: HttpRequest | None = None) -> BooksClosing:
@@ -39,6 +40,16 @@ def books_close(*, through: date, user: User, request: HttpRequest | None = None
     require(can_close_books(user), "Only an administrator can close the books.")
     if through >= timezone.localdate():
         raise ValidationError({"through": "Only days before today can be closed."})
+    last_close = DayClose.objects.aggregate(last=Max("on"))["last"]
+    if last_close is not None and last_close < through:
+        # Late penalties of those days are decided by the daily close; once the books are
+        # closed, a penalty day in them is final (charged or not), so close the days first.
+        raise ValidationError(
+            {
+                "through": f"The daily close has run through {last_close:%d %b %Y}: run it "
+                f"through {through:%d %b %Y} before closing the books."
+            }
+        )
     with transaction.atomic():
         before = closed_through()
         closing = books_close_record(through=through, user=user)

@@ -45,7 +45,7 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from ledger.services import check_open, journal_post_many
+from ledger.services import check_open, closed_through, journal_post_many
 from lending import replay
 from lending.audit import audit_record
 from lending.bulk import update_rows
@@ -117,18 +117,25 @@ class Window:
     on: date
     since: date
     start: date | None
+    open_from: date | None = None  # the first day the books are open: earlier ones are final
 
     def decides(self, day: date) -> bool:
-        return day <= self.on
+        return day <= self.on and (self.open_from is None or day >= self.open_from)
 
     def decides_paid(self, day: date) -> bool:
-        return day <= self.on and (self.start is None or day >= self.start)
+        return self.decides(day) and (self.start is None or day >= self.start)
 
 
 def _window(on: date) -> Window:
     first, _last = books.days_closed()
     previous = DayClose.objects.filter(on__lt=on).aggregate(last=Max("on"))["last"]
-    return Window(on=on, since=first or on, start=previous + ONE_DAY if previous else None)
+    books_closed = closed_through()
+    return Window(
+        on=on,
+        since=first or on,
+        start=previous + ONE_DAY if previous else None,
+        open_from=books_closed + ONE_DAY if books_closed else None,
+    )
 
 
 def _penalty_day(installment: Installment, product: LoanProduct, window: Window) -> date:
@@ -180,12 +187,14 @@ def _replay_for_penalties(
         rule = books.penalty_rule(loan.product)
         assert rule is not None
         before = loan.total_repayable
-        plan = books.plan_replay(loan=loan, penalties=replay.Penalties(rule, through, window.since))
+        penalties = replay.Penalties(rule, through, window.since, window.open_from)
+        plan = books.plan_replay(loan=loan, penalties=penalties)
         books.store_replay(
             plan,
             user=user,
             reason=f"daily close of {window.on:%d %b %Y}",
             accounts=books.accounts_for(loan),
+            today=window.on,  # days past due as of the day closed, like the other loans
         )
         added = plan.penalties_added
         result.penalties_applied += len(added)
@@ -262,6 +271,11 @@ def _close_batch(
         result.penalties_applied += 1
         result.penalty_total += amount
 
+    if penalised:
+        update_rows(penalised, ["penalties", "penalty_applied_on"])
+        _book_charges(penalised, penalty_for_charged, outstanding_after, by_id=by_id, user=user)
+    # Accrued after the charges are booked: an accrual of a day counts after its charges (it
+    # is booked later), and its balance after includes them.
     accrued = _accrue(loans, on=on, result=result, user=user)
     now = timezone.now()
     changed: list[Loan] = []
@@ -281,9 +295,6 @@ def _close_batch(
     result.loans_penalised += len(money_changed)
     result.penalised_loan_ids.extend(sorted(money_changed))
 
-    if penalised:
-        update_rows(penalised, ["penalties", "penalty_applied_on"])
-        _book_charges(penalised, penalty_for_charged, outstanding_after, by_id=by_id, user=user)
     replayed = _replay_for_penalties([by_id[pk] for pk in sorted(to_replay)], window, result, user)
     if penalised or replayed:
         audit_record(

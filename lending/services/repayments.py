@@ -276,6 +276,19 @@ def _new_repayment(
     return repayment, receipt
 
 
+def _refuse_overpayment(plan: books.Plan, *, amount: Decimal, paid_on: date) -> None:
+    """Dated earlier, a payment can pay an installment in time, so its late penalty is taken
+    back and the loan owes less than its balance says today: never take more than it owes."""
+    above = plan.book.overpaid - plan.loan.overpaid
+    if above > 0:
+        raise ValidationError(
+            {
+                "amount": f"Dated {paid_on:%d %b %Y}, the loan owes {money(above)} less (a "
+                f"late penalty is taken back): the payment can be at most {money(amount - above)}."
+            }
+        )
+
+
 def _post(
     *,
     loan: Loan,
@@ -299,6 +312,7 @@ def _post(
         plan = books.plan_replay(loan=loan, add=books.new_txn(Kind.REPAYMENT, paid_on, amount))
         effect = plan.new_effect
         assert effect is not None
+        _refuse_overpayment(plan, amount=amount, paid_on=paid_on)
         repayment, receipt = _new_repayment(
             loan=loan,
             user=user,
@@ -712,7 +726,9 @@ def repayment_preview(
         _check_payable(loan, value, paid_on)
         if books.is_in_order(loan, paid_on):
             return None
-        return books.plan_replay(loan=loan, add=books.new_txn(Kind.REPAYMENT, paid_on, value))
+        plan = books.plan_replay(loan=loan, add=books.new_txn(Kind.REPAYMENT, paid_on, value))
+        _refuse_overpayment(plan, amount=value, paid_on=paid_on)
+        return plan
 
 
 def repayment_reverse(

@@ -30,7 +30,7 @@ from django.db.models import Max, Q, Subquery, Sum
 from django.utils import timezone
 
 from ledger.models import BooksClosing
-from ledger.services import EntrySpec, Posting, journal_post_many
+from ledger.services import EntrySpec, Posting, closed_through, journal_post_many
 from lending import journal, replay
 from lending.bulk import update_rows
 from lending.models import (
@@ -68,6 +68,7 @@ LOAN_FIELDS = [
     "overpaid",
     "days_past_due",
     "incremental_from",
+    "interest_accrued",  # a daily close's accrual is saved with a replay it runs
     "updated_at",
 ]
 
@@ -250,7 +251,9 @@ def penalties_for(
         since = since or first
     if through is None:
         return None
-    return replay.Penalties(rule, through, since)
+    books_closed = closed_through()
+    open_from = books_closed + timedelta(days=1) if books_closed else None
+    return replay.Penalties(rule, through, since, open_from)
 
 
 # --- posting in order --------------------------------------------------------------------

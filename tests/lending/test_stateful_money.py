@@ -240,12 +240,19 @@ class MoneyMachine(RuleBasedStateMachine):
     def _pay(self, loan: Loan, share: Decimal, paid_on: date, method: str) -> int:
         amount = max((loan.outstanding * share).quantize(CENT), CENT)
         self.touched.add(loan.pk)
+        before = self._snapshot(loan.pk)
         try:
             repayment = repayment_record(
                 loan=loan, user=self.cashier, amount=amount, paid_on=paid_on, method=method
             )
         except StateConflict:
             assert loan.status != Loan.Status.ACTIVE
+            return 0
+        except ValidationError as exc:
+            # Dated earlier, a penalty is taken back and the loan owes less than this: refused,
+            # nothing written.
+            assert "can be at most" in str(exc), exc
+            assert self._snapshot(loan.pk) == before
             return 0
         assert loan.status == Loan.Status.ACTIVE
         assert repayment.amount == amount
@@ -303,6 +310,8 @@ class MoneyMachine(RuleBasedStateMachine):
         )
         assert loan.disbursement_date is not None
         paid_on = max(target.due_date, loan.disbursement_date)
+        # Paid on its due date, the target is paid in time: its penalty is not owed.
+        owed -= target.penalties
         self.touched.add(loan_id)
         repayment = repayment_record(
             loan=loan, user=self.cashier, amount=owed, paid_on=paid_on, method="cash"
