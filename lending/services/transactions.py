@@ -747,11 +747,6 @@ def mirror_entries(
     )
 
 
-def changes_for_audit(plan: Plan) -> dict[str, Any]:
-    """The audit entry's account of a replay: every split changed, old -> new."""
-    return plan.as_dict()
-
-
 def replay_differences(loan: Loan) -> list[str]:
     """Where the stored state of `loan` differs from a fresh replay of its transactions
     (empty when they agree): the one definition of a loan's state, checked by the tests and
