@@ -22,6 +22,7 @@ COPY --chown=karo:karo . .
 
 # collectstatic needs settings to load; these build-time values are not used at run time.
 RUN DEBUG=false SECRET_KEY=build-only-not-a-secret-0123456789-abcdefghijklmnopqrstuvwxyz \
+    KARO_AUDIT_KEY=build-only-not-a-secret-audit-key-0123456789 \
     ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput \
  && chown -R karo:karo /app/staticfiles
 

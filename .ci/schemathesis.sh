@@ -34,6 +34,7 @@ trap cleanup EXIT INT TERM
 # Production settings (DEBUG off), minus TLS: the fuzzer talks plain HTTP to 127.0.0.1.
 export DEBUG=false
 export SECRET_KEY="schemathesis-$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')"
+export KARO_AUDIT_KEY="schemathesis-$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')"
 export ALLOWED_HOSTS=127.0.0.1
 export SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false
 export SECURE_HSTS_SECONDS=0

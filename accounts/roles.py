@@ -59,6 +59,8 @@ _ADMIN = sorted(
         "lending.add_loanproduct",
         "lending.change_loanproduct",
         "lending.view_auditlog",
+        "lending.view_auditcheckpoint",
+        "lending.add_auditcheckpoint",
         "auth.view_user",
         "auth.add_user",
         "auth.change_user",

@@ -37,6 +37,17 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production-0123456789"  # noqa: S105
 
+# The audit log's key: its chain is an HMAC under this key and its checkpoints are signed with
+# it, so whoever holds only the database (its owner included) cannot rewrite the log unnoticed.
+# Keep it out of the database and its backups; changing it makes the existing log unverifiable.
+KARO_AUDIT_KEY = env.str("KARO_AUDIT_KEY", default="")
+if not KARO_AUDIT_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("KARO_AUDIT_KEY must be set when DEBUG is off.")
+    KARO_AUDIT_KEY = "development-only-audit-key-never-use-in-production-0123456789"
+if len(KARO_AUDIT_KEY) < 32:
+    raise ImproperlyConfigured("KARO_AUDIT_KEY must be at least 32 characters long.")
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

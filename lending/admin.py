@@ -1,16 +1,20 @@
-"""Django admin: products (audited) and the audit-log viewer (read-only for everyone)."""
+"""Django admin: products (audited), the audit-log viewer and its signed checkpoints (read-only
+for everyone; a button signs a checkpoint now)."""
 
 import json
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from ledger.models import Account
-from lending.audit import audit_record, changes, snapshot
-from lending.models import AuditLog, LoanProduct, ProductAccount
+from lending.audit import audit_checkpoint, audit_record, changes, snapshot
+from lending.models import AuditCheckpoint, AuditLog, LoanProduct, ProductAccount
 from lending.selectors.loans import audit_details_in_words
 
 PRODUCT_FIELDS = [f.name for f in LoanProduct._meta.fields if f.name != "id"]
@@ -165,6 +169,58 @@ class AuditLogAdmin(admin.ModelAdmin):
     def stored_details(self, entry: AuditLog) -> str:
         text = json.dumps(entry.details, indent=2, ensure_ascii=False, sort_keys=True)
         return format_html("<pre>{}</pre>", text)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(admin.ModelAdmin):
+    """Signed checkpoints of the audit log (daily close, on demand): read-only, plus a button
+    that signs one now. `manage.py verify_audit_log` checks them all."""
+
+    change_list_template = "admin/lending/auditcheckpoint/change_list.html"
+    list_display = ["sequence", "created_at", "kind", "who", "row_count", "head_id", "note"]
+    list_filter = ["kind", "created_at"]
+    readonly_fields = [
+        "sequence", "created_at", "kind", "who", "note", "row_count", "head_id", "head_hash",
+        "prev_signature", "signature",
+    ]  # fmt: skip
+    fields = tuple(readonly_fields)
+    show_full_result_count = False
+
+    @admin.display(description="Written by", ordering="username")
+    def who(self, checkpoint: AuditCheckpoint) -> str:
+        return checkpoint.username or "System (no user)"
+
+    def get_urls(self) -> list[Any]:
+        write = self.admin_site.admin_view(self.write_view)
+        return [
+            path("write/", write, name="lending_auditcheckpoint_write"),
+            *super().get_urls(),
+        ]
+
+    def write_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("lending.add_auditcheckpoint"):
+            raise PermissionDenied
+        checkpoint = audit_checkpoint(
+            kind=AuditCheckpoint.Kind.MANUAL, user=request.user, note="written from the admin"
+        )
+        self.message_user(
+            request,
+            f"Checkpoint {checkpoint.sequence} signed: {checkpoint.row_count} audit rows, "
+            f"up to row {checkpoint.head_id}.",
+            messages.SUCCESS,
+        )
+        return redirect("admin:lending_auditcheckpoint_changelist")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

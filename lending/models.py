@@ -7,7 +7,6 @@ records its audit entry in the same transaction.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from decimal import Decimal
 from enum import StrEnum
@@ -601,10 +600,13 @@ class AuditLogQuerySet(models.QuerySet["AuditLog"]):
 
 
 class AuditLog(models.Model):
-    """Append-only record of who did what, chained by SHA-256 so a changed row is detectable.
+    """Append-only record of who did what, chained by HMAC-SHA256 so a changed row is detectable.
 
     Rows are written only by `lending.audit.audit_record`, inside the transaction of the change
-    they describe. The ORM refuses update and delete; on PostgreSQL a trigger refuses them too.
+    they describe. The ORM refuses update and delete; on PostgreSQL triggers refuse UPDATE,
+    DELETE and TRUNCATE too. Each row's hash is an HMAC of `canonical()` under KARO_AUDIT_KEY
+    (rows older than the chain-start checkpoint: plain SHA-256), so without the key nobody, not
+    even the database's owner, can recompute the chain; `AuditCheckpoint` pins its length.
     """
 
     class Action(models.TextChoices):
@@ -688,5 +690,72 @@ class AuditLog(models.Model):
         }
         return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
 
-    def compute_hash(self) -> str:
-        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+class AuditCheckpointQuerySet(models.QuerySet["AuditCheckpoint"]):
+    def update(self, **kwargs: Any) -> int:
+        raise PermissionError("Audit checkpoints are append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit checkpoints are append-only.")
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "the audit log held `row_count` rows, ending with row `head_id` whose
+    hash is `head_hash`", written by every daily close and on demand.
+
+    The signature is an HMAC under KARO_AUDIT_KEY over every field and the previous checkpoint's
+    signature, so checkpoints form their own chain: `verify_audit_log` detects rows deleted
+    from before the latest checkpoint (the newest ones included) and a deleted checkpoint.
+    The first checkpoint (kind `chain_start`, written by migration 0009) marks where the keyed
+    chain begins: rows up to its head were written with plain SHA-256 before the key existed.
+    Written only by `lending.audit.audit_checkpoint`; append-only like the log.
+    """
+
+    class Kind(models.TextChoices):
+        CHAIN_START = "chain_start", "Keyed chain starts"
+        DAY_CLOSE = "day_close", "Daily close"
+        MANUAL = "manual", "On demand"
+
+    sequence = models.PositiveIntegerField(unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    username = models.CharField(max_length=150, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+    row_count = models.PositiveBigIntegerField()
+    head_id = models.PositiveBigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    prev_signature = models.CharField(max_length=64)
+    signature = models.CharField(max_length=64, unique=True)
+
+    objects = AuditCheckpointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sequence"]
+
+    def __str__(self) -> str:
+        return (
+            f"Checkpoint {self.sequence} · {self.row_count} rows · {self.created_at:%d %b %Y %H:%M}"
+        )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise PermissionError("Audit checkpoints are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit checkpoints are append-only.")
+
+    def canonical(self) -> str:
+        """The exact text the signature covers."""
+        payload = {
+            "sequence": self.sequence,
+            "at": self.created_at.isoformat(),
+            "kind": self.kind,
+            "username": self.username,
+            "note": self.note,
+            "rows": self.row_count,
+            "head_id": self.head_id,
+            "head_hash": self.head_hash,
+            "prev": self.prev_signature,
+        }
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"))

@@ -47,11 +47,12 @@ from django.utils import timezone
 
 from ledger.services import check_open, closed_through, journal_post_many
 from lending import replay
-from lending.audit import audit_record
+from lending.audit import audit_checkpoint, audit_record
 from lending.bulk import update_rows
 from lending.models import (
     AccountingBasis,
     Allocation,
+    AuditCheckpoint,
     AuditLog,
     DayClose,
     Installment,
@@ -468,6 +469,8 @@ def day_close(
         details["penalised_loans"] = result.penalised_loan_ids[:100]
         details["job"] = "close_day"
         audit_record(action=AuditLog.Action.DAY_CLOSED, user=user, details=details)
+        # Sign the log's length and head as of this close, its own entry included.
+        audit_checkpoint(kind=AuditCheckpoint.Kind.DAY_CLOSE, user=user, note=f"close of {on}")
         # One statement whether or not the day was closed before (a rerun keeps the first).
         DayClose.objects.bulk_create([DayClose(on=on)], ignore_conflicts=True)
         # Days past due moved on loans whose money did not (no signal per loan for those).

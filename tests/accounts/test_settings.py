@@ -51,6 +51,15 @@ def test_secret_key_is_required_when_debug_is_off() -> None:
     assert "SECRET_KEY must be set" in result.stderr
 
 
+def test_audit_key_is_required_when_debug_is_off() -> None:
+    result = load_settings(DEBUG="false", SECRET_KEY="x" * 60)
+    assert result.returncode != 0
+    assert "KARO_AUDIT_KEY must be set" in result.stderr
+    short = load_settings(DEBUG="false", SECRET_KEY="x" * 60, KARO_AUDIT_KEY="short")
+    assert short.returncode != 0
+    assert "at least 32 characters" in short.stderr
+
+
 def test_debug_typo_fails_loudly_instead_of_turning_debug_off() -> None:
     result = load_settings(DEBUG="ture", SECRET_KEY="x" * 60)
     assert result.returncode != 0
@@ -93,6 +102,7 @@ def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
     env.update(
         DEBUG="false",
         SECRET_KEY="prod-" + "k3y" * 20,
+        KARO_AUDIT_KEY="audit-" + "k3y" * 20,
         ALLOWED_HOSTS="lms.example.org",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         REDIS_URL="redis://127.0.0.1:6379/0",  # not connected to by the checks
@@ -111,6 +121,7 @@ def test_check_deploy_warns_without_a_shared_cache(tmp_path: Path) -> None:
     env.update(
         DEBUG="false",
         SECRET_KEY="prod-" + "k3y" * 20,
+        KARO_AUDIT_KEY="audit-" + "k3y" * 20,
         ALLOWED_HOSTS="lms.example.org",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )
