@@ -1,0 +1,71 @@
+"""What sign-in throttling and API refresh tokens remember between requests (see
+accounts/throttle.py and accounts/tokens.py)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class LoginFailure(models.Model):
+    """One failed password check (sign-in page or API token), counted by `accounts.throttle`.
+
+    A row is written before the password is checked and deleted again when it turns out right,
+    so parallel guesses count against each other. Attempts the throttle refused without
+    checking the password are not stored (the audit log has them): waiting out a limit costs
+    nothing more, so hammering does not lengthen it. Deleting a username's rows unlocks it.
+    Kept in the database, not the cache: a throttle that forgets its counts when the cache
+    restarts is one an attacker can reset.
+    """
+
+    username = models.CharField(max_length=150, help_text="As typed, in lower case.")
+    address = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "at"], name="loginfailure_username_at"),
+            models.Index(fields=["address", "at"], name="loginfailure_address_at"),
+            models.Index(fields=["at"], name="loginfailure_at"),
+        ]
+        verbose_name = "failed sign-in"
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address or 'an unknown address'} at {self.at:%H:%M:%S}"
+
+
+class KnownAddress(models.Model):
+    """An address a user signed in from with the right password. Signing in again from one
+    is not slowed down by failures for the same username elsewhere (a distributed attack on
+    the account), so an attacker cannot keep the real user out of their usual place."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    address = models.CharField(max_length=64)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "address"], name="knownaddress_user_address")
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} from {self.address}"
+
+
+class RefreshToken(models.Model):
+    """One API refresh token, by its `jti`. It is single-use: refreshing marks it used and
+    issues the next one in the same family (one family per sign-in). A used token presented
+    again means a copy is in someone else's hands, so the whole family is revoked; logging
+    out revokes it too. Rows past `expires_at` are useless (the token's signature says it has
+    expired) and are deleted when the user is issued a new token."""
+
+    jti = models.CharField(max_length=32, unique=True)
+    family = models.CharField(max_length=32, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"refresh {self.jti} (family {self.family})"
