@@ -2,8 +2,9 @@
 
 Every posting is one transaction that locks the loan row first (`select_for_update`), so two
 cashiers posting on the same loan at once are serialised and can never lose an update. The
-receipt counter and the audit chain head are two more row locks, held briefly by every
-posting until it commits (that is what keeps receipt numbers gapless and the chain unforked).
+receipt counter and the audit chain head are two more row locks that every posting takes, held
+until it commits (that is what keeps receipt numbers gapless and the chain unforked): a posting
+takes them last, so postings on different loans wait for each other only that long.
 The allocation rule itself lives in `lending.allocation` (pure Python, shared with the demo
 seeder). The query count does not grow with the schedule length:
 the unpaid installments are read in one query, allocations are inserted with `bulk_create`
@@ -257,8 +258,8 @@ def _new_repayment(
     fingerprint: str,
     outstanding_after: Decimal,
     is_settlement: bool = False,
-) -> tuple[Repayment, Receipt]:
-    repayment = Repayment.objects.create(
+) -> Repayment:
+    return Repayment.objects.create(
         loan=loan,
         amount=amount,
         paid_on=paid_on,
@@ -270,10 +271,16 @@ def _new_repayment(
         idempotency_key=idempotency_key or None,
         request_fingerprint=fingerprint,
     )
-    receipt = Receipt.objects.create(
+
+
+def _issue_receipt(repayment: Repayment) -> Receipt:
+    """The receipt takes the next number of a counter every posting shares, locked until the
+    transaction commits: a posting in date order issues it last, just before its audit entry
+    (the other shared lock), so cashiers on different loans wait for each other only that
+    long."""
+    return Receipt.objects.create(
         repayment=repayment, number=next_receipt_number(timezone.localdate().year)
     )
-    return repayment, receipt
 
 
 def _refuse_overpayment(plan: books.Plan, *, amount: Decimal, paid_on: date) -> None:
@@ -313,7 +320,7 @@ def _post(
         effect = plan.new_effect
         assert effect is not None
         _refuse_overpayment(plan, amount=amount, paid_on=paid_on)
-        repayment, receipt = _new_repayment(
+        repayment = _new_repayment(
             loan=loan,
             user=user,
             amount=amount,
@@ -324,6 +331,7 @@ def _post(
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
         )
+        receipt = _issue_receipt(repayment)  # its number names the replay's reason
         txn = books.store_replay(
             plan,
             user=user,
@@ -358,7 +366,7 @@ def _post(
         raise ValidationError({"amount": str(exc)}) from exc
     if effect.overpaid:  # the checks before make this impossible; never book it
         raise ValidationError({"amount": "The payment is above what the loan owes."})
-    repayment, receipt = _new_repayment(
+    repayment = _new_repayment(
         loan=loan,
         user=user,
         amount=amount,
@@ -401,6 +409,7 @@ def _post(
         accounts=accounts,
     )
     books.save_loan_totals(loan, book)
+    receipt = _issue_receipt(repayment)
     return _Posted(repayment, receipt, booked.allocations, before, installments=installments)
 
 
