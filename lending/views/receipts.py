@@ -1,5 +1,10 @@
 """Receipts: a printable HTML page (A4, or 80 mm thermal with `?paper=thermal`) and the same
-template rendered to PDF by WeasyPrint. Both read the receipt in a fixed number of queries."""
+template rendered to PDF by WeasyPrint. Both read the receipt in a fixed number of queries.
+
+Viewing a receipt is not a reprint: opening the page is not audited. Printing is: the page's
+Print button posts to the same address, which records the print and answers with the page set
+to open the browser's print dialog; every PDF download is recorded too (DESIGN: receipt
+reprints and exports are audited)."""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import permission_required
 from lending.audit import audit_record
@@ -28,7 +33,7 @@ MAX_LISTED_INSTALLMENTS = 6
 
 
 def _paper(request: HttpRequest) -> str:
-    paper = request.GET.get("paper", "a4")
+    paper = request.POST.get("paper") or request.GET.get("paper", "a4")
     return paper if paper in PAPERS else "a4"
 
 
@@ -55,13 +60,16 @@ def _context(request: HttpRequest, number: str, *, pdf: bool) -> tuple[Receipt, 
     }
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @permission_required("lending.view_receipt")
 def receipt_detail(request: HttpRequest, number: str) -> HttpResponse:
-    """The printable receipt. Opening it is how staff print or reprint, so every opening is
-    audited like a PDF download (DESIGN: receipt reprints are audited)."""
+    """The printable receipt. GET shows it (not audited: looking is not reprinting); POST, the
+    Print button, audits the print and shows it with the print dialog opening by itself. Printing
+    a page opened by GET from the browser's own menu cannot be seen by the server."""
     receipt, context = _context(request, number, pdf=False)
-    _audit_print(request, receipt, context, "html")
+    if request.method == "POST":
+        _audit_print(request, receipt, context, "html")
+        context["autoprint"] = True
     return render(request, "receipts/receipt.html", context)
 
 
@@ -127,7 +135,7 @@ def render_receipt_pdf(request: HttpRequest, context: dict[str, Any]) -> bytes:
 @require_GET
 @permission_required("lending.view_receipt")
 def receipt_pdf(request: HttpRequest, number: str) -> HttpResponse:
-    """The receipt as a PDF download; every print is audited (receipts are reprinted)."""
+    """The receipt as a PDF download; every download is audited (it is a copy of the receipt)."""
     receipt, context = _context(request, number, pdf=True)
     content = render_receipt_pdf(request, context)
     _audit_print(request, receipt, context, "pdf")

@@ -58,4 +58,9 @@
     var el = event.target.closest && event.target.closest("[data-print]");
     if (el) { event.preventDefault(); window.print(); }
   });
+  // <body data-autoprint>: a page answering a Print button (the print is already recorded)
+  // opens the print dialog once it has loaded.
+  window.addEventListener("load", function () {
+    if (document.body && document.body.hasAttribute("data-autoprint")) { window.print(); }
+  });
 })();

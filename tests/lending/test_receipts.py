@@ -70,7 +70,7 @@ def test_receipt_page_shows_every_field_design_lists(
         "Bank transfer",
         "TT-2026-778",
         "Grace Otieno",
-        "data-print",
+        'id="print-button"',
     ]:
         assert text in html, text
     assert "VOID" not in html
@@ -161,13 +161,18 @@ def test_void_pdf_says_void(
     assert "VOID" in text
 
 
-def test_every_print_html_or_pdf_is_audited(
+def test_every_print_and_download_is_audited_but_viewing_is_not(
     accountant_client: Client, repayment: Repayment
 ) -> None:
-    accountant_client.get(receipt_url(repayment, "receipt_pdf"))
-    accountant_client.get(receipt_url(repayment, "receipt_pdf"))
+    accountant_client.get(receipt_url(repayment))
     accountant_client.get(receipt_url(repayment) + "?paper=thermal")
     entries = AuditLog.objects.filter(action=AuditLog.Action.RECEIPT_PRINTED).order_by("id")
+    assert not entries.exists()
+    accountant_client.get(receipt_url(repayment, "receipt_pdf"))
+    accountant_client.get(receipt_url(repayment, "receipt_pdf"))
+    printed = accountant_client.post(receipt_url(repayment), {"paper": "thermal"})
+    assert printed.status_code == 200
+    assert b"data-autoprint" in printed.content and b"paper-thermal" in printed.content
     assert [(e.details["format"], e.details["paper"]) for e in entries] == [
         ("pdf", "a4"),
         ("pdf", "a4"),
@@ -175,6 +180,25 @@ def test_every_print_html_or_pdf_is_audited(
     ]
     assert {e.object_repr for e in entries} == {repayment.receipt.number}
     assert {e.username for e in entries} == {repayment.recorded_by.username}
+
+
+def test_the_print_button_posts_to_the_receipt_and_viewing_has_no_autoprint(
+    accountant_client: Client, repayment: Repayment
+) -> None:
+    html = accountant_client.get(receipt_url(repayment) + "?paper=thermal").content.decode()
+    assert f'<form method="post" action="{receipt_url(repayment)}"' in html
+    assert 'name="paper" value="thermal"' in html and 'id="print-button"' in html
+    assert "data-autoprint" not in html
+
+
+def test_printing_needs_the_receipt_permission_and_csrf(
+    officer_client: Client, accountant: User, repayment: Repayment
+) -> None:
+    assert officer_client.post(receipt_url(repayment)).status_code == 403
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(accountant)
+    assert strict.post(receipt_url(repayment)).status_code == 403
+    assert not AuditLog.objects.filter(action=AuditLog.Action.RECEIPT_PRINTED).exists()
 
 
 def test_settlement_receipt_over_a_long_schedule_summarises_installments(
