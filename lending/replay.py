@@ -259,8 +259,16 @@ class Book:
         return Effect(split, lines, overpaid, self.outstanding)
 
     def _pay(self, txn: Txn) -> tuple[tuple[Line, ...], Decimal]:
-        owed = [row.owed() for row in self.rows if not row.is_paid]
-        payable = min(txn.amount, allocation.total_remaining(owed))
+        # Money goes to the oldest installments first: only those it can reach are read.
+        owed: list[allocation.InstallmentDue] = []
+        reach = ZERO
+        for row in self.rows:
+            if reach >= txn.amount:
+                break
+            if not row.is_paid:
+                owed.append(row.owed())
+                reach += owed[-1].total
+        payable = min(txn.amount, reach)
         lines = allocation.allocate(owed, payable) if payable > 0 else []
         result = []
         for line in lines:
