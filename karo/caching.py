@@ -6,6 +6,11 @@ token cannot come back to an old one). Deleting the key renews it too: its next 
 new token, so a generation can be dropped in the same round trip as other keys. Changes are
 made visible *now and on commit*: now, and again once the transaction commits, because a
 request between the two may have cached what was true before the commit.
+
+Every change here is a delete, never an overwrite: with Redis (`karo.cache_backend`) a delete
+that cannot reach it (down, hung, or skipped by the breaker) does not raise, inside a
+posting's transaction or anywhere else; it renews the database's cache epoch, and Redis is
+emptied before anyone trusts it again.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def _tokens(found: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
 
 
 def renew_generation(key: str) -> None:
-    now_and_on_commit(lambda: cache.set(key, uuid.uuid4().hex, None))
+    drop(key)
 
 
 def drop(*keys: str) -> None:

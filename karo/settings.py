@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "ledger",
     "lending",
     "reporting",
+    "karo",  # the cache epoch (karo.models)
 ]
 
 MIDDLEWARE = [
@@ -153,13 +154,23 @@ else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Redis is a cache, never a dependency (karo/cache_backend.py): short timeouts, a breaker that
+# leaves a failing Redis alone for a few seconds, every failure a miss served from the
+# database, and Redis emptied before it is trusted again after missing an invalidation.
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=0.25)
+KARO_CACHE_BREAKER_SECONDS = env.float("KARO_CACHE_BREAKER_SECONDS", default=5)
+KARO_CACHE_CHECK_SECONDS = env.float("KARO_CACHE_CHECK_SECONDS", default=2)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "karo.cache_backend.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="karo"),
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+                "SOCKET_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+            },
         }
     }
 else:
@@ -217,7 +228,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Idle timeout: the session lives KARO_SESSION_IDLE_MINUTES after the last request; it is
 # renewed at most once a minute (accounts.middleware), not written on every page view.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "karo.sessions"  # cached_db, dropping a copy Redis could not take
 SESSION_COOKIE_AGE = KARO_SESSION_IDLE_MINUTES * 60
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

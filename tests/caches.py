@@ -8,7 +8,7 @@ def clear_own_caches() -> None:
     `clear()` would flush the database under the other workers' feet."""
     for alias in ("default", "template_fragments"):
         own = caches[alias]
-        if hasattr(own, "delete_pattern"):
-            own.delete_pattern("*")
+        if hasattr(own, "clear_prefix"):
+            own.clear_prefix()
         else:
             own.clear()
