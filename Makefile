@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV_ENV := DEBUG=true
 
-.PHONY: run test test-fast test-browser lint typecheck bench install clean
+.PHONY: run test test-fast test-browser lint typecheck bench bench-fault install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,10 @@ typecheck: install
 
 bench: install
 	bash bench/run.sh
+
+# Redis stopped, restarted, hung and resumed under postings and page loads (PostgreSQL).
+bench-fault: install
+	$(BIN)/python bench/redis_fault.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache
