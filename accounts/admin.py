@@ -1,4 +1,5 @@
-"""User administration, audited: creating a user, changing one, and changing their roles.
+"""User administration, audited: creating a user, changing one, and changing their roles;
+the sign-in throttle's failures, to unlock a username.
 
 Roles (groups) are read-only here: their permissions are defined in `accounts/roles.py` and
 applied by migrations, so the permission matrix cannot drift through the admin.
@@ -12,6 +13,7 @@ from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from accounts.models import LoginFailure
 from lending.audit import audit_record, changes, snapshot
 from lending.models import AuditLog
 
@@ -128,3 +130,20 @@ class AuditedUserAdmin(UserAdmin):
                 details={"before": before, "after": after},
                 request=request,
             )
+
+
+@admin.register(LoginFailure)
+class LoginFailureAdmin(admin.ModelAdmin):
+    """The sign-in throttle's counts (accounts/throttle.py), read-only. Deleting a username's
+    rows lifts its limits at once: an administrator's unlock."""
+
+    list_display = ["at", "username", "address"]
+    list_filter = ["at"]
+    search_fields = ["username", "address"]
+    ordering = ["-at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,4 +1,5 @@
-"""Each user's permissions and role names, kept in the cache between requests.
+"""Each user's permissions and role names, kept in the cache between requests; sign-in
+through the throttle (`accounts.throttle`).
 
 Django's `ModelBackend` reads a user's permissions with two queries on every request that
 checks one, and the page header reads the user's groups with a third. This backend keeps both
@@ -15,12 +16,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.core.cache import cache
 from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.http import HttpRequest
 
+from accounts import throttle
 from karo.caching import generation, now_and_on_commit, renew_generation
 
 GENERATION_KEY = "access_generation"
@@ -95,7 +99,36 @@ def _read_access(user: User) -> Access:
 
 class CachedModelBackend(ModelBackend):
     """ModelBackend (authentication, `is_active` rule, superuser gets every permission) with
-    the permission sets read through `user_access`."""
+    the permission sets read through `user_access`, and every password check of a request
+    (sign-in page, API token) throttled by `accounts.throttle`. It is the only backend, so
+    nothing checks a password the throttle has not counted."""
+
+    def authenticate(  # type: ignore[override]
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
+        def verify() -> User | None:
+            return super(CachedModelBackend, self).authenticate(
+                request, username, password, **kwargs
+            )
+
+        if request is None or username is None or password is None:
+            return verify()  # not a sign-in: code checking a password it already has
+        return throttle.check(request, username, verify)
+
+    async def aauthenticate(  # type: ignore[override]
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
+        """ModelBackend's async sign-in checks the password on its own: go through the
+        throttle here too."""
+        return await sync_to_async(self.authenticate)(request, username, password, **kwargs)
 
     def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:

@@ -65,9 +65,8 @@ _ADMIN = sorted(
         "auth.add_user",
         "auth.change_user",
         "auth.view_group",
-        "axes.view_accessattempt",
-        "axes.delete_accessattempt",
-        "axes.view_accesslog",
+        "accounts.view_loginfailure",
+        "accounts.delete_loginfailure",
     }
 )
 

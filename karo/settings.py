@@ -6,7 +6,6 @@ simply DEBUG off: then SECRET_KEY is required and every security setting is on b
 """
 
 import hashlib
-from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -86,7 +85,6 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
-    "axes",
     "ninja",
     "accounts",
     "ledger",
@@ -109,7 +107,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "karo.urls"
@@ -206,10 +203,9 @@ if not REDIS_URL:
 # cache is shared by every worker (Redis): a revoked permission must be gone everywhere at once.
 KARO_CACHE_ACCESS = env.bool("KARO_CACHE_ACCESS", default=bool(REDIS_URL))
 
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "accounts.backends.CachedModelBackend",
-]
+# One backend: it checks passwords through the sign-in throttle (accounts/throttle.py: per
+# username and address, per address, and growing delays per username).
+AUTHENTICATION_BACKENDS = ["accounts.backends.CachedModelBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
@@ -233,14 +229,6 @@ SESSION_COOKIE_AGE = KARO_SESSION_IDLE_MINUTES * 60
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
-# Login throttle: 5 failures per username and IP lock that pair out for 15 minutes.
-AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_VERBOSE = False
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 # British English formats: dates read day first (22 Nov 2026), also in the admin.
 LANGUAGE_CODE = "en-gb"
@@ -302,5 +290,4 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
 }

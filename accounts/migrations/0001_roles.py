@@ -14,7 +14,6 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("lending", "0001_initial"),
-        ("axes", "0010_accessattemptexpiration"),
     ]
 
     operations = [migrations.RunPython(create_roles, migrations.RunPython.noop)]

@@ -5,13 +5,12 @@ a refresh token is never accepted as an access token and the other way round. Ac
 live `KARO_JWT_ACCESS_MINUTES` (default 15), refresh tokens `KARO_JWT_REFRESH_HOURS`.
 
 Decisions worth knowing:
-- Credentials go through `django.contrib.auth.authenticate(request, ...)`, so django-axes
-  counts API failures together with the login page's (5 per username and IP) and the audit
-  log records them. A locked-out pair gets 429 with a JSON message; axes' middleware would
-  otherwise replace the answer with the HTML lockout page, so the view clears its flag.
+- Credentials go through `django.contrib.auth.authenticate(request, ...)`, so the sign-in
+  throttle (accounts/throttle.py) counts API failures together with the login page's and the
+  audit log records them. A refusal is 429 with Retry-After and says which limit and how long.
 - A wrong password and a disabled account get the same 401 message (no account probing).
-- A successful token request is a sign-in: `user_logged_in` is sent, which audits it, resets
-  the axes failure count and updates `last_login`. No session is created.
+- A successful token request is a sign-in: `user_logged_in` is sent, which audits it and
+  updates `last_login`. No session is created.
 - Every token names a fingerprint of the user's password hash (`pwd`); changing the password
   or disabling the user invalidates the tokens already issued. Refreshing rotates both tokens.
 """
@@ -27,14 +26,12 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.contrib.auth.signals import user_logged_in
-from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest
-from django.http.multipartparser import MultiPartParserError
 from django.utils.crypto import constant_time_compare
 from ninja import Router
-from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
+from accounts import throttle
 from lending.api.errors import LockedOut, TokenInvalid
 from lending.api.schemas import RefreshIn, TokenIn, TokenOut, errors
 
@@ -115,22 +112,9 @@ class JWTAuth(HttpBearer):
         return user
 
 
-def _require_readable_form(request: HttpRequest) -> None:
-    """Axes copies `request.POST` into its log of each failed sign-in. A body that claims to
-    be a form but cannot be read as one would break that read after the password was checked,
-    leaving the failure uncounted (a way round the throttle): refuse it before any check."""
-    try:
-        request.POST  # noqa: B018  (parsed for its side effect)
-    except (MultiPartParserError, SuspiciousOperation) as exc:
-        raise HttpError(
-            400, "The body could not be read: send JSON with Content-Type: application/json."
-        ) from exc
-
-
 def _signed_in(request: HttpRequest, user: AbstractBaseUser) -> None:
-    """Tell the sign-in receivers (audit entry, axes reset, last_login). Axes hashes the session
-    key into its access log and creates a session to do so; a token sign-in needs none, so a
-    session that did not exist before is dropped again (no row left, no cookie sent)."""
+    """Tell the sign-in receivers (audit entry, last_login). A token sign-in needs no session,
+    so one that a receiver created is dropped again (no row left, no cookie sent)."""
     had_session = request.session.session_key is not None
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     if not had_session and request.session.session_key is not None:
@@ -153,20 +137,15 @@ def _tokens(user: AbstractBaseUser) -> dict[str, Any]:
     summary="Get an access and a refresh token",
 )
 def token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
-    """Sign in with a username and password. Failures count towards the login throttle:
-    after 5 for the same username and address, that pair is locked out for a while (429)."""
-    _require_readable_form(request)
+    """Sign in with a username and password. Failures count towards the sign-in throttle,
+    shared with the sign-in page: 5 for one username from one address, 20 from one address
+    for any usernames, or 10 for one username from anywhere (then a growing wait) refuse
+    further attempts for a while (429 with Retry-After), even with the right password."""
     user = authenticate(request, username=payload.username, password=payload.password)
-    if getattr(request, "axes_locked_out", False):
-        # Answer in JSON here instead of letting axes' middleware send its HTML page.
-        request.axes_locked_out = False  # type: ignore[attr-defined]
-        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-        raise LockedOut(
-            f"Too many failed sign-ins: this username is locked for {minutes} minutes from "
-            "this address. Try again later or ask an administrator.",
-            retry_after=int(settings.AXES_COOLOFF_TIME.total_seconds()),
-        )
     if user is None:
+        refusal = throttle.refusal(request, payload.username)
+        if refusal is not None:
+            raise LockedOut(refusal.message, retry_after=refusal.retry_after)
         raise TokenInvalid(BAD_CREDENTIALS)
     _signed_in(request, user)
     return _tokens(user)

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from accounts import throttle
 from lending.models import AuditLog
 from tests.factories import PASSWORD, OfficerFactory
 
@@ -47,18 +48,20 @@ def test_failed_login_shows_message_and_is_audited(client: Client) -> None:
 
 def test_five_failures_lock_the_user_out_even_with_the_right_password(client: Client) -> None:
     OfficerFactory(username="olu")
-    for _ in range(settings.AXES_FAILURE_LIMIT):
+    for _ in range(throttle.PAIR_LIMIT):
         post_login(client, "olu", "wrong")
     response = post_login(client, "olu", PASSWORD)
     assert response.status_code == 429
     assert "Too many failed sign-ins" in response.content.decode()
+    assert "Try again in 15 minutes" in response.content.decode()
+    assert 840 < int(response["Retry-After"]) <= throttle.WINDOW.total_seconds()
     assert not AuditLog.objects.filter(action=AuditLog.Action.LOGIN).exists()
 
 
 def test_lockout_is_per_username(client: Client) -> None:
     OfficerFactory(username="olu")
     OfficerFactory(username="ama")
-    for _ in range(settings.AXES_FAILURE_LIMIT):
+    for _ in range(throttle.PAIR_LIMIT):
         post_login(client, "olu", "wrong")
     assert post_login(client, "ama", PASSWORD).status_code == 302
 

@@ -10,8 +10,11 @@ import jwt
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.db.models import F
 from django.test import Client, override_settings
 
+from accounts import throttle
+from accounts.models import LoginFailure
 from lending.api.auth import BAD_CREDENTIALS, make_token
 from lending.models import AuditLog
 from tests.api.conftest import ApiClient
@@ -92,22 +95,22 @@ def test_nul_in_credentials_is_422_not_500() -> None:
 
 def test_five_failures_lock_the_pair_out_with_json_429() -> None:
     OfficerFactory(username="olu")
-    for attempt in range(1, settings.AXES_FAILURE_LIMIT):
+    for attempt in range(1, throttle.PAIR_LIMIT):
         assert get_token("olu", "wrong").status_code == 401, attempt
     fifth = get_token("olu", "wrong")
     assert fifth.status_code == 429
     locked = get_token("olu", PASSWORD)  # even the right password is refused now
     assert locked.status_code == 429
     assert locked["Content-Type"] == "application/json; charset=utf-8"
-    assert "locked" in locked.json()["detail"]
-    assert int(locked["Retry-After"]) == int(settings.AXES_COOLOFF_TIME.total_seconds())
+    assert "Try again in 15 minutes" in locked.json()["detail"]
+    assert 840 < int(locked["Retry-After"]) <= throttle.WINDOW.total_seconds()
     assert not AuditLog.objects.filter(action=AuditLog.Action.LOGIN).exists()
 
 
 def test_lockout_is_shared_with_the_login_page() -> None:
     """API failures and sign-in page failures count together (same username and address)."""
     OfficerFactory(username="olu")
-    for _ in range(settings.AXES_FAILURE_LIMIT):
+    for _ in range(throttle.PAIR_LIMIT):
         get_token("olu", "wrong")
     page = Client().post("/accounts/login/", {"username": "olu", "password": PASSWORD})
     assert page.status_code == 429
@@ -116,17 +119,17 @@ def test_lockout_is_shared_with_the_login_page() -> None:
 def test_lockout_is_per_username() -> None:
     OfficerFactory(username="olu")
     OfficerFactory(username="ama")
-    for _ in range(settings.AXES_FAILURE_LIMIT):
+    for _ in range(throttle.PAIR_LIMIT):
         get_token("olu", "wrong")
     assert get_token("ama", PASSWORD).status_code == 200
 
 
 def test_success_resets_the_failure_count() -> None:
     OfficerFactory(username="olu")
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+    for _ in range(throttle.PAIR_LIMIT - 1):
         get_token("olu", "wrong")
     assert get_token("olu", PASSWORD).status_code == 200
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+    for _ in range(throttle.PAIR_LIMIT - 1):
         assert get_token("olu", "wrong").status_code == 401
     assert get_token("olu", PASSWORD).status_code == 200
 
@@ -186,20 +189,51 @@ def test_changing_the_password_revokes_tokens() -> None:
     assert "sign in again" in response.json()["detail"]
 
 
-def test_a_body_that_is_not_the_form_it_claims_is_400_and_checks_nothing() -> None:
-    """Axes logs the form of each failure; an unreadable one must not let a password guess
-    through uncounted, so it is refused before the password is looked at."""
-    OfficerFactory(username="olu")
-    body = json.dumps({"username": "olu", "password": PASSWORD})
-    response = Client().post("/api/auth/token", body, content_type="multipart/form-data")
-    assert response.status_code == 400
-    assert "Content-Type: application/json" in response.json()["detail"]
-    assert not AuditLog.objects.filter(action=AuditLog.Action.LOGIN).exists()
-
-
 def test_json_sent_as_a_form_still_counts_failures() -> None:
     OfficerFactory(username="olu")
     body = json.dumps({"username": "olu", "password": "wrong"})
-    for _ in range(settings.AXES_FAILURE_LIMIT):
+    for _ in range(throttle.PAIR_LIMIT):
         Client().post("/api/auth/token", body, content_type="application/x-www-form-urlencoded")
     assert get_token("olu", PASSWORD).status_code == 429
+
+
+# --- the throttle's other limits, as the API answers them ----------------------------------
+
+
+def token_from(address: str, username: str, password: str) -> Any:
+    client = ApiClient()
+    client.client = Client(REMOTE_ADDR=address)
+    return client.post("/api/auth/token", {"username": username, "password": password})
+
+
+def test_spraying_from_one_address_is_429_for_every_username() -> None:
+    users = [OfficerFactory(username=f"user{n}").username for n in range(6)]
+    answers = [token_from("198.51.100.7", name, "guess") for _ in range(4) for name in users]
+    assert [r.status_code for r in answers] == [401] * 19 + [429] * 5
+    refused = token_from("198.51.100.7", "user0", PASSWORD)
+    assert refused.status_code == 429
+    assert "from this address, for several usernames" in refused.json()["detail"]
+    assert int(refused["Retry-After"]) > 0
+    assert token_from("203.0.113.5", "user0", PASSWORD).status_code == 200
+
+
+def test_distributed_guessing_at_one_username_is_429_with_a_short_wait() -> None:
+    OfficerFactory(username="admin")
+    answers = [token_from(f"10.0.0.{n}", "admin", "guess") for n in range(10) for _ in range(4)]
+    assert [r.status_code for r in answers] == [401] * 9 + [429] * 31
+    refused = token_from("203.0.113.5", "admin", PASSWORD)
+    assert refused.status_code == 429
+    assert "from several places" in refused.json()["detail"]
+    assert int(refused["Retry-After"]) <= throttle.ACCOUNT_FIRST_DELAY.total_seconds()
+    LoginFailure.objects.update(at=F("at") - throttle.ACCOUNT_FIRST_DELAY)
+    assert token_from("203.0.113.5", "admin", PASSWORD).status_code == 200
+
+
+def test_a_shared_address_locks_the_pair_and_only_for_the_window() -> None:
+    OfficerFactory(username="olu")
+    for _ in range(throttle.PAIR_LIMIT):
+        token_from("198.51.100.7", "olu", "guess")
+    assert token_from("198.51.100.7", "olu", PASSWORD).status_code == 429
+    assert token_from("203.0.113.5", "olu", PASSWORD).status_code == 200
+    LoginFailure.objects.update(at=F("at") - throttle.WINDOW)
+    assert token_from("198.51.100.7", "olu", PASSWORD).status_code == 200
