@@ -1,4 +1,5 @@
-"""JWT authentication for the API: `POST /api/auth/token` and `POST /api/auth/token/refresh`.
+"""JWT authentication for the API: `POST /api/auth/token`, `POST /api/auth/token/refresh` and
+`POST /api/auth/logout`.
 
 Tokens are HS256-signed with `SECRET_KEY` and carry a `type` claim (`access` or `refresh`), so
 a refresh token is never accepted as an access token and the other way round. Access tokens
@@ -12,7 +13,11 @@ Decisions worth knowing:
 - A successful token request is a sign-in: `user_logged_in` is sent, which audits it and
   updates `last_login`. No session is created.
 - Every token names a fingerprint of the user's password hash (`pwd`); changing the password
-  or disabling the user invalidates the tokens already issued. Refreshing rotates both tokens.
+  or disabling the user invalidates the tokens already issued.
+- Refresh tokens are single-use and belong to a family (`fam`, one per sign-in), stored in the
+  database (accounts/tokens.py): refreshing rotates both tokens and uses the old refresh token
+  up; presenting a used one revokes its family (401); logging out revokes it. Access tokens
+  stay stateless: one already issued lives out its few minutes after a logout.
 """
 
 from __future__ import annotations
@@ -25,13 +30,20 @@ import jwt
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser, User
-from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 from ninja import Router
+from ninja.responses import Status
 from ninja.security import HttpBearer
 
 from accounts import throttle
+from accounts.tokens import (
+    RefreshRefused,
+    refresh_family_revoke,
+    refresh_token_issue,
+    refresh_token_use,
+)
 from lending.api.errors import LockedOut, TokenInvalid
 from lending.api.schemas import RefreshIn, TokenIn, TokenOut, errors
 
@@ -55,8 +67,16 @@ def _password_fingerprint(user: AbstractBaseUser) -> str:
     return user.get_session_auth_hash()[:20]
 
 
-def make_token(user: AbstractBaseUser, kind: TokenType, *, now: datetime | None = None) -> str:
-    """A signed token for `user`; `now` lets tests mint tokens that have already expired."""
+def make_token(
+    user: AbstractBaseUser,
+    kind: TokenType,
+    *,
+    now: datetime | None = None,
+    jti: str | None = None,
+    family: str | None = None,
+) -> str:
+    """A signed token for `user`; `now` lets tests mint tokens that have already expired. A
+    refresh token that should work carries the `jti` and `family` of its stored row."""
     issued = now or datetime.now(tz=UTC)
     lifetime = access_lifetime() if kind == "access" else refresh_lifetime()
     claims = {
@@ -65,22 +85,33 @@ def make_token(user: AbstractBaseUser, kind: TokenType, *, now: datetime | None 
         "type": kind,
         "iat": issued,
         "exp": issued + lifetime,
-        "jti": uuid.uuid4().hex,
+        "jti": jti or uuid.uuid4().hex,
         "pwd": _password_fingerprint(user),
     }
+    if family is not None:
+        claims["fam"] = family
     return jwt.encode(claims, settings.SECRET_KEY, algorithm=ALGORITHM)
+
+
+def _claims(token: str, *, verify_exp: bool = True) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        settings.SECRET_KEY,
+        algorithms=[ALGORITHM],
+        issuer=ISSUER,
+        options={"require": ["exp", "iat", "sub", "type", "pwd"], "verify_exp": verify_exp},
+    )
+    return claims
 
 
 def user_from_token(token: str, kind: TokenType) -> User:
     """The active user a valid token of this kind names, or `TokenInvalid` saying why."""
+    return _verified(token, kind)[0]
+
+
+def _verified(token: str, kind: TokenType) -> tuple[User, dict[str, Any]]:
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            settings.SECRET_KEY,
-            algorithms=[ALGORITHM],
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "type", "pwd"]},
-        )
+        claims = _claims(token)
     except jwt.ExpiredSignatureError:
         if kind == "access":
             raise TokenInvalid(
@@ -100,7 +131,7 @@ def user_from_token(token: str, kind: TokenType) -> User:
         str(claims.get("pwd", "")), _password_fingerprint(user)
     ):
         raise TokenInvalid("The token is no longer valid: sign in again.")
-    return user
+    return user, claims
 
 
 class JWTAuth(HttpBearer):
@@ -121,10 +152,15 @@ def _signed_in(request: HttpRequest, user: AbstractBaseUser) -> None:
         request.session.flush()
 
 
-def _tokens(user: AbstractBaseUser) -> dict[str, Any]:
+def _tokens(user: AbstractBaseUser, family: str | None = None) -> dict[str, Any]:
+    """An access token and a new refresh token, in a new family (sign-in) or `family`."""
+    stored = refresh_token_issue(user=user, lifetime=refresh_lifetime(), family=family)
+    refresh = make_token(
+        user, "refresh", now=stored.issued_at, jti=stored.jti, family=stored.family
+    )
     return {
         "access": make_token(user, "access"),
-        "refresh": make_token(user, "refresh"),
+        "refresh": refresh,
         "token_type": "Bearer",
         "expires_in": int(access_lifetime().total_seconds()),
     }
@@ -158,5 +194,34 @@ def token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
     summary="Exchange a refresh token for new tokens",
 )
 def refresh(request: HttpRequest, payload: RefreshIn) -> dict[str, Any]:
-    user = user_from_token(payload.refresh, "refresh")
-    return _tokens(user)
+    """A refresh token works once: the answer has a new one. Sending a used one again
+    revokes every token of that sign-in (401), since a copy of it is in other hands."""
+    user, claims = _verified(payload.refresh, "refresh")
+    try:
+        family = refresh_token_use(jti=str(claims.get("jti", "")), user=user)
+    except RefreshRefused as exc:
+        raise TokenInvalid(str(exc)) from None
+    return _tokens(user, family)
+
+
+@router.post(
+    "/logout",
+    auth=None,
+    response={204: None, **errors(400, 401, 422)},
+    summary="Revoke a refresh token and every token of its sign-in",
+)
+def logout(request: HttpRequest, payload: RefreshIn) -> Status:
+    """Revoke the refresh token and every other refresh token of the same sign-in, so none
+    can be refreshed again. Access tokens already issued expire on their own (minutes).
+    An expired, used or already revoked refresh token is accepted: logging out twice is fine."""
+    try:
+        claims = _claims(payload.refresh, verify_exp=False)
+    except jwt.InvalidTokenError:
+        raise TokenInvalid("The token is not valid.") from None
+    if claims.get("type") != "refresh":
+        raise TokenInvalid("This is not a refresh token.")
+    user_id = refresh_family_revoke(jti=str(claims.get("jti", "")))
+    user = User.objects.filter(pk=user_id).first() if user_id is not None else None
+    if user is not None:  # audited like the sign-in page's logout
+        user_logged_out.send(sender=User, request=request, user=user)
+    return Status(204, None)

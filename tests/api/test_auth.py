@@ -14,7 +14,7 @@ from django.db.models import F
 from django.test import Client, override_settings
 
 from accounts import throttle
-from accounts.models import LoginFailure
+from accounts.models import LoginFailure, RefreshToken
 from lending.api.auth import BAD_CREDENTIALS, make_token
 from lending.models import AuditLog
 from tests.api.conftest import ApiClient
@@ -237,3 +237,78 @@ def test_a_shared_address_locks_the_pair_and_only_for_the_window() -> None:
     assert token_from("203.0.113.5", "olu", PASSWORD).status_code == 200
     LoginFailure.objects.update(at=F("at") - throttle.WINDOW)
     assert token_from("198.51.100.7", "olu", PASSWORD).status_code == 200
+
+
+# --- single-use refresh tokens and logout --------------------------------------------------
+
+
+def refresh_with(token: str) -> Any:
+    return ApiClient().post("/api/auth/token/refresh", {"refresh": token})
+
+
+def logout_with(token: str) -> Any:
+    return ApiClient().post("/api/auth/logout", {"refresh": token})
+
+
+def test_a_refresh_token_works_once() -> None:
+    OfficerFactory(username="olu")
+    first = get_token("olu", PASSWORD).json()
+    assert refresh_with(first["refresh"]).status_code == 200
+    again = refresh_with(first["refresh"])
+    assert again.status_code == 401
+    assert "already used" in again.json()["detail"]
+
+
+def test_reusing_a_refresh_token_revokes_its_whole_family_only() -> None:
+    """The thief and the client both hold the token; whoever comes second revokes every
+    token of that sign-in, including the one the first got. Another sign-in is untouched."""
+    OfficerFactory(username="olu")
+    first = get_token("olu", PASSWORD).json()
+    other_sign_in = get_token("olu", PASSWORD).json()
+    second = refresh_with(first["refresh"]).json()
+    assert refresh_with(first["refresh"]).status_code == 401  # reuse
+    revoked = refresh_with(second["refresh"])
+    assert revoked.status_code == 401
+    assert "revoked" in revoked.json()["detail"]
+    assert refresh_with(other_sign_in["refresh"]).status_code == 200
+    fam = jwt.decode(first["refresh"], options={"verify_signature": False})["fam"]
+    assert set(RefreshToken.objects.filter(family=fam).values_list("revoked_at", flat=True))
+    assert not RefreshToken.objects.filter(family=fam, revoked_at__isnull=True).exists()
+
+
+def test_a_refresh_token_not_on_record_is_refused() -> None:
+    user = OfficerFactory(username="olu")
+    forged_elsewhere = make_token(user, "refresh")  # signed, but never issued
+    response = refresh_with(forged_elsewhere)
+    assert response.status_code == 401
+    assert "sign in again" in response.json()["detail"]
+
+
+def test_logout_revokes_the_family_and_is_audited() -> None:
+    user = OfficerFactory(username="olu")
+    first = get_token("olu", PASSWORD).json()
+    second = refresh_with(first["refresh"]).json()
+    response = logout_with(first["refresh"])  # any token of the sign-in will do
+    assert response.status_code == 204
+    assert refresh_with(second["refresh"]).status_code == 401
+    assert AuditLog.objects.filter(action=AuditLog.Action.LOGOUT, user=user).count() == 1
+    assert logout_with(second["refresh"]).status_code == 204  # twice is fine, audited once
+    assert AuditLog.objects.filter(action=AuditLog.Action.LOGOUT, user=user).count() == 1
+    assert ApiClient(second["access"]).get("/api/loans").status_code == 200  # lives out
+
+
+def test_logout_accepts_an_expired_refresh_token_but_not_an_access_token() -> None:
+    user = OfficerFactory(username="olu")
+    tokens = get_token("olu", PASSWORD).json()
+    stored = RefreshToken.objects.get()
+    expired = make_token(
+        user,
+        "refresh",
+        now=datetime.now(tz=UTC) - timedelta(days=30),
+        jti=stored.jti,
+        family=stored.family,
+    )
+    assert logout_with(tokens["access"]).status_code == 401
+    assert logout_with("not-a-token").status_code == 401
+    assert logout_with(expired).status_code == 204
+    assert refresh_with(tokens["refresh"]).status_code == 401
