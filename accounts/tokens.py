@@ -3,7 +3,8 @@
 A refresh token is a signed JWT (`lending.api.auth`) whose `jti` names a `RefreshToken` row
 and whose `fam` names its family: one family per sign-in, one new member per refresh.
 
-- Refreshing uses the token up (`refresh_token_use`) and issues the next one in its family.
+- Refreshing uses the token up and issues the next one in its family, in one transaction
+  (`refresh_token_rotate`): a reuse racing it waits, then revokes the new one too.
 - A token used a second time means two parties hold it (a stolen copy, or a client that
   refreshed twice): there is no telling which is the real one, so the whole family is revoked
   and both must sign in again. There is no grace period for a client's retry.
@@ -48,10 +49,11 @@ def refresh_token_issue(
     )
 
 
-def refresh_token_use(*, jti: str, user: AbstractBaseUser) -> str:
-    """Use up the refresh token `jti` of `user` and return its family for the next one, or
+def refresh_token_rotate(*, jti: str, user: AbstractBaseUser, lifetime: timedelta) -> RefreshToken:
+    """Use up the refresh token `jti` of `user` and return the next one of its family, or
     raise `RefreshRefused`: unknown, revoked, or used before (which revokes its family; the
-    revocation is committed before the refusal is raised)."""
+    revocation is committed before the refusal is raised). The next token is written under
+    the used one's row lock, so a reuse racing this rotation revokes it too."""
     with transaction.atomic():
         token = RefreshToken.objects.select_for_update().filter(jti=jti, user_id=user.pk).first()
         if token is None:
@@ -74,7 +76,7 @@ def refresh_token_use(*, jti: str, user: AbstractBaseUser) -> str:
         else:
             token.used_at = timezone.now()
             token.save(update_fields=["used_at"])
-            return token.family
+            return refresh_token_issue(user=user, lifetime=lifetime, family=token.family)
     raise RefreshRefused(message)
 
 

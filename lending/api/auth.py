@@ -38,11 +38,12 @@ from ninja.responses import Status
 from ninja.security import HttpBearer
 
 from accounts import throttle
+from accounts.models import RefreshToken
 from accounts.tokens import (
     RefreshRefused,
     refresh_family_revoke,
     refresh_token_issue,
-    refresh_token_use,
+    refresh_token_rotate,
 )
 from lending.api.errors import LockedOut, TokenInvalid
 from lending.api.schemas import RefreshIn, TokenIn, TokenOut, errors
@@ -152,9 +153,10 @@ def _signed_in(request: HttpRequest, user: AbstractBaseUser) -> None:
         request.session.flush()
 
 
-def _tokens(user: AbstractBaseUser, family: str | None = None) -> dict[str, Any]:
-    """An access token and a new refresh token, in a new family (sign-in) or `family`."""
-    stored = refresh_token_issue(user=user, lifetime=refresh_lifetime(), family=family)
+def _tokens(user: AbstractBaseUser, stored: RefreshToken | None = None) -> dict[str, Any]:
+    """An access token and a refresh token: `stored` (a refresh), or the first of a new
+    family (a sign-in)."""
+    stored = stored or refresh_token_issue(user=user, lifetime=refresh_lifetime())
     refresh = make_token(
         user, "refresh", now=stored.issued_at, jti=stored.jti, family=stored.family
     )
@@ -198,10 +200,12 @@ def refresh(request: HttpRequest, payload: RefreshIn) -> dict[str, Any]:
     revokes every token of that sign-in (401), since a copy of it is in other hands."""
     user, claims = _verified(payload.refresh, "refresh")
     try:
-        family = refresh_token_use(jti=str(claims.get("jti", "")), user=user)
+        stored = refresh_token_rotate(
+            jti=str(claims.get("jti", "")), user=user, lifetime=refresh_lifetime()
+        )
     except RefreshRefused as exc:
         raise TokenInvalid(str(exc)) from None
-    return _tokens(user, family)
+    return _tokens(user, stored)
 
 
 @router.post(
