@@ -56,11 +56,12 @@ def chain_start(apps, schema_editor):  # type: ignore[no-untyped-def]
     AuditLog = apps.get_model("lending", "AuditLog")
     AuditCheckpoint = apps.get_model("lending", "AuditCheckpoint")
     NumberSequence = apps.get_model("lending", "NumberSequence")
-    NumberSequence.objects.using(db).select_for_update().get_or_create(key="audit")
-    head = AuditLog.objects.using(db).order_by("-id").values_list("id", "hash").first()
-    if head is None:
+    if not AuditLog.objects.using(db).exists():
         return  # a new installation: every row will be keyed, there is nothing to pin
-    head_id, head_hash = head
+    NumberSequence.objects.using(db).select_for_update().get_or_create(key="audit")
+    head_id, head_hash = (
+        AuditLog.objects.using(db).order_by("-id").values_list("id", "hash").first()
+    )
     values = {
         "sequence": 1,
         "created_at": django.utils.timezone.now(),

@@ -169,6 +169,23 @@ def test_rows_newer_than_the_last_checkpoint_can_be_deleted_unnoticed() -> None:
     assert verify_audit_log().intact
 
 
+def test_a_checkpoint_kept_outside_the_database_catches_a_deleted_tail() -> None:
+    make_entries(2)
+    audit_checkpoint(kind=MANUAL)
+    make_entries(2)
+    kept = audit_checkpoint(kind=MANUAL)
+    expect = f"--expect={kept.sequence}:{kept.signature}"
+    call_command("verify_audit_log", expect, stdout=StringIO())
+    with behind_the_apps_back() as cursor:  # the newest rows and the checkpoint over them
+        cursor.execute("DELETE FROM lending_auditcheckpoint WHERE id = %s", [kept.pk])
+        cursor.execute("DELETE FROM lending_auditlog WHERE id > %s", [kept.head_id - 2])
+    assert verify_audit_log().intact  # inside the database, nothing shows it
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("verify_audit_log", expect, stdout=StringIO(), stderr=err)
+    assert f"checkpoint {kept.sequence} recorded outside the database is gone" in err.getvalue()
+
+
 def test_a_forged_or_deleted_checkpoint_is_detected() -> None:
     make_entries(2)
     first = audit_checkpoint(kind=MANUAL)

@@ -20,11 +20,29 @@ class Command(BaseCommand):
             help="after a clean check, sign a checkpoint of the log as it is now",
         )
         parser.add_argument(
+            "--expect",
+            metavar="SEQUENCE:SIGNATURE",
+            action="append",
+            default=[],
+            help="a checkpoint kept outside the database (the karo.audit log line): it must "
+            "still be there, unchanged (repeatable)",
+        )
+        parser.add_argument(
             "--chunk-size", type=int, default=2000, help="rows read per query (default 2000)"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = verify_audit_log(chunk_size=options["chunk_size"])
+        for expected in options["expect"]:
+            sequence, _, signature = expected.partition(":")
+            if not sequence.isdigit() or not signature:
+                raise CommandError(f"--expect takes SEQUENCE:SIGNATURE, not {expected!r}.")
+            kept = AuditCheckpoint.objects.filter(sequence=int(sequence)).first()
+            if kept is None or kept.signature != signature:
+                report.bad(
+                    f"checkpoint {sequence} recorded outside the database is "
+                    + ("gone (deleted, with the rows after it?)" if kept is None else "different")
+                )
         if not report.intact:
             for problem in report.problems:
                 self.stderr.write(f"- {problem}")
