@@ -15,6 +15,7 @@ from typing import Any, cast
 from django import forms
 from django.utils import timezone
 
+from karo.inputs import InputRulesMixin, PlainDecimalField, check_value_date
 from ledger.models import Account
 from reporting.forms import DateInput
 
@@ -25,7 +26,7 @@ def _latest() -> date:
     return today.replace(year=today.year + 1, day=1)
 
 
-class _OneDateForm(forms.Form):
+class _OneDateForm(InputRulesMixin, forms.Form):
     """One date from the query string, today when none is given."""
 
     field_name = "as_of"
@@ -66,7 +67,7 @@ class JournalDayForm(_OneDateForm):
     )
 
 
-class BooksCloseForm(forms.Form):
+class BooksCloseForm(InputRulesMixin, forms.Form):
     """Close the books through a date; the service decides whether that date may be closed
     (before today, after the current closing) and its errors come back next to the field."""
 
@@ -74,6 +75,7 @@ class BooksCloseForm(forms.Form):
         label="Close the books through",
         widget=DateInput(),
         help_text="Nothing can be booked, reversed or backdated on or before this date afterwards.",
+        validators=[check_value_date],
         error_messages={
             "required": "Enter the last day to close.",
             "invalid": "Enter a valid date.",
@@ -88,13 +90,14 @@ DEFAULT_LINES = 4
 MAX_LINES = 40
 
 
-class JournalEntryForm(forms.Form):
+class JournalEntryForm(InputRulesMixin, forms.Form):
     """The entry's date and memo; its lines are a `line_formset()`. Whether the date may
     be booked (books open) is the service's question, answered next to the field."""
 
     value_date = forms.DateField(
         label="Date",
         widget=DateInput(),
+        validators=[check_value_date],
         error_messages={"required": "Enter the entry's date.", "invalid": "Enter a valid date."},
     )
     memo = forms.CharField(
@@ -121,8 +124,8 @@ def account_choices() -> list[tuple[str | int, str]]:
     return [("", "Choose an account")] + [(a.pk, f"{a.code} {a.name}") for a in accounts]
 
 
-def _amount(label: str) -> forms.DecimalField:
-    return forms.DecimalField(
+def _amount(label: str) -> PlainDecimalField:
+    return PlainDecimalField(
         label=label,
         required=False,
         max_digits=14,
@@ -138,7 +141,7 @@ def _amount(label: str) -> forms.DecimalField:
     )
 
 
-class JournalLineForm(forms.Form):
+class JournalLineForm(InputRulesMixin, forms.Form):
     """One line: an account and either a debit or a credit. A row left blank is no line."""
 
     account = forms.TypedChoiceField(label="Account", coerce=int, required=False, empty_value=None)

@@ -18,6 +18,13 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from karo.inputs import InputRulesMixin, PlainDecimalField, check_value_date
+from lending.limits import (
+    ADDRESS_MAX_LENGTH,
+    NOTES_MAX_LENGTH,
+    REASON_MAX_LENGTH,
+    SEARCH_MAX_LENGTH,
+)
 from lending.models import (
     AMORTIZATION_CHOICES,
     DAYS_IN_YEAR_CHOICES,
@@ -66,19 +73,30 @@ def error_text(exc: ValidationError) -> str:
 # --- Borrowers --------------------------------------------------------------------------------
 
 
-class BorrowerForm(forms.ModelForm):
+class BorrowerForm(InputRulesMixin, forms.ModelForm):
     """Registration and edit form. The national ID is compared normalised (by the service's
     own check, which the service repeats under its transaction), not by ModelForm's plain
-    unique lookup, which would miss "AB 12" against "AB12"."""
+    unique lookup, which would miss "AB 12" against "AB12". The address and notes, stored at
+    any length, take as much as the API does (`lending.limits`)."""
+
+    address = forms.CharField(
+        required=False,
+        max_length=ADDRESS_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    notes = forms.CharField(
+        required=False,
+        max_length=NOTES_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
     class Meta:
         model = Borrower
         fields = BORROWER_FIELDS
+        field_classes = {"monthly_income": PlainDecimalField}
         widgets = {
             "date_of_birth": date_input(),
             "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
-            "address": forms.Textarea(attrs={"rows": 2}),
-            "notes": forms.Textarea(attrs={"rows": 3}),
             "national_id": forms.TextInput(attrs={"autocomplete": "off"}),
         }
         help_texts = {
@@ -187,11 +205,11 @@ def _number_messages(label: str, example: str) -> dict[str, str]:
     }
 
 
-class LoanTermsForm(forms.Form):
+class LoanTermsForm(InputRulesMixin, forms.Form):
     """Loan terms as typed by a person: numbers are checked here, the schedule rules by the
     engine (via `preview_schedule`), whose errors land next to the field they concern."""
 
-    principal = forms.DecimalField(
+    principal = PlainDecimalField(
         max_digits=14,
         decimal_places=2,
         min_value=MINOR_UNIT,
@@ -201,7 +219,7 @@ class LoanTermsForm(forms.Form):
             "max_decimal_places": "The principal must be in whole cents (two decimals at most).",
         },
     )
-    annual_interest_rate = forms.DecimalField(
+    annual_interest_rate = PlainDecimalField(
         label="Annual interest rate (%)",
         max_digits=7,
         decimal_places=4,
@@ -241,10 +259,11 @@ class LoanTermsForm(forms.Form):
     first_due_date = forms.DateField(
         required=False,
         widget=date_input(),
+        validators=[check_value_date],
         help_text="Leave empty for one period after disbursement.",
         error_messages={"invalid": "Enter the first due date as a date, for example 2026-03-31."},
     )
-    installment_multiple = forms.DecimalField(
+    installment_multiple = PlainDecimalField(
         max_digits=14,
         decimal_places=2,
         required=False,
@@ -294,6 +313,7 @@ class CalculatorForm(LoanTermsForm):
 
     disbursement_date = forms.DateField(
         widget=date_input(),
+        validators=[check_value_date],
         error_messages={
             "required": "Enter the disbursement date.",
             "invalid": "Enter the disbursement date as a date, for example 2026-01-31.",
@@ -321,6 +341,7 @@ class LoanApplicationForm(LoanTermsForm):
     borrower_q = forms.CharField(
         label="Find a borrower",
         required=False,
+        max_length=SEARCH_MAX_LENGTH,
         widget=forms.TextInput(
             attrs={"type": "search", "placeholder": "Name, number, phone or national ID"}
         ),
@@ -398,10 +419,11 @@ class OfficerChoiceField(forms.ModelChoiceField):
         return obj.get_full_name() or obj.get_username()
 
 
-class LoanFilterForm(forms.Form):
+class LoanFilterForm(InputRulesMixin, forms.Form):
     q = forms.CharField(
         label="Search",
         required=False,
+        max_length=SEARCH_MAX_LENGTH,
         widget=forms.TextInput(
             attrs={"type": "search", "placeholder": "Loan or borrower, name or number"}
         ),
@@ -469,9 +491,10 @@ class LoanFilterForm(forms.Form):
         }
 
 
-class ApproveForm(forms.Form):
+class ApproveForm(InputRulesMixin, forms.Form):
     disbursement_date = forms.DateField(
         widget=date_input(),
+        validators=[check_value_date],
         error_messages={
             "required": "Enter the disbursement date.",
             "invalid": "Enter the disbursement date as a date, for example 2026-01-31.",
@@ -479,10 +502,10 @@ class ApproveForm(forms.Form):
     )
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(InputRulesMixin, forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
-        max_length=1000,
+        max_length=REASON_MAX_LENGTH,
         error_messages={"required": "Give a reason."},
     )
 
@@ -493,10 +516,10 @@ class ReasonForm(forms.Form):
             self.fields["reason"].error_messages["required"] = f"Give a reason for the {what}."
 
 
-class WithdrawForm(forms.Form):
+class WithdrawForm(InputRulesMixin, forms.Form):
     reason = forms.CharField(
         label="Reason (optional)",
         required=False,
-        max_length=1000,
+        max_length=REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 2}),
     )

@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from karo.inputs import InputRulesMixin
+
 MAX_RANGE_DAYS = 366
 
 
@@ -18,7 +20,7 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
-class DateRangeForm(forms.Form):
+class DateRangeForm(InputRulesMixin, forms.Form):
     """From / to, both inclusive. Defaults (when the page is opened without a filter): the
     1st of this month to today. `required=False` makes both optional (aging: all loans)."""
 

@@ -3,8 +3,12 @@
 Amounts travel as decimal strings ("12.50") both ways, so no client ever has to trust a binary
 float. The API's JSON parser (`lending.api.errors.ExactJSONParser`) reads JSON numbers as exact
 decimals, so `12.50` is accepted too, while `1e400`, `NaN` or three decimals are refused with
-the field named. Free text refuses NUL characters and lone surrogates, which PostgreSQL and
-SQLite cannot store (they would otherwise surface as a server error, not a 422).
+the field named; both kinds of number are read by the forms' own parser
+(`karo.inputs.parse_decimal`). Text follows the forms' rule too (`karo.inputs`): no control
+characters (NUL, which PostgreSQL cannot store, among them), no tabs or line breaks but in
+the address and reasons; lengths are the page forms' (`lending.limits`). Dates have the forms'
+bounds: a birth from 1900, a value date (disbursement, first due, payment, books closing) from
+2000 to five years ahead, any other date from 1900.
 """
 
 from __future__ import annotations
@@ -12,11 +16,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+
+from karo.inputs import date_problem, parse_decimal, text_problem
+from lending.limits import (
+    ADDRESS_MAX_LENGTH,
+    REASON_MAX_LENGTH,
+    SEARCH_MAX_LENGTH,
+)
 
 # Database ids are bigints; anything larger can never match and must not reach the database.
 MAX_ID = 2**63 - 1
@@ -41,15 +52,16 @@ def _decimal_parser(regex: re.Pattern[str], places: int, integer_digits: int, ex
         if not isinstance(value, str):
             raise ValueError(f'Send the number as a decimal string, such as "{example}".')
         text = value.strip()
-        if not regex.match(text):
+        try:
+            number = parse_decimal(text)
+        except ValueError:
+            number = None
+        if number is None or not regex.match(text):
             raise ValueError(
                 f"Enter a number zero or above with at most {integer_digits} digits before "
                 f'the point and {places} after it, such as "{example}".'
             )
-        try:
-            return Decimal(text)
-        except InvalidOperation:  # pragma: no cover - the pattern already guarantees a number
-            raise ValueError("Enter a number.") from None
+        return number
 
     return parse
 
@@ -83,17 +95,40 @@ Rate = Annotated[
 ]
 
 
-def _storable(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("The text must not contain NUL characters.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("The text is not valid Unicode.") from None
+def _one_line(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
-Text = Annotated[str, AfterValidator(_storable)]
+def _lines(value: str) -> str:
+    problem = text_problem(value, multiline=True)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _any_date(value: date) -> date:
+    problem = date_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _value_date(value: date) -> date:
+    problem = date_problem(value, value_date=True)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# One line of text; `LongText` may have tabs and line breaks (an address, a reason).
+Text = Annotated[str, AfterValidator(_one_line)]
+LongText = Annotated[str, AfterValidator(_lines)]
+# Any date a client sends is at least 1900-01-01; a value date is the stricter range.
+AnyDate = Annotated[date, AfterValidator(_any_date)]
+ValueDate = Annotated[date, AfterValidator(_value_date)]
 
 Frequency = Literal["monthly", "biweekly", "weekly"]
 InterestMethod = Literal["declining", "flat"]
@@ -147,11 +182,11 @@ class Page(Schema):
 
 class TokenIn(Schema):
     username: Annotated[Text, Field(min_length=1, max_length=150)]
-    password: Annotated[Text, Field(min_length=1, max_length=1024)]
+    password: Annotated[LongText, Field(min_length=1, max_length=1024)]
 
 
 class RefreshIn(Schema):
-    refresh: Annotated[Text, Field(min_length=1, max_length=4096)]
+    refresh: Annotated[LongText, Field(min_length=1, max_length=4096)]
 
 
 class TokenOut(Schema):
@@ -167,10 +202,10 @@ class TokenOut(Schema):
 class BorrowerIn(Schema):
     full_name: Annotated[Text, Field(min_length=1, max_length=200)]
     national_id: Annotated[Text, Field(min_length=1, max_length=40)]
-    date_of_birth: date
+    date_of_birth: AnyDate  # and from 1900 and an adult's: the service's `check_adult`
     phone: Annotated[Text, Field(min_length=1, max_length=30)]
     email: Annotated[Text, Field(max_length=254)] = ""
-    address: Annotated[Text, Field(max_length=2000)] = ""
+    address: Annotated[LongText, Field(max_length=ADDRESS_MAX_LENGTH)] = ""
     employer: Annotated[Text, Field(max_length=200)] = ""
     monthly_income: MoneyIn = Decimal("0.00")
 
@@ -190,7 +225,7 @@ class BorrowerOut(Schema):
 
 
 class BorrowerFilters(PageParams):
-    q: Annotated[Text, Field(max_length=100)] = Field(
+    q: Annotated[Text, Field(max_length=SEARCH_MAX_LENGTH)] = Field(
         "", description="Part of the name, borrower number, national ID or phone."
     )
     sort: Literal["name", "-name", "number", "-number", "created", "-created"] = "name"
@@ -218,7 +253,7 @@ class TermsIn(Schema):
     interest_method: InterestMethod | None = None
     amortization: Amortization | None = None
     grace_periods: int | None = Field(None, ge=0, le=479)
-    first_due_date: date | None = None
+    first_due_date: ValueDate | None = None
     installment_multiple: MoneyIn | None = None
     installment_rounding: InstallmentRounding | None = None
     interest_period: InterestPeriod | None = None
@@ -243,7 +278,7 @@ class SeedLoanIn(Schema):
 
 
 class PreviewIn(TermsIn):
-    disbursement_date: date | None = Field(None, description="Defaults to today.")
+    disbursement_date: ValueDate | None = Field(None, description="Defaults to today.")
 
 
 class LoanOut(Schema):
@@ -279,7 +314,7 @@ class LoanOut(Schema):
 
 
 class LoanFilters(PageParams):
-    q: Annotated[Text, Field(max_length=100)] = Field(
+    q: Annotated[Text, Field(max_length=SEARCH_MAX_LENGTH)] = Field(
         "", description="Part of the loan number, or of the borrower's name or number."
     )
     status: LoanStatusName | None = None
@@ -295,11 +330,11 @@ class LoanPage(Page):
 
 
 class ApproveIn(Schema):
-    disbursement_date: date | None = Field(None, description="Defaults to today.")
+    disbursement_date: ValueDate | None = Field(None, description="Defaults to today.")
 
 
 class RejectIn(Schema):
-    reason: Annotated[Text, Field(max_length=2000)]
+    reason: Annotated[LongText, Field(max_length=REASON_MAX_LENGTH)]
 
 
 # --- schedule -------------------------------------------------------------------------------
@@ -341,7 +376,7 @@ class ScheduleOut(Schema):
 
 class RepaymentIn(Schema):
     amount: MoneyIn
-    paid_on: date | None = Field(None, description="Defaults to today.")
+    paid_on: ValueDate | None = Field(None, description="Defaults to today.")
     method: Method = "cash"
     reference: Annotated[Text, Field(max_length=100)] = ""
 
@@ -442,7 +477,7 @@ class StrictIn(Schema):
 
 
 class ReverseIn(StrictIn):
-    reason: Annotated[Text, Field(max_length=2000)]
+    reason: Annotated[LongText, Field(max_length=REASON_MAX_LENGTH)]
 
 
 class SplitOut(Schema):
@@ -516,7 +551,7 @@ class GLAccountOut(Schema):
 
 
 class TrialBalanceIn(StrictIn):
-    as_of: date | None = Field(None, description="Defaults to today.")
+    as_of: AnyDate | None = Field(None, description="Defaults to today.")
 
 
 class TrialBalanceRow(Schema):
@@ -538,8 +573,8 @@ class EntryFilters(StrictIn, PageParams):
     account: Annotated[Text, Field(max_length=20)] | None = Field(
         None, description="Only entries with a line on the account of this code."
     )
-    date_from: date | None = Field(None, alias="from", description="Value date on or after.")
-    date_to: date | None = Field(None, alias="to", description="Value date on or before.")
+    date_from: AnyDate | None = Field(None, alias="from", description="Value date on or after.")
+    date_to: AnyDate | None = Field(None, alias="to", description="Value date on or before.")
     loan_id: Id | None = None
 
 
@@ -565,7 +600,7 @@ class JournalEntryPage(Page):
 
 
 class BooksCloseIn(StrictIn):
-    through: date
+    through: ValueDate
 
 
 class BooksClosedOut(Schema):

@@ -12,7 +12,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import require
+from karo.inputs import EARLIEST_BIRTH_DATE
 from lending.audit import audit_record, changes, snapshot
+from lending.limits import ADDRESS_MAX_LENGTH, NOTES_MAX_LENGTH
 from lending.models import AuditLog, Borrower
 from lending.services.numbers import next_borrower_number
 from lending.signals import borrower_changed
@@ -39,16 +41,34 @@ def age_on(date_of_birth: date, today: date) -> int:
 
 
 def check_adult(date_of_birth: date | None, today: date | None = None) -> None:
-    """Only adults may borrow: refuse a date of birth less than ADULT_AGE years ago."""
+    """Only adults may borrow: refuse a date of birth less than ADULT_AGE years ago (and one
+    before EARLIEST_BIRTH_DATE, a typing mistake)."""
     if not isinstance(date_of_birth, date):
         return  # a missing date is reported by the field's own validation
     today = today or timezone.localdate()
+    if date_of_birth < EARLIEST_BIRTH_DATE:
+        raise ValidationError(
+            {"date_of_birth": f"Enter a date of birth on or after {EARLIEST_BIRTH_DATE:%d %b %Y}."}
+        )
     if date_of_birth > today:
         raise ValidationError({"date_of_birth": "The date of birth cannot be in the future."})
     if age_on(date_of_birth, today) < ADULT_AGE:
         raise ValidationError(
             {"date_of_birth": f"Borrowers must be adults: at least {ADULT_AGE} years old."}
         )
+
+
+def check_text_lengths(borrower: Borrower) -> None:
+    """The address and notes are stored at any length; take no more than the form and the API
+    (`lending.limits`), so no caller writes a megabyte into the row and its audit entry."""
+    limits = {"address": ADDRESS_MAX_LENGTH, "notes": NOTES_MAX_LENGTH}
+    errors = {
+        name: f"Shorten this to at most {limit} characters."
+        for name, limit in limits.items()
+        if len(getattr(borrower, name) or "") > limit
+    }
+    if errors:
+        raise ValidationError(errors)
 
 
 def check_national_id_free(national_id: str, exclude_pk: int | None = None) -> None:
@@ -71,6 +91,7 @@ def borrower_create(*, user: User, request: HttpRequest | None = None, **fields:
     borrower = Borrower(created_by=user, **fields)
     borrower.national_id = Borrower.normalise_national_id(borrower.national_id or "")
     borrower.full_clean(exclude=["number", "created_by"], validate_unique=False)
+    check_text_lengths(borrower)
     check_adult(borrower.date_of_birth)
     with transaction.atomic():
         check_national_id_free(borrower.national_id)
@@ -109,6 +130,7 @@ def borrower_update(
             setattr(locked, name, value)
         locked.national_id = Borrower.normalise_national_id(locked.national_id or "")
         locked.full_clean(exclude=["number", "created_by"], validate_unique=False)
+        check_text_lengths(locked)
         check_adult(locked.date_of_birth)
         check_national_id_free(locked.national_id, exclude_pk=locked.pk)
         diff = changes(before, snapshot(locked, BORROWER_FIELDS))
