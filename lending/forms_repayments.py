@@ -8,8 +8,15 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.utils import timezone
 
+from karo.inputs import InputRulesMixin, PlainDecimalField, check_value_date
+from lending.limits import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    IDEMPOTENCY_KEY_PATTERN,
+    REASON_MAX_LENGTH,
+)
 from lending.models import Repayment
 from lending.selectors.repayments import RepaymentFilters, recorders
 
@@ -27,6 +34,21 @@ def new_idempotency_key() -> str:
     return uuid.uuid4().hex
 
 
+def stored_idempotency_key(user: Any, key: str) -> str:
+    """Where a payment form's one-time key is stored: `form:<user id>:<key>`, beside the API's
+    `api:<user id>:<key>`, so a key sent from a form can never take or replay another user's
+    payment, nor one of the API's."""
+    return f"form:{user.pk}:{key}"
+
+
+def _idempotency_key_field() -> forms.CharField:
+    return forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        validators=[RegexValidator(IDEMPOTENCY_KEY_PATTERN)],
+    )
+
+
 class ServiceErrorsMixin:
     """Put a service's ValidationError on the fields it names (others on the form)."""
 
@@ -41,8 +63,8 @@ class ServiceErrorsMixin:
             form.add_error(None, error)
 
 
-class RepaymentForm(ServiceErrorsMixin, forms.Form):
-    amount = forms.DecimalField(
+class RepaymentForm(InputRulesMixin, ServiceErrorsMixin, forms.Form):
+    amount = PlainDecimalField(
         label="Amount",
         max_digits=14,
         decimal_places=2,
@@ -53,7 +75,7 @@ class RepaymentForm(ServiceErrorsMixin, forms.Form):
             "max_decimal_places": "The amount must be in whole cents.",
         },
     )
-    paid_on = forms.DateField(label="Date paid", widget=DateInput())
+    paid_on = forms.DateField(label="Date paid", widget=DateInput(), validators=[check_value_date])
     method = forms.ChoiceField(label="Method", choices=METHOD_CHOICES)
     reference = forms.CharField(
         label="Reference",
@@ -61,7 +83,7 @@ class RepaymentForm(ServiceErrorsMixin, forms.Form):
         required=False,
         help_text="Bank or mobile-money transaction ID, cheque number…",
     )
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    idempotency_key = _idempotency_key_field()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,19 +110,19 @@ def is_confirmed(data: Any) -> bool:
     return bool(forms.BooleanField(required=False).to_python(data.get("confirmed")))
 
 
-class PayoffForm(ServiceErrorsMixin, forms.Form):
-    on = forms.DateField(label="Settle on", widget=DateInput())
+class PayoffForm(InputRulesMixin, ServiceErrorsMixin, forms.Form):
+    on = forms.DateField(label="Settle on", widget=DateInput(), validators=[check_value_date])
 
 
-class SettleForm(ServiceErrorsMixin, forms.Form):
+class SettleForm(InputRulesMixin, ServiceErrorsMixin, forms.Form):
     """Settles at the quote the cashier saw: its date and amount ride along hidden, and the
     view refuses when the payoff has changed since (another payment came in)."""
 
-    on = forms.DateField(widget=forms.HiddenInput)
-    expected_amount = forms.DecimalField(max_digits=14, decimal_places=2, widget=forms.HiddenInput)
+    on = forms.DateField(widget=forms.HiddenInput, validators=[check_value_date])
+    expected_amount = PlainDecimalField(max_digits=14, decimal_places=2, widget=forms.HiddenInput)
     method = forms.ChoiceField(label="Method", choices=METHOD_CHOICES)
     reference = forms.CharField(label="Reference", max_length=100, required=False)
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    idempotency_key = _idempotency_key_field()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Shown beside the quote form, which has its own "on": keep element ids unique.
@@ -108,10 +130,10 @@ class SettleForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class ReverseForm(ServiceErrorsMixin, forms.Form):
+class ReverseForm(InputRulesMixin, ServiceErrorsMixin, forms.Form):
     reason = forms.CharField(
         label="Reason for the reversal",
-        max_length=500,
+        max_length=REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="For example: posted to the wrong loan, cheque bounced, amount typed wrong.",
     )
@@ -122,7 +144,7 @@ class UserChoiceField(forms.ModelChoiceField):
         return str(obj.get_full_name() or obj.get_username())
 
 
-class RepaymentFilterForm(forms.Form):
+class RepaymentFilterForm(InputRulesMixin, forms.Form):
     date_from = forms.DateField(label="Paid from", required=False, widget=DateInput())
     date_to = forms.DateField(label="Paid to", required=False, widget=DateInput())
     method = forms.ChoiceField(

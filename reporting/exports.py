@@ -2,8 +2,9 @@
 
 UTF-8 with a byte-order mark (so Excel reads accented names right), CRLF line ends, a header
 row, amounts as plain decimals with a dot and no thousands separator, dates as YYYY-MM-DD.
-Text cells that a spreadsheet would run as a formula (=, +, -, @ at the start) get a leading
-apostrophe; numbers are written as they are.
+Text cells that a spreadsheet would run as a formula (=, +, -, @ first, after any leading
+whitespace) get a leading apostrophe (`karo.spreadsheet.formula_safe`); numbers are written as
+they are.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from karo.spreadsheet import formula_safe
 from lending.audit import audit_record
 from lending.models import AuditLog
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cell(value: Any) -> str | int:
@@ -33,10 +33,7 @@ def cell(value: Any) -> str | int:
         return value
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
-    if text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+    return formula_safe(str(value))
 
 
 def csv_response(

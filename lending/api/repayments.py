@@ -31,13 +31,12 @@ from lending.api.schemas import (
     errors,
 )
 from lending.errors import StateConflict
+from lending.limits import IDEMPOTENCY_KEY_PATTERN
 from lending.models import Allocation, Loan, LoanTransaction, Repayment
 from lending.selectors.repayments import RepaymentFilters, repayment_list
 from lending.services.repayments import IdempotencyConflict, repayment_record
 
 router = Router(tags=["repayments"])
-
-IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,64}$"
 
 
 def _allocations() -> Prefetch[Any]:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import can_record_repayment, can_reverse_repayment, permission_required
+from karo.spreadsheet import formula_safe
 from lending.audit import audit_record
 from lending.errors import StateConflict
 from lending.forms_repayments import (
@@ -31,6 +32,7 @@ from lending.forms_repayments import (
     SettleForm,
     is_confirmed,
     new_idempotency_key,
+    stored_idempotency_key,
 )
 from lending.models import AuditLog, Loan, LoanTransaction, Receipt, Repayment
 from lending.replay import Parts
@@ -232,11 +234,6 @@ def repayment_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _csv_safe(value: str) -> str:
-    """Keep a spreadsheet from reading a text cell as a formula (CSV injection)."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -293,7 +290,7 @@ def repayment_export(request: HttpRequest) -> HttpResponse:
                     timezone.localtime(r.recorded_at).isoformat(timespec="seconds"),
                     r.loan.number,
                     r.loan.borrower.number,
-                    _csv_safe(r.loan.borrower.full_name),
+                    formula_safe(r.loan.borrower.full_name),
                     f"{r.amount:.2f}",
                     f"{r.alloc_principal:.2f}",  # type: ignore[attr-defined]
                     f"{r.alloc_interest:.2f}",  # type: ignore[attr-defined]
@@ -301,14 +298,14 @@ def repayment_export(request: HttpRequest) -> HttpResponse:
                     f"{r.alloc_penalties:.2f}",  # type: ignore[attr-defined]
                     settings.KARO_CURRENCY,
                     r.method,
-                    _csv_safe(r.reference),
+                    formula_safe(r.reference),
                     "yes" if r.is_settlement else "no",
                     f"{r.balance_after:.2f}",  # type: ignore[attr-defined]
-                    r.recorded_by.get_username(),
+                    formula_safe(r.recorded_by.get_username()),
                     timezone.localtime(r.reversed_at).isoformat(timespec="seconds")
                     if r.reversed_at
                     else "",
-                    _csv_safe(r.reversal_reason),
+                    formula_safe(r.reversal_reason),
                 ]
             )
         )
@@ -375,7 +372,7 @@ def repayment_create(request: HttpRequest, pk: int) -> HttpResponse:
                     paid_on=data["paid_on"],
                     method=data["method"],
                     reference=data["reference"],
-                    idempotency_key=data["idempotency_key"],
+                    idempotency_key=stored_idempotency_key(request.user, data["idempotency_key"]),
                     request=request,
                 )
             except IdempotencyConflict as exc:
@@ -419,7 +416,8 @@ def _confirmation(request: HttpRequest, loan: Loan, data: dict[str, Any]) -> Htt
     twice still records one payment."""
     if is_in_order(loan, data["paid_on"]):
         return None
-    if Repayment.objects.filter(idempotency_key=data["idempotency_key"]).exists():
+    key = stored_idempotency_key(request.user, data["idempotency_key"])
+    if Repayment.objects.filter(idempotency_key=key).exists():
         return None
     plan = repayment_preview(
         loan=loan,
@@ -604,7 +602,7 @@ def loan_settle_view(request: HttpRequest, pk: int) -> HttpResponse:
                 on=data["on"],
                 method=data["method"],
                 reference=data["reference"],
-                idempotency_key=data["idempotency_key"],
+                idempotency_key=stored_idempotency_key(request.user, data["idempotency_key"]),
                 expected_amount=data["expected_amount"],
                 request=request,
             )
