@@ -4,6 +4,7 @@ once Redis is back nothing cached before the outage is served (karo/cache_backen
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -60,14 +61,23 @@ class RedisServer:
             "--dir", str(self.directory), "--save", "", "--appendonly", "yes",
             "--appendfsync", "always",
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        for _ in range(200):
+        # The fixed-clock runs of .ci/run preload libfaketime into this process; redis-server
+        # must not inherit it (it cannot start under it), so it gets the environment without.
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if name != "LD_PRELOAD" and not name.startswith("FAKETIME")
+        }
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=environment)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
             try:
-                if self.raw().ping():
+                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
                     return
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.TimeoutError):
                 time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        self.stop()
+        raise RuntimeError("redis-server did not start within 10 s")
 
     def stop(self) -> None:
         assert self.process is not None
