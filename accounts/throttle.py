@@ -50,6 +50,7 @@ ACCOUNT_MAX_DELAY = timedelta(minutes=15)
 KNOWN_ADDRESS_DAYS = 90
 
 _REFUSAL = "_karo_login_refusal"
+_CHECKED_AT = "_karo_login_checked_at"
 T = TypeVar("T")
 
 
@@ -73,6 +74,7 @@ def check(request: HttpRequest, username: str, verify: Callable[[], T | None]) -
     `PermissionDenied` raised. Wrong password: the failure stays counted. Right: the pair's
     failures are cleared and the address is remembered as one the user signs in from."""
     key, address, now = username.lower()[:150], client_address(request), timezone.now()
+    setattr(request, _CHECKED_AT, now)
     failure = LoginFailure.objects.create(username=key, address=address, at=now)
     found = _refusal(key, username, address, now, exclude=failure.pk)
     if found is not None:
@@ -94,7 +96,10 @@ def refusal(request: HttpRequest, username: str) -> Refusal | None:
     one its failure has just reached (so the fifth wrong password already says so)."""
     found: Refusal | None = getattr(request, _REFUSAL, None)
     if found is None:
-        found = _refusal(username.lower()[:150], username, client_address(request), timezone.now())
+        # The moment the password was checked, not a later one: the wait it names is the same
+        # however long the check took.
+        now = getattr(request, _CHECKED_AT, None) or timezone.now()
+        found = _refusal(username.lower()[:150], username, client_address(request), now)
     return found
 
 

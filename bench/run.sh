@@ -21,7 +21,7 @@ export DEBUG=false SECRET_KEY=bench-only-secret-key-not-for-production-7f3a9c1e5
 export KARO_AUDIT_KEY=bench-only-audit-key-not-for-production-2c9e4a7f1b
 export ALLOWED_HOSTS=127.0.0.1 SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false
 export CSRF_COOKIE_SECURE=false SECURE_HSTS_SECONDS=0 LOG_LEVEL=WARNING
-export AXES_FAILURE_LIMIT=1000
+
 
 for tool in wrk pgbench; do
   command -v $tool >/dev/null && continue
