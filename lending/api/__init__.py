@@ -8,6 +8,7 @@ docs page at /api/docs (Swagger UI served from our own static files, so it works
 under the strict Content-Security-Policy).
 """
 
+from django.urls import URLPattern, URLResolver, re_path
 from ninja import NinjaAPI, Swagger
 from ninja.operation import Operation
 
@@ -18,6 +19,19 @@ class KaroAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation: Operation) -> str:
         """Short, stable ids (`create_loan`), which generated clients use as method names."""
         return operation.view_func.__name__
+
+    def _get_urls(self) -> list[URLResolver | URLPattern]:
+        """Every answer under /api/ is JSON: a method an address does not take is a JSON 405
+        (with `Allow`), and /api/ itself or an address with no operation a JSON 404."""
+        urls: list[URLResolver | URLPattern] = []
+        for url in super()._get_urls():
+            if isinstance(url, URLPattern) and url.name == "api-root":
+                url.callback = errors.unknown_address
+            elif isinstance(url, URLPattern):
+                url.callback = errors.json_method_not_allowed(url.callback)
+            urls.append(url)
+        urls.append(re_path(r"^.*$", errors.unknown_address, name="api-unknown"))
+        return urls
 
 
 api = KaroAPI(

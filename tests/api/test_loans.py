@@ -14,7 +14,9 @@ from django.utils import timezone
 
 from lending.models import AuditLog, Installment, Loan
 from lending.receivers import loan_status_cache_key
+from lending.schedule import build_schedule
 from lending.selectors.status import loan_status
+from lending.services.loans import terms_for
 from tests.api.conftest import ApiClient
 from tests.factories import (
     ActiveLoanFactory,
@@ -59,7 +61,12 @@ def test_apply_creates_a_pending_application(officer_api: ApiClient, borrower: A
     assert body["amortization"] == "equal_installments"
     assert body["installment_multiple"] == "0.01"
     assert body["days_in_year"] == 365
-    assert body["outstanding"] == "0.00"
+    # Nothing is owed yet, but the answer shows what the terms would give (5000 at 12 % over
+    # the terms' installments, by the schedule engine), never zeros.
+    projection = build_schedule(terms_for(loan, timezone.localdate())).total
+    assert body["projected"] is True
+    assert body["total_repayable"] == body["outstanding"] == f"{projection:.2f}"
+    assert projection > Decimal("5000.00")
     assert body["purpose"] == "Stock for the shop"
     assert AuditLog.objects.filter(action=AuditLog.Action.LOAN_SUBMITTED).count() == 1
 
