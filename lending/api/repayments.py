@@ -51,10 +51,24 @@ def fingerprint(loan_id: int, payload: RepaymentIn) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+IDEMPOTENCY_KEY = (
+    "Optional; one per payment: 1 to 64 printable ASCII characters (a UUID is ideal). Keys "
+    "are per user: a retry by the same user with the same key and the same body answers 201 "
+    "with the payment already recorded (nothing is recorded twice, even when retries race); "
+    "the same key with a different body is a 409. Another user's key of the same text is "
+    "another key."
+)
+IDEMPOTENCY_CONFLICT = (
+    "Conflict: the loan is not active (pending, closed, written off), the date is in closed "
+    "books, or this user already used the Idempotency-Key for a request with a different body."
+)
+
+
 @router.post(
     "/loans/{id}/repayments",
     response={201: RepaymentOut, **errors(400, 401, 403, 404, 409, 422)},
     summary="Record a repayment",
+    openapi_extra={"responses": {409: {"description": IDEMPOTENCY_CONFLICT}}},
 )
 def create_repayment(
     request: HttpRequest,
@@ -64,11 +78,12 @@ def create_repayment(
         None,
         alias="Idempotency-Key",
         pattern=IDEMPOTENCY_KEY_PATTERN,
-        description="1 to 64 printable ASCII characters, one per payment (a UUID is ideal).",
+        description=IDEMPOTENCY_KEY,
     ),
 ) -> Status:
     """Allocated oldest installment first (penalties, fees, interest, principal); a receipt is
-    issued; the loan closes when nothing is left. 409 for a loan that is not active."""
+    issued; the loan closes when nothing is left. 409 for a loan that is not active, or for
+    an `Idempotency-Key` this user already sent with a different body (keys are per user)."""
     user = user_with(request, "lending.add_repayment")
     loan = found(Loan.objects.all(), id, "Loan")
     stored_key = f"api:{user.pk}:{idempotency_key}" if idempotency_key else None
