@@ -137,7 +137,7 @@ def repayment_answers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "penalties",
         )
     )
-    if rows:  # (an empty page needs no second query)
+    if rows:  # an empty page needs no query
         for repayment_id, number, principal, interest, fees, penalties in allocations:
             split[repayment_id].append(
                 {

@@ -86,8 +86,9 @@ def list_transactions(
     what the replay of the loan gives it today."""
     user_with(request, "lending.view_loan", "lending.view_loantransaction")
     _only_query(request, *_query_names(PageParams))
-    exists_or_404(Loan.objects.all(), id, "Loan")
     page = page_of(request, transaction_rows(id), paging)
+    if not page["items"]:  # no rows to say the loan exists: ask
+        exists_or_404(Loan.objects.all(), id, "Loan")
     links = [
         f'<{page[rel]}>; rel="{name}"'
         for rel, name in (("next", "next"), ("previous", "prev"))

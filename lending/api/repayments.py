@@ -114,9 +114,11 @@ def create_repayment(
 )
 def list_repayments(request: HttpRequest, id: Id, paging: Query[PageParams]) -> dict[str, Any]:
     """Newest first, reversed ones included (`reversed: true`), a page at a time (`next`
-    links the following page). The same five queries whatever the loan's history."""
+    links the following page). The same queries whatever the loan's history."""
     user_with(request, "lending.view_repayment")
-    exists_or_404(Loan.objects.all(), id, "Loan")
     page = page_of(request, repayment_rows(Repayment.objects.filter(loan_id=id)), paging)
-    page["items"] = repayment_answers(page["items"])
+    if page["items"]:
+        page["items"] = repayment_answers(page["items"])
+    else:  # no rows to say the loan exists: ask (instead of the allocations query)
+        exists_or_404(Loan.objects.all(), id, "Loan")
     return page
