@@ -56,6 +56,10 @@ BAD_CREDENTIALS = "That username and password do not match, or the account is di
 router = Router(tags=["auth"])
 
 
+def _minutes(span: timedelta) -> int:
+    return int(span.total_seconds() // 60)
+
+
 def access_lifetime() -> timedelta:
     return timedelta(minutes=getattr(settings, "KARO_JWT_ACCESS_MINUTES", 15))
 
@@ -168,17 +172,30 @@ def _tokens(user: AbstractBaseUser, stored: RefreshToken | None = None) -> dict[
     }
 
 
+LOCKOUT = (
+    f"Too many failed sign-ins (accounts/throttle.py, shared with the sign-in page). The "
+    f"{throttle.PAIR_LIMIT}th wrong password in {_minutes(throttle.WINDOW)} minutes for one "
+    f"username from one address is answered 429, not 401: that pair is now locked for "
+    f"{_minutes(throttle.WINDOW)} minutes, even with the right password (the first "
+    f"{throttle.PAIR_LIMIT - 1} wrong ones are 401s, and the right password before the "
+    f"{throttle.PAIR_LIMIT}th failure signs in). {throttle.ADDRESS_LIMIT} failures from one "
+    f"address for any usernames pause that address the same way; after "
+    f"{throttle.ACCOUNT_FREE} failures for one username in a day from anywhere each attempt "
+    f"waits (30 s, doubling up to 15 minutes). `Retry-After` gives the seconds to wait."
+)
+
+
 @router.post(
     "/token",
     auth=None,
     response={200: TokenOut, **errors(400, 401, 422, 429)},
     summary="Get an access and a refresh token",
+    openapi_extra={"responses": {429: {"description": LOCKOUT}}},
 )
 def token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
-    """Sign in with a username and password. Failures count towards the sign-in throttle,
-    shared with the sign-in page: 5 for one username from one address, 20 from one address
-    for any usernames, or 10 for one username from anywhere (then a growing wait) refuse
-    further attempts for a while (429 with Retry-After), even with the right password."""
+    """Sign in with a username and password. Failures count towards the sign-in throttle
+    shared with the sign-in page (see the 429 answer): the wrong password that reaches a
+    limit is itself answered 429, so a client never tries once more to find out."""
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None:
         refusal = throttle.refusal(request, payload.username)

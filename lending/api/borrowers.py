@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
 from ninja import Query, Router
 from ninja.responses import Status
 
-from lending.api.common import page_of, user_with
+from lending.api.common import found, page_of, user_with
 from lending.api.schemas import BorrowerFilters, BorrowerIn, BorrowerOut, BorrowerPage, Id, errors
 from lending.models import Borrower
 from lending.selectors.borrowers import borrower_list
@@ -21,7 +20,7 @@ router = Router(tags=["borrowers"])
 @router.get("", response={200: BorrowerPage, **errors(401, 403, 422)}, summary="List borrowers")
 def list_borrowers(request: HttpRequest, filters: Query[BorrowerFilters]) -> dict[str, Any]:
     user_with(request, "lending.view_borrower")
-    return page_of(borrower_list(query=filters.q, sort=filters.sort), filters)
+    return page_of(request, borrower_list(query=filters.q, sort=filters.sort), filters)
 
 
 @router.post(
@@ -37,4 +36,4 @@ def create_borrower(request: HttpRequest, payload: BorrowerIn) -> Status:
 )
 def get_borrower(request: HttpRequest, id: Id) -> Borrower:
     user_with(request, "lending.view_borrower")
-    return get_object_or_404(Borrower, pk=id)
+    return found(Borrower.objects.all(), id, "Borrower")

@@ -1,4 +1,5 @@
-"""Small helpers every API module uses: who is calling, may they, and one page of a list."""
+"""Small helpers every API module uses: who is calling, may they, what an id names, and one
+page of a list."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, TypeVar
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
 from accounts.access import require
 from lending.api.schemas import PageParams
@@ -34,12 +35,48 @@ def referenced(queryset: QuerySet[M], pk: int | None, field: str, label: str) ->
     return obj
 
 
-def page_of(queryset: QuerySet[Any], params: PageParams) -> dict[str, Any]:
+def not_found(thing: str) -> Http404:
+    """The one wording of a 404 for an unknown id, on every route: "Loan not found."."""
+    return Http404(f"{thing} not found.")
+
+
+def found(queryset: QuerySet[M], pk: int, thing: str) -> M:
+    """The object the address names, or a 404 in the API's wording."""
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise not_found(thing)
+    return obj
+
+
+def exists_or_404(queryset: QuerySet[Any], pk: int, thing: str) -> None:
+    if not queryset.filter(pk=pk).exists():
+        raise not_found(thing)
+
+
+def page_link(request: HttpRequest, page: int) -> str:
+    """The address of another page of the same list, with the same filters."""
+    params = request.GET.copy()
+    params["page"] = str(page)
+    return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+
+def page_window(request: HttpRequest, params: PageParams, count: int) -> dict[str, Any]:
+    """What a page answer says besides its items: the count, where it is, and the links to
+    the pages beside it (null at either end)."""
+    last = max(1, -(-count // params.page_size))
+    return {
+        "count": count,
+        "page": params.page,
+        "page_size": params.page_size,
+        "next": page_link(request, params.page + 1) if params.page < last else None,
+        "previous": page_link(request, min(params.page - 1, last)) if params.page > 1 else None,
+    }
+
+
+def page_of(request: HttpRequest, queryset: QuerySet[Any], params: PageParams) -> dict[str, Any]:
     """One page of an ordered queryset: two queries (count and the rows) whatever the size."""
     start = (params.page - 1) * params.page_size
     return {
-        "count": queryset.count(),
-        "page": params.page,
-        "page_size": params.page_size,
+        **page_window(request, params, queryset.count()),
         "items": list(queryset[start : start + params.page_size]),
     }

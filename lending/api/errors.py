@@ -8,9 +8,12 @@ exceptions for the pages and the API; only here do they become status codes:
 - `django.core.exceptions.ValidationError` from a service → 422 with its `message_dict`;
 - `lending.errors.StateConflict` (wrong state: approve a non-pending loan, pay a closed one)
   and `ledger.services.BooksClosed` (a value date in closed books) → 409;
-- `PermissionDenied` (role or four eyes) → 403; `Http404` → 404;
+- `PermissionDenied` (role or four eyes) → 403; `Http404` → 404, worded "Loan not found."
+  on every route (`lending.api.common.not_found`);
 - `BadRequest` and `SuspiciousOperation` (Django's own refusals of a request) → 400;
 - `TokenInvalid` and a missing token → 401 with a `WWW-Authenticate` header;
+- a method an address does not take → 405 with `Allow`, and an address with no operation
+  (`/api/` itself included) → 404, both JSON like the rest (`KaroAPI._get_urls`);
 - anything else is a bug: logged like Django logs a 500 (`django.request`, with the
   traceback), answered `{"detail": ...}` with 500 so clients still get JSON.
 """
@@ -19,13 +22,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaValidationError
 from ninja.parser import Parser
@@ -46,6 +51,10 @@ FIELD_NAMES = {"borrower": "borrower_id", "product": "product_id", "loan": "loan
 PATTERN_MESSAGES = {
     "Idempotency-Key": "Use 1 to 64 printable ASCII characters without spaces, such as a UUID."
 }
+# What pydantic calls a field the schema does not have.
+UNKNOWN_FIELD = "Unknown field: it is not part of this request (check its spelling in /api/docs)."
+# Django's own wording of a 404 (`get_object_or_404` in a shared selector), said the API's way.
+_DJANGO_404 = re.compile(r"^No (\w+) matches the given query\.$")
 # Where ninja says an input came from; not part of the field name a client sees.
 _LOCATIONS = {"body", "query", "path", "header", "cookie", "form", "payload", "filters"}
 
@@ -101,6 +110,8 @@ def schema_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         message = _message(error)
         if field is None and error.get("type") == "missing":
             message = "Send a JSON object as the request body."
+        elif error.get("type") == "extra_forbidden":
+            message = UNKNOWN_FIELD
         elif error.get("type") == "string_pattern_mismatch" and field in PATTERN_MESSAGES:
             message = PATTERN_MESSAGES[field]
         out.append({"field": field, "message": message})
@@ -118,6 +129,37 @@ def service_errors(exc: DjangoValidationError) -> list[dict[str, Any]]:
             for message in messages
         ]
     return [{"field": None, "message": message} for message in exc.messages]
+
+
+@csrf_exempt
+def unknown_address(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """/api/ itself and any address under it with no operation: a JSON 404 that says where
+    the operations are listed."""
+    return JsonResponse(
+        {"detail": f"There is no API operation at {request.path}: see /api/docs."}, status=404
+    )
+
+
+def json_method_not_allowed(view: Callable[..., Any]) -> Callable[..., Any]:
+    """`view` with its 405 (a method the address does not take) answered in JSON, `Allow`
+    kept."""
+
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = view(request, *args, **kwargs)
+        if response.status_code != 405 or response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            return response
+        allowed = response.get("Allow", "")
+        answer = JsonResponse(
+            {"detail": f"{request.method} is not allowed here; this address takes {allowed}."},
+            status=405,
+        )
+        answer["Allow"] = allowed
+        return answer
+
+    wrapped.csrf_exempt = True  # type: ignore[attr-defined]  # as ninja's own views are
+    return wrapped
 
 
 def install(api: NinjaAPI) -> None:
@@ -141,7 +183,8 @@ def install(api: NinjaAPI) -> None:
         return respond(request, {"detail": str(exc) or "Bad request."}, 400)
 
     def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-        return respond(request, {"detail": str(exc) or "Not found."}, 404)
+        message = _DJANGO_404.sub(r"\1 not found.", str(exc)) or "Not found."
+        return respond(request, {"detail": message}, 404)
 
     def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
         if isinstance(exc, TokenInvalid):

@@ -13,16 +13,15 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Query, Router, Schema
 
 from accounts.access import can_close_books, can_reverse_repayment, can_view_ledger, require
 from ledger.models import Account, JournalEntry
 from ledger.selectors import entries, trial_balance
-from lending.api.common import page_of, user_with
-from lending.api.repayments import _allocations, _answer
+from lending.api.common import exists_or_404, found, page_of, user_with
+from lending.api.history import repayment_answer, transaction_answer, transaction_rows
 from lending.api.schemas import (
     BooksClosedOut,
     BooksCloseIn,
@@ -30,6 +29,7 @@ from lending.api.schemas import (
     GLAccountOut,
     Id,
     JournalEntryPage,
+    PageParams,
     ReversalPlanOut,
     ReversedRepaymentOut,
     ReverseIn,
@@ -38,7 +38,7 @@ from lending.api.schemas import (
     TrialBalanceOut,
     errors,
 )
-from lending.models import AuditLog, Loan, LoanTransaction, Repayment
+from lending.models import AuditLog, Loan, Repayment
 from lending.services.books import books_close
 from lending.services.repayments import repayment_reverse, repayment_reverse_preview
 
@@ -76,16 +76,28 @@ def _ledger_reader(request: HttpRequest) -> User:
     summary="List a loan's transactions",
     tags=["loans"],
 )
-def list_transactions(request: HttpRequest, id: Id) -> list[LoanTransaction]:
-    """Every money event of the loan in value-date order (a day's penalties after its
-    payments), reversed ones included (`reversed: true`). The split of each is what the
-    replay of the loan gives it today."""
+def list_transactions(
+    request: HttpRequest, id: Id, paging: Query[PageParams], response: HttpResponse
+) -> list[dict[str, Any]]:
+    """The loan's money events in value-date order (a day's penalties after its payments),
+    reversed ones included (`reversed: true`), a page at a time: `?page=` and `?page_size=`
+    (default 25, at most 100). The answer is the page's list; its `Link` header names the
+    `next` and `prev` pages and `X-Total-Count` the whole list's length. The split of each is
+    what the replay of the loan gives it today."""
     user_with(request, "lending.view_loan", "lending.view_loantransaction")
-    _only_query(request)
-    loan = get_object_or_404(Loan.objects.only("pk"), pk=id)
-    return list(
-        LoanTransaction.objects.filter(loan=loan).order_by("value_date", "end_of_day", "id")
-    )
+    _only_query(request, *_query_names(PageParams))
+    page = page_of(request, transaction_rows(id), paging)
+    if not page["items"]:  # no rows to say the loan exists: ask
+        exists_or_404(Loan.objects.all(), id, "Loan")
+    links = [
+        f'<{page[rel]}>; rel="{name}"'
+        for rel, name in (("next", "next"), ("previous", "prev"))
+        if page[rel]
+    ]
+    if links:
+        response["Link"] = ", ".join(links)
+    response["X-Total-Count"] = str(page["count"])
+    return [transaction_answer(row) for row in page["items"]]
 
 
 # --- reversing a repayment ------------------------------------------------------------------
@@ -127,16 +139,11 @@ def reverse_repayment(
     user = _caller(request)
     require(can_reverse_repayment(user), "Your role does not allow reversing repayments.")
     _only_query(request, "dry_run")
-    repayment = get_object_or_404(Repayment.objects.only("pk", "loan_id"), pk=id)
+    repayment = found(Repayment.objects.only("pk", "loan_id"), id, "Repayment")
     if dry_run:
         return repayment_reverse_preview(repayment=repayment, user=user).as_dict()
     repayment_reverse(repayment=repayment, user=user, reason=payload.reason, request=request)
-    reversed_ = (
-        Repayment.objects.select_related("receipt", "recorded_by")
-        .prefetch_related(_allocations())
-        .get(pk=repayment.pk)
-    )
-    return {**_answer(reversed_), "changes": _stored_changes(reversed_)}
+    return {**repayment_answer(repayment.pk), "changes": _stored_changes(repayment)}
 
 
 # --- general ledger -------------------------------------------------------------------------
@@ -217,13 +224,13 @@ def list_journal_entries(request: HttpRequest, filters: Query[EntryFilters]) -> 
             raise ValidationError({"account": f"There is no account with code {filters.account}."})
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         raise ValidationError({"from": "The start date is after the end date."})
-    found = entries(
+    matching = entries(
         date_from=filters.date_from,
         date_to=filters.date_to,
         account=account,
         loan_id=filters.loan_id,
     )
-    page = page_of(found, filters)
+    page = page_of(request, matching, filters)
     page["items"] = [_entry(entry) for entry in page["items"]]
     return page
 

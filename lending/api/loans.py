@@ -9,13 +9,13 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router
 from ninja.responses import Status
 
-from lending.api.common import page_of, referenced, user_with
+from lending.api.common import found, not_found, page_of, referenced, user_with
+from lending.api.history import loan_answer, loans_for_answers
 from lending.api.schemas import (
     ApproveIn,
     Id,
@@ -34,7 +34,7 @@ from lending.api.schemas import (
 from lending.forms import DEFAULT_TERMS, PRODUCT_DEFAULT_FIELDS
 from lending.models import Borrower, Loan, LoanProduct
 from lending.schedule import Schedule, build_schedule
-from lending.selectors.loans import loan_for_page, loan_list, loan_schedule
+from lending.selectors.loans import loan_list, loan_schedule
 from lending.selectors.status import LoanStatus, loan_status
 from lending.services.loans import (
     TERM_FIELDS,
@@ -80,7 +80,7 @@ def _submit(request: HttpRequest, *, borrower_id: int, purpose: str, terms: Term
         request=request,
         **values,
     )
-    return Status(201, loan)
+    return Status(201, _loan(loan.pk))
 
 
 @router.post(
@@ -91,25 +91,62 @@ def create_loan(request: HttpRequest, payload: LoanIn) -> Status:
     return _submit(request, borrower_id=payload.borrower_id, purpose=payload.purpose, terms=payload)
 
 
+# The seed's name of a field → the standard name it stands for.
+SEED_NAMES = {
+    "loan_amount": "principal",
+    "interest_rate": "annual_interest_rate",
+    "repayment_period": "installments",
+}
+SEED_DEFAULT_RATE = Decimal("2")
+
+
+def seed_terms(payload: SeedLoanIn) -> TermsIn:
+    """The standard terms of a `POST /create-loans` body: each pair of names given once."""
+    sent = payload.model_fields_set
+    problems: dict[str, str] = {}
+    values = payload.model_dump(exclude={"borrower_id", "purpose", *SEED_NAMES})
+    for seed, standard in SEED_NAMES.items():
+        if seed in sent and standard in sent:
+            problems[seed] = f"Give {seed} or {standard}, not both."
+        elif seed in sent:
+            values[standard] = getattr(payload, seed)
+    for seed, standard in (("loan_amount", "principal"), ("repayment_period", "installments")):
+        if values[standard] is None and seed not in problems:
+            problems[standard] = f"Give {standard} (or the seed's {seed})."
+    if "repayment_period" in sent and payload.frequency not in (None, "monthly"):
+        problems["frequency"] = (
+            "repayment_period counts months: leave frequency out, or give installments."
+        )
+    if "repayment_period" in sent:
+        values["frequency"] = "monthly"
+    if values["annual_interest_rate"] is None and payload.product_id is None:
+        values["annual_interest_rate"] = SEED_DEFAULT_RATE
+    if problems:
+        raise ValidationError(problems)
+    return TermsIn.model_construct(**values)
+
+
 @router.post(
     "/create-loans",
     response={201: LoanOut, **errors(400, 401, 403, 422)},
-    summary="Apply for a loan (the seed application's fields)",
+    summary="Apply for a loan (the seed application's fields, or the standard ones)",
 )
 def create_loan_seed(request: HttpRequest, payload: SeedLoanIn) -> Status:
     """Alias of `POST /loans` for clients of the seed application: `loan_amount`,
-    `interest_rate` (annual %, default 2) and `repayment_period` (months) make a monthly loan;
-    the other options come from the product when one is named, else the defaults."""
-    terms = TermsIn.model_validate(
-        {
-            "product_id": payload.product_id,
-            "principal": payload.loan_amount,
-            "annual_interest_rate": payload.interest_rate,
-            "installments": payload.repayment_period,
-            "frequency": "monthly",
-        }
-    )
+    `interest_rate` (annual %, default 2) and `repayment_period` (months: a monthly loan)
+    stand for `principal`, `annual_interest_rate` and `installments`; the standard names and
+    every other option of `POST /loans` are accepted too. Options not given come from the
+    product when one is named, else the defaults."""
+    terms = seed_terms(payload)
     return _submit(request, borrower_id=payload.borrower_id, purpose=payload.purpose, terms=terms)
+
+
+def _loan(pk: int) -> dict[str, Any]:
+    """The answer for one loan, or 404: one query."""
+    loan = loans_for_answers(Loan.objects.filter(pk=pk)).first()
+    if loan is None:
+        raise not_found("Loan")
+    return loan_answer(loan, today=timezone.localdate())
 
 
 @router.get("/loans", response={200: LoanPage, **errors(401, 403, 422)}, summary="List loans")
@@ -119,38 +156,44 @@ def list_loans(request: HttpRequest, filters: Query[LoanFilters]) -> dict[str, A
     if filters.officer:
         officer = User.objects.filter(username=filters.officer).first()
         if officer is None:  # nobody by that name submitted anything
-            return page_of(Loan.objects.none(), filters)
-    found = loan_list(
+            return page_of(request, Loan.objects.none(), filters)
+    matching = loan_list(
         query=filters.q,
         status=filters.status or "",
         officer=officer,
         product_id=filters.product_id,
         borrower_id=filters.borrower_id,
     )
-    return page_of(found, filters)
+    page = page_of(request, loans_for_answers(matching), filters)
+    today = timezone.localdate()
+    page["items"] = [loan_answer(loan, today=today) for loan in page["items"]]
+    return page
 
 
 @router.get(
     "/loans/{id}", response={200: LoanOut, **errors(401, 403, 404, 422)}, summary="Read a loan"
 )
-def get_loan(request: HttpRequest, id: Id) -> Loan:
+def get_loan(request: HttpRequest, id: Id) -> dict[str, Any]:
+    """A pending application shows the totals its terms would give (`projected: true`)."""
     user_with(request, "lending.view_loan")
-    return loan_for_page(id)
+    return _loan(id)
 
 
 @router.post(
     "/loans/{id}/approve",
     response={200: LoanOut, **errors(400, 401, 403, 404, 409, 422)},
     summary="Approve and disburse an application",
+    openapi_extra={"requestBody": {"required": False}},
 )
-def approve_loan(request: HttpRequest, id: Id, payload: ApproveIn | None = None) -> Loan:
+def approve_loan(request: HttpRequest, id: Id, payload: ApproveIn | None = None) -> dict[str, Any]:
     """Four eyes: whoever submitted the application cannot approve it (403). Only a pending
-    application can be approved (409). The schedule is built from the disbursement date."""
+    application can be approved (409). The schedule is built from the disbursement date
+    (today when the body is empty or left out)."""
     user = user_with(request, "lending.approve_loan")
-    loan = loan_for_page(id)
+    loan = found(Loan.objects.all(), id, "Loan")
     disbursement_date = payload.disbursement_date if payload else None
     loan_approve(loan=loan, user=user, disbursement_date=disbursement_date, request=request)
-    return loan_for_page(id)
+    return _loan(id)
 
 
 @router.post(
@@ -158,11 +201,11 @@ def approve_loan(request: HttpRequest, id: Id, payload: ApproveIn | None = None)
     response={200: LoanOut, **errors(400, 401, 403, 404, 409, 422)},
     summary="Reject an application",
 )
-def reject_loan(request: HttpRequest, id: Id, payload: RejectIn) -> Loan:
+def reject_loan(request: HttpRequest, id: Id, payload: RejectIn) -> dict[str, Any]:
     user = user_with(request, "lending.approve_loan")
-    loan = loan_for_page(id)
+    loan = found(Loan.objects.all(), id, "Loan")
     loan_reject(loan=loan, user=user, reason=payload.reason, request=request)
-    return loan_for_page(id)
+    return _loan(id)
 
 
 def _row(
@@ -215,7 +258,7 @@ def get_loan_schedule(request: HttpRequest, id: Id) -> dict[str, Any]:
     its due date has passed unpaid). A pending application has no stored schedule yet: its
     answer is the schedule it would get if disbursed today, marked `projected`."""
     user_with(request, "lending.view_loan")
-    loan = get_object_or_404(Loan, pk=id)
+    loan = found(Loan.objects.all(), id, "Loan")
     if loan.status == Loan.Status.PENDING:
         projected = build_schedule(terms_for(loan, timezone.localdate()))
         return _schedule(_from_engine(projected), projected=True)
@@ -250,7 +293,7 @@ def get_loan_status(request: HttpRequest, id: Id) -> LoanStatus:
     try:
         return loan_status(id)
     except Loan.DoesNotExist:
-        raise Http404("Not found.") from None
+        raise not_found("Loan") from None
 
 
 @router.post(

@@ -14,14 +14,13 @@ import hashlib
 import json
 from typing import Any
 
-from django.db.models import Prefetch
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Header, Query, Router
 from ninja.responses import Status
 
-from lending.api.common import page_of, user_with
+from lending.api.common import exists_or_404, found, page_of, user_with
+from lending.api.history import repayment_answer, repayment_answers, repayment_rows
 from lending.api.schemas import (
     Id,
     PageParams,
@@ -32,56 +31,10 @@ from lending.api.schemas import (
 )
 from lending.errors import StateConflict
 from lending.limits import IDEMPOTENCY_KEY_PATTERN
-from lending.models import Allocation, Loan, LoanTransaction, Repayment
-from lending.selectors.repayments import RepaymentFilters, repayment_list
+from lending.models import Loan, Repayment
 from lending.services.repayments import IdempotencyConflict, repayment_record
 
 router = Router(tags=["repayments"])
-
-
-def _allocations() -> Prefetch[Any]:
-    """Each repayment's transaction with its current allocations (two queries a page)."""
-    current = Allocation.objects.filter(superseded_at=None).select_related("installment")
-    return Prefetch(
-        "transactions",
-        queryset=LoanTransaction.objects.filter(
-            kind=LoanTransaction.Kind.REPAYMENT
-        ).prefetch_related(
-            Prefetch("allocations", queryset=current.order_by("installment__number"))
-        ),
-        to_attr="booked",
-    )
-
-
-def _answer(repayment: Repayment) -> dict[str, Any]:
-    receipt = getattr(repayment, "receipt", None)
-    booked = getattr(repayment, "booked", None)  # the prefetch of _allocations()
-    txn = booked[0] if booked else None
-    allocations = txn.allocations.all() if txn is not None else []
-    return {
-        "id": repayment.pk,
-        "loan_id": repayment.loan_id,
-        "amount": repayment.amount,
-        "paid_on": repayment.paid_on,
-        "method": repayment.method,
-        "reference": repayment.reference,
-        "receipt_number": receipt.number if receipt is not None else None,
-        "allocations": [
-            {
-                "installment": a.installment.number,
-                "principal": a.principal,
-                "interest": a.interest,
-                "fees": a.fees,
-                "penalties": a.penalties,
-                "total": a.total,
-            }
-            for a in allocations
-        ],
-        "outstanding": txn.outstanding_after if txn is not None else repayment.outstanding_after,
-        "recorded_by": repayment.recorded_by.get_username(),
-        "recorded_at": repayment.recorded_at,
-        "reversed": repayment.is_reversed,
-    }
 
 
 def fingerprint(loan_id: int, payload: RepaymentIn) -> str:
@@ -98,10 +51,24 @@ def fingerprint(loan_id: int, payload: RepaymentIn) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+IDEMPOTENCY_KEY = (
+    "Optional; one per payment: 1 to 64 printable ASCII characters (a UUID is ideal). Keys "
+    "are per user: a retry by the same user with the same key and the same body answers 201 "
+    "with the payment already recorded (nothing is recorded twice, even when retries race); "
+    "the same key with a different body is a 409. Another user's key of the same text is "
+    "another key."
+)
+IDEMPOTENCY_CONFLICT = (
+    "Conflict: the loan is not active (pending, closed, written off), the date is in closed "
+    "books, or this user already used the Idempotency-Key for a request with a different body."
+)
+
+
 @router.post(
     "/loans/{id}/repayments",
     response={201: RepaymentOut, **errors(400, 401, 403, 404, 409, 422)},
     summary="Record a repayment",
+    openapi_extra={"responses": {409: {"description": IDEMPOTENCY_CONFLICT}}},
 )
 def create_repayment(
     request: HttpRequest,
@@ -111,13 +78,14 @@ def create_repayment(
         None,
         alias="Idempotency-Key",
         pattern=IDEMPOTENCY_KEY_PATTERN,
-        description="1 to 64 printable ASCII characters, one per payment (a UUID is ideal).",
+        description=IDEMPOTENCY_KEY,
     ),
 ) -> Status:
     """Allocated oldest installment first (penalties, fees, interest, principal); a receipt is
-    issued; the loan closes when nothing is left. 409 for a loan that is not active."""
+    issued; the loan closes when nothing is left. 409 for a loan that is not active, or for
+    an `Idempotency-Key` this user already sent with a different body (keys are per user)."""
     user = user_with(request, "lending.add_repayment")
-    loan = get_object_or_404(Loan, pk=id)
+    loan = found(Loan.objects.all(), id, "Loan")
     stored_key = f"api:{user.pk}:{idempotency_key}" if idempotency_key else None
     try:
         repayment = repayment_record(
@@ -136,12 +104,7 @@ def create_repayment(
             "This Idempotency-Key was already used for a different request; send a new key "
             "for a new payment."
         ) from None
-    repayment = (
-        Repayment.objects.select_related("receipt", "recorded_by")
-        .prefetch_related(_allocations())
-        .get(pk=repayment.pk)
-    )
-    return Status(201, _answer(repayment))
+    return Status(201, repayment_answer(repayment.pk))
 
 
 @router.get(
@@ -150,11 +113,12 @@ def create_repayment(
     summary="List a loan's repayments",
 )
 def list_repayments(request: HttpRequest, id: Id, paging: Query[PageParams]) -> dict[str, Any]:
-    """Newest first, reversed ones included (`reversed: true`)."""
+    """Newest first, reversed ones included (`reversed: true`), a page at a time (`next`
+    links the following page). The same queries whatever the loan's history."""
     user_with(request, "lending.view_repayment")
-    loan = get_object_or_404(Loan.objects.only("pk"), pk=id)
-    page = page_of(
-        repayment_list(RepaymentFilters(loan=loan.pk)).prefetch_related(_allocations()), paging
-    )
-    page["items"] = [_answer(repayment) for repayment in page["items"]]
+    page = page_of(request, repayment_rows(Repayment.objects.filter(loan_id=id)), paging)
+    if page["items"]:
+        page["items"] = repayment_answers(page["items"])
+    else:  # no rows to say the loan exists: ask (instead of the allocations query)
+        exists_or_404(Loan.objects.all(), id, "Loan")
     return page

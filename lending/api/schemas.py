@@ -20,7 +20,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    Strict,
+    WithJsonSchema,
+)
 
 from karo.inputs import date_problem, parse_decimal, text_problem
 from lending.limits import (
@@ -31,7 +38,11 @@ from lending.limits import (
 
 # Database ids are bigints; anything larger can never match and must not reach the database.
 MAX_ID = 2**63 - 1
+# In the address or the query string every value is text: "12" is the id 12 there.
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# In a JSON body a number must be a JSON number: `true` is not 1 and "12" is not 12.
+Int = Annotated[int, Strict()]
+BodyId = Annotated[Int, Field(ge=1, le=MAX_ID)]
 
 MONEY_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
 RATE_PATTERN = r"^[0-9]{1,3}(\.[0-9]{1,4})?$"
@@ -140,6 +151,18 @@ LoanStatusName = Literal["pending", "active", "rejected", "withdrawn", "closed",
 Method = Literal["cash", "bank_transfer", "mobile_money", "cheque"]
 
 
+# --- inputs -------------------------------------------------------------------------------
+
+
+class StrictIn(Schema):
+    """The base of every JSON body (and of the query strings that list their names): an
+    unknown or misspelt field is a 422 naming it, never silently ignored, so `"frequncy":
+    "weekly"` cannot create a monthly loan. Its integer fields are `Int`/`BodyId`, which take
+    only JSON integers. `tests/api/test_strict.py` checks every operation's body uses it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
@@ -172,20 +195,22 @@ class PageParams(Schema):
 
 
 class Page(Schema):
-    count: int
+    count: int = Field(description="How many items the whole list has.")
     page: int
     page_size: int
+    next: str | None = Field(description="The address of the next page; null on the last.")
+    previous: str | None = Field(description="The address of the previous page; null on the first.")
 
 
 # --- auth -----------------------------------------------------------------------------------
 
 
-class TokenIn(Schema):
+class TokenIn(StrictIn):
     username: Annotated[Text, Field(min_length=1, max_length=150)]
     password: Annotated[LongText, Field(min_length=1, max_length=1024)]
 
 
-class RefreshIn(Schema):
+class RefreshIn(StrictIn):
     refresh: Annotated[LongText, Field(min_length=1, max_length=4096)]
 
 
@@ -199,7 +224,7 @@ class TokenOut(Schema):
 # --- borrowers ------------------------------------------------------------------------------
 
 
-class BorrowerIn(Schema):
+class BorrowerIn(StrictIn):
     full_name: Annotated[Text, Field(min_length=1, max_length=200)]
     national_id: Annotated[Text, Field(min_length=1, max_length=40)]
     date_of_birth: AnyDate  # and from 1900 and an adult's: the service's `check_adult`
@@ -238,21 +263,21 @@ class BorrowerPage(Page):
 # --- loan terms and loans -------------------------------------------------------------------
 
 
-class TermsIn(Schema):
+class TermsIn(StrictIn):
     """Loan terms. Omitted options come from the product when one is given, else from the
     defaults of DESIGN.md (monthly, declining, equal installments, 0.01, nearest, per period,
     365 days)."""
 
-    product_id: Id | None = None
+    product_id: BodyId | None = None
     principal: MoneyIn
     annual_interest_rate: RateIn | None = Field(
         None, description="Percent a year; defaults to the product's rate."
     )
-    installments: int = Field(ge=1, le=480)
+    installments: Int = Field(ge=1, le=480)
     frequency: Frequency | None = None
     interest_method: InterestMethod | None = None
     amortization: Amortization | None = None
-    grace_periods: int | None = Field(None, ge=0, le=479)
+    grace_periods: Int | None = Field(None, ge=0, le=479)
     first_due_date: ValueDate | None = None
     installment_multiple: MoneyIn | None = None
     installment_rounding: InstallmentRounding | None = None
@@ -261,20 +286,26 @@ class TermsIn(Schema):
 
 
 class LoanIn(TermsIn):
-    borrower_id: Id
+    borrower_id: BodyId
     purpose: Annotated[Text, Field(max_length=200)] = ""
 
 
-class SeedLoanIn(Schema):
-    """The seed application's body for `POST /create-loans`: a monthly, declining-balance
-    loan with equal installments. Amounts may be numbers or decimal strings here."""
+class SeedLoanIn(LoanIn):
+    """`POST /create-loans`: the body of `POST /loans`, where the seed application's names
+    may stand for three of its fields: `loan_amount` for `principal`, `interest_rate` for
+    `annual_interest_rate` and `repayment_period` (months, so a monthly loan) for
+    `installments`. Give one name of each pair, not both. With neither rate, the rate is the
+    product's when `product_id` is given, else 2 (the seed's default)."""
 
-    borrower_id: Id
-    product_id: Id | None = None
-    loan_amount: MoneyIn
-    interest_rate: RateIn = Field(Decimal("2"), description="Percent a year.")
-    repayment_period: int = Field(ge=1, le=480, description="Months.")
-    purpose: Annotated[Text, Field(max_length=200)] = ""
+    principal: MoneyIn | None = None  # type: ignore[assignment]
+    installments: Int | None = Field(None, ge=1, le=480)  # type: ignore[assignment]
+    loan_amount: MoneyIn | None = Field(None, description="The seed's name for `principal`.")
+    interest_rate: RateIn | None = Field(
+        None, description="The seed's name for `annual_interest_rate` (percent a year)."
+    )
+    repayment_period: Int | None = Field(
+        None, ge=1, le=480, description="The seed's name for `installments`: months."
+    )
 
 
 class PreviewIn(TermsIn):
@@ -285,7 +316,7 @@ class LoanOut(Schema):
     id: int
     number: str
     borrower_id: int
-    borrower_name: str = Field(alias="borrower.full_name")
+    borrower_name: str
     product_id: int | None
     status: LoanStatusName
     principal: Money
@@ -295,7 +326,9 @@ class LoanOut(Schema):
     interest_method: InterestMethod
     amortization: Amortization
     grace_periods: int
-    first_due_date: date | None
+    first_due_date: date | None = Field(
+        description="As given in the terms; once approved, the first installment's due date."
+    )
     installment_multiple: Money
     installment_rounding: InstallmentRounding
     interest_period: InterestPeriod
@@ -307,7 +340,11 @@ class LoanOut(Schema):
     total_waived: Money
     outstanding: Money
     days_past_due: int
-    submitted_by: str = Field(alias="submitted_by.username")
+    projected: bool = Field(
+        description="True for a pending application: `total_repayable` and `outstanding` "
+        "are what its terms would give if it were disbursed today (nothing is owed yet)."
+    )
+    submitted_by: str = Field(description="Username of the officer who submitted it.")
     submitted_at: datetime
     decided_at: datetime | None
     status_reason: str
@@ -329,11 +366,13 @@ class LoanPage(Page):
     items: list[LoanOut]
 
 
-class ApproveIn(Schema):
+class ApproveIn(StrictIn):
+    """Every field is optional: send `{}` (or no body at all) to disburse today."""
+
     disbursement_date: ValueDate | None = Field(None, description="Defaults to today.")
 
 
-class RejectIn(Schema):
+class RejectIn(StrictIn):
     reason: Annotated[LongText, Field(max_length=REASON_MAX_LENGTH)]
 
 
@@ -374,7 +413,7 @@ class ScheduleOut(Schema):
 # --- repayments -----------------------------------------------------------------------------
 
 
-class RepaymentIn(Schema):
+class RepaymentIn(StrictIn):
     amount: MoneyIn
     paid_on: ValueDate | None = Field(None, description="Defaults to today.")
     method: Method = "cash"
@@ -455,7 +494,6 @@ class SummaryOut(Schema):
 class TransactionOut(Schema):
     id: int
     type: str = Field(
-        alias="kind",
         description="disbursement, repayment, recovery, charge, waiver, write_off or accrual.",
     )
     value_date: date
@@ -467,13 +505,7 @@ class TransactionOut(Schema):
     penalties: Money
     overpaid: Money
     outstanding_after: Money
-    reversed: bool = Field(alias="is_reversed")
-
-
-class StrictIn(Schema):
-    """An input whose unknown or misspelt field is a 422 naming it (never silently ignored)."""
-
-    model_config = ConfigDict(extra="forbid")
+    reversed: bool
 
 
 class ReverseIn(StrictIn):

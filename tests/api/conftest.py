@@ -36,6 +36,14 @@ class ApiClient:
             path, data, content_type="application/json", headers=self._headers(headers)
         )
 
+    def call(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
+        """Any method (PUT, DELETE, PATCH...) with a JSON body, for the answers to methods
+        an address does not take."""
+        data = "" if body is None else json.dumps(body)
+        return self.client.generic(
+            method, path, data, content_type="application/json", headers=self._headers(headers)
+        )
+
 
 def token_for(user: AbstractBaseUser, *, expired: bool = False) -> str:
     if expired:

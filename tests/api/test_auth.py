@@ -107,6 +107,23 @@ def test_five_failures_lock_the_pair_out_with_json_429() -> None:
     assert not AuditLog.objects.filter(action=AuditLog.Action.LOGIN).exists()
 
 
+def test_the_right_password_after_four_failures_still_signs_in() -> None:
+    """The boundary: PAIR_LIMIT - 1 wrong passwords leave one try; only the PAIR_LIMIT-th
+    failure locks (and is itself answered 429, as the schema and README say)."""
+    assert throttle.PAIR_LIMIT == 5  # the figure the schema, the README and the page state
+    OfficerFactory(username="olu")
+    for attempt in range(1, throttle.PAIR_LIMIT):
+        assert get_token("olu", "wrong").status_code == 401, attempt
+    assert get_token("olu", PASSWORD).status_code == 200
+
+
+def test_the_schema_states_the_lockout_the_code_applies() -> None:
+    schema = Client().get("/api/openapi.json").json()
+    answer = schema["paths"]["/api/auth/token"]["post"]["responses"]["429"]["description"]
+    assert f"The {throttle.PAIR_LIMIT}th wrong password in 15 minutes" in answer
+    assert f"the first {throttle.PAIR_LIMIT - 1} wrong ones are 401s" in answer
+
+
 def test_lockout_is_shared_with_the_login_page() -> None:
     """API failures and sign-in page failures count together (same username and address)."""
     OfficerFactory(username="olu")

@@ -73,3 +73,30 @@ def test_docs_page_loads_only_same_origin_scripts() -> None:
     assert "/static/ninja/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
     assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_idempotency_keys_are_documented_as_per_user_with_their_409() -> None:
+    schema = Client().get("/api/openapi.json").json()
+    keyed = [
+        (path, method, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
+    ]
+    assert [(path, method) for path, method, _ in keyed] == [("/api/loans/{id}/repayments", "post")]
+    for _, _, operation in keyed:
+        header = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")
+        assert "per user" in header["description"]
+        assert "different body is a 409" in header["description"]
+        assert "Idempotency-Key" in operation["responses"]["409"]["description"]
+    assert "per user" in schema["info"]["description"]
+
+
+def test_an_optional_body_is_its_schema_not_schema_or_null() -> None:
+    """openapi-python-client turns "ApproveIn or null" into code that sends its Unset marker."""
+    schema = Client().get("/api/openapi.json").json()
+    body = schema["paths"]["/api/loans/{id}/approve"]["post"]["requestBody"]
+    assert body == {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApproveIn"}}},
+        "required": False,
+    }

@@ -14,7 +14,9 @@ from django.utils import timezone
 
 from lending.models import AuditLog, Installment, Loan
 from lending.receivers import loan_status_cache_key
+from lending.schedule import build_schedule
 from lending.selectors.status import loan_status
+from lending.services.loans import terms_for
 from tests.api.conftest import ApiClient
 from tests.factories import (
     ActiveLoanFactory,
@@ -59,7 +61,12 @@ def test_apply_creates_a_pending_application(officer_api: ApiClient, borrower: A
     assert body["amortization"] == "equal_installments"
     assert body["installment_multiple"] == "0.01"
     assert body["days_in_year"] == 365
-    assert body["outstanding"] == "0.00"
+    # Nothing is owed yet, but the answer shows what the terms would give (5000 at 12 % over
+    # the terms' installments, by the schedule engine), never zeros.
+    projection = build_schedule(terms_for(loan, timezone.localdate())).total
+    assert body["projected"] is True
+    assert body["total_repayable"] == body["outstanding"] == f"{projection:.2f}"
+    assert projection > Decimal("5000.00")
     assert body["purpose"] == "Stock for the shop"
     assert AuditLog.objects.filter(action=AuditLog.Action.LOAN_SUBMITTED).count() == 1
 
@@ -431,3 +438,146 @@ def test_status_of_a_pending_loan_has_no_verdict(officer_api: ApiClient) -> None
     loan = LoanFactory()
     body = officer_api.get(f"/api/loans/{loan.pk}/status").json()
     assert body["status"] is None
+
+
+# --- what a pending or approved loan shows ----------------------------------------------------
+
+
+def test_a_pending_loan_shows_its_projected_totals_everywhere(admin_api: ApiClient) -> None:
+    loan = LoanFactory(principal=Decimal("1200.00"), installments=6)
+    projection = build_schedule(terms_for(loan, timezone.localdate()))
+    read = admin_api.get(f"/api/loans/{loan.pk}").json()
+    listed = admin_api.get("/api/loans", {"status": "pending"}).json()["items"]
+    schedule = admin_api.get(f"/api/loans/{loan.pk}/schedule").json()
+    for answer in (read, listed[0]):
+        assert answer["projected"] is True
+        assert answer["total_repayable"] == f"{projection.total:.2f}"
+        assert answer["outstanding"] == f"{projection.total:.2f}"
+        assert answer["total_paid"] == "0.00"
+    assert schedule["totals"]["total"] == read["total_repayable"]  # one projection, not two
+    loan.refresh_from_db()
+    assert loan.total_repayable == Decimal("0.00")  # reading stores nothing
+
+
+def test_an_approved_loan_shows_its_stored_totals_and_first_due_date(
+    officer: Any, officer2_api: ApiClient
+) -> None:
+    loan = LoanFactory(submitted_by=officer, installments=6)
+    assert officer2_api.get(f"/api/loans/{loan.pk}").json()["first_due_date"] is None
+    approved = officer2_api.post(f"/api/loans/{loan.pk}/approve").json()
+    first = Installment.objects.filter(loan=loan).order_by("number").first()
+    assert first is not None
+    assert approved["first_due_date"] == first.due_date.isoformat()
+    assert approved["projected"] is False
+    loan.refresh_from_db()
+    assert approved["total_repayable"] == f"{loan.total_repayable:.2f}"
+    read = officer2_api.get(f"/api/loans/{loan.pk}").json()
+    listed = officer2_api.get("/api/loans", {"status": "active"}).json()["items"][0]
+    assert read["first_due_date"] == listed["first_due_date"] == first.due_date.isoformat()
+
+
+def test_a_first_due_date_given_in_the_terms_is_kept(officer_api: ApiClient, borrower: Any) -> None:
+    first_due = (timezone.localdate() + timedelta(days=40)).isoformat()
+    body = officer_api.post("/api/loans", terms(borrower.pk, first_due_date=first_due)).json()
+    assert body["first_due_date"] == first_due
+
+
+def test_a_rejected_application_is_not_projected(officer: Any, officer2_api: ApiClient) -> None:
+    loan = LoanFactory(submitted_by=officer)
+    body = officer2_api.post(f"/api/loans/{loan.pk}/reject", {"reason": "Income too low"}).json()
+    assert body["status"] == "rejected"
+    assert body["projected"] is False
+    assert body["total_repayable"] == "0.00"
+
+
+# --- POST /api/create-loans with either names ---------------------------------------------------
+
+
+def test_seed_alias_takes_the_standard_names(officer_api: ApiClient, borrower: Any) -> None:
+    response = officer_api.post(
+        "/api/create-loans",
+        {
+            "borrower_id": borrower.pk,
+            "principal": "3000.00",
+            "annual_interest_rate": "9",
+            "installments": 10,
+            "frequency": "weekly",
+            "interest_method": "flat",
+        },
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["principal"], body["annual_interest_rate"]) == ("3000.00", "9.0000")
+    assert (body["installments"], body["frequency"], body["interest_method"]) == (
+        10,
+        "weekly",
+        "flat",
+    )
+
+
+def test_seed_alias_mixes_the_two_kinds_of_names(officer_api: ApiClient, borrower: Any) -> None:
+    response = officer_api.post(
+        "/api/create-loans",
+        {"borrower_id": borrower.pk, "loan_amount": "800", "installments": 4},
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["principal"], body["installments"]) == ("800.00", 4)
+    assert body["annual_interest_rate"] == "2.0000"  # the seed's default: no rate, no product
+
+
+def test_seed_alias_without_a_rate_takes_the_products(
+    officer_api: ApiClient, borrower: Any
+) -> None:
+    product = LoanProductFactory(default_interest_rate=Decimal("15"))
+    response = officer_api.post(
+        "/api/create-loans",
+        {
+            "borrower_id": borrower.pk,
+            "product_id": product.pk,
+            "loan_amount": "1000",
+            "repayment_period": 12,
+        },
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["annual_interest_rate"] == "15.0000"
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"loan_amount": "10", "principal": "10", "installments": 3}, {"loan_amount"}),
+        ({"principal": "10", "repayment_period": 3, "installments": 3}, {"repayment_period"}),
+        (
+            {"principal": "10", "installments": 3, "interest_rate": "1", "annual_interest_rate": 1},
+            {"interest_rate"},
+        ),
+        ({"installments": 3}, {"principal"}),
+        ({"loan_amount": "10"}, {"installments"}),
+        ({"loan_amount": "10", "repayment_period": 3, "frequency": "weekly"}, {"frequency"}),
+        ({"loan_amount": "10", "repayment_period": True}, {"repayment_period"}),
+        ({"loan_amount": "10", "repayment_period": 3, "repayment_perod": 3}, {"repayment_perod"}),
+    ],
+)
+def test_seed_alias_refuses_ambiguous_or_missing_terms(
+    officer_api: ApiClient, borrower: Any, body: dict[str, Any], fields: set[str]
+) -> None:
+    response = officer_api.post("/api/create-loans", {"borrower_id": borrower.pk, **body})
+    assert response.status_code == 422, response.json()
+    assert {e["field"] for e in response.json()["detail"]} == fields
+    assert not Loan.objects.exists()
+
+
+@pytest.mark.parametrize("send", ["nothing", "no content type", "empty object"])
+def test_approve_takes_an_empty_or_absent_body(
+    officer: Any, officer2_api: ApiClient, send: str
+) -> None:
+    loan = LoanFactory(submitted_by=officer)
+    path = f"/api/loans/{loan.pk}/approve"
+    if send == "no content type":
+        auth = {"Authorization": f"Bearer {officer2_api.token}"}
+        response = officer2_api.client.post(path, headers=auth, content_type="")
+    else:
+        response = officer2_api.post(path, {} if send == "empty object" else None)
+    assert response.status_code == 200, response.content
+    assert response.json()["disbursement_date"] == timezone.localdate().isoformat()

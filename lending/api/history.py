@@ -1,0 +1,207 @@
+"""The API's reads of a loan and its history, at the same cost whatever the history's length.
+
+A loan read by a client (the loan, its schedule, a page of its repayments or transactions)
+runs a fixed number of queries and reads plain rows (`values()`, only the columns an answer
+shows) rather than model instances with their related objects; repayments and transactions
+come a page at a time. A loan with 300 repayments costs what a new one does (guarded by
+`tests/api/test_history_reads.py` and measured by `make bench`).
+
+Loans answer with what DESIGN.md "Web API" promises of them: a pending application gives the
+totals its terms would have if disbursed today (`projected: true`), never zeros, and an
+approved loan's `first_due_date` is its first installment's due date when the terms left it
+to the schedule.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from lending.models import Allocation, Installment, Loan, LoanTransaction, Repayment
+from lending.schedule import build_schedule
+from lending.selectors.repayments import with_balance_after
+from lending.services.loans import terms_for
+
+# The loan's own columns an answer shows, as they are named in it.
+LOAN_COLUMNS = (
+    "id",
+    "number",
+    "borrower_id",
+    "product_id",
+    "status",
+    "principal",
+    "annual_interest_rate",
+    "installments",
+    "frequency",
+    "interest_method",
+    "amortization",
+    "grace_periods",
+    "first_due_date",
+    "installment_multiple",
+    "installment_rounding",
+    "interest_period",
+    "days_in_year",
+    "purpose",
+    "disbursement_date",
+    "total_repayable",
+    "total_paid",
+    "total_waived",
+    "outstanding",
+    "days_past_due",
+    "submitted_at",
+    "decided_at",
+    "status_reason",
+)
+
+
+def loans_for_answers(loans: QuerySet[Loan]) -> QuerySet[Loan]:
+    """Loans with what their answers name beside their own row (borrower's name, submitter's
+    username, first installment's due date), in the same query, and nothing else."""
+    first_due = (
+        Installment.objects.filter(loan=OuterRef("pk")).order_by("number").values("due_date")[:1]
+    )
+    return (
+        loans.select_related("borrower", "submitted_by")
+        .only(*LOAN_COLUMNS, "borrower__full_name", "submitted_by__username")
+        .annotate(first_installment_due=Subquery(first_due))
+    )
+
+
+def loan_answer(loan: Loan, *, today: date) -> dict[str, Any]:
+    """A loan as the API answers it (`LoanOut`). A pending application's totals are its
+    projection (the schedule engine, disbursed `today`); terms that no longer give a schedule
+    today (a first due date now past) leave the stored figures, `projected: false`."""
+    answer = {name: getattr(loan, name) for name in LOAN_COLUMNS}
+    answer["borrower_name"] = loan.borrower.full_name
+    answer["submitted_by"] = loan.submitted_by.username
+    answer["first_due_date"] = loan.first_due_date or getattr(loan, "first_installment_due", None)
+    answer["projected"] = False
+    if loan.status == Loan.Status.PENDING:
+        try:
+            total = build_schedule(terms_for(loan, today)).total
+        except ValidationError:
+            return answer
+        answer["total_repayable"] = total
+        answer["outstanding"] = total - loan.total_waived - loan.total_paid
+        answer["projected"] = True
+    return answer
+
+
+# --- repayments -------------------------------------------------------------------------------
+
+REPAYMENT_COLUMNS = (
+    "id",
+    "loan_id",
+    "amount",
+    "paid_on",
+    "method",
+    "reference",
+    "recorded_at",
+    "reversed_at",
+    "balance_after",
+    "receipt__number",
+    "recorded_by__username",
+)
+
+
+def repayment_rows(repayments: QuerySet[Repayment]) -> QuerySet[Repayment, dict[str, Any]]:
+    """Lean rows of repayments (newest first): one query, whatever joins the answer needs."""
+    return (
+        with_balance_after(repayments)
+        .order_by("-paid_on", "-recorded_at", "-id")
+        .values(*REPAYMENT_COLUMNS)
+    )
+
+
+def repayment_answers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`RepaymentOut` answers for rows of `repayment_rows`, with each one's current split
+    over the installments: one more query for all of them."""
+    split: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    allocations = (
+        Allocation.objects.filter(
+            transaction__repayment_id__in=[row["id"] for row in rows],
+            transaction__kind=LoanTransaction.Kind.REPAYMENT,
+            superseded_at=None,
+        )
+        .order_by("installment__number", "id")
+        .values_list(
+            "transaction__repayment_id",
+            "installment__number",
+            "principal",
+            "interest",
+            "fees",
+            "penalties",
+        )
+    )
+    if rows:  # an empty page needs no query
+        for repayment_id, number, principal, interest, fees, penalties in allocations:
+            split[repayment_id].append(
+                {
+                    "installment": number,
+                    "principal": principal,
+                    "interest": interest,
+                    "fees": fees,
+                    "penalties": penalties,
+                    "total": principal + interest + fees + penalties,
+                }
+            )
+    return [
+        {
+            "id": row["id"],
+            "loan_id": row["loan_id"],
+            "amount": row["amount"],
+            "paid_on": row["paid_on"],
+            "method": row["method"],
+            "reference": row["reference"],
+            "receipt_number": row["receipt__number"],
+            "allocations": split[row["id"]],
+            "outstanding": row["balance_after"],
+            "recorded_by": row["recorded_by__username"],
+            "recorded_at": row["recorded_at"],
+            "reversed": row["reversed_at"] is not None,
+        }
+        for row in rows
+    ]
+
+
+def repayment_answer(pk: int) -> dict[str, Any]:
+    """One repayment as the API answers it (after recording or reversing it)."""
+    return repayment_answers(list(repayment_rows(Repayment.objects.filter(pk=pk))))[0]
+
+
+# --- transactions -----------------------------------------------------------------------------
+
+TRANSACTION_COLUMNS = (
+    "id",
+    "kind",
+    "value_date",
+    "booked_at",
+    "amount",
+    "principal",
+    "interest",
+    "fees",
+    "penalties",
+    "overpaid",
+    "outstanding_after",
+    "reversed_at",
+)
+
+
+def transaction_rows(loan_id: int) -> QuerySet[LoanTransaction, dict[str, Any]]:
+    """A loan's transactions in value-date order (a day's penalties after its payments)."""
+    return (
+        LoanTransaction.objects.filter(loan_id=loan_id)
+        .order_by("value_date", "end_of_day", "id")
+        .values(*TRANSACTION_COLUMNS)
+    )
+
+
+def transaction_answer(row: dict[str, Any]) -> dict[str, Any]:
+    answer = {name: row[name] for name in TRANSACTION_COLUMNS if name != "reversed_at"}
+    answer["type"] = answer.pop("kind")
+    answer["reversed"] = row["reversed_at"] is not None
+    return answer
