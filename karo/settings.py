@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "karo.middleware.NoStoreMiddleware",
     "accounts.middleware.SessionIdleRefreshMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.SignedOutMiddleware",
     "accounts.middleware.MethodNotAllowedPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
