@@ -10,6 +10,7 @@ from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.functional import SimpleLazyObject
 
 from accounts.backends import user_access
+from accounts.middleware import restored_form
 
 
 def institution(request: HttpRequest) -> dict[str, Any]:
@@ -19,6 +20,8 @@ def institution(request: HttpRequest) -> dict[str, Any]:
         # The signed-in user's role names for the header, from the cached access.
         "ROLES": SimpleLazyObject(lambda: user_access(request.user).roles),
         "NAV": SimpleLazyObject(lambda: main_navigation(request)),
+        # A form posted after the session ended, to put back on its page (once).
+        "RESTORED_FORM": restored_form(request),
     }
 
 

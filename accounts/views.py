@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -45,6 +46,15 @@ class LoginView(auth_views.LoginView):
         if refusal is not None:
             response.status_code = 429
             response["Retry-After"] = str(refusal.retry_after)
+        return response
+
+
+class LogoutView(auth_views.LogoutView):
+    """Sign out (POST only), then the login page says so."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.success(request, "You have signed out.")
         return response
 
 

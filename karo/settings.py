@@ -55,6 +55,12 @@ if len(KARO_CURRENCY) != 3 or not KARO_CURRENCY.isalpha():
     raise ImproperlyConfigured(
         f"KARO_CURRENCY must be a three-letter ISO 4217 code, not {KARO_CURRENCY!r}."
     )
+# Where a phone number typed without its country code (0712 345 678) is from: ISO 3166 code.
+KARO_PHONE_REGION = env.str("KARO_PHONE_REGION", default="KE").strip().upper()
+if len(KARO_PHONE_REGION) != 2 or not KARO_PHONE_REGION.isalpha():
+    raise ImproperlyConfigured(
+        f"KARO_PHONE_REGION must be a two-letter country code, not {KARO_PHONE_REGION!r}."
+    )
 KARO_INSTITUTION_NAME = env.str("KARO_INSTITUTION_NAME", default="Ka-Ro Microfinance")
 # Minutes of inactivity after which a staff session ends.
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: none, the
@@ -105,6 +111,7 @@ MIDDLEWARE = [
     "karo.middleware.NoStoreMiddleware",
     "accounts.middleware.SessionIdleRefreshMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.SignedOutMiddleware",
     "accounts.middleware.MethodNotAllowedPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

@@ -36,12 +36,17 @@ from lending.models import (
     Loan,
     LoanProduct,
 )
+from lending.phones import normalise_phone
 from lending.schedule import MAX_INSTALLMENTS, MINOR_UNIT, Schedule
 from lending.selectors.loans import loan_officers
 from lending.services.borrowers import (
     ADULT_AGE,
     BORROWER_FIELDS,
+    MONTHLY_INCOME_MAX,
+    OLDEST_AGE,
     check_adult,
+    check_full_name,
+    check_monthly_income,
     check_national_id_free,
 )
 from lending.services.loans import TERM_FIELDS, check_product_limits, preview_schedule
@@ -101,7 +106,8 @@ class BorrowerForm(InputRulesMixin, forms.ModelForm):
         }
         help_texts = {
             "national_id": "Spaces, dashes and letter case are ignored: AB 123-45 = AB12345.",
-            "date_of_birth": f"Borrowers must be at least {ADULT_AGE} years old.",
+            "date_of_birth": f"Borrowers must be {ADULT_AGE} to {OLDEST_AGE} years old.",
+            "phone": "With the country code (+254 712 345 678), or as dialled in the country.",
             "monthly_income": "Zero if unknown.",
         }
         error_messages = {
@@ -123,7 +129,9 @@ class BorrowerForm(InputRulesMixin, forms.ModelForm):
         today = timezone.localdate()
         latest = date(today.year - ADULT_AGE, today.month, 28 if today.day > 28 else today.day)
         self.fields["date_of_birth"].widget.attrs["max"] = latest.isoformat()
-        self.fields["monthly_income"].widget.attrs.update({"min": "0", "step": "0.01"})
+        self.fields["monthly_income"].widget.attrs.update(
+            {"min": "0", "max": str(MONTHLY_INCOME_MAX), "step": "0.01"}
+        )
 
     def clean_national_id(self) -> str:
         value: str = self.cleaned_data["national_id"]
@@ -138,9 +146,31 @@ class BorrowerForm(InputRulesMixin, forms.ModelForm):
     def clean_date_of_birth(self) -> date:
         value: date = self.cleaned_data["date_of_birth"]
         try:
-            check_adult(value)
+            # A borrower registered long ago may be past the oldest age now: only a new date
+            # of birth is held to it (as the service does).
+            check_adult(value, oldest=value != self.instance.date_of_birth)
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["date_of_birth"]) from exc
+        return value
+
+    def clean_full_name(self) -> str:
+        value: str = self.cleaned_data["full_name"]
+        try:
+            check_full_name(value)
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["full_name"]) from exc
+        return value
+
+    def clean_phone(self) -> str:
+        """Stored in E.164; a number without its country code is one of KARO_PHONE_REGION."""
+        return normalise_phone(self.cleaned_data["phone"])
+
+    def clean_monthly_income(self) -> Decimal:
+        value: Decimal = self.cleaned_data["monthly_income"]
+        try:
+            check_monthly_income(value)
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["monthly_income"]) from exc
         return value
 
     def validate_unique(self) -> None:

@@ -13,6 +13,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from lending.models import ZERO, Borrower, Loan
+from lending.phones import phone_search_digits
 
 # ?sort= value -> ordering. Every ordering ends with the primary key so pages never overlap.
 BORROWER_SORTS: dict[str, tuple[str, list[str]]] = {
@@ -29,13 +30,18 @@ DISBURSED = [Loan.Status.ACTIVE, Loan.Status.CLOSED, Loan.Status.WRITTEN_OFF]
 
 def borrower_matching(query: str) -> Q:
     """Name, number, phone or national ID containing the text. The national ID is stored
-    normalised, so the query is normalised too ("ab 12-3" finds AB123)."""
+    normalised, so the query is normalised too ("ab 12-3" finds AB123); phones are stored in
+    E.164, so a query that looks like a phone number is looked for by its digits without
+    country code or trunk prefix ("0776 780 218" and "+254776780218" find +254776780218)."""
     query = query.strip()
     if not query:
         return Q()
     condition = (
         Q(full_name__icontains=query) | Q(number__icontains=query) | Q(phone__icontains=query)
     )
+    phone_digits = phone_search_digits(query)
+    if phone_digits:
+        condition |= Q(phone__icontains=phone_digits)  # icontains: the trigram index
     national_id = Borrower.normalise_national_id(query)
     if national_id:
         condition |= Q(national_id__contains=national_id)

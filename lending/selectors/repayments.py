@@ -23,6 +23,7 @@ from lending.models import (
     Repayment,
     money_field,
 )
+from lending.phones import phone_search_digits
 
 ZERO = Decimal("0.00")
 CENTS = Decimal("0.01")
@@ -36,18 +37,16 @@ def loan_search(query: str, *, limit: int = 20) -> QuerySet[Loan]:
     loans = Loan.objects.filter(status__in=SEARCHABLE_STATUSES).select_related("borrower")
     if not query:
         return loans.none()
-    digits = "".join(ch for ch in query if ch.isdigit())
     match = (
         Q(borrower__full_name__icontains=query)
         | Q(number__icontains=query)
         | Q(borrower__number__icontains=query)
         | Q(borrower__phone__icontains=query)
     )
-    # "0712 345 678" should find "+254712345678": match the digits without spaces and
-    # without the national trunk prefix 0.
-    national = digits.lstrip("0")
-    if len(national) >= 4:
-        match |= Q(borrower__phone__icontains=digits) | Q(borrower__phone__icontains=national)
+    # Phones are stored in E.164: "0712 345 678" finds "+254712345678" (lending.phones).
+    phone_digits = phone_search_digits(query)
+    if phone_digits:
+        match |= Q(borrower__phone__icontains=phone_digits)
     # "active" sorts before "closed" and "written_off"; good enough and index-free.
     return loans.filter(match).order_by("status", "-disbursement_date", "-id")[:limit]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -16,6 +17,7 @@ from karo.inputs import EARLIEST_BIRTH_DATE
 from lending.audit import audit_record, changes, snapshot
 from lending.limits import ADDRESS_MAX_LENGTH, NOTES_MAX_LENGTH
 from lending.models import AuditLog, Borrower
+from lending.phones import normalise_phone
 from lending.services.numbers import next_borrower_number
 from lending.signals import borrower_changed
 
@@ -32,6 +34,11 @@ BORROWER_FIELDS = [
 ]
 DUPLICATE_ID = "A borrower with this national ID is already registered."
 ADULT_AGE = 18
+# At registration (or when the date of birth is corrected), older than this is a typing mistake.
+OLDEST_AGE = 100
+NAME_MIN_LETTERS = 2
+# A month's income above this is a typing mistake (ten million in the institution's currency).
+MONTHLY_INCOME_MAX = Decimal("10000000.00")
 
 
 def age_on(date_of_birth: date, today: date) -> int:
@@ -40,9 +47,12 @@ def age_on(date_of_birth: date, today: date) -> int:
     return today.year - date_of_birth.year - (0 if had_birthday else 1)
 
 
-def check_adult(date_of_birth: date | None, today: date | None = None) -> None:
+def check_adult(
+    date_of_birth: date | None, today: date | None = None, *, oldest: bool = True
+) -> None:
     """Only adults may borrow: refuse a date of birth less than ADULT_AGE years ago (and one
-    before EARLIEST_BIRTH_DATE, a typing mistake)."""
+    before EARLIEST_BIRTH_DATE or, with `oldest`, more than OLDEST_AGE years ago: a typing
+    mistake)."""
     if not isinstance(date_of_birth, date):
         return  # a missing date is reported by the field's own validation
     today = today or timezone.localdate()
@@ -56,6 +66,49 @@ def check_adult(date_of_birth: date | None, today: date | None = None) -> None:
         raise ValidationError(
             {"date_of_birth": f"Borrowers must be adults: at least {ADULT_AGE} years old."}
         )
+    if oldest and age_on(date_of_birth, today) > OLDEST_AGE:
+        raise ValidationError(
+            {
+                "date_of_birth": f"That makes the borrower older than {OLDEST_AGE}: "
+                "check the year of birth."
+            }
+        )
+
+
+def check_full_name(full_name: str) -> None:
+    if sum(1 for char in full_name or "" if char.isalpha()) < NAME_MIN_LETTERS:
+        raise ValidationError(
+            {"full_name": f"Enter the full name: at least {NAME_MIN_LETTERS} letters."}
+        )
+
+
+def check_monthly_income(income: Decimal | None) -> None:
+    if income is not None and income > MONTHLY_INCOME_MAX:
+        raise ValidationError(
+            {
+                "monthly_income": f"Enter a monthly income of at most {MONTHLY_INCOME_MAX:,.2f}; "
+                "check the amount."
+            }
+        )
+
+
+def clean_contact(borrower: Borrower) -> None:
+    """The name, phone (stored E.164) and income every caller gives, checked alike."""
+    errors: dict[str, Any] = {}
+    for check in (
+        lambda: check_full_name(borrower.full_name),
+        lambda: check_monthly_income(borrower.monthly_income),
+    ):
+        try:
+            check()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    try:
+        borrower.phone = normalise_phone(borrower.phone)
+    except ValidationError as exc:
+        errors["phone"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
 
 
 def check_text_lengths(borrower: Borrower) -> None:
@@ -91,6 +144,7 @@ def borrower_create(*, user: User, request: HttpRequest | None = None, **fields:
     borrower = Borrower(created_by=user, **fields)
     borrower.national_id = Borrower.normalise_national_id(borrower.national_id or "")
     borrower.full_clean(exclude=["number", "created_by"], validate_unique=False)
+    clean_contact(borrower)
     check_text_lengths(borrower)
     check_adult(borrower.date_of_birth)
     with transaction.atomic():
@@ -126,16 +180,19 @@ def borrower_update(
     with transaction.atomic():
         locked = Borrower.objects.select_for_update().get(pk=borrower.pk)
         before = snapshot(locked, BORROWER_FIELDS)
+        born = locked.date_of_birth
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.national_id = Borrower.normalise_national_id(locked.national_id or "")
         locked.full_clean(exclude=["number", "created_by"], validate_unique=False)
+        clean_contact(locked)
         check_text_lengths(locked)
-        check_adult(locked.date_of_birth)
+        # A borrower registered long ago may be past OLDEST_AGE now; only a new date is checked.
+        check_adult(locked.date_of_birth, oldest=locked.date_of_birth != born)
         check_national_id_free(locked.national_id, exclude_pk=locked.pk)
         diff = changes(before, snapshot(locked, BORROWER_FIELDS))
         if diff:
-            locked.save(update_fields=[*fields.keys(), "national_id", "updated_at"])
+            locked.save(update_fields=[*fields.keys(), "national_id", "phone", "updated_at"])
             audit_record(
                 action=AuditLog.Action.BORROWER_UPDATED,
                 user=user,

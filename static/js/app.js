@@ -64,3 +64,38 @@
     if (document.body && document.body.hasAttribute("data-autoprint")) { window.print(); }
   });
 })();
+
+// A form posted after the session ended was not recorded; once signed in again, its page gets
+// the values typed back (accounts.middleware.SignedOutMiddleware), with a note to check them.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var data = document.getElementById("restored-form");
+    if (!data) { return; }
+    var kept = JSON.parse(data.textContent);
+    var form = Array.prototype.find.call(document.querySelectorAll("form[method=post]"), function (f) {
+      return new URL(f.action, window.location.href).pathname === kept.action;
+    });
+    if (!form) { return; }
+    Object.keys(kept.fields).forEach(function (name) {
+      var values = kept.fields[name];
+      form.querySelectorAll("[name='" + CSS.escape(name) + "']").forEach(function (field, i) {
+        if (field.type === "hidden" || field.type === "file") { return; }
+        if (field.type === "checkbox" || field.type === "radio") {
+          field.checked = values.indexOf(field.value) !== -1;
+        } else if (field.tagName === "SELECT" && field.multiple) {
+          Array.prototype.forEach.call(field.options, function (o) { o.selected = values.indexOf(o.value) !== -1; });
+        } else if (values[i] !== undefined) {
+          field.value = values[i];
+        }
+      });
+    });
+    var note = document.createElement("div");
+    note.className = "alert warning";
+    note.setAttribute("role", "alert");
+    note.id = "restored-note";
+    note.textContent = "Your session ended before this form was sent, so nothing was recorded. " +
+      "The form has what you typed: check it, then send it again.";
+    form.insertBefore(note, form.firstChild);
+  });
+})();

@@ -159,7 +159,7 @@ def test_borrower_form_refuses_minors_and_negative_income() -> None:
             "full_name": "Young",
             "national_id": "Y1",
             "date_of_birth": (today - timedelta(days=17 * 365)).isoformat(),
-            "phone": "1",
+            "phone": "0712 345 678",
             "monthly_income": "-5",
         }
     )
@@ -175,7 +175,7 @@ def test_borrower_form_compares_national_ids_normalised() -> None:
         "full_name": "Twin",
         "national_id": "dup-1",
         "date_of_birth": "2020-01-01",
-        "phone": "1",
+        "phone": "0712 345 678",
         "monthly_income": "0",
     }
     form = BorrowerForm(data)

@@ -103,11 +103,11 @@ def test_negative_income_is_refused(officer: Any) -> None:
 def test_update_audits_only_what_changed(officer: Any) -> None:
     borrower = BorrowerFactory(created_by=officer)
     before = AuditLog.objects.count()
-    borrower_update(borrower=borrower, user=officer, phone="+1 555 0100")
+    borrower_update(borrower=borrower, user=officer, phone="+1 650 253 0000")
     entry = AuditLog.objects.latest("id")
     assert entry.action == AuditLog.Action.BORROWER_UPDATED
-    assert entry.details["changes"] == {"phone": [borrower.phone, "+1 555 0100"]}
-    borrower_update(borrower=borrower, user=officer, phone="+1 555 0100")
+    assert entry.details["changes"] == {"phone": [borrower.phone, "+16502530000"]}
+    borrower_update(borrower=borrower, user=officer, phone="+1 650 253 0000")
     assert AuditLog.objects.count() == before + 1  # no change, no entry
 
 
@@ -119,3 +119,73 @@ def test_update_to_another_borrowers_national_id_is_refused(officer: Any) -> Non
     assert caught.value.message_dict == {"national_id": [DUPLICATE_ID]}
     second.refresh_from_db()
     assert second.national_id == "X2" and first.national_id == "X1"
+
+
+# --- name, phone, age and income bounds (issue 18) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("+254 776 780 218", "+254776780218"),
+        ("+254776780218", "+254776780218"),
+        ("0776780218", "+254776780218"),
+        ("0776 780-218", "+254776780218"),
+        ("+260 977 123 456", "+260977123456"),
+    ],
+)
+def test_phones_are_stored_in_e164(officer: Any, typed: str, stored: str) -> None:
+    assert borrower_create(user=officer, **fields(phone=typed)).phone == stored
+
+
+@pytest.mark.parametrize("typed", ["abc", "1", "+254 12", "0776 780 218 999 1", "07x6780218"])
+def test_an_invalid_phone_is_refused(officer: Any, typed: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        borrower_create(user=officer, **fields(phone=typed))
+    assert "valid phone number" in caught.value.message_dict["phone"][0]
+
+
+@pytest.mark.parametrize("name", ["X", "X.", "1 2", " - "])
+def test_a_name_needs_two_letters(officer: Any, name: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        borrower_create(user=officer, **fields(full_name=name))
+    assert "at least 2 letters" in caught.value.message_dict["full_name"][0]
+
+
+def test_a_two_letter_name_in_any_script_is_taken(officer: Any) -> None:
+    assert borrower_create(user=officer, **fields(full_name="Wu")).pk
+    assert borrower_create(user=officer, **fields(full_name="李明", national_id="CN1")).pk
+
+
+def test_the_oldest_age_at_registration_is_100(officer: Any) -> None:
+    today = timezone.localdate()
+    oldest = today.replace(year=today.year - 101, day=1) + timedelta(days=40)
+    assert borrower_create(user=officer, **fields(date_of_birth=oldest)).pk
+    with pytest.raises(ValidationError) as caught:
+        borrower_create(
+            user=officer,
+            **fields(national_id="OLD2", date_of_birth=oldest.replace(year=oldest.year - 2)),
+        )
+    assert "older than 100" in caught.value.message_dict["date_of_birth"][0]
+
+
+def test_a_borrower_past_100_can_still_be_edited(officer: Any) -> None:
+    today = timezone.localdate()
+    borrower = BorrowerFactory(date_of_birth=today.replace(year=today.year - 90, day=1))
+    Borrower.objects.filter(pk=borrower.pk).update(
+        date_of_birth=today.replace(year=today.year - 102, day=1)
+    )
+    borrower.refresh_from_db()
+    assert (
+        borrower_update(borrower=borrower, user=officer, employer="Retired").employer == "Retired"
+    )
+
+
+def test_income_above_ten_million_is_refused(officer: Any) -> None:
+    assert borrower_create(user=officer, **fields(monthly_income=Decimal("10000000.00"))).pk
+    with pytest.raises(ValidationError) as caught:
+        borrower_create(
+            user=officer,
+            **fields(national_id="RICH2", monthly_income=Decimal("9999999999.99")),
+        )
+    assert "at most 10,000,000.00" in caught.value.message_dict["monthly_income"][0]

@@ -37,7 +37,7 @@ def form_data(**overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def borrower() -> Borrower:
     return BorrowerFactory(
-        full_name="Kwame Asante", national_id="GH-1234-5678", phone="+233 20 111"
+        full_name="Kwame Asante", national_id="GH-1234-5678", phone="+233 20 111 2222"
     )
 
 
@@ -108,7 +108,7 @@ def test_accountant_sees_no_edit_buttons(accountant_client: Client, borrower: Bo
 def test_search_finds_by_name_number_phone_or_national_id(
     officer_client: Client, borrower: Borrower, query: str
 ) -> None:
-    other = BorrowerFactory(full_name="Zed Other", national_id="ZZ1", phone="+1 999")
+    other = BorrowerFactory(full_name="Zed Other", national_id="ZZ1", phone="+1 650 253 0000")
     response = officer_client.get(reverse("borrower_list"), {"q": query})
     names = [b.full_name for b in response.context["page_obj"]]
     assert "Kwame Asante" in names
@@ -302,3 +302,29 @@ def test_borrower_search_is_indexed_on_postgresql() -> None:
         cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'lending_borrower'")
         names = {row[0] for row in cursor.fetchall()}
     assert {"borrower_name_trgm", "borrower_phone_trgm", "borrower_national_id_trgm"} <= names
+
+
+@pytest.mark.parametrize(
+    "query", ["+254 776 780 218", "+254776780218", "0776780218", "776780218", "0776 780", "780218"]
+)
+def test_phone_search_finds_a_borrower_by_any_form_of_the_number(
+    officer_client: Client, query: str
+) -> None:
+    BorrowerFactory(full_name="Amina Otieno", phone="0776 780 218")
+    BorrowerFactory(full_name="Zed Other", phone="+254 712 345 678")
+    response = officer_client.get(reverse("borrower_list"), {"q": query})
+    assert [b.full_name for b in response.context["page_obj"]] == ["Amina Otieno"]
+
+
+def test_the_form_stores_the_phone_normalised_and_refuses_nonsense(officer_client: Client) -> None:
+    response = officer_client.post(
+        reverse("borrower_create"),
+        form_data(
+            full_name="X", phone="abc", date_of_birth="1890-01-01", monthly_income="9999999999.99"
+        ),
+    )
+    errors = response.context["form"].errors
+    assert set(errors) == {"full_name", "phone", "date_of_birth", "monthly_income"}
+    assert not Borrower.objects.exists()
+    officer_client.post(reverse("borrower_create"), form_data(phone="0712 000 111"))
+    assert Borrower.objects.get().phone == "+254712000111"

@@ -465,11 +465,19 @@ def test_loan_search_by_name_number_and_phone(accountant_client: Client) -> None
     loan = ActiveLoanFactory(borrower=borrower)
     other = ActiveLoanFactory()
     url = reverse("repayment_list")
-    for query in ["wanjiru", loan.number, "0712 345 678", "712345"]:
+    for query in [
+        "wanjiru",
+        loan.number,
+        "0712 345 678",
+        "712345",
+        "+254 712 345 678",
+        "0712345678",
+    ]:
         html = accountant_client.get(url, {"q": query}).content.decode()
         assert loan.number in html, query
         assert other.number not in html, query
     assert reverse("repayment_create", args=[loan.pk]) in html
+    assert f'<a href="{reverse("loan_detail", args=[loan.pk])}">{loan.number}</a>' in html
 
 
 def test_loan_search_htmx_returns_only_the_results(accountant_client: Client, loan: Loan) -> None:
