@@ -212,7 +212,7 @@ def _journal_rows(qs: Any) -> Iterator[list[Any]]:
             yield [
                 f"JE-{entry.pk}",
                 entry.value_date,
-                entry.booked_at.isoformat(timespec="seconds"),
+                entry.booked_at,
                 entry.get_source_display(),
                 entry.memo,
                 entry.loan_id,

@@ -632,6 +632,7 @@ class AuditLog(models.Model):
         PRODUCT_CHANGED = "product_changed", "Product changed"
         SETTINGS_CHANGED = "settings_changed", "Settings changed"
         RECEIPT_PRINTED = "receipt_printed", "Receipt printed"
+        DOCUMENT_PRINTED = "document_printed", "Document printed"
         REPORT_EXPORTED = "report_exported", "Report exported"
         DAY_CLOSED = "day_closed", "Day closed"
         PENALTIES_APPLIED = "penalties_applied", "Late penalties applied"

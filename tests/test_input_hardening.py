@@ -552,7 +552,7 @@ def test_the_repayments_csv_neutralises_a_name_with_a_leading_space(
     loan = ActiveLoanFactory(borrower=borrower, disbursed_days_ago=10)
     repayment_record(loan=loan, user=accountant, amount=D("10.00"), paid_on=today(), method="cash")
     response = accountant_client.get(reverse("repayment_export"))
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
-    name = rows[0].index("borrower_name")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    name = rows[0].index("Borrower")
     assert rows[1][name] == '\' =HYPERLINK("http://x")'
-    assert rows[1][rows[0].index("amount")] == "10.00"
+    assert rows[1][rows[0].index("Amount received")] == "10.00"

@@ -3,8 +3,14 @@ template rendered to PDF by WeasyPrint. Both read the receipt in a fixed number 
 
 Viewing a receipt is not a reprint: opening the page is not audited. Printing is: the page's
 Print button posts to the same address, which records the print and answers with the page set
-to open the browser's print dialog; every PDF download is recorded too (DESIGN: receipt
-reprints and exports are audited)."""
+to open the browser's print dialog; every PDF is recorded too (DESIGN: receipt reprints and
+exports are audited). The PDF opens in the browser's tab (`inline`); `?download=1` asks the
+browser to save it instead.
+
+The 80 mm thermal receipt is as long as its content, not a 297 mm page: WeasyPrint has no
+page height "auto", so the PDF is laid out on a long roll page and each page is then cut to
+where its content ends (`trim_to_content`); on screen, the page's script measures the receipt
+and gives the browser's print the same length."""
 
 from __future__ import annotations
 
@@ -19,11 +25,14 @@ from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import permission_required
+from karo.words import amount_in_words
 from lending.audit import audit_record
 from lending.models import AuditLog, Receipt
+from lending.selectors.documents import next_payment
 from lending.selectors.repayments import allocation_totals, receipt_for_print
 
 PAPERS = ("a4", "thermal")
@@ -53,6 +62,11 @@ def _context(request: HttpRequest, number: str, *, pdf: bool) -> tuple[Receipt, 
         "totals": allocation_totals(allocations),
         "received_by": repayment.recorded_by.get_full_name()
         or repayment.recorded_by.get_username(),
+        "amount_in_words": amount_in_words(repayment.amount),
+        # What to pay next, as the loan stands now (a void receipt announces nothing).
+        "next_payment": None
+        if receipt.is_void
+        else next_payment(repayment.loan, timezone.localdate()),
         "paper": _paper(request),
         "pdf": pdf,
         "INSTITUTION_NAME": settings.KARO_INSTITUTION_NAME,
@@ -122,23 +136,57 @@ def static_only_fetcher() -> Any:
     return StaticOnlyFetcher(allowed_protocols=["data", "http", "https"])
 
 
-def render_receipt_pdf(request: HttpRequest, context: dict[str, Any]) -> bytes:
-    from weasyprint import HTML
+# The page a thermal receipt is laid out on before it is cut to its content (a receipt lists at
+# most MAX_LISTED_INSTALLMENTS installments: it is far shorter).
+THERMAL_ROLL = "@page thermal { size: 80mm 1000mm; }"
 
-    html = render_to_string("receipts/receipt.html", context, request=request)
+
+def trim_to_content(document: Any) -> None:
+    """Cut each laid-out page to where its content ends, plus the page's bottom margin. The
+    PDF draws every page from its top, so only the empty paper below goes."""
+    for page in document.pages:
+        box = page._page_box
+        if not box.children:
+            continue
+        root = box.children[0]
+        bottom = root.position_y + root.margin_height() + box.margin_bottom
+        page.height = min(page.height, bottom)
+
+
+def render_pdf(
+    request: HttpRequest, template: str, context: dict[str, Any], *, roll: bool = False
+) -> bytes:
+    """A document's page rendered by WeasyPrint from its own template and stylesheets;
+    `roll`: a thermal roll, cut to the content's length."""
+    from weasyprint import CSS, HTML
+
+    html = render_to_string(template, context, request=request)
     document = HTML(
         string=html, base_url=request.build_absolute_uri("/"), url_fetcher=static_only_fetcher()
-    )
+    ).render(stylesheets=[CSS(string=THERMAL_ROLL)] if roll else None)
+    if roll:
+        trim_to_content(document)
     return document.write_pdf()  # type: ignore[no-any-return]
+
+
+def pdf_response(request: HttpRequest, content: bytes, filename: str) -> HttpResponse:
+    """A PDF that opens in the browser's tab; `?download=1` saves it instead."""
+    response = HttpResponse(content, content_type="application/pdf")
+    disposition = "attachment" if request.GET.get("download") == "1" else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    return response
+
+
+def render_receipt_pdf(request: HttpRequest, context: dict[str, Any]) -> bytes:
+    return render_pdf(request, "receipts/receipt.html", context, roll=context["paper"] == "thermal")
 
 
 @require_GET
 @permission_required("lending.view_receipt")
 def receipt_pdf(request: HttpRequest, number: str) -> HttpResponse:
-    """The receipt as a PDF download; every download is audited (it is a copy of the receipt)."""
+    """The receipt as a PDF, opened in the tab; every one is audited (it is a copy of the
+    receipt)."""
     receipt, context = _context(request, number, pdf=True)
     content = render_receipt_pdf(request, context)
     _audit_print(request, receipt, context, "pdf")
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{receipt.number}.pdf"'
-    return response
+    return pdf_response(request, content, f"{receipt.number}.pdf")

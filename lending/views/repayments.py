@@ -3,7 +3,6 @@ payoff and settle early. Views turn forms into service calls; the services decid
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,8 +19,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import can_record_repayment, can_reverse_repayment, permission_required
-from karo.spreadsheet import formula_safe
-from lending.audit import audit_record
 from lending.errors import StateConflict
 from lending.forms_repayments import (
     PayoffForm,
@@ -34,7 +31,7 @@ from lending.forms_repayments import (
     new_idempotency_key,
     stored_idempotency_key,
 )
-from lending.models import AuditLog, Loan, LoanTransaction, Receipt, Repayment
+from lending.models import Loan, LoanTransaction, Receipt, Repayment
 from lending.replay import Parts
 from lending.selectors import repayments as selectors
 from lending.services.repayments import (
@@ -49,6 +46,7 @@ from lending.services.repayments import (
     repayment_reverse_preview,
 )
 from lending.services.transactions import Plan, is_in_order
+from reporting.exports import csv_response
 
 PAGE_SIZE = 25
 # Rows of the schedule shown on the payment page beyond what is overdue or due today.
@@ -234,16 +232,74 @@ def repayment_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+REPAYMENT_EXPORT_HEADER = [
+    "Receipt no.",
+    "Paid on",
+    "Recorded at",
+    "Loan",
+    "Borrower number",
+    "Borrower",
+    "Status",
+    "Amount received",
+    "Amount reversed",
+    "Principal",
+    "Interest",
+    "Fees",
+    "Penalties",
+    "Currency",
+    "Method",
+    "Reference",
+    "Settlement",
+    "Outstanding after",
+    "Recorded by",
+    "Reversed at",
+    "Reversed by",
+    "Reversal reason",
+]
+
+
+def _person(user: Any) -> str:
+    if user is None:
+        return ""
+    return str(user.get_full_name() or user.get_username())
+
+
+def _export_row(r: Repayment) -> list[Any]:
+    """One repayment. A reversed payment is not money received: its amount is in "Amount
+    reversed" and its split is left empty, so the sum of "Amount received" (and of each split
+    column) is what was collected, as on the page's totals."""
+    receipt = getattr(r, "receipt", None)
+    reversed_ = r.reversed_at is not None
+    split = [getattr(r, f"alloc_{c}") for c in ("principal", "interest", "fees", "penalties")]
+    return [
+        receipt.number if receipt else "",
+        r.paid_on,
+        r.recorded_at,
+        r.loan.number,
+        r.loan.borrower.number,
+        r.loan.borrower.full_name,
+        "Reversed" if reversed_ else "Received",
+        None if reversed_ else r.amount,
+        r.amount if reversed_ else None,
+        *([None] * 4 if reversed_ else split),
+        settings.KARO_CURRENCY,
+        r.get_method_display(),
+        r.reference,
+        r.is_settlement,
+        r.balance_after,  # type: ignore[attr-defined]
+        _person(r.recorded_by),
+        r.reversed_at,
+        _person(r.reversed_by),
+        r.reversal_reason,
+    ]
 
 
 @require_GET
 @permission_required("lending.add_repayment")
 def repayment_export(request: HttpRequest) -> HttpResponse:
-    """The filtered repayments as CSV (UTF-8, header row, plain decimals). Invalid filters
-    are refused (400, with the fields): an export must never silently widen to every row."""
+    """The filtered repayments as CSV, written like the report exports (`csv_response`: BOM,
+    headers in words, audited). Invalid filters are refused (400, with the fields): an export
+    must never silently widen to every row."""
     form = RepaymentFilterForm(request.GET or None)
     if request.GET and not form.is_valid():
         problems = "; ".join(
@@ -257,68 +313,14 @@ def repayment_export(request: HttpRequest) -> HttpResponse:
         )
     filters = form.filters() if request.GET else selectors.RepaymentFilters()
     rows = selectors.with_allocation_totals(selectors.repayment_list(filters))
-    writer = csv.writer(_Echo())
-    header = [
-        "receipt_number",
-        "paid_on",
-        "recorded_at",
-        "loan_number",
-        "borrower_number",
-        "borrower_name",
-        "amount",
-        "principal",
-        "interest",
-        "fees",
-        "penalties",
-        "currency",
-        "method",
-        "reference",
-        "settlement",
-        "outstanding_after",
-        "recorded_by",
-        "reversed_at",
-        "reversal_reason",
-    ]
-    lines = [writer.writerow(header)]
-    for r in rows:
-        receipt = getattr(r, "receipt", None)
-        lines.append(
-            writer.writerow(
-                [
-                    receipt.number if receipt else "",
-                    r.paid_on.isoformat(),
-                    timezone.localtime(r.recorded_at).isoformat(timespec="seconds"),
-                    r.loan.number,
-                    r.loan.borrower.number,
-                    formula_safe(r.loan.borrower.full_name),
-                    f"{r.amount:.2f}",
-                    f"{r.alloc_principal:.2f}",  # type: ignore[attr-defined]
-                    f"{r.alloc_interest:.2f}",  # type: ignore[attr-defined]
-                    f"{r.alloc_fees:.2f}",  # type: ignore[attr-defined]
-                    f"{r.alloc_penalties:.2f}",  # type: ignore[attr-defined]
-                    settings.KARO_CURRENCY,
-                    r.method,
-                    formula_safe(r.reference),
-                    "yes" if r.is_settlement else "no",
-                    f"{r.balance_after:.2f}",  # type: ignore[attr-defined]
-                    formula_safe(r.recorded_by.get_username()),
-                    timezone.localtime(r.reversed_at).isoformat(timespec="seconds")
-                    if r.reversed_at
-                    else "",
-                    formula_safe(r.reversal_reason),
-                ]
-            )
-        )
-    audit_record(
-        action=AuditLog.Action.REPORT_EXPORTED,
-        user=request.user,
-        details={"report": "repayments", "filters": filters.as_dict(), "rows": len(lines) - 1},
+    return csv_response(
         request=request,
+        report="repayments",
+        filename=f"repayments-{timezone.localdate().isoformat()}.csv",
+        header=REPAYMENT_EXPORT_HEADER,
+        rows=(_export_row(r) for r in rows.iterator(chunk_size=1000)),
+        params=filters.as_dict(),
     )
-    response = HttpResponse("".join(lines), content_type="text/csv; charset=utf-8")
-    stamp = timezone.localdate().isoformat()
-    response["Content-Disposition"] = f'attachment; filename="repayments-{stamp}.csv"'
-    return response
 
 
 # --- record a payment -----------------------------------------------------------------------

@@ -46,6 +46,11 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "loan_write_off": ("get", {ADM}),  # its page; posting it is tested per role elsewhere
     "calculator": ("get", ALL),
     "loan_payoff": ("get", ALL),
+    # Documents for the borrower: whoever can see a loan prints them (DESIGN's matrix).
+    "loan_statement": ("get", ALL),
+    "loan_statement_pdf": ("get", ALL),
+    "loan_payoff_letter": ("get", ALL),
+    "loan_payoff_letter_pdf": ("get", ALL),
     "loan_settle": ("post", STAFF_MONEY),
     "repayment_list": ("get", STAFF_MONEY),
     "repayment_export": ("get", STAFF_MONEY),
@@ -111,7 +116,17 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         return reverse(name, args=[active.borrower_id])
     if name in {"loan_approve", "loan_reject", "loan_withdraw"}:
         return reverse(name, args=[pending.pk])
-    if name in {"loan_detail", "loan_write_off", "loan_payoff", "loan_settle", "repayment_create"}:
+    if name in {
+        "loan_detail",
+        "loan_write_off",
+        "loan_payoff",
+        "loan_settle",
+        "repayment_create",
+        "loan_statement",
+        "loan_statement_pdf",
+        "loan_payoff_letter",
+        "loan_payoff_letter_pdf",
+    }:
         return reverse(name, args=[active.pk])
     if name in {"repayment_detail", "repayment_reverse"}:
         return reverse(name, args=[repayment.pk])

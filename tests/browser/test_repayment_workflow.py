@@ -89,9 +89,13 @@ def test_accountant_pays_in_two_parts_closes_the_loan_and_prints_the_receipt(pag
     receipt.wait_for_function("window.__printed === true")
     assert [e.details["format"] for e in prints] == ["html"]
 
-    # Its PDF downloads, and is the same receipt.
+    # Its PDF opens in a tab (inline); the Download link saves it, the same receipt.
+    pdf_link = receipt.locator("a", has_text="Open PDF")
+    assert pdf_link.get_attribute("target") == "_blank"
+    inline = receipt.request.get(pdf_link.get_attribute("href") or "")
+    assert inline.headers["content-disposition"].startswith("inline;")
     with receipt.expect_download() as download_info:
-        receipt.click("text=Download PDF")
+        receipt.click("a[download]")
     download = download_info.value
     assert download.suggested_filename == f"{number}.pdf"
     path = download.path()

@@ -248,6 +248,9 @@ def test_journal_csv_has_every_line_of_the_day(accountant_client: Client, paid_l
     rows = _csv(response)
     assert rows[0][:3] == ["Entry", "Date", "Booked at"]
     assert len(rows) == 3  # the disbursement: two lines
+    # Booked at on the institution's clock, to the minute; the source in words.
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", r[2]) for r in rows[1:])
+    assert {r[3] for r in rows[1:]} == {"Loan transaction"}
     assert {r[6] for r in rows[1:]} == {_bank().code, _portfolio().code}
     assert AuditLog.objects.filter(
         action=AuditLog.Action.REPORT_EXPORTED, details__report="journal"

@@ -135,7 +135,11 @@ def test_pdf_is_a_real_pdf_holding_the_receipt(
     response = accountant_client.get(receipt_url(repayment, "receipt_pdf"))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
-    assert f'filename="{repayment.receipt.number}.pdf"' in response["Content-Disposition"]
+    # It opens in the tab; ?download=1 saves it.
+    disposition = f'filename="{repayment.receipt.number}.pdf"'
+    assert response["Content-Disposition"] == f"inline; {disposition}"
+    saved = accountant_client.get(receipt_url(repayment, "receipt_pdf"), {"download": "1"})
+    assert saved["Content-Disposition"] == f"attachment; {disposition}"
     assert response.content.startswith(b"%PDF-")
     reader, text = pdf_text(response.content)
     for expected in [repayment.receipt.number, "Amina Wekesa", repayment.loan.number, "1,234.56"]:
@@ -146,11 +150,59 @@ def test_pdf_is_a_real_pdf_holding_the_receipt(
     assert round(float(box.width) / MM) == 210 and round(float(box.height) / MM) == 297
 
 
-def test_thermal_pdf_is_80_mm_wide(accountant_client: Client, repayment: Repayment) -> None:
+def test_thermal_pdf_is_80_mm_wide_and_as_long_as_its_content(
+    accountant_client: Client, repayment: Repayment
+) -> None:
     response = accountant_client.get(receipt_url(repayment, "receipt_pdf"), {"paper": "thermal"})
     reader, text = pdf_text(response.content)
-    assert round(float(reader.pages[0].mediabox.width) / MM) == 80
-    assert repayment.receipt.number in text
+    assert len(reader.pages) == 1
+    box = reader.pages[0].mediabox
+    assert round(float(box.width) / MM) == 80
+    # Cut to its content: far shorter than a 297 mm page, and nothing is cut off.
+    assert 100 < float(box.height) / MM < 250
+    assert repayment.receipt.number in text and "Keep this receipt" in text
+    lowest: list[float] = []
+    reader.pages[0].extract_text(
+        visitor_text=lambda t, cm, tm, *_: (
+            lowest.append(tm[5] * cm[3] + cm[5]) if t.strip() else None
+        )
+    )
+    # The last line sits just above the bottom margin (3 mm), not 10 cm above it.
+    assert 3 * MM < min(lowest) < 12 * MM
+
+
+def test_receipt_states_the_amount_in_words_and_the_next_payment(
+    accountant_client: Client, repayment: Repayment
+) -> None:
+    html = accountant_client.get(receipt_url(repayment)).content.decode()
+    assert "One thousand two hundred and thirty-four and 56/100 USD" in html
+    loan = repayment.loan
+    unpaid = loan.schedule.exclude(status="paid").order_by("due_date")
+    today = timezone.localdate()
+    owed_now = sum((i.remaining for i in unpaid if i.due_date <= today), D(0))
+    if owed_now:
+        assert f"Due now (overdue since {unpaid[0].due_date:%d %b %Y})" in html
+        assert f"USD {owed_now:,}" in html
+    else:
+        assert f"Next payment due {unpaid[0].due_date:%d %b %Y}" in html
+        assert f"USD {unpaid[0].remaining:,}" in html
+    _, text = pdf_text(accountant_client.get(receipt_url(repayment, "receipt_pdf")).content)
+    assert "One thousand two hundred and thirty-four and 56/100 USD" in text
+
+
+def test_next_payment_is_the_next_installment_when_nothing_is_late(
+    accountant_client: Client, accountant: User
+) -> None:
+    loan = ActiveLoanFactory(disbursed_days_ago=3)
+    first = loan.schedule.order_by("number").first()
+    assert first is not None and first.due_date > timezone.localdate()
+    paid = repayment_record(
+        loan=loan, user=accountant, amount=D("10.00"), paid_on=timezone.localdate(), method="cash"
+    )
+    html = accountant_client.get(receipt_url(paid)).content.decode()
+    first.refresh_from_db()
+    assert f"Next payment due {first.due_date:%d %b %Y}" in html
+    assert f"USD {first.remaining:,}" in html and "Due now" not in html
 
 
 def test_void_pdf_says_void(
@@ -262,3 +314,4 @@ def test_closed_loan_receipt_shows_zero_balance(
     assert Loan.objects.get(pk=loan.pk).status == Loan.Status.CLOSED
     html = accountant_client.get(receipt_url(last)).content.decode()
     assert "USD 0.00" in html
+    assert "Nothing more to pay: the loan is repaid." in html and "Next payment" not in html

@@ -551,29 +551,54 @@ def test_list_runs_a_fixed_number_of_queries(
         accountant_client.get(reverse("repayment_list"), {"q": "L-"})
 
 
-def test_export_is_csv_with_a_header_plain_decimals_and_is_audited(
+def test_export_reads_like_the_report_csvs_and_is_audited(
     accountant_client: Client, loan: Loan
 ) -> None:
+    """BOM, headers in words, labels not codes; a reversed payment has its own status and its
+    amount in "Amount reversed", so "Amount received" sums to what was collected."""
     _three_payments(loan)
     response = accountant_client.get(reverse("repayment_export"), {"method": "cash"})
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in response["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8"))))
+    assert response.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     header, body = rows[0], rows[1:]
-    assert header[:7] == [
-        "receipt_number",
-        "paid_on",
-        "recorded_at",
-        "loan_number",
-        "borrower_number",
-        "borrower_name",
-        "amount",
+    assert header[:9] == [
+        "Receipt no.",
+        "Paid on",
+        "Recorded at",
+        "Loan",
+        "Borrower number",
+        "Borrower",
+        "Status",
+        "Amount received",
+        "Amount reversed",
     ]
-    assert sorted(r[header.index("amount")] for r in body) == ["10.00", "40.00"]
-    first = next(r for r in body if r[header.index("amount")] == "10.00")
-    assert first[header.index("interest")] == "10.00" and first[header.index("principal")] == "0.00"
+    col = {name: i for i, name in enumerate(header)}
+    received = next(r for r in body if r[col["Status"]] == "Received")
+    reversed_ = next(r for r in body if r[col["Status"]] == "Reversed")
+    assert (received[col["Amount received"]], received[col["Amount reversed"]]) == ("10.00", "")
+    assert (reversed_[col["Amount received"]], reversed_[col["Amount reversed"]]) == ("", "40.00")
+    assert received[col["Interest"]] == "10.00" and received[col["Principal"]] == "0.00"
+    assert reversed_[col["Interest"]] == reversed_[col["Principal"]] == ""
+    assert received[col["Method"]] == "Cash" and received[col["Settlement"]] == "No"
+    assert received[col["Recorded by"]] == "Alice Cash"
+    assert reversed_[col["Reversed by"]] == "Alice Cash"
+    assert reversed_[col["Reversal reason"]] == "Typo"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", reversed_[col["Reversed at"]])
     entry = AuditLog.objects.filter(action=AuditLog.Action.REPORT_EXPORTED).get()
-    assert entry.details["filters"] == {"method": "cash"} and entry.details["rows"] == 2
+    assert entry.details["report"] == "repayments"
+    assert entry.details["params"] == {"method": "cash"} and entry.details["rows"] == 2
+
+
+def test_export_writes_non_ascii_names_for_a_spreadsheet(
+    accountant_client: Client, accountant: User
+) -> None:
+    loan = ActiveLoanFactory(borrower=BorrowerFactory(full_name="Zoë Ñúñez"), disbursed_days_ago=30)
+    pay(loan, accountant, "5.00", method="mobile_money")
+    raw = accountant_client.get(reverse("repayment_export")).content
+    assert raw.startswith(b"\xef\xbb\xbf") and "Zoë Ñúñez".encode() in raw
+    assert b",Mobile money," in raw and b"mobile_money" not in raw
 
 
 def test_export_defuses_formulas_in_text(accountant_client: Client, accountant: User) -> None:

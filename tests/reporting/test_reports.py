@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -314,6 +315,11 @@ def test_disbursements_page_and_csv(officer_client: Client) -> None:
     assert wo["Status"] == "Written off"
     assert wo["Borrower"] == "'=HYPERLINK(1)"  # a formula is neutralised, not run
     assert wo["Disbursed on"] == days_ago(5).isoformat()
+    # Rates with two decimals like the page ("18.00", not the stored "18.0000"); amounts too.
+    assert wo["Annual rate %"] == format(loans["written_off"].annual_interest_rate, ".2f")
+    assert all(re.fullmatch(r"\d+\.\d\d", r["Annual rate %"]) for r in by_number.values())
+    assert all(re.fullmatch(r"\d+\.\d\d", r["Outstanding"]) for r in by_number.values())
+    assert wo["Frequency"] in {"Monthly", "Bi-weekly", "Weekly"}
 
 
 def test_disbursements_page_query_count_is_fixed(
