@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "ledger",
     "lending",
     "reporting",
+    "collecting",
     "karo",  # the cache epoch (karo.models)
 ]
 

@@ -11,6 +11,7 @@ under the strict Content-Security-Policy).
 from ninja import NinjaAPI, Swagger
 from ninja.operation import Operation
 
+from collecting import api as collecting_api
 from lending.api import auth, borrowers, errors, ledger, loans, repayments, reports
 
 
@@ -43,3 +44,4 @@ api.add_router("", loans.router)
 api.add_router("", repayments.router)
 api.add_router("", ledger.router)
 api.add_router("/reports", reports.router)
+api.add_router("", collecting_api.router)
