@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV_ENV := DEBUG=true
 
-.PHONY: run test test-fast test-browser lint typecheck bench bench-fault install clean
+.PHONY: run test test-fast test-browser lint typecheck bench bench-fault install clean worker test-celery
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,17 @@ bench: install
 # Redis stopped, restarted, hung and resumed under postings and page loads (PostgreSQL).
 bench-fault: install
 	$(BIN)/python bench/redis_fault.py
+
+# A Celery worker for the background work (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/9;
+# without one, `make run` does the work in the web process and needs no worker).
+worker: install
+	$(DEV_ENV) $(BIN)/celery -A karo worker --loglevel=INFO
+
+# Real workers against a broker and PostgreSQL (a close on a worker, a worker killed mid-close).
+test-celery: install
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/9} \
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/karo_celery} \
+	$(BIN)/pytest -q -m celery_worker --create-db tests/collecting
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -57,6 +57,12 @@ MAIN_NAVIGATION: list[tuple[str, str, str, Callable[[str, str], bool]]] = [
         lambda path, url: _is_payment_page(path),
     ),
     (
+        "Collections",
+        "collection_sheet",
+        "lending.view_loan",
+        lambda path, url: path.startswith(url),
+    ),
+    (
         "Reports",
         "reports",
         "lending.view_portfolio_reports",

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "ledger",
     "lending",
     "reporting",
+    "collecting",
     "karo",  # the cache epoch (karo.models)
 ]
 
@@ -290,6 +291,27 @@ CONTENT_SECURITY_POLICY = {
         "form-action": [SELF],
     }
 }
+
+# Background work on Celery (karo/celery.py). Without a broker every task runs in the calling
+# process, so `make run` needs nothing; with CELERY_BROKER_URL (redis://... or amqp://...)
+# tasks go to `celery -A karo worker` processes on any number of machines. A task is
+# acknowledged after it ran (acks_late) and taken back by the broker when its worker dies, and
+# every task is idempotent, so a redelivery changes nothing. Results live in the database
+# (the models of the work itself), not in a result backend.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis hands an unacknowledged task to another worker after this long (a worker that died
+# mid-task); longer than any task runs.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
+CELERY_TIMEZONE = TIME_ZONE
 
 # Messages travel in a signed cookie (session only when too big): showing or adding one does
 # not rewrite the session row.

@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("accounts/", include("accounts.urls")),
     path("ledger/", include("ledger.urls")),
+    path("collections/", include("collecting.urls")),
     path("", include("reporting.urls")),
     path("", include("lending.urls")),
     path("", include("lending.urls_repayments")),

@@ -43,7 +43,13 @@ from tests.factories import AccountantFactory, ActiveLoanFactory, BorrowerFactor
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-FORM_MODULES = ["lending.forms", "lending.forms_repayments", "ledger.forms", "reporting.forms"]
+FORM_MODULES = [
+    "lending.forms",
+    "lending.forms_repayments",
+    "ledger.forms",
+    "reporting.forms",
+    "collecting.forms",
+]
 
 
 def today() -> date:

@@ -15,6 +15,7 @@ from ninja import NinjaAPI, Swagger
 from ninja.openapi.schema import OpenAPISchema
 from ninja.operation import Operation
 
+from collecting import api as collecting_api
 from lending.api import auth, borrowers, errors, ledger, loans, repayments, reports
 
 
@@ -78,3 +79,4 @@ api.add_router("", loans.router)
 api.add_router("", repayments.router)
 api.add_router("", ledger.router)
 api.add_router("/reports", reports.router)
+api.add_router("", collecting_api.router)

@@ -459,6 +459,14 @@ def day_close(
         if progress is not None:
             progress(result.loans_checked, max(total, result.loans_checked))
 
+    day_close_finish(on=on, result=result, user=user)
+    return result
+
+
+def day_close_finish(*, on: date, result: DayCloseResult, user: User | None) -> None:
+    """The end of a close once every loan is done (here, or by the chunks of
+    `collecting.close` on workers): closed loans' days past due, the DAY_CLOSED entry and
+    its checkpoint, the day recorded."""
     with transaction.atomic():
         # A closed loan owes nothing, so it is not past due whatever the last close recorded.
         result.closed_loans_reset = Loan.objects.filter(
@@ -475,4 +483,3 @@ def day_close(
         DayClose.objects.bulk_create([DayClose(on=on)], ignore_conflicts=True)
         # Days past due moved on loans whose money did not (no signal per loan for those).
         forget_portfolio()
-    return result

@@ -17,17 +17,19 @@ EXPECTED = {
         "Loans",
         "Calculator",
         "Repayments",
+        "Collections",
         "Reports",
         "Ledger",
         "Admin",
     ],
-    "officer_client": ["Dashboard", "Borrowers", "Loans", "Calculator", "Reports"],
+    "officer_client": ["Dashboard", "Borrowers", "Loans", "Calculator", "Collections", "Reports"],
     "accountant_client": [
         "Dashboard",
         "Borrowers",
         "Loans",
         "Calculator",
         "Repayments",
+        "Collections",
         "Reports",
         "Ledger",
     ],
@@ -53,7 +55,7 @@ def test_each_role_sees_the_pages_it_may_open(request: pytest.FixtureRequest, ro
 def test_the_current_section_is_marked(accountant_client: Client) -> None:
     sections = {"loan_list": "Loans", "repayment_list": "Repayments",
                 "borrower_list": "Borrowers", "calculator": "Calculator",
-                "ledger_journal": "Ledger"}  # fmt: skip
+                "ledger_journal": "Ledger", "collection_sheet": "Collections"}  # fmt: skip
     for name, section in sections.items():
         links = _links(accountant_client.get(reverse(name)).content.decode())
         assert [label for label, current in links if current] == [section], name

@@ -69,6 +69,9 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "ledger_journal": ("get", STAFF_MONEY),
     "ledger_close": ("get", {ADM}),
     "ledger_journal_new": ("get", {ADM}),
+    "collection_sheet": ("get", ALL),
+    "collection_sheet_pdf": ("get", ALL),
+    "collection_sheet_submit": ("post", STAFF_MONEY),
 }
 PUBLIC = {"login"}
 

@@ -30,6 +30,7 @@ PATHS = {
     "/api/gl/trial-balance": {"get"},
     "/api/gl/entries": {"get"},
     "/api/books/close": {"post"},
+    "/api/collection-sheet": {"get", "post"},
 }
 
 

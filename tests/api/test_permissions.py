@@ -160,6 +160,19 @@ ENDPOINTS = [
     Endpoint("trial balance", "get", "/api/gl/trial-balance", LEDGER, 200),
     Endpoint("journal entries", "get", "/api/gl/entries", LEDGER, 200),
     Endpoint("close books", "post", "/api/books/close", ADMIN, 200, lambda w: _yesterday()),
+    Endpoint("collection sheet", "get", "/api/collection-sheet", ALL, 200),
+    Endpoint(
+        "post collection sheet",
+        "post",
+        "/api/collection-sheet",
+        CASHIERS,
+        200,
+        lambda w: {
+            "date": timezone.localdate().isoformat(),
+            "key": uuid.uuid4().hex,
+            "rows": [{"loan_id": w.active_id, "amount": "10.00"}],
+        },
+    ),
 ]
 
 

@@ -1,0 +1,115 @@
+"""Forms of the collections pages. They parse and convert input; the services decide."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.utils import timezone
+
+from collecting.selectors import SheetFilters, sheet_officers
+from collecting.services import SheetLine
+from karo.inputs import InputRulesMixin, PlainDecimalField, check_value_date
+from lending.forms_repayments import METHOD_CHOICES, DateInput
+from lending.limits import IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN
+
+AMOUNT_PREFIX = "amount-"
+
+
+class OfficerChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    def label_from_instance(self, obj: User) -> str:
+        return obj.get_full_name() or obj.get_username()
+
+
+class SheetFilterForm(InputRulesMixin, forms.Form):
+    """Which sheet: the officer (all when left empty) and the date."""
+
+    officer = OfficerChoiceField(
+        queryset=User.objects.none(), required=False, empty_label="All officers"
+    )
+    on = forms.DateField(
+        label="Due on or before", widget=DateInput(), validators=[check_value_date]
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["officer"].queryset = sheet_officers()  # type: ignore[attr-defined]
+
+    def filters(self) -> SheetFilters:
+        officer = self.cleaned_data.get("officer")
+        return SheetFilters(on=self.cleaned_data["on"], officer_id=officer.pk if officer else None)
+
+
+def default_filters() -> SheetFilters:
+    return SheetFilters(on=timezone.localdate())
+
+
+class SheetPostForm(InputRulesMixin, forms.Form):
+    """The sheet as submitted: its date, one method for every row, the one-time key it was
+    rendered with, and an `amount-<loan id>` field per row (read by `lines`; an empty or zero
+    amount means nothing was collected on that loan)."""
+
+    on = forms.DateField(label="Date paid", widget=forms.HiddenInput, validators=[check_value_date])
+    officer = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    method = forms.ChoiceField(label="Method", choices=METHOD_CHOICES)
+    key = forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        validators=[RegexValidator(IDEMPOTENCY_KEY_PATTERN)],
+    )
+    amount = PlainDecimalField(
+        max_digits=14,
+        decimal_places=2,
+        required=False,
+        min_value=Decimal("0"),
+        error_messages={
+            "max_digits": "The amount is too large.",
+            "max_whole_digits": "The amount is too large.",
+            "max_decimal_places": "The amount must be in whole cents.",
+            "min_value": "The amount cannot be negative.",
+            "invalid": "Enter the amount as a number, like 1250.50.",
+        },
+    )  # the parser of every row's amount; the form itself has no such field
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.row_errors: dict[int, str] = {}
+        self.amounts: dict[int, str] = {}
+        if self.data:
+            for name, value in self.data.items():
+                if name.startswith(AMOUNT_PREFIX) and name[len(AMOUNT_PREFIX) :].isdigit():
+                    self.amounts[int(name[len(AMOUNT_PREFIX) :])] = str(value)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        parser = self.fields["amount"]
+        for loan_id, text in self.amounts.items():
+            try:
+                parser.clean(text)
+            except ValidationError as error:
+                self.row_errors[loan_id] = " ".join(error.messages)
+        if self.row_errors:
+            raise ValidationError(
+                "Some amounts are not valid (marked below); nothing was posted.", code="rows"
+            )
+        return cleaned
+
+    @property
+    def paid_on(self) -> date:
+        value: date = self.cleaned_data["on"]
+        return value
+
+    def lines(self) -> list[SheetLine]:
+        parser = self.fields["amount"]
+        method = self.cleaned_data["method"]
+        lines = []
+        for loan_id, text in self.amounts.items():
+            amount = parser.clean(text)
+            if amount:
+                lines.append(SheetLine(loan_id=loan_id, amount=amount, method=method))
+        return lines

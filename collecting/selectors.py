@@ -1,0 +1,120 @@
+"""Reads of the collections pages: the collection sheet and the officers it can be drawn for.
+
+A sheet is one query whatever its size: the unpaid installments due on or before the date are
+grouped per loan in the database (amount due, oldest due date, how many), with the loan and
+its borrower joined in the same statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth.models import User
+from django.db.models import Count, DecimalField, F, Min, QuerySet, Sum
+
+from lending.models import Installment, Loan
+
+CENTS = Decimal("0.01")
+# A sheet is one document posted in one submit, so it is not paginated; an officer's round is
+# a few hundred loans. Past this many rows the page asks for a narrower sheet (one officer).
+MAX_SHEET_ROWS = 3000
+
+
+@dataclass(frozen=True)
+class SheetFilters:
+    """Which loans a sheet lists. Offices do not exist yet: when they do, an `office_id` joins
+    here and `sheet_rows` filters on the loan's office (and its sub-offices) beside the officer,
+    and the user's own office scope is applied the same way as on every other list."""
+
+    on: date
+    officer_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    loan_id: int
+    loan_number: str
+    borrower: str
+    borrower_number: str
+    phone: str
+    officer: str
+    oldest_due: date
+    installments_due: int
+    due: Decimal  # what is unpaid on the installments due on or before the sheet's date
+    outstanding: Decimal  # the loan's whole balance (the most a payment may be)
+
+    def days_late(self, on: date) -> int:
+        return max((on - self.oldest_due).days, 0)
+
+
+_UNPAID = (
+    F("principal")
+    + F("interest")
+    + F("fees")
+    + F("penalties")
+    - F("interest_waived")
+    - F("principal_paid")
+    - F("interest_paid")
+    - F("fees_paid")
+    - F("penalties_paid")
+)
+
+
+def sheet_rows(filters: SheetFilters, *, limit: int = MAX_SHEET_ROWS + 1) -> list[SheetRow]:
+    """Every active loan with something unpaid due on or before `filters.on` (one query),
+    by borrower name. The loan's officer is the one who submitted it (DESIGN.md's default
+    until loans carry an assigned officer)."""
+    unpaid = Installment.objects.filter(
+        loan__status=Loan.Status.ACTIVE, due_date__lte=filters.on
+    ).exclude(status=Installment.Status.PAID)
+    if filters.officer_id is not None:
+        unpaid = unpaid.filter(loan__submitted_by_id=filters.officer_id)
+    grouped = (
+        unpaid.values(
+            "loan_id",
+            "loan__number",
+            "loan__outstanding",
+            "loan__borrower__full_name",
+            "loan__borrower__number",
+            "loan__borrower__phone",
+            "loan__submitted_by__username",
+        )
+        .annotate(
+            due=Sum(_UNPAID, output_field=DecimalField(max_digits=14, decimal_places=2)),
+            oldest=Min("due_date"),
+            count=Count("id"),
+        )
+        .order_by("loan__borrower__full_name", "loan__number")
+    )[:limit]
+    rows = []
+    for g in grouped:
+        due = min(Decimal(g["due"]).quantize(CENTS), g["loan__outstanding"])
+        if due <= 0:
+            continue  # within cents of paid (waived interest) or nothing left to take
+        rows.append(
+            SheetRow(
+                loan_id=g["loan_id"],
+                loan_number=g["loan__number"],
+                borrower=g["loan__borrower__full_name"],
+                borrower_number=g["loan__borrower__number"],
+                phone=g["loan__borrower__phone"],
+                officer=g["loan__submitted_by__username"],
+                oldest_due=g["oldest"],
+                installments_due=g["count"],
+                due=due,
+                outstanding=g["loan__outstanding"],
+            )
+        )
+    return rows
+
+
+def sheet_officers() -> QuerySet[User]:
+    """The officers a sheet can be drawn for: whoever has active loans (one query)."""
+    return (
+        User.objects.filter(submitted_loans__status=Loan.Status.ACTIVE)
+        .distinct()
+        .order_by("username")
+        .only("id", "username", "first_name", "last_name")
+    )
