@@ -110,6 +110,13 @@ class LoanTerms:
             start, offset = self.first_due_date, 0
         return [add_periods(start, self.frequency, k + offset) for k in range(self.installments)]
 
+    @property
+    def broken_first_period(self) -> bool:
+        """Whether the first due date is not exactly one period after the disbursement: its
+        interest is then counted on the actual days (DESIGN.md, "Broken first period")."""
+        regular = add_periods(self.disbursement_date, self.frequency, 1)
+        return self.first_due_date is not None and self.first_due_date != regular
+
 
 _ENUM_FIELDS: dict[str, type[StrEnum]] = {
     "frequency": Frequency,
@@ -288,18 +295,24 @@ def _declining(terms: LoanTerms) -> list[ScheduledInstallment]:
     balance = _money(terms.principal)
     emi = _to_multiple(periodic_payment(balance, i, n - grace), terms)
     principal_part = _money(balance / (n - grace))
+    broken = terms.broken_first_period and terms.interest_period is InterestPeriod.PER_PERIOD
     rows, previous = [], terms.disbursement_date
     for number, due in enumerate(terms.due_dates(), start=1):
-        if terms.interest_period is InterestPeriod.DAILY:
+        regular_interest = _money(balance * rate / divisor)
+        if terms.interest_period is InterestPeriod.DAILY or (broken and number == 1):
             interest = daily_interest(balance, rate, previous, due, terms.days_in_year)
         else:
-            interest = _money(balance * rate / divisor)
+            interest = regular_interest
         if number == n:
             principal = balance
         elif number <= grace:
             principal = _ZERO
         elif terms.amortization is Amortization.EQUAL_PRINCIPAL:
             principal = _clamp(principal_part, balance)
+        elif broken and number == 1:
+            # The EMI is that of the regular periods: the broken period changes the first
+            # installment's interest, not how much principal it repays.
+            principal = _clamp(emi - regular_interest, balance)
         else:
             principal = _clamp(emi - interest, balance)
         balance -= principal
@@ -311,7 +324,10 @@ def _declining(terms: LoanTerms) -> list[ScheduledInstallment]:
 def _flat(terms: LoanTerms) -> list[ScheduledInstallment]:
     """Interest on the original principal for the whole term, charged in equal parts; the
     installment is (P + total interest) / n, or with grace P / (n - g) + total interest / n.
-    The interest period option does not apply: flat interest ignores the balance."""
+    The interest period option does not apply: flat interest ignores the balance. A broken
+    first period replaces the first installment's share of the interest by the interest of its
+    actual days (principal x rate x days / days in year); the installment amount stays that of
+    the regular periods."""
     n, grace = terms.installments, terms.grace_periods
     balance = _money(terms.principal)
     divisor = 100 * terms.frequency.periods_per_year
@@ -321,10 +337,25 @@ def _flat(terms: LoanTerms) -> list[ScheduledInstallment]:
     installment = _to_multiple(
         (balance * n + interest_left * (n - grace)) / (n * (n - grace)), terms
     )
+    first_interest: Decimal | None = None
+    if terms.broken_first_period:
+        first_due = terms.due_dates()[0]
+        first_interest = daily_interest(
+            balance,
+            terms.annual_interest_rate,
+            terms.disbursement_date,
+            first_due,
+            terms.days_in_year,
+        )
+        interest_left += first_interest - min(interest_part, interest_left)
     rows = []
     for number, due in enumerate(terms.due_dates(), start=1):
         if number == n:
             principal, interest = balance, interest_left
+        elif number == 1 and first_interest is not None:
+            interest = first_interest
+            regular = min(interest_part, interest_left)
+            principal = _ZERO if number <= grace else _clamp(installment - regular, balance)
         else:
             # Rounding each part up can overrun the total on tiny loans; never charge past it.
             interest = min(interest_part, interest_left)

@@ -277,6 +277,63 @@ def test_first_due_date_overrides_the_default() -> None:
     ]
 
 
+# Broken first period (DESIGN.md "Charges, penalties and delinquency"): the domain review's
+# case, 10,000 at 36 % over 12 months disbursed on 10 Jan 2026. The EMI of the regular periods
+# is 10000 x 0.03 / (1 - 1.03^-12) = 1004.62, whose first regular split is 300.00 interest
+# (10000 x 0.03) + 704.62 principal.
+
+
+@pytest.mark.parametrize(
+    ("first_due", "interest"),
+    [
+        # 10000 x 0.36 x 5 / 365 = 49.3150... -> 49.32
+        (date(2026, 1, 15), D("49.32")),
+        # 10000 x 0.36 x 59 / 365 = 581.9178... -> 581.92 (21 days of Jan, 28 of Feb, 10 of Mar)
+        (date(2026, 3, 10), D("581.92")),
+        # exactly one month: the regular 300.00
+        (date(2026, 2, 10), D("300.00")),
+    ],
+)
+@pytest.mark.parametrize("method", ["declining", "flat"])
+def test_first_installment_interest_counts_the_actual_days(
+    first_due: date, interest: Decimal, method: str
+) -> None:
+    loan = terms(
+        principal=D("10000"),
+        annual_interest_rate=D("36"),
+        installments=12,
+        disbursement_date=date(2026, 1, 10),
+        first_due_date=first_due,
+        interest_method=method,
+    )
+    rows = build_schedule(loan).installments
+    assert rows[0].interest == interest
+    # The principal it repays is that of a regular period: 1004.62 - 300.00 for the EMI,
+    # 10000 / 12 = 833.33 for flat.
+    assert rows[0].principal == (D("704.62") if method == "declining" else D("833.33"))
+    # Later periods are regular: declining 9295.38 x 0.03 = 278.86; flat 300.00 a month.
+    assert rows[1].interest == (D("278.86") if method == "declining" else D("300.00"))
+
+
+def test_broken_period_changes_total_interest_by_the_days_only() -> None:
+    def total(first_due: date | None) -> Decimal:
+        return build_schedule(
+            terms(
+                principal=D("10000"),
+                annual_interest_rate=D("36"),
+                installments=12,
+                disbursement_date=date(2026, 1, 10),
+                first_due_date=first_due,
+                interest_method="flat",
+            )
+        ).total_interest
+
+    # Flat: 12 x 300.00 = 3600.00 regular; a 5-day first period swaps 300.00 for 49.32.
+    assert total(None) == D("3600.00")
+    assert total(date(2026, 1, 15)) == D("3349.32")
+    assert total(date(2026, 3, 10)) == D("3881.92")
+
+
 # Invalid terms.
 
 
@@ -383,10 +440,10 @@ def test_schedule_invariants_hold_for_any_terms(loan: LoanTerms) -> None:
     assert dates[0] > loan.disbursement_date
     if fixed_installment(loan):
         # Rows whose principal had to be clamped (a coarse multiple) are the only exceptions.
+        # A broken first period changes the first installment's interest (and so its total).
+        skip = max(loan.grace_periods, 1 if loan.broken_first_period else 0)
         unclamped = {
-            row.total
-            for row in rows[loan.grace_periods : -1]
-            if row.principal > 0 and row.balance_after > 0
+            row.total for row in rows[skip:-1] if row.principal > 0 and row.balance_after > 0
         }
         assert len(unclamped) <= 1
 
@@ -396,7 +453,8 @@ def test_schedule_invariants_hold_for_any_terms(loan: LoanTerms) -> None:
 def test_ordinary_loans_have_one_installment_amount_after_grace(loan: LoanTerms) -> None:
     assume(fixed_installment(loan))
     rows = build_schedule(loan).installments
-    amounts = {row.total for row in rows[loan.grace_periods : -1]}
+    skip = max(loan.grace_periods, 1 if loan.broken_first_period else 0)
+    amounts = {row.total for row in rows[skip:-1]}
     assert len(amounts) <= 1
     if amounts and loan.interest_method is InterestMethod.DECLINING:
         i = loan.rate_per_period
