@@ -59,10 +59,17 @@ def _ms(text: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(path: str, cookies: list[str], seconds: int = WRK_SECONDS) -> dict[str, Any]:
-    env = {**os.environ, "BENCH_COOKIES": "|".join(cookies)}
+def wrk(
+    path: str,
+    cookies: list[str],
+    seconds: int = WRK_SECONDS,
+    *,
+    lua: str = "cookies.lua",
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    env = {**os.environ, "BENCH_COOKIES": "|".join(cookies), **(env or {})}
     url = f"{BASE}{path}"
-    script = str(ROOT / "bench" / "cookies.lua")
+    script = str(ROOT / "bench" / lua)
     warm = ["wrk", "-t2", "-c8", "-d2s", "--timeout", "10s", "-s", script, url]
     subprocess.run(warm, env=env, capture_output=True, check=True)
     # A 10 s timeout (wrk's default is 2 s) so that a slow page shows its real latency
@@ -165,6 +172,56 @@ def pages(prep: dict[str, Any]) -> None:
         f"median {median:.1f} ms, p95 {p95:.1f} ms",
         "-", "-", "< 100 ms", p95 < 100,
     )  # fmt: skip
+
+
+def api_reads(prep: dict[str, Any]) -> None:
+    """The API read of a loan's history as a client does it (the loan, its schedule, a page of
+    100 repayments, a page of 100 transactions, in turn, bench/api.lua) on a loan with 300
+    repayments and on the same loan shape with none. The two alternate (none, 300, none, 300,
+    none) and each 300 run is compared with the mean of the runs beside it, as the pages are
+    with the bare view: p99 latency, whose ratio must stay within 1.2."""
+    answer = requests.post(
+        f"{BASE}/api/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]}, timeout=60
+    )
+    answer.raise_for_status()
+    token = answer.json()["access"]
+
+    def paths(loan: int) -> list[str]:
+        return [
+            f"/api/loans/{loan}",
+            f"/api/loans/{loan}/schedule",
+            f"/api/loans/{loan}/repayments?page_size=100",
+            f"/api/loans/{loan}/transactions?page_size=100",
+        ]
+
+    loans = {"none": prep["loan12"], "300": prep["loan300"]}
+    for loan in loans.values():
+        for path in paths(loan):
+            got = requests.get(
+                f"{BASE}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=60
+            )
+            if got.status_code != 200:
+                raise SystemExit(f"{path} answered {got.status_code}, not 200")
+    runs: list[tuple[str, dict[str, Any]]] = []
+    for label in ("none", "300", "none", "300", "none"):
+        log(f"API read of a loan with {label} repayments")
+        env = {"BENCH_TOKEN": token, "BENCH_PATHS": "|".join(paths(loans[label]))}
+        runs.append((label, wrk(paths(loans[label])[0], [], lua="api.lua", env=env)))
+    empty = [m for label, m in runs if label == "none"]
+    full = [m for label, m in runs if label == "300"]
+    ratios = [f["p99"] / ((empty[i]["p99"] + empty[i + 1]["p99"]) / 2) for i, f in enumerate(full)]
+    ratio = statistics.mean(ratios)
+    errors = sum(m["errors"] for _, m in runs)
+    result(
+        "API read of a loan's history: 300 repayments vs none (loan, schedule, 100-row "
+        "pages of repayments and transactions)",
+        ", ".join(f"p99 {m['p99']:.1f} ms ({m['rps']:.0f} req/s)" for m in full)
+        + f"; {errors} errors",
+        ", ".join(f"p99 {m['p99']:.1f} ms ({m['rps']:.0f} req/s)" for m in empty),
+        f"{ratio:.2f}x (" + ", ".join(f"{r:.2f}" for r in ratios) + ")",
+        "p99 <= 1.20x, 0 errors",
+        ratio <= 1.2 and errors == 0,
+    )
 
 
 def pgbench() -> float:
@@ -500,11 +557,13 @@ def main() -> None:
     seeding()
     seeding_journal()
     trial_balance()
-    only = os.environ.get("BENCH_ONLY", "reversal,pages,posting,close_day").split(",")
+    only = os.environ.get("BENCH_ONLY", "reversal,pages,api,posting,close_day").split(",")
     if "reversal" in only:
         reversal(prep)
     if "pages" in only:
         pages(prep)
+    if "api" in only:
+        api_reads(prep)
     if "posting" in only:
         postings(prep)
     if "close_day" in only:

@@ -1,8 +1,8 @@
 """Create the loans the page benchmark needs, through the services, and pick posting targets.
 
 Prints JSON: the ids of a 12-installment loan with no repayments, the same loan shape with
-700 repayments, a 480-installment loan, a hot loan for concurrent posting, active loans to
-post across, and a borrower search term.
+700 repayments and with 300 (for the API read of a loan's history), a 480-installment loan,
+a hot loan for concurrent posting, active loans to post across, and a borrower search term.
 """
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ def main() -> None:
         borrower, officer, officer2, two_years_ago,
         principal=Decimal("12000.00"), installments=12, **monthly,
     )  # fmt: skip
+    loan300 = _loan(
+        borrower, officer, officer2, two_years_ago,
+        principal=Decimal("12000.00"), installments=12, **monthly,
+    )  # fmt: skip
     loan480 = _loan(
         borrower, officer, officer2, today - timedelta(days=365),
         principal=Decimal("250000.00"), installments=480, **monthly,
@@ -75,9 +79,18 @@ def main() -> None:
             reference=f"prep-{k}",
         )
     seconds = time.monotonic() - started
+    for k in range(300):
+        repayment_record(
+            loan=loan300,
+            user=cashier,
+            amount=Decimal("10.00"),
+            paid_on=two_years_ago + timedelta(days=k + 1),
+            method="cash",
+            reference=f"prep300-{k}",
+        )
     active = list(
         Loan.objects.filter(status=Loan.Status.ACTIVE, outstanding__gte=Decimal("200"))
-        .exclude(pk__in=[loan12.pk, loan700.pk, loan480.pk, hot.pk])
+        .exclude(pk__in=[loan12.pk, loan700.pk, loan300.pk, loan480.pk, hot.pk])
         .values_list("pk", flat=True)
     )
     many = random.Random(7).sample(active, min(2000, len(active)))
@@ -89,6 +102,7 @@ def main() -> None:
         {
             "loan12": loan12.pk,
             "loan700": loan700.pk,
+            "loan300": loan300.pk,
             "loan480": loan480.pk,
             "hot": hot.pk,
             "many": many,

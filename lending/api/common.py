@@ -3,12 +3,14 @@ page of a list."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja.responses import NinjaJSONEncoder
 
 from accounts.access import require
 from lending.api.schemas import PageParams
@@ -80,3 +82,13 @@ def page_of(request: HttpRequest, queryset: QuerySet[Any], params: PageParams) -
         **page_window(request, params, queryset.count()),
         "items": list(queryset[start : start + params.page_size]),
     }
+
+
+def json_answer(data: Any) -> HttpResponse:
+    """A 200 written out as ninja would, for a list whose rows are already in their API
+    shape (amounts as strings): ninja's field-by-field pass over a page of 100 rows costs
+    more than reading them. The operation still declares its schema, which tests and the
+    schemathesis run hold these answers to."""
+    return HttpResponse(
+        json.dumps(data, cls=NinjaJSONEncoder), content_type="application/json; charset=utf-8"
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -91,6 +92,11 @@ def loan_answer(loan: Loan, *, today: date) -> dict[str, Any]:
     return answer
 
 
+def money(value: Decimal) -> str:
+    """An amount as the API writes it (`Money` in lending.api.schemas)."""
+    return f"{value:.2f}"
+
+
 # --- repayments -------------------------------------------------------------------------------
 
 REPAYMENT_COLUMNS = (
@@ -119,7 +125,9 @@ def repayment_rows(repayments: QuerySet[Repayment]) -> QuerySet[Repayment, dict[
 
 def repayment_answers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """`RepaymentOut` answers for rows of `repayment_rows`, with each one's current split
-    over the installments: one more query for all of them."""
+    over the installments: one more query for all of them. Amounts are already the strings
+    the API sends, so a page can be written out without a second pass over every field
+    (`lending.api.common.json_answer`)."""
     split: dict[int, list[dict[str, Any]]] = defaultdict(list)
     allocations = (
         Allocation.objects.filter(
@@ -142,24 +150,24 @@ def repayment_answers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             split[repayment_id].append(
                 {
                     "installment": number,
-                    "principal": principal,
-                    "interest": interest,
-                    "fees": fees,
-                    "penalties": penalties,
-                    "total": principal + interest + fees + penalties,
+                    "principal": money(principal),
+                    "interest": money(interest),
+                    "fees": money(fees),
+                    "penalties": money(penalties),
+                    "total": money(principal + interest + fees + penalties),
                 }
             )
     return [
         {
             "id": row["id"],
             "loan_id": row["loan_id"],
-            "amount": row["amount"],
+            "amount": money(row["amount"]),
             "paid_on": row["paid_on"],
             "method": row["method"],
             "reference": row["reference"],
             "receipt_number": row["receipt__number"],
             "allocations": split[row["id"]],
-            "outstanding": row["balance_after"],
+            "outstanding": money(row["balance_after"]),
             "recorded_by": row["recorded_by__username"],
             "recorded_at": row["recorded_at"],
             "reversed": row["reversed_at"] is not None,
@@ -200,8 +208,24 @@ def transaction_rows(loan_id: int) -> QuerySet[LoanTransaction, dict[str, Any]]:
     )
 
 
+TRANSACTION_AMOUNTS = (
+    "amount",
+    "principal",
+    "interest",
+    "fees",
+    "penalties",
+    "overpaid",
+    "outstanding_after",
+)
+
+
 def transaction_answer(row: dict[str, Any]) -> dict[str, Any]:
-    answer = {name: row[name] for name in TRANSACTION_COLUMNS if name != "reversed_at"}
-    answer["type"] = answer.pop("kind")
-    answer["reversed"] = row["reversed_at"] is not None
-    return answer
+    """A `TransactionOut` answer, amounts already written as the API sends them."""
+    return {
+        "id": row["id"],
+        "type": row["kind"],
+        "value_date": row["value_date"],
+        "booked_at": row["booked_at"],
+        **{name: money(row[name]) for name in TRANSACTION_AMOUNTS},
+        "reversed": row["reversed_at"] is not None,
+    }

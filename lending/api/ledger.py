@@ -20,7 +20,7 @@ from ninja import Query, Router, Schema
 from accounts.access import can_close_books, can_reverse_repayment, can_view_ledger, require
 from ledger.models import Account, JournalEntry
 from ledger.selectors import entries, trial_balance
-from lending.api.common import exists_or_404, found, page_of, user_with
+from lending.api.common import exists_or_404, found, json_answer, page_of, user_with
 from lending.api.history import repayment_answer, transaction_answer, transaction_rows
 from lending.api.schemas import (
     BooksClosedOut,
@@ -76,9 +76,7 @@ def _ledger_reader(request: HttpRequest) -> User:
     summary="List a loan's transactions",
     tags=["loans"],
 )
-def list_transactions(
-    request: HttpRequest, id: Id, paging: Query[PageParams], response: HttpResponse
-) -> list[dict[str, Any]]:
+def list_transactions(request: HttpRequest, id: Id, paging: Query[PageParams]) -> HttpResponse:
     """The loan's money events in value-date order (a day's penalties after its payments),
     reversed ones included (`reversed: true`), a page at a time: `?page=` and `?page_size=`
     (default 25, at most 100). The answer is the page's list; its `Link` header names the
@@ -89,15 +87,13 @@ def list_transactions(
     page = page_of(request, transaction_rows(id), paging)
     if not page["items"]:  # no rows to say the loan exists: ask
         exists_or_404(Loan.objects.all(), id, "Loan")
-    links = [
-        f'<{page[rel]}>; rel="{name}"'
-        for rel, name in (("next", "next"), ("previous", "prev"))
-        if page[rel]
-    ]
+    answer = json_answer([transaction_answer(row) for row in page["items"]])
+    pages = (("next", "next"), ("previous", "prev"))
+    links = [f'<{page[key]}>; rel="{rel}"' for key, rel in pages if page[key]]
     if links:
-        response["Link"] = ", ".join(links)
-    response["X-Total-Count"] = str(page["count"])
-    return [transaction_answer(row) for row in page["items"]]
+        answer["Link"] = ", ".join(links)
+    answer["X-Total-Count"] = str(page["count"])
+    return answer
 
 
 # --- reversing a repayment ------------------------------------------------------------------

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Header, Query, Router
 from ninja.responses import Status
 
-from lending.api.common import exists_or_404, found, page_of, user_with
+from lending.api.common import exists_or_404, found, json_answer, page_of, user_with
 from lending.api.history import repayment_answer, repayment_answers, repayment_rows
 from lending.api.schemas import (
     Id,
@@ -112,13 +111,11 @@ def create_repayment(
     response={200: RepaymentPage, **errors(401, 403, 404, 422)},
     summary="List a loan's repayments",
 )
-def list_repayments(request: HttpRequest, id: Id, paging: Query[PageParams]) -> dict[str, Any]:
+def list_repayments(request: HttpRequest, id: Id, paging: Query[PageParams]) -> HttpResponse:
     """Newest first, reversed ones included (`reversed: true`), a page at a time (`next`
     links the following page). The same queries whatever the loan's history."""
     user_with(request, "lending.view_repayment")
     page = page_of(request, repayment_rows(Repayment.objects.filter(loan_id=id)), paging)
-    if page["items"]:
-        page["items"] = repayment_answers(page["items"])
-    else:  # no rows to say the loan exists: ask (instead of the allocations query)
+    if not page["items"]:  # no rows to say the loan exists: ask (instead of the allocations)
         exists_or_404(Loan.objects.all(), id, "Loan")
-    return page
+    return json_answer({**page, "items": repayment_answers(page["items"])})

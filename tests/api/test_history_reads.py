@@ -149,3 +149,24 @@ def test_an_empty_page_of_a_loan_that_exists_is_200_and_of_one_that_does_not_404
     assert far.json() == []
     assert admin_api.get(f"/api/loans/{loan.pk + 1000}/repayments").status_code == 404
     assert admin_api.get(f"/api/loans/{loan.pk + 1000}/transactions").status_code == 404
+
+
+def test_pages_written_out_directly_match_their_schema_and_the_single_answers(
+    admin_user: User, admin_api: ApiClient
+) -> None:
+    """The two history lists write their rows out without ninja's pass over every field; they
+    must read exactly like the answers ninja writes (the payment's own 201, the schema)."""
+    from pydantic import TypeAdapter
+
+    from lending.api.schemas import RepaymentPage, TransactionOut
+
+    loan = paid_loan(admin_user, 3)
+    posted = admin_api.post(f"/api/loans/{loan.pk}/repayments", {"amount": "12.5"})
+    assert posted.status_code == 201
+    page = admin_api.get(f"/api/loans/{loan.pk}/repayments").json()
+    RepaymentPage.model_validate(page)
+    assert page["items"][0] == posted.json()
+    rows = admin_api.get(f"/api/loans/{loan.pk}/transactions").json()
+    TypeAdapter(list[TransactionOut]).validate_python(rows)
+    assert rows[-1]["amount"] == "12.50"
+    assert rows[-1]["booked_at"].endswith("Z")  # written like every other answer's times
