@@ -331,6 +331,21 @@ class LoanTermsForm(InputRulesMixin, forms.Form):
     def terms_ok(self) -> bool:
         return all(name not in self.errors for name in TERM_FIELDS)
 
+    def rounding_open(self) -> bool:
+        """Whether the folded rounding options show: one has an error or is not the default."""
+        for name in ROUNDING_FIELDS:
+            if self[name].errors:
+                return True
+            value = self[name].value()
+            if value not in (None, "") and str(value) != str(DEFAULT_TERMS[name]):
+                try:
+                    if Decimal(str(value)) == Decimal(str(DEFAULT_TERMS[name])):
+                        continue
+                except (ArithmeticError, ValueError):
+                    pass
+                return True
+        return False
+
     def build_preview(self, disbursement_date: date) -> None:
         try:
             self.schedule = preview_schedule(self.terms(), disbursement_date)

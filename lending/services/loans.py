@@ -45,6 +45,7 @@ TERM_FIELDS = [
 ]
 Status = Loan.Status
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
 # Approval disburses at once and records no method: the money leaves the bank account.
 DISBURSEMENT_METHOD = "bank_transfer"
 
@@ -65,9 +66,48 @@ def _rate(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+# Custom terms (an application without a product) stay within these bounds (README, "Custom
+# terms"): a principal of 100.00 to 10,000,000.00, a rate of 0 to 100 % a year, and at most
+# 30 years of monthly, 10 years of bi-weekly or 5 years of weekly installments.
+CUSTOM_MIN_PRINCIPAL = Decimal("100.00")
+CUSTOM_MAX_PRINCIPAL = Decimal("10000000.00")
+CUSTOM_MAX_RATE = Decimal("100")
+CUSTOM_MAX_INSTALLMENTS = {"monthly": 360, "biweekly": 260, "weekly": 260}
+_FREQUENCY_WORDS = {
+    "monthly": ("monthly", "30 years"),
+    "biweekly": ("bi-weekly", "10 years"),
+    "weekly": ("weekly", "5 years"),
+}
+
+
+def check_custom_terms(terms: dict[str, Any]) -> None:
+    """Terms without a product still have bounds; each breach is named on its field."""
+    errors: dict[str, str] = {}
+    principal = terms.get("principal")
+    if principal is not None and not (CUSTOM_MIN_PRINCIPAL <= principal <= CUSTOM_MAX_PRINCIPAL):
+        errors["principal"] = (
+            f"Without a product, lend between {CUSTOM_MIN_PRINCIPAL:,.2f} and "
+            f"{CUSTOM_MAX_PRINCIPAL:,.2f}."
+        )
+    rate = terms.get("annual_interest_rate")
+    if rate is not None and not (ZERO <= rate <= CUSTOM_MAX_RATE):
+        errors["annual_interest_rate"] = (
+            f"Without a product, the annual rate is from 0 to {_rate(CUSTOM_MAX_RATE)} %."
+        )
+    n, frequency = terms.get("installments"), terms.get("frequency")
+    most = CUSTOM_MAX_INSTALLMENTS.get(str(frequency))
+    if n is not None and most is not None and n > most:
+        word, years = _FREQUENCY_WORDS[str(frequency)]
+        errors["installments"] = f"Without a product, at most {most} {word} installments ({years})."
+    if errors:
+        raise ValidationError(errors)
+
+
 def check_product_limits(product: LoanProduct | None, terms: dict[str, Any]) -> None:
-    """An application must fit its product's limits; each breach is named on its field."""
+    """An application must fit its product's limits (or, without one, the custom bounds);
+    each breach is named on its field."""
     if product is None:
+        check_custom_terms(terms)
         return
     errors: dict[str, str] = {}
     if not product.is_active:
@@ -94,6 +134,37 @@ def check_product_limits(product: LoanProduct | None, terms: dict[str, Any]) -> 
         raise ValidationError(errors)
 
 
+def check_installment_multiple(
+    terms: dict[str, Any], schedule: Schedule, disbursement_date: date
+) -> None:
+    """A multiple larger than the installment it rounds does not round it: it turns the
+    schedule into 0.00 installments or interest-only ones and a balloon at the end. Refuse it,
+    naming the installment to compare with (unrounded, to the cent)."""
+    multiple = terms.get("installment_multiple")
+    if not isinstance(multiple, Decimal) or multiple <= CENT:
+        return
+    plain = build_schedule(
+        LoanTerms(disbursement_date=disbursement_date, **{**terms, "installment_multiple": CENT})
+    )
+    smallest = min(row.total for row in plain.installments)
+    empty = sum(1 for row in schedule.installments if row.total <= ZERO)
+    if multiple > smallest:
+        raise ValidationError(
+            {
+                "installment_multiple": f"A multiple of {multiple:,} is larger than the "
+                f"installment it rounds ({smallest:,}): choose a smaller multiple."
+            }
+        )
+    if empty:
+        raise ValidationError(
+            {
+                "installment_multiple": f"Rounding to a multiple of {multiple:,} repays the loan "
+                f"early and leaves {empty} installment{'s' if empty > 1 else ''} at 0.00: "
+                "choose a smaller multiple or fewer installments."
+            }
+        )
+
+
 def preview_schedule(terms: dict[str, Any], disbursement_date: date) -> Schedule:
     """Build a schedule from raw terms, turning engine errors into field ValidationErrors."""
     try:
@@ -102,6 +173,7 @@ def preview_schedule(terms: dict[str, Any], disbursement_date: date) -> Schedule
         raise ValidationError({exc.field: exc.message}) from exc
     except (InvalidOperation, TypeError) as exc:
         raise ValidationError("The terms could not be read: check every number.") from exc
+    check_installment_multiple(terms, schedule, disbursement_date)
     if schedule.total > MAX_PRINCIPAL:
         # Amounts are stored in 14 digits; a loan whose total repayable would not fit is
         # refused here rather than failing at approval.

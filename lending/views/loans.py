@@ -62,7 +62,7 @@ from lending.selectors.loans import loan_list as select_loans
 from lending.selectors.status import loan_status, loan_statuses
 from lending.selectors.transactions import LOAN_PAGE_TRANSACTIONS, loan_transactions
 from lending.services import loans as services
-from lending.views.borrowers import render_page, signed_in
+from lending.views.borrowers import is_partial, render_page, signed_in
 
 PAGE_SIZE = 25
 Status = Loan.Status
@@ -147,8 +147,8 @@ def _with_product_defaults(initial: dict[str, Any]) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def loan_apply(request: HttpRequest) -> HttpResponse:
     """One form, four buttons: "Use product defaults" and "Find" refill the form, "Preview
-    schedule" checks the terms and shows the schedule, "Submit application" calls
-    `loan_submit`. Only the last writes anything."""
+    schedule" checks the terms and shows the schedule (also live, as the terms change: htmx
+    posts `live`), "Submit application" calls `loan_submit`. Only the last writes anything."""
     data = request.POST
     preview = False
     if request.method == "GET":
@@ -173,6 +173,21 @@ def loan_apply(request: HttpRequest) -> HttpResponse:
         options = _borrower_options(_int_or_none(data.get("borrower")), query)
         form = LoanApplicationForm(data, borrower_options=options)
         preview = "preview" in data
+        if preview and "live" in data and is_partial(request):
+            # The live preview as the terms change: only the preview, and each term's error
+            # slot out of band (the form being typed in is left alone).
+            form.is_valid()
+            return render(
+                request,
+                "lending/loans/apply.html#preview",
+                {
+                    "form": form,
+                    "schedule": form.schedule,
+                    "live": True,
+                    "term_fields": services.TERM_FIELDS,
+                    "today": timezone.localdate(),
+                },
+            )
         if form.is_valid() and not preview:
             cleaned = form.cleaned_data
             try:

@@ -273,3 +273,22 @@ def test_any_stored_details_read_in_words(
     page = admin_client.get(f"/admin/lending/auditlog/{entry.pk}/change/")
     assert page.status_code == 200
     assert line in page.content.decode()
+
+
+def test_audit_search_reads_the_values_of_the_details_not_their_keys(
+    admin_client: Client, officer: Any
+) -> None:
+    from tests.factories import BorrowerFactory, LoanFactory
+
+    LoanFactory(submitted_by=officer)  # its entry's terms have a "grace_periods" key
+    BorrowerFactory(full_name="Grace Wanjiku", created_by=officer)
+    found = admin_client.get("/admin/lending/auditlog/", {"q": "grace"}).context["cl"].result_list
+    assert [entry.action for entry in found] == [AuditLog.Action.BORROWER_CREATED]
+    # A value at any depth, any letter case; the action as shown; a LIKE wildcard is literal.
+    page = admin_client.get("/admin/lending/auditlog/", {"q": "WANJIKU"})
+    assert len(page.context["cl"].result_list) == 1
+    submitted = admin_client.get("/admin/lending/auditlog/", {"q": "loan submitted"})
+    assert {e.action for e in submitted.context["cl"].result_list} == {
+        AuditLog.Action.LOAN_SUBMITTED
+    }
+    assert not admin_client.get("/admin/lending/auditlog/", {"q": "%"}).context["cl"].result_list

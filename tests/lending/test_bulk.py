@@ -10,13 +10,16 @@ from django.utils import timezone
 
 from lending.bulk import update_rows
 from lending.models import Installment, Loan
-from tests.factories import ActiveLoanFactory
+from tests.factories import ActiveLoanFactory, LoanProductFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_writes_the_named_fields_of_every_row_and_nothing_else() -> None:
-    loans = [ActiveLoanFactory(installments=300, frequency="weekly") for _ in range(2)]
+    loans = [
+        ActiveLoanFactory(installments=300, frequency="weekly", product=LoanProductFactory())
+        for _ in range(2)
+    ]
     rows = list(Installment.objects.filter(loan__in=loans).order_by("loan", "number"))
     assert len(rows) == 600
     untouched = {r.pk: (r.principal, r.interest) for r in rows}

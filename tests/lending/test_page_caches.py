@@ -93,7 +93,9 @@ def test_the_borrower_list_total_follows_new_borrowers(officer_client: Client) -
 def test_the_schedule_table_is_read_once_until_the_loan_changes(
     accountant_client: Client, accountant: User
 ) -> None:
-    loan = ActiveLoanFactory(installments=480, frequency="weekly", disbursed_days_ago=30)
+    loan = ActiveLoanFactory(
+        installments=480, frequency="weekly", product=LoanProductFactory(), disbursed_days_ago=30
+    )
     url = reverse("loan_detail", args=[loan.pk])
     first, ctx = _view(accountant_client, url)
     assert _sql(ctx, 'FROM "lending_installment"')

@@ -190,7 +190,9 @@ def test_disbursement_after_the_first_due_date_is_refused(officer2: Any) -> None
 
 def _approve_queries(n: int, officer: Any, approver: Any) -> tuple[int, int]:
     """(queries other than installment inserts, installment INSERT statements)."""
-    loan = LoanFactory(submitted_by=officer, installments=n, frequency="weekly")
+    loan = LoanFactory(
+        submitted_by=officer, installments=n, frequency="weekly", product=LoanProductFactory()
+    )
     approver = User.objects.get(pk=approver.pk)
     clear_own_caches()  # a cold permission cache each time
     with CaptureQueriesContext(connection) as ctx:
@@ -338,4 +340,25 @@ def test_services_refuse_a_role_without_the_permission(accountant: User) -> None
             date_of_birth=date(1990, 1, 1),
             phone="+233200000000",
         )
+    assert not Loan.objects.exists()
+
+
+def test_custom_terms_bounds_hold_in_the_service_too(officer: Any) -> None:
+    """The API and every other caller of `loan_submit` meet the custom bounds."""
+    from lending.services.loans import loan_submit
+
+    borrower = BorrowerFactory()
+    with pytest.raises(ValidationError) as caught:
+        loan_submit(
+            user=officer, borrower=borrower, principal=D("100.00"), annual_interest_rate=D("0"),
+            installments=480, frequency="weekly", interest_method="declining",
+            amortization="equal_installments", grace_periods=0, first_due_date=None,
+            installment_multiple=D("0.01"), installment_rounding="nearest",
+            interest_period="per_period", days_in_year=365,
+        )  # fmt: skip
+    assert set(caught.value.message_dict) == {"installments"}
+    with pytest.raises(ValidationError) as caught:
+        LoanFactory(submitted_by=officer, installment_multiple=D("1000"))
+    message = caught.value.message_dict["installment_multiple"][0]
+    assert "larger than the installment it rounds (444.24)" in message
     assert not Loan.objects.exists()

@@ -519,13 +519,13 @@ def test_posting_runs_a_bounded_number_of_queries_whatever_the_schedule_length(
     accountant: User, django_assert_max_num_queries: Any
 ) -> None:
     """One query reads the schedule; allocations and installments are written in bulk. On
-    PostgreSQL a 480-installment loan takes exactly as many queries as a 12-installment one;
+    PostgreSQL a 360-installment loan takes exactly as many queries as a 12-installment one;
     SQLite splits bulk statements into batches of at most 999 parameters, a few more for the
     longest schedules, still under the same fixed cap."""
     # Warm up what only the first posting ever does (the year's receipt counter row, the
     # cashier's permission cache), so both runs measure the same work.
     pay(ActiveLoanFactory(disbursed_days_ago=5), accountant, "1.00")
     short = _post_everything(12, accountant, django_assert_max_num_queries)
-    long = _post_everything(480, accountant, django_assert_max_num_queries)
+    long = _post_everything(360, accountant, django_assert_max_num_queries)
     if connection.vendor == "postgresql":
         assert long == short

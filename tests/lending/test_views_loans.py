@@ -464,7 +464,7 @@ def test_month_end_due_dates_are_shown(
         assert day in html
 
 
-@pytest.mark.parametrize("n", [12, 480])
+@pytest.mark.parametrize("n", [12, 260])  # 260 weekly: the longest custom terms
 def test_loan_page_runs_a_fixed_number_of_queries(
     accountant_client: Client, officer: User, accountant: User, n: int,
     django_assert_max_num_queries: Any,
@@ -493,7 +493,9 @@ def test_a_long_schedule_shows_the_rows_around_today_and_all_on_request(
     accountant_client: Client, accountant: User
 ) -> None:
     # Weekly, disbursed 30 days ago: 4 installments due by today, none paid yet.
-    loan = ActiveLoanFactory(installments=480, frequency="weekly", disbursed_days_ago=30)
+    loan = ActiveLoanFactory(
+        installments=480, frequency="weekly", product=LoanProductFactory(), disbursed_days_ago=30
+    )
     url = reverse("loan_detail", args=[loan.pk])
     html = accountant_client.get(url).content.decode()
     assert _schedule_rows(html) == [str(n) for n in range(1, 17)]  # 4 due + the next 12
@@ -526,7 +528,9 @@ def test_a_schedule_of_sixty_rows_is_shown_whole(accountant_client: Client) -> N
 def test_pending_loan_page_runs_a_fixed_number_of_queries(
     officer2_client: Client, officer: User, django_assert_max_num_queries: Any
 ) -> None:
-    loan = LoanFactory(submitted_by=officer, installments=480, frequency="weekly")
+    loan = LoanFactory(
+        submitted_by=officer, installments=480, frequency="weekly", product=LoanProductFactory()
+    )
     with django_assert_max_num_queries(14):
         response = officer2_client.get(reverse("loan_detail", args=[loan.pk]))
     assert len(response.context["projected"]().installments) == 480  # built on a miss
@@ -719,7 +723,9 @@ def test_approving_runs_the_same_queries_whatever_the_length(
     counts = {}
     admin_client.get(reverse("loan_list"))  # the session's idle stamp is written once, here
     for n in (12, 480):
-        loan = LoanFactory(submitted_by=officer, installments=n, frequency="weekly")
+        loan = LoanFactory(
+            submitted_by=officer, installments=n, frequency="weekly", product=LoanProductFactory()
+        )
         clear_own_caches()  # the same cold caches for both
         with CaptureQueriesContext(connection) as ctx:
             response = admin_client.post(
@@ -795,3 +801,110 @@ def test_the_officer_filter_is_named_like_the_column(officer_client: Client, pen
     html = officer_client.get(reverse("loan_list")).content.decode()
     assert '<label for="id_officer">Submitted by</label>' in html
     assert '<option value="" selected>Anyone</option>' in html
+
+
+# --- live preview, rounding options, custom bounds (issue 18) ----------------------------------
+
+
+def test_the_live_preview_answers_only_the_preview_and_the_terms_error_slots(
+    officer_client: Client,
+) -> None:
+    data = apply_data(None, preview="1", live="1")  # no borrower chosen yet
+    response = officer_client.post(reverse("loan_apply"), data, **HTMX)
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section class="card" id="preview"')
+    assert len(response.context["schedule"].installments) == 12
+    assert 'id="errors-principal" class="field-errors" hx-swap-oob="true"' in html
+    assert "errors-borrower" not in html and "<form" not in html
+    bad = officer_client.post(
+        reverse("loan_apply"), apply_data(None, preview="1", live="1", principal="-5"), **HTMX
+    ).content.decode()
+    assert "No schedule yet: correct the terms marked on the left." in bad
+    assert "The principal must be more than zero." in bad
+
+
+def test_the_terms_post_the_live_preview_as_they_change(officer_client: Client) -> None:
+    html = officer_client.get(reverse("loan_apply")).content.decode()
+    terms = html[html.index('<section class="card" id="terms"') :]
+    terms = terms[: terms.index(">")]
+    assert 'hx-trigger="input delay:500ms, change delay:200ms"' in terms
+    assert 'hx-target="#preview"' in terms and '"live": "1"' in terms
+
+
+@pytest.mark.parametrize(
+    ("overrides", "is_open"),
+    [
+        ({}, False),
+        ({"installment_multiple": ""}, False),
+        ({"installment_multiple": "1"}, True),
+        ({"installment_rounding": "up"}, True),
+        ({"days_in_year": "360"}, True),
+    ],
+)
+def test_rounding_options_stay_open_when_set(
+    officer_client: Client, overrides: dict[str, str], is_open: bool
+) -> None:
+    data = apply_data(BorrowerFactory(), preview="1", **overrides)
+    html = officer_client.post(reverse("loan_apply"), data).content.decode()
+    assert ('<details class="rounding" open>' in html) is is_open
+
+
+def test_an_installment_multiple_leaving_zero_installments_is_refused(
+    officer_client: Client,
+) -> None:
+    data = apply_data(BorrowerFactory(), installment_multiple="1000")
+    response = officer_client.post(reverse("loan_apply"), data)
+    errors = response.context["form"].errors["installment_multiple"]
+    assert errors == [
+        "A multiple of 1,000 is larger than the installment it rounds (444.24): "
+        "choose a smaller multiple."
+    ]
+    data |= {"installment_multiple": "100", "installment_rounding": "up"}
+    errors = officer_client.post(reverse("loan_apply"), data).context["form"].errors
+    assert errors["installment_multiple"] == [
+        "Rounding to a multiple of 100 repays the loan early and leaves 1 installment at 0.00: "
+        "choose a smaller multiple or fewer installments."
+    ]
+    assert not Loan.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"principal": "99.99"}, "principal", "Without a product, lend between 100.00 and"),
+        ({"principal": "10000000.01"}, "principal", "10,000,000.00."),
+        ({"annual_interest_rate": "100.5"}, "annual_interest_rate", "from 0 to 100 %"),
+        (
+            {"installments": "480", "frequency": "weekly"},
+            "installments",
+            "Without a product, at most 260 weekly installments (5 years).",
+        ),
+        (
+            {"installments": "261", "frequency": "biweekly"},
+            "installments",
+            "at most 260 bi-weekly installments (10 years).",
+        ),
+        (
+            {"installments": "361"},
+            "installments",
+            "at most 360 monthly installments (30 years).",
+        ),
+    ],
+)
+def test_custom_terms_have_bounds(
+    officer_client: Client, overrides: dict[str, str], field: str, message: str
+) -> None:
+    data = apply_data(BorrowerFactory(), **overrides)
+    errors = officer_client.post(reverse("loan_apply"), data).context["form"].errors
+    assert message in errors[field][0]
+    assert not Loan.objects.exists()
+
+
+def test_the_custom_bounds_themselves_are_taken(officer_client: Client) -> None:
+    for overrides in (
+        {"principal": "100", "annual_interest_rate": "0"},
+        {"installments": "360", "annual_interest_rate": "100"},
+        {"installments": "260", "frequency": "weekly"},
+    ):
+        data = apply_data(BorrowerFactory(), **overrides)
+        assert officer_client.post(reverse("loan_apply"), data).status_code == 302, overrides
