@@ -42,3 +42,11 @@ def test_in_a_template():
         Context({"a": Decimal("9876543.21"), "b": None})
     )
     assert html == "9,876,543.21 / None"
+
+
+def test_trailing_zeros_read_back_from_sqlite_are_shown_in_cents():
+    # A Coalesce/Subquery annotation on SQLite comes back unquantized.
+    assert thousands(Decimal("6230.16000000000")) == "6,230.16"
+    assert thousands(Decimal("0E-10")) == "0.00"
+    assert thousands(Decimal("18.1250")) == "18.1250"  # real precision is kept
+    assert thousands(Decimal("18.0000")) == "18.00"
