@@ -269,7 +269,8 @@ def _judge(
     owed: dict[int, Decimal],
 ) -> None:
     row.paid_on = row.amount = row.loan = None
-    row.reference = row.matched_by = row.message = ""
+    row.matched_by = row.message = ""
+    row.reference = cells.get("reference", "")[:100]
     try:
         row.paid_on = _read("Date paid", parse_date, cells.get("paid_on", ""))
         row.amount = _read("Amount", parse_amount, cells.get("amount", ""))
@@ -285,7 +286,6 @@ def _judge(
     if out_of_range:
         row.verdict, row.message = Verdict.INVALID, f"Date paid: {out_of_range}"
         return
-    row.reference = cells.get("reference", "")[:100]
     loan, how, why = matcher.match(cells, region)
     if loan is None:
         row.verdict, row.message = Verdict.UNMATCHED, why

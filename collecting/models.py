@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from lending.models import Repayment
+
 
 class DayCloseRun(models.Model):
     """One close of a day (`on`). At most one unfinished run per day: starting the close of a
@@ -93,7 +95,7 @@ class PaymentImport(models.Model):
     digest = models.CharField(max_length=64, db_index=True)  # SHA-256 of the file's bytes
     header = models.JSONField(default=list)
     notes = models.JSONField(default=list, blank=True)
-    method = models.CharField(max_length=20)
+    method = models.CharField(max_length=20, choices=Repayment.Method.choices)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
