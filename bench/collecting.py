@@ -17,14 +17,23 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from django.contrib.auth.models import User
-from django.utils import timezone
+import django
 
-from bench.post import login
-from collecting.imports import payment_import_check, payment_import_commit, payment_import_upload
-from collecting.models import PaymentImportRow
-from collecting.selectors import SheetFilters, sheet_rows
-from lending.models import Loan, Repayment
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+django.setup()
+
+from django.contrib.auth.models import User  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from bench.post import login  # noqa: E402
+from collecting.imports import (  # noqa: E402
+    payment_import_check,
+    payment_import_commit,
+    payment_import_upload,
+)
+from collecting.models import PaymentImportRow  # noqa: E402
+from collecting.selectors import SheetFilters, sheet_rows  # noqa: E402
+from lending.models import Loan, Repayment  # noqa: E402
 
 SHEET_ROWS = int(os.environ.get("BENCH_SHEET_ROWS", "500"))
 SINGLE_POSTINGS = int(os.environ.get("BENCH_SINGLE_POSTINGS", "100"))
