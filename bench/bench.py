@@ -557,7 +557,7 @@ def main() -> None:
     seeding()
     seeding_journal()
     trial_balance()
-    only = os.environ.get("BENCH_ONLY", "reversal,pages,api,posting,close_day").split(",")
+    only = os.environ.get("BENCH_ONLY", "reversal,pages,api,posting,close_day,collections").split(",")
     if "reversal" in only:
         reversal(prep)
     if "pages" in only:
@@ -568,6 +568,15 @@ def main() -> None:
         postings(prep)
     if "close_day" in only:
         close_day()
+    if "collections" in only:
+        log("collections: a 500-row sheet against single forms, a 10,000-row payment file")
+        from bench import collections
+
+        for row in [
+            *collections.sheet_vs_single(BASE, CASHIER),
+            *collections.payment_file(CASHIER),
+        ]:
+            result(*row)
     write_report(started)
     if any(r["met"] is False for r in rows):
         print("Some targets are not met (see the table).", file=sys.stderr)

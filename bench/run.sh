@@ -3,7 +3,7 @@
 # every figure measured beside its baseline in the same run (bench/bench.py writes
 # bench/results.md). Size: BENCH_LOANS (default 100000) and BENCH_BORROWERS (default half).
 # Quick run: BENCH_LOANS=5000 make bench. Re-measure an existing karo_bench without seeding
-# again: BENCH_REUSE=1 (BENCH_ONLY=pages,api,posting,close_day picks the parts).
+# again: BENCH_REUSE=1 (BENCH_ONLY=pages,api,posting,close_day,collections picks the parts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils import timezone
 
+from collecting.imports import FIELD_LABELS
 from collecting.selectors import SheetFilters, sheet_officers
 from collecting.services import SheetLine
 from karo.inputs import InputRulesMixin, PlainDecimalField, check_value_date
@@ -113,3 +114,29 @@ class SheetPostForm(InputRulesMixin, forms.Form):
             if amount:
                 lines.append(SheetLine(loan_id=loan_id, amount=amount, method=method))
         return lines
+
+
+class ImportUploadForm(InputRulesMixin, forms.Form):
+    source = forms.CharField(
+        label="Source",
+        max_length=80,
+        help_text="The bank or mobile-money service the file comes from; its column mapping "
+        "is remembered for its next file.",
+    )
+    method = forms.ChoiceField(label="Method of these payments", choices=METHOD_CHOICES)
+    file = forms.FileField(label="Payment file (CSV or XLSX)")
+
+
+class ImportMappingForm(InputRulesMixin, forms.Form):
+    """One column per field (a choice among the file's headers)."""
+
+    def __init__(self, *args: Any, header: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [("", "—"), *[(h, h) for h in header]]
+        for name, label in FIELD_LABELS.items():
+            self.fields[name] = forms.ChoiceField(
+                label=label, choices=choices, required=name in ("paid_on", "amount")
+            )
+
+    def mapping(self) -> dict[str, str]:
+        return {name: value for name, value in self.cleaned_data.items() if value}

@@ -26,8 +26,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import can_record_repayment, require
+from lending.audit import audit_record
 from lending.errors import StateConflict
-from lending.models import Loan, Receipt, Repayment
+from lending.models import AuditLog, Loan, Receipt, Repayment
 from lending.services.repayments import repayment_record, request_fingerprint_for
 
 MAX_ROWS = 3000
@@ -164,6 +165,22 @@ def collection_sheet_post(
             continue
         outcome.already_posted = keys[line.loan_id] in earlier
     _attach_receipts(result)
+    audit_record(
+        action=AuditLog.Action.COLLECTION_SHEET_POSTED,
+        user=user,
+        details={
+            "date": on,
+            "rows": len(result.outcomes),
+            "posted": len(result.posted),
+            "posted_total": str(result.posted_total),
+            "already_posted": len(result.already_posted),
+            "refused": [
+                {"loan": o.loan_number or o.loan_id, "amount": str(o.amount), "reason": o.error}
+                for o in result.refused[:100]
+            ],
+        },
+        request=request,
+    )
     return result
 
 

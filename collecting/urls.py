@@ -2,10 +2,27 @@
 
 from django.urls import path
 
-from collecting import views
+from collecting import views, views_imports
 
 urlpatterns = [
     path("", views.collection_sheet, name="collection_sheet"),
     path("sheet.pdf", views.collection_sheet_pdf, name="collection_sheet_pdf"),
     path("post/", views.collection_sheet_submit, name="collection_sheet_submit"),
+    path("imports/", views_imports.payment_import_list, name="payment_import_list"),
+    path("imports/<int:pk>/", views_imports.payment_import_detail, name="payment_import_detail"),
+    path(
+        "imports/<int:pk>/progress/",
+        views_imports.payment_import_progress,
+        name="payment_import_progress",
+    ),
+    path(
+        "imports/<int:pk>/commit/",
+        views_imports.payment_import_commit_view,
+        name="payment_import_commit",
+    ),
+    path(
+        "imports/<int:pk>/report.csv",
+        views_imports.payment_import_report,
+        name="payment_import_report",
+    ),
 ]

@@ -639,6 +639,8 @@ class AuditLog(models.Model):
         BACKDATED_POSTING = "backdated_posting", "Backdated posting replayed"
         BOOKS_CLOSED = "books_closed", "Books closed"
         JOURNAL_ENTRY = "journal_entry", "Manual journal entry"
+        COLLECTION_SHEET_POSTED = "collection_sheet_posted", "Collection sheet posted"
+        PAYMENTS_IMPORTED = "payments_imported", "Payment file imported"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

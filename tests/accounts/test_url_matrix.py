@@ -16,9 +16,10 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from collecting.imports import payment_import_upload
 from ledger.models import Account
 from lending.services.repayments import repayment_record
-from tests.factories import ActiveLoanFactory, LoanFactory, OfficerFactory
+from tests.factories import AccountantFactory, ActiveLoanFactory, LoanFactory, OfficerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +73,11 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "collection_sheet": ("get", ALL),
     "collection_sheet_pdf": ("get", ALL),
     "collection_sheet_submit": ("post", STAFF_MONEY),
+    "payment_import_list": ("get", STAFF_MONEY),
+    "payment_import_detail": ("get", STAFF_MONEY),
+    "payment_import_progress": ("get", STAFF_MONEY),
+    "payment_import_commit": ("post", STAFF_MONEY),
+    "payment_import_report": ("get", STAFF_MONEY),
 }
 PUBLIC = {"login"}
 
@@ -97,6 +103,13 @@ def test_every_page_is_in_the_matrix() -> None:
 @pytest.fixture
 def objects() -> dict[str, Any]:
     submitter = OfficerFactory(username="submitter")
+    payment_import = payment_import_upload(
+        user=AccountantFactory(),
+        source_name="Bank",
+        file_name="bank.csv",
+        content=b"date,amount,loan\n2026-01-05,10.00,L-2026-000001\n",
+        method="bank_transfer",
+    )
     pending = LoanFactory(submitted_by=submitter)
     active = ActiveLoanFactory(submitted_by=submitter, disbursed_days_ago=40)
     repayment = repayment_record(
@@ -106,7 +119,12 @@ def objects() -> dict[str, Any]:
         paid_on=timezone.localdate() - timedelta(days=1),
         method="cash",
     )
-    return {"pending": pending, "active": active, "repayment": repayment}
+    return {
+        "pending": pending,
+        "active": active,
+        "repayment": repayment,
+        "payment_import": payment_import,
+    }
 
 
 def url_for(name: str, objects: dict[str, Any]) -> str:
@@ -135,6 +153,8 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         return reverse(name, args=[repayment.pk])
     if name in {"receipt_detail", "receipt_pdf"}:
         return reverse(name, args=[repayment.receipt.number])
+    if name.startswith("payment_import_") and name != "payment_import_list":
+        return reverse(name, args=[objects["payment_import"].pk])
     if name == "ledger_account":
         return reverse(name, args=[Account.objects.filter(lines__isnull=False).first().code])
     return reverse(name)

@@ -330,3 +330,18 @@ def test_posting_a_bigger_sheet_costs_the_same_queries_per_row(
     cost(loans[6:], "warm")  # the year's receipt counter, the accounts mapping
     one, two, three = cost(loans[:1], "a"), cost(loans[1:3], "b"), cost(loans[3:6], "c")
     assert three - two == two - one  # each row adds the same statements, nothing else grows
+
+
+def test_a_posted_sheet_is_audited_with_its_refusals(
+    accountant: User, late_loans: list[Loan]
+) -> None:
+    first, second, _ = late_loans
+    lines = [
+        SheetLine(loan_id=first.pk, amount=Decimal("25.00")),
+        SheetLine(loan_id=second.pk, amount=second.outstanding + 1),
+    ]
+    collection_sheet_post(user=accountant, sheet_key="audit", on=today(), lines=lines)
+    entry = AuditLog.objects.get(action=AuditLog.Action.COLLECTION_SHEET_POSTED)
+    assert entry.user == accountant
+    assert entry.details["posted"] == 1 and entry.details["posted_total"] == "25.00"
+    assert entry.details["refused"][0]["loan"] == second.number

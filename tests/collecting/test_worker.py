@@ -1,6 +1,6 @@
-"""The daily close on real Celery workers (`celery -A karo worker` processes against Redis and
-PostgreSQL): a close taken by a worker, and a worker killed (SIGKILL) in the middle of a close
-whose rerun finishes it with nothing charged twice.
+"""Real Celery workers (`celery -A karo worker` processes against Redis and PostgreSQL): a close
+and a payment import taken by a worker, and a worker killed (SIGKILL) in the middle of each,
+whose rerun finishes it with nothing charged or posted twice.
 
 Run by `.ci/run` with `CELERY_BROKER_URL` set (`-m celery_worker`); skipped otherwise, and on
 SQLite (the kill test holds a loan's row lock to stop the worker mid-close on purpose).
@@ -24,11 +24,12 @@ from django.conf import settings
 from django.db import connection
 
 from collecting.close import day_close_start
-from collecting.models import DayCloseChunk, DayCloseRun
+from collecting.imports import payment_import_check, payment_import_commit, payment_import_upload
+from collecting.models import DayCloseChunk, DayCloseRun, PaymentImport, PaymentImportRow
 from karo.celery import app as celery_app
-from lending.models import AuditLog, Installment, Loan, LoanTransaction
-from tests.factories import LoanProductFactory
-from tests.reporting.helpers import D, today, weekly_loan
+from lending.models import AuditLog, Installment, Loan, LoanTransaction, Repayment
+from tests.factories import AccountantFactory, ActiveLoanFactory, LoanProductFactory
+from tests.reporting.helpers import D, days_ago, today, weekly_loan
 
 BROKER = os.environ.get("CELERY_BROKER_URL", "")
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
@@ -175,3 +176,72 @@ def test_a_worker_killed_mid_close_the_rerun_finishes_with_nothing_charged_twice
     finished = DayCloseRun.objects.get(pk=run.pk)
     assert finished.result["loans_checked"] == 6
     assert finished.result["penalties_applied"] == sum(_late_installments(loans))
+
+
+# --- payment imports ----------------------------------------------------------------------
+
+
+def _checked_import(loans: list[Loan]) -> PaymentImport:
+    user = AccountantFactory()
+    lines = ["Date,Amount,Ref,Loan"] + [
+        f"{days_ago(1).isoformat()},40.00,W{i},{loan.number}" for i, loan in enumerate(loans)
+    ]
+    imp = payment_import_upload(
+        user=user,
+        source_name="Worker bank",
+        file_name="w.csv",
+        content="\n".join(lines).encode(),
+        method="bank_transfer",
+    )
+    payment_import_check(
+        payment_import=imp,
+        user=user,
+        mapping={"paid_on": "Date", "amount": "Amount", "reference": "Ref", "loan_number": "Loan"},
+    )
+    return imp
+
+
+def _import_done(imp: PaymentImport) -> Callable[[], bool]:
+    return lambda: PaymentImport.objects.get(pk=imp.pk).status == PaymentImport.Status.DONE
+
+
+def test_a_worker_posts_an_import(start_worker: Callable[[], Any]) -> None:
+    loans = [ActiveLoanFactory(disbursed_days_ago=40) for _ in range(3)]
+    imp = _checked_import(loans)
+    start_worker()
+    committed = payment_import_commit(payment_import=imp, user=imp.uploaded_by)
+    assert committed.status == PaymentImport.Status.COMMITTING  # queued, not run here
+    _wait_for(_import_done(imp), "the worker to post the import")
+    assert Repayment.objects.filter(loan__in=loans).count() == 3
+    assert set(imp.rows.values_list("verdict", flat=True)) == {PaymentImportRow.Verdict.POSTED}
+
+
+def test_a_worker_killed_mid_import_the_rerun_posts_each_row_once(
+    start_worker: Callable[[], Any],
+) -> None:
+    loans = [ActiveLoanFactory(disbursed_days_ago=40) for _ in range(5)]
+    imp = _checked_import(loans)
+    with psycopg.connect(_database_url().replace("postgres://", "postgresql://")) as other:
+        other.execute("SELECT id FROM lending_loan WHERE id = %s FOR UPDATE", [loans[2].pk])
+        worker = start_worker()
+        payment_import_commit(payment_import=imp, user=imp.uploaded_by)
+        _wait_for(
+            lambda: Repayment.objects.filter(loan__in=loans).count() == 2,
+            "the worker to post two rows",
+        )
+        time.sleep(1.0)  # it is now waiting for the held loan
+        assert worker.poll() is None
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+        other.rollback()
+
+    assert Repayment.objects.filter(loan__in=loans).count() == 2
+    assert PaymentImport.objects.get(pk=imp.pk).status == PaymentImport.Status.COMMITTING
+    start_worker()
+    payment_import_commit(payment_import=imp, user=imp.uploaded_by)  # the rerun
+    _wait_for(_import_done(imp), "the rerun to post the import")
+    time.sleep(1.0)
+    per_loan = [Repayment.objects.filter(loan=loan).count() for loan in loans]
+    assert per_loan == [1] * 5
+    assert set(imp.rows.values_list("verdict", flat=True)) == {PaymentImportRow.Verdict.POSTED}
+    assert AuditLog.objects.filter(action=AuditLog.Action.PAYMENTS_IMPORTED).count() == 1
