@@ -256,3 +256,13 @@ def test_the_migration_gives_existing_loans_their_products_current_terms() -> No
     )
     assert [i.penalties_charged for i in rows(loan)[:2]] == [1, 0]
     assert replay_differences(fresh) == []
+
+
+def test_status_dashboard_and_aging_read_days_past_due_beyond_the_tolerance() -> None:
+    from lending.selectors.status import compute_loan_statuses
+
+    within = short_by_a_cent("0.05")
+    beyond = short_by_a_cent("0.00")
+    statuses = compute_loan_statuses([within.pk, beyond.pk], today=today())
+    assert statuses[within.pk].days_past_due == 0
+    assert statuses[beyond.pk].days_past_due == 9
