@@ -266,3 +266,44 @@ def test_status_dashboard_and_aging_read_days_past_due_beyond_the_tolerance() ->
     statuses = compute_loan_statuses([within.pk, beyond.pk], today=today())
     assert statuses[within.pk].days_past_due == 0
     assert statuses[beyond.pk].days_past_due == 9
+
+
+def test_an_admin_sets_a_repeating_penalty_and_tolerances_on_a_product(
+    admin_client: Any,
+) -> None:
+    from django.urls import reverse
+
+    product = LoanProductFactory(penalty_type="flat", penalty_amount=D("10.00"))
+    running = weekly_loan(product=product)
+    url = reverse("admin:lending_loanproduct_change", args=[product.pk])
+    page = admin_client.get(url)
+    html = page.content.decode()
+    for name in ("penalty_repeat_days", "penalty_max_times", "arrears_tolerance"):
+        assert f'name="{name}"' in html
+    assert "approved afterwards" in html
+    form = page.context["adminform"].form
+    data = {k: (v.pk if hasattr(v, "pk") else v) for k, v in form.initial.items() if v is not None}
+    prefix = page.context["inline_admin_formsets"][0].formset.prefix
+    data.update({
+        "penalty_type": "percent", "penalty_rate": "5", "penalty_repeat_days": "7",
+        "penalty_max_times": "3", "arrears_tolerance": "0.50",
+        f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0",
+        f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000",
+    })  # fmt: skip
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    product.refresh_from_db()
+    assert (product.penalty_repeat_days, product.penalty_max_times) == (7, 3)
+    changed = AuditLog.objects.filter(action=AuditLog.Action.PRODUCT_CHANGED).first()
+    assert changed is not None and "penalty_repeat_days" in str(changed.details)
+    fresh = reload(running)
+    assert (fresh.penalty_type, fresh.penalty_amount, fresh.penalty_repeat_days) == (
+        "flat",
+        D("10.00"),
+        0,
+    )
+    # A repeat interval without a cap of at least one is refused with the field named.
+    data["penalty_max_times"] = "0"
+    refused = admin_client.post(url, data)
+    assert refused.status_code == 200
+    assert "penalty_max_times" in refused.context["adminform"].form.errors
