@@ -349,6 +349,29 @@ class Loan(models.Model):
     def total_due(self) -> Decimal:
         return self.total_repayable - self.total_waived
 
+    @property
+    def penalty_terms(self) -> str:
+        """The loan's frozen late-penalty rule in words, as the loan page shows it."""
+        if self.penalty_type == PenaltyType.FLAT and self.penalty_amount > 0:
+            what = f"{settings.KARO_CURRENCY} {self.penalty_amount:,.2f}"
+        elif self.penalty_type == PenaltyType.PERCENT and self.penalty_rate > 0:
+            what = f"{self.penalty_rate.normalize():f} % of the unpaid principal + interest"
+        else:
+            return "none"
+        grace = self.penalty_grace_days
+        when = (
+            f"after {grace} day{'s' if grace != 1 else ''} of grace"
+            if grace
+            else "from the day after the due date"
+        )
+        if self.penalty_repeat_days:
+            times = self.penalty_max_times
+            plural = "s" if times != 1 else ""
+            again = f", again every {self.penalty_repeat_days} days, {times} time{plural} at most"
+        else:
+            again = ", once"
+        return f"{what} {when}{again}"
+
 
 class Installment(models.Model):
     """One row of a loan's repayment schedule, with what has been paid against each part.

@@ -307,3 +307,40 @@ def test_an_admin_sets_a_repeating_penalty_and_tolerances_on_a_product(
     refused = admin_client.post(url, data)
     assert refused.status_code == 200
     assert "penalty_max_times" in refused.context["adminform"].form.errors
+
+
+@pytest.mark.parametrize(
+    ("terms", "words"),
+    [
+        ({}, "none"),
+        (
+            {"penalty_type": "flat", "penalty_amount": D("10.00")},
+            "USD 10.00 from the day after the due date, once",
+        ),
+        (
+            {
+                "penalty_type": "percent",
+                "penalty_rate": D("2.5"),
+                "penalty_grace_days": 3,
+                "penalty_repeat_days": 7,
+                "penalty_max_times": 4,
+            },
+            "2.5 % of the unpaid principal + interest after 3 days of grace, again every 7 days, "
+            "4 times at most",
+        ),
+    ],
+)
+def test_the_loan_page_states_the_loans_own_penalty_rule(terms: dict[str, Any], words: str) -> None:
+    from django.test import override_settings
+    from django.urls import reverse
+
+    from tests.conftest import login
+    from tests.factories import OfficerFactory
+
+    product = LoanProductFactory(**terms, arrears_tolerance=D("0.50"))
+    loan = weekly_loan(product=product)
+    with override_settings(KARO_CURRENCY="USD"):
+        assert reload(loan).penalty_terms == words
+        page = login(OfficerFactory()).get(reverse("loan_detail", args=[loan.pk]))
+    html = page.content.decode()
+    assert "Late penalty" in html and "not late while owing at most" in html
