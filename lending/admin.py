@@ -81,8 +81,18 @@ class LoanProductAdmin(admin.ModelAdmin):
         ),
         (
             "Late penalty (applied by the daily close)",
-            {"fields": ["penalty_type", "penalty_amount", "penalty_rate", "penalty_grace_days"]},
+            {
+                "fields": [
+                    "penalty_type",
+                    ("penalty_amount", "penalty_rate"),
+                    "penalty_grace_days",
+                    ("penalty_repeat_days", "penalty_max_times"),
+                ],
+                "description": "A loan keeps the penalty and tolerances of its product as they "
+                "were when it was approved: a change here applies to loans approved afterwards.",
+            },
         ),
+        ("Tolerances", {"fields": [("arrears_tolerance", "close_tolerance")]}),
         (
             "Accounting",
             {

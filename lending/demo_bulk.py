@@ -64,6 +64,7 @@ from lending import allocation
 from lending.allocation import InstallmentDue
 from lending.journal import CASH, postings
 from lending.models import (
+    FROZEN_TERMS,
     Allocation,
     Borrower,
     Installment,
@@ -123,7 +124,14 @@ PRODUCTS: tuple[ProductSpec, ...] = (
         (3, 6, 9, 12, 18, 24),
         (300, 5000),
         ("18", "21", "24", "27.5"),
-        {"penalty_type": "flat", "penalty_amount": Decimal("5.00"), "penalty_grace_days": 3},
+        {
+            "penalty_type": "flat",
+            "penalty_amount": Decimal("5.00"),
+            "penalty_grace_days": 3,
+            "penalty_repeat_days": 7,
+            "penalty_max_times": 4,
+            "arrears_tolerance": Decimal("0.50"),
+        },
     ),
     ProductSpec(
         "Salary advance",
@@ -137,6 +145,8 @@ PRODUCTS: tuple[ProductSpec, ...] = (
             "penalty_type": "percent",
             "penalty_rate": Decimal("2"),
             "penalty_grace_days": 5,
+            "penalty_repeat_days": 30,
+            "penalty_max_times": 3,
         },
     ),
     ProductSpec(
@@ -905,7 +915,7 @@ def _write_portfolio(
             "disbursement_date", "total_repayable", "total_paid", "total_waived", "outstanding",
             "overpaid", "incremental_from", "accounting_basis", "days_past_due",
             "submitted_by_id", "submitted_at", "decided_by_id", "decided_at", "status_reason",
-            "closed_on", "updated_at",
+            "closed_on", "updated_at", *FROZEN_TERMS,
         ],
     )  # fmt: skip
     t_inst = _Table(
@@ -1078,7 +1088,7 @@ def _write_portfolio(
                 written_off_at = _at(off_on, rng)
                 state.post(Kind.WRITE_OFF, off_on, state.outstanding, end_of_day=True)
             if status != "closed":
-                days_past_due = book.days_past_due(today)
+                days_past_due = book.days_past_due(today, plan.product.arrears_tolerance)
             totals = (
                 book.total_repayable,
                 book.total_paid,
@@ -1167,7 +1177,7 @@ def _write_portfolio(
                 paid_total, waived, outstanding, overpaid, resume_on, CASH, days_past_due,
                 submitted_by.pk, submitted_at,
                 decided_by.pk if decided_by is not None else None, decided_at, reason,
-                closed_on, now,
+                closed_on, now, *(getattr(plan.product, name) for name in FROZEN_TERMS),
             )
         )  # fmt: skip
         by_status[status] += 1

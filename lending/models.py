@@ -110,14 +110,33 @@ class AccountingBasis(models.TextChoices):
     ACCRUAL = "accrual", "Accrual"
 
 
+class PenaltyType(models.TextChoices):
+    NONE = "none", "No penalty"
+    FLAT = "flat", "Flat amount"
+    PERCENT = "percent", "Percent of the overdue installment's unpaid principal + interest"
+
+
+# The product terms a loan keeps a copy of at approval (DESIGN.md, "Charges, penalties and
+# delinquency"): editing the product later changes only loans approved afterwards. Rates,
+# installments and rounding are the loan's own from its application; the accounting basis is
+# copied too (`Loan.accounting_basis`).
+FROZEN_TERMS = (
+    "penalty_type",
+    "penalty_amount",
+    "penalty_rate",
+    "penalty_grace_days",
+    "penalty_repeat_days",
+    "penalty_max_times",
+    "arrears_tolerance",
+    "close_tolerance",
+)
+
+
 class LoanProduct(models.Model):
     """A lending product: limits an application must fit, defaults it starts from, and the
-    late-penalty rule the daily close applies."""
+    late-penalty rule and tolerances its loans copy at approval (`FROZEN_TERMS`)."""
 
-    class PenaltyType(models.TextChoices):
-        NONE = "none", "No penalty"
-        FLAT = "flat", "Flat amount"
-        PERCENT = "percent", "Percent of the overdue installment"
+    PenaltyType = PenaltyType
 
     name = models.CharField(max_length=100, unique=True)
     is_active = models.BooleanField("active", default=True)
@@ -158,6 +177,28 @@ class LoanProduct(models.Model):
         "penalty percent", default=Decimal("0"), validators=[MinValueValidator(0)]
     )
     penalty_grace_days = models.PositiveSmallIntegerField(default=0)
+    penalty_repeat_days = models.PositiveSmallIntegerField(
+        "repeat the penalty every (days)",
+        default=0,
+        validators=[MaxValueValidator(3650)],
+        help_text="0 charges it once per late installment.",
+    )
+    penalty_max_times = models.PositiveSmallIntegerField(
+        "at most (times per installment)",
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+    )
+    arrears_tolerance = money_field(
+        default=ZERO,
+        validators=[MinValueValidator(ZERO)],
+        help_text="An installment owing at most this much is not late: no days past due, "
+        "no penalty.",
+    )
+    close_tolerance = money_field(
+        default=ZERO,
+        validators=[MinValueValidator(ZERO)],
+        help_text="A payment that leaves at most this much waives the rest and closes the loan.",
+    )
     accounting_basis = models.CharField(
         max_length=8, choices=AccountingBasis.choices, default=AccountingBasis.CASH
     )
@@ -254,6 +295,17 @@ class Loan(models.Model):
     )
     # Accrual basis: the interest recognised so far (the sum of the loan's accruals).
     interest_accrued = money_field(default=ZERO)
+    # The product's penalty rule and tolerances as they were at approval (`FROZEN_TERMS`).
+    penalty_type = models.CharField(
+        max_length=10, choices=PenaltyType.choices, default=PenaltyType.NONE, editable=False
+    )
+    penalty_amount = money_field("flat penalty", default=ZERO, editable=False)
+    penalty_rate = rate_field("penalty percent", default=Decimal("0"), editable=False)
+    penalty_grace_days = models.PositiveSmallIntegerField(default=0, editable=False)
+    penalty_repeat_days = models.PositiveSmallIntegerField(default=0, editable=False)
+    penalty_max_times = models.PositiveSmallIntegerField(default=1, editable=False)
+    arrears_tolerance = money_field(default=ZERO, editable=False)
+    close_tolerance = money_field(default=ZERO, editable=False)
 
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submitted_loans"
@@ -297,6 +349,29 @@ class Loan(models.Model):
     def total_due(self) -> Decimal:
         return self.total_repayable - self.total_waived
 
+    @property
+    def penalty_terms(self) -> str:
+        """The loan's frozen late-penalty rule in words, as the loan page shows it."""
+        if self.penalty_type == PenaltyType.FLAT and self.penalty_amount > 0:
+            what = f"{settings.KARO_CURRENCY} {self.penalty_amount:,.2f}"
+        elif self.penalty_type == PenaltyType.PERCENT and self.penalty_rate > 0:
+            what = f"{self.penalty_rate.normalize():f} % of the unpaid principal + interest"
+        else:
+            return "none"
+        grace = self.penalty_grace_days
+        when = (
+            f"after {grace} day{'s' if grace != 1 else ''} of grace"
+            if grace
+            else "from the day after the due date"
+        )
+        if self.penalty_repeat_days:
+            times = self.penalty_max_times
+            plural = "s" if times != 1 else ""
+            again = f", again every {self.penalty_repeat_days} days, {times} time{plural} at most"
+        else:
+            again = ", once"
+        return f"{what} {when}{again}"
+
 
 class Installment(models.Model):
     """One row of a loan's repayment schedule, with what has been paid against each part.
@@ -323,7 +398,9 @@ class Installment(models.Model):
     penalties_paid = money_field(default=ZERO)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DUE)
     paid_on = models.DateField(null=True, blank=True)
+    # The day of its latest late penalty, and how many it has had (a penalty may repeat).
     penalty_applied_on = models.DateField(null=True, blank=True)
+    penalties_charged = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["loan", "number"]

@@ -18,12 +18,14 @@ for that day (its penalty charges and accruals count at the end of the day, afte
 payment of the day), then by booking order.
 
 Penalties follow the replay (`PenaltyRule`, `Penalties`): the daily close and the replay
-decide an installment's late penalty by one rule. An installment still unpaid at the end of
-its penalty day (due date + grace days + 1, or the first day the close ever ran if that is
-later) owes its penalty, charged as of that day; one paid by then owes none. When the
-services replay a loan after a reversal or a backdated posting, each penalty is decided again:
-a close's charge already booked stays where it is, one missing is charged as of its day (if
-the close has run for it), and one the replay shows paid in time is taken back.
+decide an installment's late penalties by one rule. An installment still owing more than the
+loan's arrears tolerance at the end of a penalty day (due date + grace days + 1, then every
+`repeat_days` days up to `max_times` times; a day before the first day the close ever ran
+falls on that day) owes a penalty for that day, charged as of that day; one paid by then owes
+none. When the services replay a loan after a reversal or a backdated posting, each penalty
+day is decided again: a close's charge already booked stays where it is, one missing is
+charged as of its day (if the close has run for it), and one the replay shows paid in time is
+taken back.
 """
 
 from __future__ import annotations
@@ -149,7 +151,8 @@ class Row:
     paid: Parts = Parts()
     waived: Parts = Parts()
     paid_on: date | None = None
-    penalised_on: date | None = None  # the day its late penalty was charged
+    penalised_on: date | None = None  # the day its latest late penalty was charged
+    penalties_charged: int = 0  # how many late penalties it has had
 
     @property
     def remaining(self) -> Parts:
@@ -224,10 +227,11 @@ class Book:
     def row(self, installment_id: int) -> Row:
         return self._by_id[installment_id]
 
-    def days_past_due(self, as_of: date) -> int:
-        """Days since the oldest installment still unpaid fell due (0 when none has)."""
+    def days_past_due(self, as_of: date, tolerance: Decimal = ZERO) -> int:
+        """Days since the oldest installment owing more than the arrears `tolerance` fell due
+        (0 when none has)."""
         for row in self.rows:
-            if not row.is_paid:
+            if row.remaining.total > tolerance:
                 return max((as_of - row.due_date).days, 0)
         return 0
 
@@ -289,6 +293,7 @@ class Book:
                 row.paid_on = None
             if txn.penalty:
                 row.penalised_on = txn.value_date
+                row.penalties_charged += 1
         return txn.lines
 
     def _waive(self, txn: Txn) -> tuple[Line, ...]:
@@ -305,23 +310,48 @@ class Book:
 
 @dataclass(frozen=True)
 class PenaltyRule:
-    """The late penalty the daily close charges once per installment: a flat amount, or a
-    percent of the installment's scheduled amount (principal + interest + fees - waived
-    interest), when it is still unpaid more than `grace_days` days after its due date."""
+    """The late penalty of a loan (its frozen copy of the product's rule): a flat amount, or a
+    percent of the installment's **unpaid** principal + interest, charged when the installment
+    still owes more than `tolerance` at the end of a penalty day. The first penalty day is
+    `grace_days` + 1 after the due date; with `repeat_days` > 0 it comes back every
+    `repeat_days` days, `max_times` times at most."""
 
     flat: Decimal = ZERO
     percent: Decimal = ZERO
     grace_days: int = 0
+    repeat_days: int = 0
+    max_times: int = 1
+    tolerance: Decimal = ZERO  # the loan's arrears tolerance
 
-    def day(self, row: Row) -> date:
-        """The first day the installment is late enough to be charged."""
-        return row.due_date + timedelta(days=self.grace_days + 1)
+    @property
+    def times(self) -> int:
+        return 1 if self.repeat_days <= 0 else max(self.max_times, 1)
+
+    def days(self, due_date: date) -> list[date]:
+        """The installment's penalty days, as the rule alone places them."""
+        first = due_date + timedelta(days=self.grace_days + 1)
+        return [first + timedelta(days=k * self.repeat_days) for k in range(self.times)]
+
+    def owes(self, row: Row) -> bool:
+        """Whether the installment is late enough to be penalised: it owes more than the
+        arrears tolerance (so 0.01 short with a tolerance of 0.05 draws nothing)."""
+        return row.remaining.total > self.tolerance
 
     def amount(self, row: Row) -> Decimal:
         if self.flat > 0:
             return self.flat.quantize(CENT)
-        base = row.due.principal + row.due.interest + row.due.fees - row.waived.interest
+        left = row.remaining
+        base = left.principal + left.interest
         return max(base * self.percent / 100, ZERO).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def penalty_days(rule: PenaltyRule, due_date: date, since: date | None) -> list[date]:
+    """The days an installment's penalties are decided. Penalties began on `since` (the first
+    day the daily close ever closed): penalty days before it fall on it, once."""
+    days = rule.days(due_date)
+    if since is None:
+        return days
+    return sorted({max(day, since) for day in days})
 
 
 @dataclass(frozen=True)
@@ -335,15 +365,13 @@ class Penalties:
     since: date | None = None
     open_from: date | None = None  # the first day the books are open: earlier ones are final
 
-    def day(self, row: Row) -> date:
-        """The day an installment's penalty is decided: at the end of it, unpaid owes."""
-        day = self.rule.day(row)
-        return max(day, self.since) if self.since is not None else day
+    def days(self, row: Row) -> list[date]:
+        """The days an installment's penalties are decided: at the end of each, late owes."""
+        return penalty_days(self.rule, row.due_date, self.since)
 
-    def decides(self, row: Row) -> bool:
-        """Whether this replay decides the installment's penalty: its day has been closed and
-        its books are still open (a penalty in closed books, or its absence, is final)."""
-        day = self.day(row)
+    def decides(self, day: date) -> bool:
+        """Whether this replay decides a penalty day: it has been closed and its books are
+        still open (a penalty in closed books, or its absence, is final)."""
         return day <= self.closed_through and (self.open_from is None or day >= self.open_from)
 
 
@@ -380,11 +408,16 @@ def replay(
         return result
 
     rule = penalties.rule
-    decide_on = penalties.day
-    charged = {t.lines[0].installment_id for t in ordered if t.penalty and t.lines}
-    owes: dict[int, bool] = {}  # installment id -> owes its penalty (decided on its day)
-    penalty_days = {decide_on(row) for row in book.rows if penalties.decides(row) and row.due.total}
-    days = sorted({t.value_date for t in ordered} | penalty_days)
+    # Each (installment, penalty day) is decided once: owes or not at the end of that day.
+    due_on: dict[date, list[Row]] = {}
+    for row in book.rows:
+        if row.due.total > 0:
+            for day in penalties.days(row):
+                if penalties.decides(day):
+                    due_on.setdefault(day, []).append(row)
+    charged = {(t.lines[0].installment_id, t.value_date) for t in ordered if t.penalty and t.lines}
+    owes: dict[tuple[int, date], bool] = {}
+    days = sorted({t.value_date for t in ordered} | set(due_on))
     by_day: dict[date, list[Txn]] = {}
     for txn in ordered:
         by_day.setdefault(txn.value_date, []).append(txn)
@@ -399,26 +432,21 @@ def replay(
                 if txn.end_of_day:
                     result.effects[txn.id] = book.apply(txn)
             continue
-        for row in book.rows:
-            if row.due.total > 0 and decide_on(row) == day and penalties.decides(row):
-                owes.setdefault(row.id, not row.is_paid)
+        for row in due_on.get(day, ()):
+            owes.setdefault((row.id, day), rule.owes(row))
         for txn in todays:
             if not txn.end_of_day:
                 continue
-            if (
-                txn.penalty
-                and txn.lines
-                and penalties.decides(book.row(txn.lines[0].installment_id))
-            ):
+            if txn.penalty and txn.lines and penalties.decides(day):
                 row = book.row(txn.lines[0].installment_id)
-                keep = owes.get(row.id, not row.is_paid)
-                owes.setdefault(row.id, keep)
+                keep = owes.setdefault((row.id, day), rule.owes(row))
                 if not keep:
                     result.penalties_taken_back.append(txn.id)
                     continue
             result.effects[txn.id] = book.apply(txn)
-        for row in book.rows:
-            if owes.get(row.id) and row.id not in charged and decide_on(row) == day:
+        for row in due_on.get(day, ()):
+            key = (row.id, day)
+            if owes.get(key) and key not in charged:
                 amount = rule.amount(row)
                 if amount <= 0:
                     continue
@@ -432,7 +460,7 @@ def replay(
                     end_of_day=True,
                     penalty=True,
                 )
-                charged.add(row.id)
+                charged.add(key)
                 result.penalties_added.append(txn)
                 result.effects[txn.id] = book.apply(txn)
     return result

@@ -13,8 +13,9 @@ Only active loans have a status. Pending, rejected and withdrawn loans have no s
 closed or written-off loan is no longer measured against its plan: for those `status` is None
 (pages show no badge, the API returns null) while the figures are still filled in.
 
-`days_past_due` is computed from the oldest unpaid installment whose due date has passed, at
-read time, so it is right on the day even before the daily close has run.
+`days_past_due` is computed from the oldest installment whose due date has passed and that
+still owes more than the loan's arrears tolerance, at read time, so it is right on the day
+even before the daily close has run.
 `next_due_date` / `next_due_amount` are the first installment not paid in full that falls due
 today or later (None after maturity, when everything left is already overdue: see
 `overdue_amount`).
@@ -93,16 +94,33 @@ def unpaid_installments() -> QuerySet[Installment]:
     return Installment.objects.exclude(status=Installment.Status.PAID)
 
 
+# Half a cent: amounts are whole cents, so "more than the tolerance" is "more than the tolerance
+# plus half a cent", which SQLite's float arithmetic on decimals cannot get wrong.
+HALF_CENT = Decimal("0.005")
+
+
+def late_installments() -> QuerySet[Installment]:
+    """Installments that count as overdue once their due date has passed: those still owing
+    more than their loan's arrears tolerance (DESIGN.md, "Repayments")."""
+    return (
+        unpaid_installments()
+        .alias(left=INSTALLMENT_REMAINING)
+        .filter(left__gt=F("loan__arrears_tolerance") + HALF_CENT)
+    )
+
+
 def overdue_exists(as_of: date, *, days: int = 0) -> Exists:
-    """A loan (the outer row) has an unpaid installment more than `days` days past due."""
+    """A loan (the outer row) has an installment more than `days` days past due that owes
+    more than the loan's arrears tolerance."""
     cutoff = date.fromordinal(as_of.toordinal() - days)
-    return Exists(unpaid_installments().filter(loan_id=OuterRef("pk"), due_date__lt=cutoff))
+    return Exists(late_installments().filter(loan_id=OuterRef("pk"), due_date__lt=cutoff))
 
 
 def oldest_overdue_date(as_of: date) -> Subquery:
-    """Due date of the outer loan's oldest unpaid installment that is past due, or NULL."""
+    """Due date of the outer loan's oldest installment past due and owing more than its
+    arrears tolerance, or NULL."""
     return Subquery(
-        unpaid_installments()
+        late_installments()
         .filter(loan_id=OuterRef("pk"), due_date__lt=as_of)
         .order_by()
         .values("loan_id")

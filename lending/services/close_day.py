@@ -3,19 +3,21 @@
 As of date D, an installment is overdue when its due date is before D and it is not paid in
 full (the status needs no flag: it is derived from the due date wherever it is shown). The close:
 
-- records on each active loan `days_past_due` = D - due date of its oldest overdue installment
-  (0 when none), and resets it to 0 on closed loans;
-- charges each product's late penalty once per installment, by the rule the replay uses
-  (`lending.replay.Penalties`): an installment still unpaid at the end of its penalty day (due
-  date + `penalty_grace_days` + 1, or the first day the close ever ran if that is later) owes
-  it, as of that day. A close decides the penalty days from the day after the previous close
-  through D, so a close that skipped days catches up, and each day is decided once. The penalty
-  is the product's flat amount, or its percent of the installment's scheduled amount (principal
-  + interest + fees - waived interest), rounded to cents with ROUND_HALF_EVEN; it is a charge
-  transaction booked at the end of its day, added to `Installment.penalties` (later payments
-  pay it first) and to the loan's totals. `Installment.penalty_applied_on` is its day, and the
-  guard that makes the close idempotent: running it twice for the same date changes nothing
-  (each run still writes its own DAY_CLOSED audit entry).
+- records on each active loan `days_past_due` = D - due date of its oldest installment past
+  due and owing more than the loan's arrears tolerance (0 when none), and resets it to 0 on
+  closed loans;
+- charges each loan's late penalty by the rule the replay uses (`lending.replay.Penalties`),
+  the loan's frozen copy of its product's rule: an installment still owing more than the
+  loan's arrears tolerance at the end of a penalty day (due date + `penalty_grace_days` + 1,
+  then every `penalty_repeat_days` days, `penalty_max_times` at most; a day before the first
+  day the close ever ran falls on that day) owes a penalty for that day. A close decides the
+  penalty days from the day after the previous close through D, so a close that skipped days
+  catches up, and each day is decided once. The penalty is the flat amount, or the percent of
+  the installment's unpaid principal + interest, rounded to cents with ROUND_HALF_EVEN; it is
+  a charge transaction booked at the end of its day, added to `Installment.penalties` (later
+  payments pay it first) and to the loan's totals. `Installment.penalty_applied_on` (the
+  latest penalty day charged) is the guard that makes the close idempotent: running it twice
+  for the same date changes nothing (each run still writes its own DAY_CLOSED audit entry).
 - A loan with something booked after a penalty day (a payment typed before the close ran, a
   close run for a past day) cannot be decided on its stored state: it is replayed under its
   lock with the rule, which charges what was owed as of its day and re-splits what came after.
@@ -36,8 +38,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, cast
+from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -91,19 +93,34 @@ class DayCloseResult:
     penalised_loan_ids: list[int] = field(default_factory=list, repr=False)
 
 
-def penalty_for(product: LoanProduct, installment: Installment) -> Decimal:
-    """The late penalty `product` charges on `installment` (0 when it charges none)."""
-    if product.penalty_type == LoanProduct.PenaltyType.FLAT:
-        return max(product.penalty_amount, ZERO).quantize(CENT)
-    if product.penalty_type == LoanProduct.PenaltyType.PERCENT:
-        base = (
-            installment.principal
-            + installment.interest
-            + installment.fees
-            - installment.interest_waived
-        )
-        return max(base * product.penalty_rate / 100, ZERO).quantize(CENT, rounding=ROUND_HALF_EVEN)
-    return ZERO
+def penalty_for(rule: replay.PenaltyRule, installment: Installment) -> Decimal:
+    """The late penalty `rule` charges on `installment` as it stands: the flat amount, or the
+    percent of its unpaid principal + interest."""
+    return rule.amount(books.row_of(installment))
+
+
+@dataclass
+class _Charge:
+    """One late penalty the close books: an installment, its penalty day, the amount, and the
+    loan's outstanding once it is added (in the replay's order: by day)."""
+
+    installment: Installment
+    day: date
+    amount: Decimal
+    outstanding_after: Decimal = ZERO
+
+
+def _in_replay_order(charges: list[_Charge], by_id: dict[int, Loan]) -> list[_Charge]:
+    """The charges by loan and day (the order the replay applies them, and so the order of
+    their ids), each with the loan's outstanding after it."""
+    ordered = sorted(charges, key=lambda c: (c.installment.loan_id, c.day))
+    running = {loan_id: loan.outstanding for loan_id, loan in by_id.items()}
+    for charge in charges:
+        running[charge.installment.loan_id] -= charge.amount  # back to before the first
+    for charge in ordered:
+        running[charge.installment.loan_id] += charge.amount
+        charge.outstanding_after = running[charge.installment.loan_id]
+    return ordered
 
 
 @dataclass(frozen=True)
@@ -139,39 +156,36 @@ def _window(on: date) -> Window:
     )
 
 
-def _penalty_day(installment: Installment, product: LoanProduct, window: Window) -> date:
-    """The day the installment's penalty is decided (as `lending.replay.Penalties.day`)."""
-    day = installment.due_date + timedelta(days=product.penalty_grace_days + 1)
-    return max(day, window.since)
-
-
 def _paid_late(
-    by_id: dict[int, Loan], products: dict[int, LoanProduct], window: Window
+    by_id: dict[int, Loan], rules: dict[int, replay.PenaltyRule], window: Window
 ) -> set[int]:
-    """Loans with an installment paid in full after its penalty day in the window and not
-    penalised: it was late that day, so its penalty is owed, charged by replaying the loan."""
-    if not products:
+    """Loans with an installment paid in full after one of its penalty days in the window
+    that was not charged: it was late that day, so the penalty is owed, charged by replaying
+    the loan."""
+    if not rules:
         return set()
-    longest_grace = max(p.penalty_grace_days for p in products.values())
+    longest = max(r.grace_days + 1 + r.repeat_days * (r.times - 1) for r in rules.values())
     # On the first close every penalty day is decided on the day closed (`since`), and
     # nothing was paid after it: the query finds nothing, but runs, so a close always costs
     # the same statements.
     start = window.start or window.on
     candidates = Installment.objects.filter(
-        loan_id__in=[pk for pk, loan in by_id.items() if loan.product_id in products],
+        loan_id__in=list(rules),
         status=Installment.Status.PAID,
-        penalty_applied_on=None,
-        due_date__gte=start - timedelta(days=longest_grace + 1),
+        due_date__gte=start - timedelta(days=longest),
         due_date__lt=window.on,
         paid_on__gt=F("due_date"),
-    ).only("id", "loan_id", "due_date", "paid_on")
+    ).only("id", "loan_id", "due_date", "paid_on", "penalty_applied_on")
     late = set()
     for installment in candidates:
-        product = products[by_id[installment.loan_id].product_id or 0]
-        day = _penalty_day(installment, product, window)
-        assert installment.paid_on is not None
-        if window.decides_paid(day) and installment.paid_on > day:
-            late.add(installment.loan_id)
+        paid_on = installment.paid_on
+        assert paid_on is not None
+        applied = installment.penalty_applied_on
+        rule = rules[installment.loan_id]
+        for day in replay.penalty_days(rule, installment.due_date, window.since):
+            if (applied is None or day > applied) and window.decides_paid(day) and paid_on > day:
+                late.add(installment.loan_id)
+                break
     return late
 
 
@@ -185,7 +199,7 @@ def _replay_for_penalties(
     through = max(window.on, last) if last is not None else window.on
     replayed = []
     for loan in loans:
-        rule = books.penalty_rule(loan.product)
+        rule = books.penalty_rule(loan)
         assert rule is not None
         before = loan.total_repayable
         penalties = replay.Penalties(rule, through, window.since, window.open_from)
@@ -211,70 +225,100 @@ def _close_batch(
     loans: list[Loan],
     *,
     on: date,
-    products: dict[int, LoanProduct],
+    products: dict[int, LoanProduct] | None = None,
     result: DayCloseResult,
     user: User | None,
     window: Window | None = None,
 ) -> None:
     """Inside the batch's transaction, with `loans` locked. The penalties a batch charges are
-    audited in that same transaction, one entry per batch listing each charge."""
+    audited in that same transaction, one entry per batch listing each charge.
+
+    Each loan's penalty rule and arrears tolerance are its own frozen copy of its product's
+    (`books.penalty_rule`); `products` is no longer read and stays only so that callers that
+    run the close in batches of their own keep working."""
     window = window or _window(on)
     by_id = {loan.pk: loan for loan in loans}
+    rules = {pk: rule for pk, loan in by_id.items() if (rule := books.penalty_rule(loan))}
     booked_from = {loan.pk: loan.incremental_from for loan in loans}  # before this close
-    to_replay = _paid_late(by_id, products, window)
+    to_replay = _paid_late(by_id, rules, window)
     overdue = (
         Installment.objects.filter(loan_id__in=list(by_id), due_date__lt=on)
         .exclude(status=Installment.Status.PAID)
         .only(
             "id",
             "loan_id",
+            "number",
             "due_date",
             "principal",
             "interest",
             "fees",
             "penalties",
             "interest_waived",
+            "principal_paid",
+            "interest_paid",
+            "fees_paid",
+            "penalties_paid",
+            "paid_on",
             "penalty_applied_on",
+            "penalties_charged",
         )
         .order_by("loan_id", "due_date", "number")
     )
     oldest: dict[int, date] = {}
-    penalised: list[Installment] = []
-    penalty_for_charged: dict[int, Decimal] = {}
-    outstanding_after: dict[int, Decimal] = {}
+    charges: list[_Charge] = []
+    penalised: dict[int, Installment] = {}
     money_changed: set[int] = set()
     for installment in overdue:
-        result.installments_overdue += 1
-        oldest.setdefault(installment.loan_id, installment.due_date)
         loan = by_id[installment.loan_id]
-        product = products.get(loan.product_id) if loan.product_id else None
-        if product is None or installment.penalty_applied_on is not None:
+        row = books.row_of(installment)
+        late = row.remaining.total > loan.arrears_tolerance
+        if late:
+            result.installments_overdue += 1
+            oldest.setdefault(loan.pk, installment.due_date)
+        rule = rules.get(loan.pk)
+        if rule is None or loan.pk in to_replay:
             continue
-        day = _penalty_day(installment, product, window)
-        if not window.decides(day) or loan.pk in to_replay:
+        applied = installment.penalty_applied_on
+        # Days an earlier close decided "not late" (within tolerance) are not decided again.
+        decides = window.decides if late else window.decides_paid
+        pending = [
+            day
+            for day in replay.penalty_days(rule, installment.due_date, window.since)
+            if (applied is None or day > applied) and decides(day)
+        ]
+        if not pending:
             continue
-        if (booked_from[loan.pk] or day) > day:
+        if (booked_from[loan.pk] or pending[0]) > pending[0]:
             to_replay.add(loan.pk)  # booked after its penalty day: decided by a replay
             continue
-        amount = penalty_for(product, installment)
-        if amount <= 0:
+        if not late:
             continue
-        penalty_for_charged[installment.pk] = amount
-        installment.penalties += amount
-        installment.penalty_applied_on = day
-        penalised.append(installment)
-        loan.total_repayable += amount
-        loan.outstanding += amount
-        money_changed.add(loan.pk)
-        outstanding_after[installment.pk] = loan.outstanding
-        # Charged at the end of its day: a payment dated on or before it replays the loan.
-        loan.incremental_from = max(filter(None, [loan.incremental_from, day + ONE_DAY]))
-        result.penalties_applied += 1
-        result.penalty_total += amount
+        for day in pending:
+            # Nothing is booked after `day`: the installment stands as it did then (a
+            # penalty does not change the unpaid principal + interest it is counted on).
+            amount = rule.amount(row)
+            if amount <= 0:
+                break
+            row.due += replay.Parts(penalties=amount)
+            installment.penalties += amount
+            installment.penalty_applied_on = day
+            installment.penalties_charged += 1
+            penalised[installment.pk] = installment
+            loan.total_repayable += amount
+            loan.outstanding += amount
+            money_changed.add(loan.pk)
+            charges.append(_Charge(installment, day, amount))
+            # Charged at the end of its day: a payment dated on or before it replays the loan.
+            loan.incremental_from = max(filter(None, [loan.incremental_from, day + ONE_DAY]))
+            result.penalties_applied += 1
+            result.penalty_total += amount
 
-    if penalised:
-        update_rows(penalised, ["penalties", "penalty_applied_on"])
-        _book_charges(penalised, penalty_for_charged, outstanding_after, by_id=by_id, user=user)
+    if charges:
+        charges = _in_replay_order(charges, by_id)
+        update_rows(
+            list(penalised.values()), ["penalties", "penalty_applied_on", "penalties_charged"]
+        )
+        _book_charges(charges, by_id=by_id, user=user)
     # Accrued after the charges are booked: an accrual of a day counts after its charges (it
     # is booked later), and its balance after includes them.
     accrued = _accrue(loans, on=on, result=result, user=user)
@@ -297,7 +341,7 @@ def _close_batch(
     result.penalised_loan_ids.extend(sorted(money_changed))
 
     replayed = _replay_for_penalties([by_id[pk] for pk in sorted(to_replay)], window, result, user)
-    if penalised or replayed:
+    if charges or replayed:
         audit_record(
             action=AuditLog.Action.PENALTIES_APPLIED,
             user=user,
@@ -305,12 +349,13 @@ def _close_batch(
                 "on": on,
                 "penalties": [
                     {
-                        "loan": by_id[inst.loan_id].number,
-                        "installment_id": inst.pk,
-                        "due_date": inst.due_date,
-                        "amount": str(penalty_for_charged[inst.pk]),
+                        "loan": by_id[charge.installment.loan_id].number,
+                        "installment_id": charge.installment.pk,
+                        "due_date": charge.installment.due_date,
+                        "day": charge.day,
+                        "amount": str(charge.amount),
                     }
-                    for inst in penalised
+                    for charge in charges
                 ],
                 "replayed": replayed,
             },
@@ -375,48 +420,41 @@ def _accrue(loans: list[Loan], *, on: date, result: DayCloseResult, user: User |
     return {t.loan_id for t in txns}
 
 
-def _book_charges(
-    penalised: list[Installment],
-    amounts: dict[int, Decimal],
-    outstanding_after: dict[int, Decimal],
-    *,
-    by_id: dict[int, Loan],
-    user: User | None,
-) -> None:
-    """Each penalty is a loan transaction (a charge booked at the end of its penalty day) with its
-    allocation and, for accrual-basis loans, its journal entry: in a fixed number of
+def _book_charges(charges: list[_Charge], *, by_id: dict[int, Loan], user: User | None) -> None:
+    """Each penalty is a loan transaction (a charge booked at the end of its penalty day) with
+    its allocation and, for accrual-basis loans, its journal entry: in a fixed number of
     statements per batch."""
-    charges = LoanTransaction.objects.bulk_create(
+    txns = LoanTransaction.objects.bulk_create(
         [
             LoanTransaction(
-                loan_id=inst.loan_id,
+                loan_id=charge.installment.loan_id,
                 kind=Kind.CHARGE,
-                value_date=cast(date, inst.penalty_applied_on),  # set to its penalty day
+                value_date=charge.day,
                 booked_by=user,
-                amount=amounts[inst.pk],
-                penalties=amounts[inst.pk],
+                amount=charge.amount,
+                penalties=charge.amount,
                 end_of_day=True,
-                outstanding_after=outstanding_after[inst.pk],
+                outstanding_after=charge.outstanding_after,
             )
-            for inst in penalised
+            for charge in charges
         ]
     )
     Allocation.objects.bulk_create(
         [
-            Allocation(transaction=charge, installment_id=inst.pk, penalties=charge.amount)
-            for charge, inst in zip(charges, penalised, strict=True)
+            Allocation(transaction=txn, installment_id=charge.installment.pk, penalties=txn.amount)
+            for txn, charge in zip(txns, charges, strict=True)
         ]
     )
-    accrual = [c for c in charges if by_id[c.loan_id].accounting_basis == AccountingBasis.ACCRUAL]
+    accrual = [t for t in txns if by_id[t.loan_id].accounting_basis == AccountingBasis.ACCRUAL]
     accounts: dict[int | None, dict[str, int]] = {}
     entries = []
-    for charge in accrual:
-        loan = by_id[charge.loan_id]
+    for txn in accrual:
+        loan = by_id[txn.loan_id]
         if loan.product_id not in accounts:
             accounts[loan.product_id] = books.accounts_for(loan)
         entries.append(
             books.entry_for(
-                charge, books.stored_effect(charge), loan=loan, accounts=accounts[loan.product_id]
+                txn, books.stored_effect(txn), loan=loan, accounts=accounts[loan.product_id]
             )
         )
     journal_post_many(entries, user=user)
@@ -439,9 +477,6 @@ def day_close(
     check_open(on, field="date")
     result = DayCloseResult(on=on)
     window = _window(on)
-    products = {
-        p.pk: p for p in LoanProduct.objects.exclude(penalty_type=LoanProduct.PenaltyType.NONE)
-    }
     total = Loan.objects.filter(status=Loan.Status.ACTIVE).count()
     last_pk = 0
     while True:
@@ -454,7 +489,7 @@ def day_close(
             if not loans:
                 break
             last_pk = loans[-1].pk
-            _close_batch(loans, on=on, products=products, result=result, user=user, window=window)
+            _close_batch(loans, on=on, result=result, user=user, window=window)
         result.batches += 1
         if progress is not None:
             progress(result.loans_checked, max(total, result.loans_checked))

@@ -22,7 +22,15 @@ from accounts.access import can_approve, can_withdraw, can_write_off, require
 from ledger.services import check_open
 from lending.audit import audit_record
 from lending.errors import StateConflict
-from lending.models import AccountingBasis, AuditLog, Borrower, Installment, Loan, LoanProduct
+from lending.models import (
+    FROZEN_TERMS,
+    AccountingBasis,
+    AuditLog,
+    Borrower,
+    Installment,
+    Loan,
+    LoanProduct,
+)
 from lending.replay import Book, Kind
 from lending.schedule import MAX_PRINCIPAL, LoanTerms, Schedule, TermsError, build_schedule
 from lending.services import transactions as books
@@ -279,9 +287,7 @@ def loan_approve(
         loan.disbursement_date = disbursement_date
         loan.decided_by = user  # type: ignore[assignment]
         loan.decided_at = timezone.now()
-        loan.accounting_basis = (
-            loan.product.accounting_basis if loan.product is not None else AccountingBasis.CASH
-        )
+        _freeze_terms(loan)
         book = Book.open([books.schedule_row(i) for i in installments], disbursement_date)
         effect = book.apply(books.new_txn(Kind.DISBURSEMENT, disbursement_date, loan.principal))
         books.store_in_order(
@@ -305,6 +311,7 @@ def loan_approve(
                 "decided_by",
                 "decided_at",
                 "accounting_basis",
+                *FROZEN_TERMS,
             ]
         )
         books.save_loan_totals(loan, book)
@@ -320,6 +327,7 @@ def loan_approve(
                     "disbursement_date": disbursement_date,
                     "total_repayable": loan.total_repayable,
                     "installments": len(schedule.installments),
+                    "frozen_terms": {name: getattr(loan, name) for name in FROZEN_TERMS},
                 },
             },
             request=request,
@@ -328,15 +336,28 @@ def loan_approve(
     return loan
 
 
+def _freeze_terms(loan: Loan) -> None:
+    """Copy the product's terms onto the loan as they are at approval (DESIGN.md, "Charges,
+    penalties and delinquency"): a later edit of the product leaves this loan alone. Without a
+    product the loan charges no penalty and has no tolerances."""
+    product = loan.product
+    source = product if product is not None else LoanProduct()
+    for name in FROZEN_TERMS:
+        setattr(loan, name, getattr(source, name))
+    loan.accounting_basis = (
+        product.accounting_basis if product is not None else AccountingBasis.CASH
+    )
+
+
 def _decide_past_penalties(loan: Loan, book: Book, *, user: User) -> None:
     """A loan disbursed with a date so far back that some penalty days are already closed:
     those days are decided now, by the rule the close and the replay apply (nothing is paid
     yet, so each such installment owes its penalty; a payment entered later with an earlier
     date replays the loan and takes back what it paid in time)."""
-    penalties = books.penalties_for(loan) if loan.product is not None else None
+    penalties = books.penalties_for(loan)
     if penalties is None or not book.rows:
         return
-    if min(penalties.day(row) for row in book.rows) > penalties.closed_through:
+    if min(penalties.days(row)[0] for row in book.rows) > penalties.closed_through:
         return
     plan = books.plan_replay(loan=loan, penalties=penalties)
     if plan.penalties_added:

@@ -39,8 +39,8 @@ from lending.models import (
     DayClose,
     Installment,
     Loan,
-    LoanProduct,
     LoanTransaction,
+    PenaltyType,
     ProductAccount,
 )
 from lending.replay import Book, Effect, Kind, Line, Parts, Row, Txn
@@ -59,6 +59,7 @@ INSTALLMENT_FIELDS = [
     "status",
     "paid_on",
     "penalty_applied_on",
+    "penalties_charged",
 ]
 LOAN_FIELDS = [
     "total_repayable",
@@ -87,6 +88,7 @@ def row_of(inst: Installment) -> Row:
         waived=Parts(interest=inst.interest_waived),
         paid_on=inst.paid_on,
         penalised_on=inst.penalty_applied_on,
+        penalties_charged=inst.penalties_charged,
     )
 
 
@@ -122,6 +124,7 @@ def store_row(inst: Installment, row: Row) -> bool:
         "status": status_of(row),
         "paid_on": row.paid_on if row.is_paid else None,
         "penalty_applied_on": row.penalised_on,
+        "penalties_charged": row.penalties_charged,
     }
     changed = any(getattr(inst, k) != v for k, v in values.items())
     for k, v in values.items():
@@ -220,14 +223,26 @@ def stored_effect(t: LoanTransaction) -> Effect:
 # --- checks ------------------------------------------------------------------------------
 
 
-def penalty_rule(product: LoanProduct | None) -> replay.PenaltyRule | None:
-    if product is None or product.penalty_type == LoanProduct.PenaltyType.NONE:
+def penalty_rule(loan: Loan) -> replay.PenaltyRule | None:
+    """The loan's late-penalty rule: its own copy of its product's rule as approved (None when
+    it charges none). A product edited since does not change it."""
+    if loan.penalty_type == PenaltyType.FLAT:
+        if loan.penalty_amount <= 0:
+            return None
+        amounts: dict[str, Decimal] = {"flat": loan.penalty_amount}
+    elif loan.penalty_type == PenaltyType.PERCENT:
+        if loan.penalty_rate <= 0:
+            return None
+        amounts = {"percent": loan.penalty_rate}
+    else:
         return None
-    if product.penalty_type == LoanProduct.PenaltyType.FLAT:
-        return replay.PenaltyRule(
-            flat=product.penalty_amount, grace_days=product.penalty_grace_days
-        )
-    return replay.PenaltyRule(percent=product.penalty_rate, grace_days=product.penalty_grace_days)
+    return replay.PenaltyRule(
+        **amounts,
+        grace_days=loan.penalty_grace_days,
+        repeat_days=loan.penalty_repeat_days,
+        max_times=loan.penalty_max_times,
+        tolerance=loan.arrears_tolerance,
+    )
 
 
 def days_closed() -> tuple[date | None, date | None]:
@@ -242,7 +257,7 @@ def penalties_for(
 ) -> replay.Penalties | None:
     """How a replay of `loan` decides its late penalties (None: its product charges none or
     no close has run yet). The daily close passes the day it closes and the first day closed."""
-    rule = penalty_rule(loan.product) if loan.product_id else None
+    rule = penalty_rule(loan)
     if rule is None:
         return None
     if through is None or since is None:
@@ -375,7 +390,7 @@ def save_loan_totals(loan: Loan, book: Book, *, today: date | None = None) -> No
     loan.total_waived = book.total_waived
     loan.outstanding = book.outstanding
     loan.overpaid = book.overpaid
-    loan.days_past_due = book.days_past_due(today or timezone.localdate())
+    loan.days_past_due = book.days_past_due(today or timezone.localdate(), loan.arrears_tolerance)
     loan.save(update_fields=LOAN_FIELDS)
 
 
@@ -554,7 +569,7 @@ def plan_replay(
         total_paid=book.total_paid,
         total_repayable=book.total_repayable,
         overpaid=book.overpaid,
-        days_past_due=book.days_past_due(today) if book.outstanding else 0,
+        days_past_due=book.days_past_due(today, loan.arrears_tolerance) if book.outstanding else 0,
         status=status_after(loan, book),
     )
     return plan

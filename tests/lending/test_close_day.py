@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from lending.models import AuditLog, DayClose, Installment, Loan, LoanProduct
 from lending.receivers import portfolio_generation
+from lending.replay import PenaltyRule
 from lending.services.close_day import day_close, penalty_for
 from tests.factories import LoanProductFactory
 from tests.reporting.helpers import D, days_ago, pay, reload, today, weekly_loan
@@ -147,10 +148,8 @@ def test_percent_penalty_is_of_the_installment_rounded_half_even() -> None:
     ],
 )
 def test_penalty_amount(amount: str, rate: str, penalty: str) -> None:
-    product = LoanProduct(penalty_type="percent", penalty_rate=D(rate))
     inst = Installment(principal=D(amount), interest=D("0"), fees=D("0"), interest_waived=D("0"))
-    assert penalty_for(product, inst) == D(penalty)
-    assert penalty_for(LoanProduct(penalty_type="none"), inst) == D("0")
+    assert penalty_for(PenaltyRule(percent=D(rate)), inst) == D(penalty)
 
 
 def test_loan_paid_on_its_due_date_is_never_penalised() -> None:

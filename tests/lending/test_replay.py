@@ -188,7 +188,7 @@ RULE = PenaltyRule(flat=D("10.00"), grace_days=2)  # #1 (due day 30) is charged 
 
 def test_a_penalty_day_is_after_the_grace_days() -> None:
     row = Book.open(THREE, START).row(1)
-    assert RULE.day(row) == day(33)
+    assert RULE.days(row.due_date) == [day(33)]
     assert PenaltyRule(percent=D("5")).amount(row) == D("6.00")
     assert PenaltyRule(percent=D("2.5")).amount(replace(row, due=Parts(D("0.10"), ZERO))) == D(
         "0.00"
@@ -228,6 +228,68 @@ def test_a_charge_for_an_installment_still_late_stays() -> None:
     assert (result.penalties_taken_back, result.penalties_added) == ([], [])
     assert result.effects[1].split.penalties == D("10.00")
     assert result.book.row(1).remaining == Parts(principal=D("10.00"))
+
+
+# Repeating penalties on the unpaid principal + interest. #1 owes 100.00 + 20.00, due day 30;
+# 2 % with 2 grace days, every 7 days, at most 3 times: penalty days 33, 40 and 47.
+REPEAT = PenaltyRule(percent=D("2"), grace_days=2, repeat_days=7, max_times=3)
+
+
+def test_a_repeating_penalty_comes_back_every_n_days_up_to_m_times() -> None:
+    assert REPEAT.days(day(30)) == [day(33), day(40), day(47)]
+    added = replay(THREE, START, [], penalties=Penalties(REPEAT, day(59))).penalties_added
+    # #1: 2 % of 120.00 = 2.40 on each of its three days (never a fourth, on day 54).
+    # #2 (110.00, due day 60) has no penalty day closed yet.
+    assert [(t.value_date, t.amount, t.lines[0].installment_id) for t in added] == [
+        (day(33), D("2.40"), 1),
+        (day(40), D("2.40"), 1),
+        (day(47), D("2.40"), 1),
+    ]
+
+
+def test_a_repeated_penalty_is_counted_on_what_is_still_unpaid() -> None:
+    # 50.00 paid on day 35 pays the 2.40 penalty, the 20.00 interest and 27.60 principal:
+    # unpaid principal + interest is then 72.40, so day 40 and day 47 charge 2 % of it,
+    # 1.448 -> 1.45 (half even).
+    txns = [payment(1, 35, "50.00")]
+    result = replay(THREE, START, txns, penalties=Penalties(REPEAT, day(50)))
+    assert [(t.value_date, t.amount) for t in result.penalties_added] == [
+        (day(33), D("2.40")),
+        (day(40), D("1.45")),
+        (day(47), D("1.45")),
+    ]
+    assert result.book.row(1).penalties_charged == 3
+    assert result.book.row(1).penalised_on == day(47)
+
+
+def test_a_repeating_penalty_stops_once_the_installment_is_paid() -> None:
+    # Paid in full on day 40 (after 2.40 on day 33): day 40 and day 47 owe nothing.
+    txns = [payment(1, 40, "122.40")]
+    result = replay(THREE, START, txns, penalties=Penalties(REPEAT, day(59)))
+    assert [(t.value_date, t.amount) for t in result.penalties_added] == [(day(33), D("2.40"))]
+
+
+def test_penalty_days_before_the_first_close_fall_on_it_once() -> None:
+    # The close first ran on day 45: days 33 and 40 fall on day 45 (one penalty), then 47.
+    penalties = Penalties(REPEAT, day(59), since=day(45))
+    added = replay(THREE, START, [], penalties=penalties).penalties_added
+    assert [t.value_date for t in added] == [day(45), day(47)]
+
+
+# Arrears tolerance: the domain review's 0.01 short. #1 is paid but for 0.01.
+
+
+def test_an_installment_short_by_no_more_than_the_tolerance_is_not_late() -> None:
+    txns = [payment(1, 30, "119.99")]
+    rule = PenaltyRule(percent=D("20"), tolerance=D("0.05"))
+    result = replay(THREE, START, txns, penalties=Penalties(rule, day(59)))
+    assert result.penalties_added == []
+    assert result.book.days_past_due(day(39), D("0.05")) == 0
+    # Without a tolerance it is 9 days late, but a percent of the unpaid 0.01 is 0.00, not
+    # 20 % of the scheduled 120.00.
+    assert result.book.days_past_due(day(39)) == 9
+    strict = Penalties(PenaltyRule(percent=D("20")), day(59))
+    assert replay(THREE, START, txns, penalties=strict).penalties_added == []
 
 
 def test_without_a_rule_charges_apply_as_booked() -> None:
@@ -342,20 +404,34 @@ def test_a_replay_does_not_depend_on_the_order_of_its_input(
     flat=st.sampled_from([D("0.00"), D("5.00")]),
     percent=st.sampled_from([D("0"), D("2.5")]),
     grace=st.integers(0, 5),
+    repeat=st.sampled_from([(0, 1), (3, 4), (7, 3)]),
+    tolerance=st.sampled_from([D("0.00"), D("0.50")]),
     through=st.integers(0, 250),
+    since=st.none() | st.integers(0, 250),
 )
 def test_penalties_decided_again_are_a_fixed_point(
     history: tuple[list[ScheduleRow], list[Txn]],
     flat: Decimal,
     percent: Decimal,
     grace: int,
+    repeat: tuple[int, int],
+    tolerance: Decimal,
     through: int,
+    since: int | None,
 ) -> None:
     """Storing what a replay decided (charges added, charges taken back) and replaying again
     decides nothing more, and gives the same state as replaying the stored transactions with
     no rule at all (what `replay_differences` compares with)."""
     rows, txns = history
-    penalties = Penalties(PenaltyRule(flat=flat, percent=percent, grace_days=grace), day(through))
+    rule = PenaltyRule(
+        flat=flat,
+        percent=percent,
+        grace_days=grace,
+        repeat_days=repeat[0],
+        max_times=repeat[1],
+        tolerance=tolerance,
+    )
+    penalties = Penalties(rule, day(through), None if since is None else day(since))
     first = replay(rows, START, txns, penalties=penalties)
     for pk in first.penalties_taken_back:
         assert next(t for t in txns if t.id == pk).penalty

@@ -104,8 +104,10 @@ terms = st.fixed_dictionaries(
         "grace_periods": st.sampled_from([0, 0, 0, 1, 2]),
     }
 ).map(lambda t: {**t, "grace_periods": min(t["grace_periods"], t["installments"] - 1)})
-# None: no penalty; "flat": 5.00 from the day after the due date; "percent": 2 % after 2 days.
-products = st.sampled_from([None, "flat", "flat", "percent"])
+# None: no penalty; "flat": 5.00 from the day after the due date; "percent": 2 % after 2 days;
+# "repeat": 2 % of the unpaid principal + interest after 1 day, again every 5 days, 4 times at
+# most, with an arrears tolerance of 0.50.
+products = st.sampled_from([None, "flat", "flat", "percent", "repeat", "repeat"])
 
 
 class _Quiet(StringIO):
@@ -146,6 +148,14 @@ class MoneyMachine(RuleBasedStateMachine):
                 penalty_type=LoanProduct.PenaltyType.PERCENT,
                 penalty_rate=D("2"),
                 penalty_grace_days=2,
+            ),
+            "repeat": LoanProductFactory(
+                penalty_type=LoanProduct.PenaltyType.PERCENT,
+                penalty_rate=D("2"),
+                penalty_grace_days=1,
+                penalty_repeat_days=5,
+                penalty_max_times=4,
+                arrears_tolerance=D("0.50"),
             ),
         }
 
@@ -376,6 +386,26 @@ class MoneyMachine(RuleBasedStateMachine):
             with pytest.raises(StateConflict):
                 repayment_reverse(repayment=repayment, user=self.cashier, reason="Again")
             assert self._snapshot(repayment.loan_id) == before
+
+    @rule(
+        name=st.sampled_from(["flat", "percent", "repeat"]),
+        rate=st.sampled_from([D("5"), D("20")]),
+        repeat=st.sampled_from([0, 1, 3]),
+        tolerance=st.sampled_from([ZERO, D("5.00")]),
+    )
+    def edit_a_product(self, name: str, rate: Decimal, repeat: int, tolerance: Decimal) -> None:
+        """An Admin changes a product's penalty and tolerance: its running loans keep the
+        terms they were approved with (the close and the replays must agree on them), loans
+        approved afterwards take the new ones."""
+        product = self.products[name]
+        product.penalty_type = LoanProduct.PenaltyType.PERCENT
+        product.penalty_rate = rate
+        product.penalty_grace_days = 0
+        product.penalty_repeat_days = repeat
+        product.penalty_max_times = 10
+        product.arrears_tolerance = tolerance
+        product.save()
+        EXERCISED["products edited"] += 1
 
     @rule(days=st.sampled_from([1, 2, 5, 10, 30, 60]))
     def close_days(self, days: int) -> None:
