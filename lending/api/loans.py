@@ -19,6 +19,7 @@ from lending.api.common import page_of, referenced, user_with
 from lending.api.schemas import (
     ApproveIn,
     Id,
+    LoanDetailOut,
     LoanFilters,
     LoanIn,
     LoanOut,
@@ -131,11 +132,18 @@ def list_loans(request: HttpRequest, filters: Query[LoanFilters]) -> dict[str, A
 
 
 @router.get(
-    "/loans/{id}", response={200: LoanOut, **errors(401, 403, 404, 422)}, summary="Read a loan"
+    "/loans/{id}",
+    response={200: LoanDetailOut, **errors(401, 403, 404, 422)},
+    summary="Read a loan",
 )
 def get_loan(request: HttpRequest, id: Id) -> Loan:
+    """The loan, and for an active loan its `balance`: owed today by component (the same
+    figures as the loan page and `/loans/{id}/status`)."""
     user_with(request, "lending.view_loan")
-    return loan_for_page(id)
+    loan = loan_for_page(id)
+    active = loan.status == Loan.Status.ACTIVE
+    loan.balance = loan_status(loan).balance if active else None  # type: ignore[attr-defined]
+    return loan
 
 
 @router.post(
