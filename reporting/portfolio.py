@@ -30,13 +30,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, Min, Q, QuerySet, Sum
+from django.db.models import Count, F, FilteredRelation, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from lending.models import Installment, Loan, LoanProduct
 from lending.selectors.status import MONEY, PAR_DAYS, ZERO, Outstanding, money
 
 ACTIVE = Loan.Status.ACTIVE
+PAID = Installment.Status.PAID
 COMPONENTS = ("principal", "interest", "fees", "penalties")
 
 # (key, label, more than this many days past due; None for the loans not past due)
@@ -118,40 +119,34 @@ class PortfolioBalances:
 
 
 def loan_balances(today: date, loans: QuerySet[Loan] | None = None) -> QuerySet[Loan]:
-    """Active loans (of `loans`), each with its components outstanding as of `today` and the
-    due date of its oldest installment past due (`b_oldest`, NULL when none)."""
-    due = Q(schedule__due_date__lte=today)
-    later = Q(schedule__due_date__gt=today)
-    late = Q(schedule__due_date__lt=today) & ~Q(schedule__status=Installment.Status.PAID)
+    """Active loans (of `loans`), each with its components outstanding as of `today`
+    (`b_principal`, `b_interest`, `b_fees`, `b_penalties`), everything it still has to repay
+    (`b_contract`) and the due date of its oldest installment past due (`b_oldest`, NULL when
+    none)."""
+    # A paid installment owes nothing in any component: only the others are joined.
+    due = Q(open__due_date__lte=today)
     base = Loan.objects.all() if loans is None else loans
-    return base.filter(status=ACTIVE).annotate(
-        b_product=F("product_id"),
-        b_principal=Sum(
-            F("schedule__principal") - F("schedule__principal_paid"), output_field=MONEY
-        ),
-        b_interest=Sum(
-            F("schedule__interest") - F("schedule__interest_waived") - F("schedule__interest_paid"),
-            filter=due,
-            output_field=MONEY,
-        ),
-        b_fees=Sum(F("schedule__fees") - F("schedule__fees_paid"), filter=due, output_field=MONEY),
-        b_penalties=Sum(
-            F("schedule__penalties") - F("schedule__penalties_paid"),
-            filter=due,
-            output_field=MONEY,
-        ),
-        b_later=Sum(
-            F("schedule__interest")
-            + F("schedule__fees")
-            + F("schedule__penalties")
-            - F("schedule__interest_waived")
-            - F("schedule__interest_paid")
-            - F("schedule__fees_paid")
-            - F("schedule__penalties_paid"),
-            filter=later,
-            output_field=MONEY,
-        ),
-        b_oldest=Min("schedule__due_date", filter=late),
+    return (
+        base.filter(status=ACTIVE)
+        .annotate(open=FilteredRelation("schedule", condition=~Q(schedule__status=PAID)))
+        .annotate(
+            b_product=F("product_id"),
+            b_principal=Sum(F("open__principal") - F("open__principal_paid"), output_field=MONEY),
+            b_interest=Sum(
+                F("open__interest") - F("open__interest_waived") - F("open__interest_paid"),
+                filter=due,
+                output_field=MONEY,
+            ),
+            b_fees=Sum(F("open__fees") - F("open__fees_paid"), filter=due, output_field=MONEY),
+            b_penalties=Sum(
+                F("open__penalties") - F("open__penalties_paid"), filter=due, output_field=MONEY
+            ),
+            # Everything still to repay (the stored `Loan.outstanding`, which equals what its
+            # installments have left: DESIGN.md "Money"), less what is owed today, is what
+            # later installments ask for: read, not summed again over the installments.
+            b_contract=F("outstanding"),
+            b_oldest=Min("open__due_date", filter=Q(open__due_date__lt=today)),
+        )
     )
 
 
@@ -161,19 +156,20 @@ def _sums(prefix: str, where: Q | None) -> dict[str, Any]:
         f"{prefix}__n": Count("pk", filter=where),
         **{
             f"{prefix}__{c}": Sum(f"b_{c}", filter=where, output_field=MONEY)
-            for c in (*COMPONENTS, "later")
+            for c in (*COMPONENTS, "contract")
         },
     }
 
 
 def _outstanding(row: dict[str, Any], prefix: str) -> Outstanding:
-    return Outstanding(
+    owed = Outstanding(
         principal=money(row[f"{prefix}__principal"]),
         interest=money(row[f"{prefix}__interest"]),
         fees=money(row[f"{prefix}__fees"]),
         penalties=money(row[f"{prefix}__penalties"]),
-        not_yet_due=money(row[f"{prefix}__later"]),
     )
+    later = max(money(row[f"{prefix}__contract"]) - owed.total, ZERO)
+    return Outstanding(**{**vars(owed), "not_yet_due": later})
 
 
 def _bucket_filter(today: date, index: int) -> Q:
