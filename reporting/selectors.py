@@ -1,24 +1,25 @@
 """Reads for the dashboard and the reports, computed with database aggregates.
 
 Every function here runs a fixed number of queries whatever the portfolio size (the dashboard
-eight, each report one to three); none loops over loans or installments in Python beyond the
+nine, each report one to three); none loops over loans or installments in Python beyond the
 rows it returns.
 
 Definitions (DESIGN.md "Dashboard and reports", written down where the spec is silent):
 
-- *active principal*: principal of active loans; *outstanding*: `Loan.outstanding` of active
-  loans (principal, interest, fees and penalties still to be repaid).
+- *active principal*: principal of active loans; *outstanding*: what active loans owe as of
+  today, by component (principal outstanding, interest, fees and penalties due to date; see
+  `reporting.portfolio`, which also defines PAR and the aging buckets).
 - *collected this month*: non-reversed repayments with `paid_on` from the 1st of this month to
   today.
 - *days past due* of a loan: today - due date of its oldest installment not paid in full whose
   due date has passed. Computed from the installments at read time (not from
   `Loan.days_past_due`, which the daily close records), so the figures are right on the day
   whether or not the close has run yet.
-- *PAR30*: outstanding of active loans more than 30 days past due, as an amount and as a percent
-  of the outstanding of all active loans.
+- *PAR30*: principal outstanding of active loans more than 30 days past due, as an amount and
+  as a percent of the principal outstanding of all active loans (never interest not yet due).
 - *aging buckets*: current (0), 1-30, 31-60, 61-90, 90+ (91 days and more) days past due, with
-  the number of active loans, their outstanding principal (principal - principal paid) and the
-  bucket's share of the outstanding principal of all active loans.
+  the number of active loans, their outstanding by component and the bucket's share of the
+  principal outstanding of all active loans.
 """
 
 from __future__ import annotations
@@ -30,19 +31,13 @@ from typing import Any, cast
 
 from django.core.cache import cache
 from django.db.models import (
-    Case,
-    CharField,
     Count,
-    F,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Sum,
-    Value,
-    When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from lending.models import Borrower, Installment, Loan, LoanTransaction, Repayment
@@ -50,26 +45,27 @@ from lending.receivers import DASHBOARD_CACHE_KEY, portfolio_generation
 from lending.selectors.status import (
     INSTALLMENT_REMAINING,
     MONEY,
+    PAR_DAYS,
     ZERO,
+    Outstanding,
+    balance_subqueries,
     money,
     oldest_overdue_date,
-    overdue_exists,
     unpaid_installments,
+)
+from reporting.portfolio import (
+    COMPONENTS,
+    PortfolioBalances,
+    ProductPar,
+    percent,
+    portfolio_balances,
 )
 
 ACTIVE = Loan.Status.ACTIVE
 DISBURSED_STATUSES = [Loan.Status.ACTIVE, Loan.Status.CLOSED, Loan.Status.WRITTEN_OFF]
-PAR_DAYS = 30
 CHART_DAYS = 7
 DASHBOARD_LIST_LIMIT = 10
 DASHBOARD_CACHE_SECONDS = 600
-
-
-def percent(part: Decimal, whole: Decimal) -> Decimal:
-    """part / whole in percent, to two decimals; 0 when whole is 0."""
-    if not whole:
-        return Decimal("0.00")
-    return (part * 100 / whole).quantize(Decimal("0.01"))
 
 
 def _not_reversed() -> QuerySet[Repayment]:
@@ -114,6 +110,8 @@ class DashboardFigures:
     repayments_last_7_days: list[DailyAmount]
     due_today_count: int
     due_today_amount: Decimal
+    balance: Outstanding = field(default_factory=Outstanding)  # by component; total = outstanding
+    par_by_product: list[ProductPar] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The API's `GET /api/reports/summary` shape: amounts as decimal strings."""
@@ -126,6 +124,19 @@ class DashboardFigures:
             "collected_this_month": str(self.collected_this_month),
             "par30": str(self.par30),
             "par30_percent": str(self.par30_percent),
+            "outstanding_by_component": self.balance.as_dict(),
+            "par_by_product": [
+                {
+                    "product_id": p.product_id,
+                    "product": p.name,
+                    "active_loans": p.loans,
+                    "principal_outstanding": str(p.outstanding.principal),
+                    "outstanding": str(p.outstanding.total),
+                    "par30": str(p.par30),
+                    "par30_percent": str(p.par30_percent),
+                }
+                for p in self.par_by_product
+            ],
             "loans_by_status": dict(self.loans_by_status),
             "repayments_last_7_days": [
                 {"date": d.day.isoformat(), "amount": str(d.amount)}
@@ -153,20 +164,15 @@ class DashboardFigures:
 
 
 def dashboard_figures(*, today: date | None = None) -> DashboardFigures:
-    """The dashboard's numbers in six queries (two more for the lists below)."""
+    """The dashboard's numbers in seven queries (two more for the lists below)."""
     today = today or timezone.localdate()
-    active = Q(status=ACTIVE)
-    loans = Loan.objects.aggregate(
-        total_loans=Count("pk"),
-        active_loans=Count("pk", filter=active),
-        overdue_loans=Count("pk", filter=active & Q(overdue_exists(today))),
-        active_principal_sum=Sum("principal", filter=active),
-        outstanding_sum=Sum("outstanding", filter=active),
-        par30_sum=Sum("outstanding", filter=active & Q(overdue_exists(today, days=PAR_DAYS))),
-    )
     by_status = {s.value: 0 for s in Loan.Status}
-    for row in Loan.objects.order_by().values("status").annotate(n=Count("pk")):
+    active_principal = ZERO
+    for row in Loan.objects.order_by().values("status").annotate(n=Count("pk"), p=Sum("principal")):
         by_status[row["status"]] = row["n"]
+        if row["status"] == ACTIVE:
+            active_principal = money(row["p"])
+    balances = portfolio_balances(today=today, by_product=True)
 
     first_day = today - timedelta(days=CHART_DAYS - 1)
     month_start = today.replace(day=1)
@@ -192,23 +198,24 @@ def dashboard_figures(*, today: date | None = None) -> DashboardFigures:
         .filter(due_date=today, loan__status=ACTIVE)
         .aggregate(n=Count("pk"), amount=Sum(INSTALLMENT_REMAINING))
     )
-    outstanding = money(loans["outstanding_sum"])
-    par30 = money(loans["par30_sum"])
+    balance = balances.total.outstanding
     return DashboardFigures(
         as_of=today,
         total_borrowers=Borrower.objects.count(),
-        total_loans=loans["total_loans"],
-        active_loans=loans["active_loans"],
-        overdue_loans=loans["overdue_loans"],
-        active_principal=money(loans["active_principal_sum"]),
-        outstanding=outstanding,
+        total_loans=sum(by_status.values()),
+        active_loans=by_status[ACTIVE],
+        overdue_loans=balances.overdue_loans,
+        active_principal=active_principal,
+        outstanding=balance.total,
         collected_this_month=money(collected),
-        par30=par30,
-        par30_percent=percent(par30, outstanding),
+        par30=balances.par30,
+        par30_percent=balances.par30_percent,
         loans_by_status=by_status,
         repayments_last_7_days=daily,
         due_today_count=due["n"],
         due_today_amount=money(due["amount"]),
+        balance=balance,
+        par_by_product=balances.by_product,
     )
 
 
@@ -290,31 +297,7 @@ def most_overdue_loans(
 
 # --- portfolio aging ---------------------------------------------------------------------
 
-AGING_BUCKETS: list[tuple[str, str]] = [
-    ("current", "Current (not past due)"),
-    ("1-30", "1\N{EN DASH}30 days"),
-    ("31-60", "31\N{EN DASH}60 days"),
-    ("61-90", "61\N{EN DASH}90 days"),
-    ("90+", "90+ days"),
-]
-
-
-@dataclass(frozen=True)
-class AgingRow:
-    key: str
-    label: str
-    loans: int
-    principal_outstanding: Decimal
-    outstanding: Decimal
-    share: Decimal  # percent of the principal outstanding of all active loans
-
-
-@dataclass(frozen=True)
-class AgingReport:
-    as_of: date
-    rows: list[AgingRow]
-    total: AgingRow
-    at_risk: AgingRow  # every bucket past due (1 day or more)
+AgingReport = PortfolioBalances
 
 
 def aging_report(
@@ -323,82 +306,16 @@ def aging_report(
     disbursed_from: date | None = None,
     disbursed_to: date | None = None,
 ) -> AgingReport:
-    """Active loans by days past due, as of today (one query, grouped in the database).
+    """Active loans by days past due, as of today, with their outstanding by component, PAR
+    at each bucket's lower limit and PAR30 by product (two queries, grouped in the database).
 
     The optional range narrows the portfolio to loans disbursed in it (a vintage view)."""
-    today = today or timezone.localdate()
-    loans = Loan.objects.filter(status=ACTIVE)
+    loans = Loan.objects.all()
     if disbursed_from:
         loans = loans.filter(disbursement_date__gte=disbursed_from)
     if disbursed_to:
         loans = loans.filter(disbursement_date__lte=disbursed_to)
-    oldest = oldest_overdue_date(today)
-    principal_paid = Subquery(
-        Installment.objects.filter(loan_id=OuterRef("pk"))
-        .order_by()
-        .values("loan_id")
-        .annotate(s=Sum("principal_paid"))
-        .values("s")[:1],
-        output_field=MONEY,
-    )
-    rows = (
-        loans.annotate(
-            oldest=oldest,
-            principal_left=F("principal")
-            - Coalesce(principal_paid, Value(ZERO), output_field=MONEY),
-        )
-        .annotate(
-            bucket=Case(
-                When(oldest__isnull=True, then=Value("current")),
-                When(oldest__gte=today - timedelta(days=30), then=Value("1-30")),
-                When(oldest__gte=today - timedelta(days=60), then=Value("31-60")),
-                When(oldest__gte=today - timedelta(days=90), then=Value("61-90")),
-                default=Value("90+"),
-                output_field=CharField(),
-            )
-        )
-        .order_by()
-        .values("bucket")
-        .annotate(
-            n=Count("pk"),
-            principal_sum=Sum("principal_left", output_field=MONEY),
-            outstanding_sum=Sum("outstanding"),
-        )
-    )
-    found = {row["bucket"]: row for row in rows}
-    total_principal = sum((money(r["principal_sum"]) for r in found.values()), ZERO)
-
-    def row_for(key: str, label: str) -> AgingRow:
-        r = found.get(key, {})
-        principal = money(r.get("principal_sum"))
-        return AgingRow(
-            key=key,
-            label=label,
-            loans=r.get("n", 0),
-            principal_outstanding=principal,
-            outstanding=money(r.get("outstanding_sum")),
-            share=percent(principal, total_principal),
-        )
-
-    bucket_rows = [row_for(key, label) for key, label in AGING_BUCKETS]
-
-    def combined(key: str, label: str, parts: list[AgingRow]) -> AgingRow:
-        principal = sum((p.principal_outstanding for p in parts), ZERO)
-        return AgingRow(
-            key=key,
-            label=label,
-            loans=sum(p.loans for p in parts),
-            principal_outstanding=principal,
-            outstanding=sum((p.outstanding for p in parts), ZERO),
-            share=percent(principal, total_principal),
-        )
-
-    return AgingReport(
-        as_of=today,
-        rows=bucket_rows,
-        total=combined("total", "All active loans", bucket_rows),
-        at_risk=combined("past_due", "Past due (1 day or more)", bucket_rows[1:]),
-    )
+    return portfolio_balances(today=today, loans=loans, by_product=True)
 
 
 # --- collections -----------------------------------------------------------------------------
@@ -544,13 +461,17 @@ class OfficerRow:
     pending: int
     principal_disbursed: Decimal
     active_loans: int
-    outstanding: Decimal
+    balance: Outstanding  # of the active loans, by component
     overdue_loans: int
-    par30: Decimal
+    par30: Decimal  # principal outstanding of active loans more than 30 days past due
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.balance.total
 
     @property
     def par30_percent(self) -> Decimal:
-        return percent(self.par30, self.outstanding)
+        return percent(self.par30, self.balance.principal)
 
 
 @dataclass(frozen=True)
@@ -563,12 +484,15 @@ class OfficersReport:
 
 def officers_report(*, date_from: date, date_to: date, today: date | None = None) -> OfficersReport:
     """Per officer who submitted them: the loans submitted in the range, what became of them,
-    and how the active ones are doing today (one query)."""
+    and how the active ones are doing today, their outstanding by component and PAR30 on
+    principal outstanding (one query; each loan's balance is a correlated subquery)."""
     today = today or timezone.localdate()
     start, end = _day_bounds(date_from, date_to)
     active = Q(status=ACTIVE)
+    par30 = active & Q(bal_oldest__lt=today - timedelta(days=PAR_DAYS))
     rows = (
         Loan.objects.filter(submitted_at__gte=start, submitted_at__lt=end)
+        .annotate(bal_oldest=oldest_overdue_date(today), **balance_subqueries(today, prefix="bal_"))
         .order_by()
         .values(
             "submitted_by_id",
@@ -581,11 +505,14 @@ def officers_report(*, date_from: date, date_to: date, today: date | None = None
             approved=Count("pk", filter=Q(status__in=DISBURSED_STATUSES)),
             rejected=Count("pk", filter=Q(status=Loan.Status.REJECTED)),
             pending=Count("pk", filter=Q(status=Loan.Status.PENDING)),
-            principal_sum=Sum("principal", filter=Q(status__in=DISBURSED_STATUSES)),
+            disbursed_sum=Sum("principal", filter=Q(status__in=DISBURSED_STATUSES)),
             active_loans=Count("pk", filter=active),
-            outstanding_sum=Sum("outstanding", filter=active),
-            overdue_loans=Count("pk", filter=active & Q(overdue_exists(today))),
-            par30_sum=Sum("outstanding", filter=active & Q(overdue_exists(today, days=PAR_DAYS))),
+            **{
+                f"{c}_sum": Sum(f"bal_{c}", filter=active, output_field=MONEY)
+                for c in (*COMPONENTS, "later")
+            },
+            overdue_loans=Count("pk", filter=active & Q(bal_oldest__isnull=False)),
+            par30_sum=Sum("bal_principal", filter=par30, output_field=MONEY),
         )
     )
     out = []
@@ -600,9 +527,15 @@ def officers_report(*, date_from: date, date_to: date, today: date | None = None
                 approved=r["approved"],
                 rejected=r["rejected"],
                 pending=r["pending"],
-                principal_disbursed=money(r["principal_sum"]),
+                principal_disbursed=money(r["disbursed_sum"]),
                 active_loans=r["active_loans"],
-                outstanding=money(r["outstanding_sum"]),
+                balance=Outstanding(
+                    principal=money(r["principal_sum"]),
+                    interest=money(r["interest_sum"]),
+                    fees=money(r["fees_sum"]),
+                    penalties=money(r["penalties_sum"]),
+                    not_yet_due=money(r["later_sum"]),
+                ),
                 overdue_loans=r["overdue_loans"],
                 par30=money(r["par30_sum"]),
             )
@@ -618,7 +551,7 @@ def officers_report(*, date_from: date, date_to: date, today: date | None = None
         pending=sum(r.pending for r in out),
         principal_disbursed=sum((r.principal_disbursed for r in out), ZERO),
         active_loans=sum(r.active_loans for r in out),
-        outstanding=sum((r.outstanding for r in out), ZERO),
+        balance=sum((r.balance for r in out), Outstanding()),
         overdue_loans=sum(r.overdue_loans for r in out),
         par30=sum((r.par30 for r in out), ZERO),
     )

@@ -11,6 +11,7 @@ their range, so that range is capped at 366 days; the others take any range.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from functools import cache, wraps
 from typing import Any
 
@@ -29,6 +30,7 @@ from lending.receivers import portfolio_generation
 from reporting import selectors
 from reporting.exports import csv_response
 from reporting.forms import DateRangeForm
+from reporting.portfolio import Outstanding
 
 PORTFOLIO = "lending.view_portfolio_reports"
 FINANCIAL = "lending.view_financial_reports"
@@ -55,6 +57,28 @@ def _csv_query(request: HttpRequest) -> str:
     query.pop("page", None)
     query["format"] = "csv"
     return query.urlencode()
+
+
+BALANCE_HEADER = [
+    "Principal outstanding",
+    "Interest due",
+    "Fees due",
+    "Penalties due",
+    "Total outstanding",
+    "Interest and fees not yet due",
+]
+
+
+def _balance_cells(balance: Outstanding) -> list[Decimal]:
+    """The outstanding by component, in the order of BALANCE_HEADER."""
+    return [
+        balance.principal,
+        balance.interest,
+        balance.fees,
+        balance.penalties,
+        balance.total,
+        balance.not_yet_due,
+    ]
 
 
 def _params(form: DateRangeForm) -> dict[str, Any]:
@@ -112,13 +136,13 @@ def report_aging(request: HttpRequest) -> HttpResponse:
                 header=[
                     "Days past due",
                     "Loans",
-                    "Outstanding principal",
-                    "Outstanding (all components)",
+                    *BALANCE_HEADER,
                     "Share of principal %",
+                    "PAR (principal more than N days past due) %",
                 ],
                 rows=[
-                    [r.label, r.loans, r.principal_outstanding, r.outstanding, r.share]
-                    for r in [*report.rows, report.total]
+                    [r.label, r.loans, *_balance_cells(r.outstanding), r.share, r.par]
+                    for r in [*report.rows, report.at_risk, report.total]
                 ],
                 params={"as_of": report.as_of, **_params(form)},
             )
@@ -251,9 +275,9 @@ def report_officers(request: HttpRequest) -> HttpResponse:
                     "Pending",
                     "Principal disbursed",
                     "Active loans",
-                    "Outstanding (active)",
+                    *BALANCE_HEADER,
                     "Overdue loans",
-                    "PAR30",
+                    "PAR30 (principal)",
                     "PAR30 %",
                 ],
                 rows=[
@@ -266,7 +290,7 @@ def report_officers(request: HttpRequest) -> HttpResponse:
                         r.pending,
                         r.principal_disbursed,
                         r.active_loans,
-                        r.outstanding,
+                        *_balance_cells(r.balance),
                         r.overdue_loans,
                         r.par30,
                         r.par30_percent,

@@ -19,6 +19,7 @@ from lending.api.history import loan_answer, loans_for_answers
 from lending.api.schemas import (
     ApproveIn,
     Id,
+    LoanDetailOut,
     LoanFilters,
     LoanIn,
     LoanOut,
@@ -171,12 +172,19 @@ def list_loans(request: HttpRequest, filters: Query[LoanFilters]) -> dict[str, A
 
 
 @router.get(
-    "/loans/{id}", response={200: LoanOut, **errors(401, 403, 404, 422)}, summary="Read a loan"
+    "/loans/{id}",
+    response={200: LoanDetailOut, **errors(401, 403, 404, 422)},
+    summary="Read a loan",
 )
 def get_loan(request: HttpRequest, id: Id) -> dict[str, Any]:
-    """A pending application shows the totals its terms would give (`projected: true`)."""
+    """A pending application shows the totals its terms would give (`projected: true`); an
+    active loan its `balance`: owed today by component (the same figures as the loan page and
+    `/loans/{id}/status`)."""
     user_with(request, "lending.view_loan")
-    return _loan(id)
+    answer = _loan(id)
+    active = answer["status"] == Loan.Status.ACTIVE
+    answer["balance"] = loan_status(id).balance if active else None
+    return answer
 
 
 @router.post(

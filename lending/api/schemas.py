@@ -350,6 +350,25 @@ class LoanOut(Schema):
     status_reason: str
 
 
+class BalanceOut(Schema):
+    """What a loan (or the active portfolio) owes as of today, by component."""
+
+    principal: Money = Field(description="Principal lent less principal repaid.")
+    interest: Money = Field(description="Interest of installments due up to today, unpaid.")
+    fees: Money = Field(description="Fees of installments due up to today, unpaid.")
+    penalties: Money = Field(description="Penalties charged and unpaid.")
+    total: Money = Field(description="principal + interest + fees + penalties.")
+    not_yet_due: Money = Field(
+        description="Interest and fees of later installments: not owed yet, not in the total."
+    )
+
+
+class LoanDetailOut(LoanOut):
+    balance: BalanceOut | None = Field(
+        description="Owed today by component (active loans; null otherwise)."
+    )
+
+
 class LoanFilters(PageParams):
     q: Annotated[Text, Field(max_length=SEARCH_MAX_LENGTH)] = Field(
         "", description="Part of the loan number, or of the borrower's name or number."
@@ -463,11 +482,26 @@ class StatusOut(Schema):
     next_due_date: date | None
     next_due_amount: Money = Field(description="Still unpaid of the next installment due.")
     days_past_due: int
+    balance: BalanceOut = Field(description="Owed today by component.")
 
 
 class DailyAmount(Schema):
     date: dt.date
     amount: Money
+
+
+class ProductParOut(Schema):
+    product_id: int | None = Field(description="null: loans on custom terms (no product).")
+    product: str
+    active_loans: int
+    principal_outstanding: Money
+    outstanding: Money
+    par30: Money
+    par30_percent: Annotated[
+        Decimal,
+        PlainSerializer(_fixed(2), return_type=str),
+        WithJsonSchema({"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "examples": ["4.25"]}),
+    ]
 
 
 class SummaryOut(Schema):
@@ -476,14 +510,21 @@ class SummaryOut(Schema):
     total_borrowers: int
     total_loans: int
     active_principal: Money
-    outstanding: Money = Field(description="Still to be repaid on active loans.")
+    outstanding: Money = Field(
+        description="Owed today on active loans: principal outstanding + interest, fees and "
+        "penalties due (interest not yet due excluded); split in outstanding_by_component."
+    )
     collected_this_month: Money
-    par30: Money = Field(description="Outstanding of active loans more than 30 days past due.")
+    par30: Money = Field(
+        description="Principal outstanding of active loans more than 30 days past due."
+    )
     par30_percent: Annotated[
         Decimal,
         PlainSerializer(_fixed(2), return_type=str),
         WithJsonSchema({"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "examples": ["4.25"]}),
-    ] = Field(description="PAR30 as a percent of the outstanding of active loans.")
+    ] = Field(description="PAR30 as a percent of the principal outstanding of active loans.")
+    outstanding_by_component: BalanceOut
+    par_by_product: list[ProductParOut]
     loans_by_status: dict[str, int]
     repayments_last_7_days: list[DailyAmount]
 

@@ -8,6 +8,8 @@ For an active loan, as of today:
 - `ahead` if paid >= 110 % of expected and paid > 0; `behind` if paid < 90 % of expected;
   else `on_track`. So nothing due and nothing paid is on track, and something paid before the
   first due date is ahead.
+- Whatever the ratio says, a loan more than 30 days past due (in PAR30) is `behind`: paying
+  most of what fell due cannot hide an installment left unpaid for months.
 
 Only active loans have a status. Pending, rejected and withdrawn loans have no schedule, and a
 closed or written-off loan is no longer measured against its plan: for those `status` is None
@@ -19,6 +21,12 @@ even before the daily close has run.
 `next_due_date` / `next_due_amount` are the first installment not paid in full that falls due
 today or later (None after maturity, when everything left is already overdue: see
 `overdue_amount`).
+
+The balance by component (`principal_outstanding`, `interest_due`, `fees_due`,
+`penalties_due`, their `total_due`, and `not_yet_due`) follows the portfolio's definitions
+(`reporting.portfolio`): principal lent less principal repaid; interest, fees and penalties of
+the installments due on or before today, less what was waived and paid of them; and apart, the
+interest and fees of later installments, which are not owed yet.
 
 Results are cached under `loan_status:{id}` for `settings.KARO_LOAN_STATUS_CACHE_SECONDS`.
 `lending.receivers` drops the key on `loan_changed`, which every service that changes a loan's
@@ -63,6 +71,8 @@ AHEAD = "ahead"
 ON_TRACK = "on_track"
 BEHIND = "behind"
 LABELS = {AHEAD: "Ahead", ON_TRACK: "On track", BEHIND: "Behind"}
+# More than this many days past due puts a loan in PAR30: never on track, whatever it paid.
+PAR_DAYS = 30
 
 # Amount an installment asks for, and what is still unpaid of it (database expressions).
 INSTALLMENT_AMOUNT = ExpressionWrapper(
@@ -141,6 +151,41 @@ def _sum_subquery(installments: QuerySet[Installment], expression: Any) -> Subqu
 
 
 @dataclass(frozen=True)
+class Outstanding:
+    """What active loans owe as of a day, by component."""
+
+    principal: Decimal = ZERO
+    interest: Decimal = ZERO  # due to date
+    fees: Decimal = ZERO
+    penalties: Decimal = ZERO
+    not_yet_due: Decimal = ZERO  # interest and fees of later installments (not outstanding)
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.fees + self.penalties
+
+    def __add__(self, other: Outstanding) -> Outstanding:
+        return Outstanding(
+            principal=self.principal + other.principal,
+            interest=self.interest + other.interest,
+            fees=self.fees + other.fees,
+            penalties=self.penalties + other.penalties,
+            not_yet_due=self.not_yet_due + other.not_yet_due,
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        """The API's shape: decimal strings."""
+        return {
+            "principal": str(self.principal),
+            "interest": str(self.interest),
+            "fees": str(self.fees),
+            "penalties": str(self.penalties),
+            "total": str(self.total),
+            "not_yet_due": str(self.not_yet_due),
+        }
+
+
+@dataclass(frozen=True)
 class LoanStatus:
     """A loan measured against its schedule, with the figures behind the verdict."""
 
@@ -154,12 +199,22 @@ class LoanStatus:
     next_due_date: date | None
     next_due_amount: Decimal
     days_past_due: int
+    principal_outstanding: Decimal = ZERO
+    interest_due: Decimal = ZERO
+    fees_due: Decimal = ZERO
+    penalties_due: Decimal = ZERO
+    not_yet_due: Decimal = ZERO
     # The loan's last change when this was computed (not part of the figures).
     loan_updated_at: datetime | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
         return LABELS.get(self.status or "", "")
+
+    @property
+    def total_due(self) -> Decimal:
+        """Owed as of today: principal outstanding + interest, fees and penalties due."""
+        return self.balance.total
 
     @property
     def percent_of_expected(self) -> Decimal | None:
@@ -179,16 +234,57 @@ class LoanStatus:
             "next_due_date": self.next_due_date.isoformat() if self.next_due_date else None,
             "next_due_amount": str(self.next_due_amount),
             "days_past_due": self.days_past_due,
+            "balance": self.balance.as_dict(),
         }
 
+    @property
+    def balance(self) -> Outstanding:
+        """Owed today by component (the API's `balance`)."""
+        return Outstanding(
+            principal=self.principal_outstanding,
+            interest=self.interest_due,
+            fees=self.fees_due,
+            penalties=self.penalties_due,
+            not_yet_due=self.not_yet_due,
+        )
 
-def classify(*, expected: Decimal, paid: Decimal) -> str:
-    """The plan rule, in exact decimal arithmetic (no 0.9 * x rounding at the boundaries)."""
+
+def classify(*, expected: Decimal, paid: Decimal, days_past_due: int = 0) -> str:
+    """The plan rule, in exact decimal arithmetic (no 0.9 * x rounding at the boundaries); a
+    loan more than `PAR_DAYS` days past due is behind whatever it paid."""
+    if days_past_due > PAR_DAYS:
+        return BEHIND
     if paid > 0 and paid * 100 >= expected * 110:
         return AHEAD
     if paid * 100 < expected * 90:
         return BEHIND
     return ON_TRACK
+
+
+def balance_subqueries(today: date, *, prefix: str) -> dict[str, Subquery]:
+    """The outer loan's outstanding by component as of `today` (correlated subqueries named
+    `{prefix}principal`, `interest`, `fees`, `penalties` and `later`, for not yet due)."""
+    due_by_today = Installment.objects.filter(due_date__lte=today)
+    return {
+        f"{prefix}principal": _sum_subquery(
+            Installment.objects.all(), F("principal") - F("principal_paid")
+        ),
+        f"{prefix}interest": _sum_subquery(
+            due_by_today, F("interest") - F("interest_waived") - F("interest_paid")
+        ),
+        f"{prefix}fees": _sum_subquery(due_by_today, F("fees") - F("fees_paid")),
+        f"{prefix}penalties": _sum_subquery(due_by_today, F("penalties") - F("penalties_paid")),
+        f"{prefix}later": _sum_subquery(
+            Installment.objects.filter(due_date__gt=today),
+            F("interest")
+            + F("fees")
+            + F("penalties")
+            - F("interest_waived")
+            - F("interest_paid")
+            - F("fees_paid")
+            - F("penalties_paid"),
+        ),
+    }
 
 
 def _annotated_loans(today: date) -> QuerySet[Loan]:
@@ -209,6 +305,7 @@ def _annotated_loans(today: date) -> QuerySet[Loan]:
         st_next_amount=Subquery(
             next_due.annotate(r=INSTALLMENT_REMAINING).values("r")[:1], output_field=MONEY
         ),
+        **balance_subqueries(today, prefix="st_"),
     )
 
 
@@ -216,10 +313,11 @@ def _from_row(loan: Any, today: date) -> LoanStatus:
     expected = money(loan.st_expected)
     paid = money(loan.total_paid)
     oldest = loan.st_oldest
+    days_past_due = (today - oldest).days if oldest else 0
     return LoanStatus(
         loan_id=loan.pk,
         as_of=today,
-        status=classify(expected=expected, paid=paid)
+        status=classify(expected=expected, paid=paid, days_past_due=days_past_due)
         if loan.status == Loan.Status.ACTIVE
         else None,
         expected_paid=expected,
@@ -228,7 +326,12 @@ def _from_row(loan: Any, today: date) -> LoanStatus:
         overdue_amount=money(loan.st_overdue),
         next_due_date=loan.st_next_date,
         next_due_amount=money(loan.st_next_amount),
-        days_past_due=(today - oldest).days if oldest else 0,
+        days_past_due=days_past_due,
+        principal_outstanding=money(loan.st_principal),
+        interest_due=money(loan.st_interest),
+        fees_due=money(loan.st_fees),
+        penalties_due=money(loan.st_penalties),
+        not_yet_due=money(loan.st_later),
         loan_updated_at=loan.updated_at,
     )
 

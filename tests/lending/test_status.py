@@ -91,6 +91,7 @@ def test_nothing_paid_is_behind_with_the_figures_behind_it() -> None:
         next_due_date=today(),
         next_due_amount=D("100.00"),
         days_past_due=14,
+        principal_outstanding=D("1200.00"),  # interest-free: the balance is all principal
     )
     assert result.label == "Behind"
     assert result.as_dict()["expected_paid"] == "300.00"

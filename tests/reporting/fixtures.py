@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from lending.models import Loan, Repayment
 from lending.services.loans import loan_reject, loan_withdraw, loan_write_off
-from tests.factories import AdminFactory, LoanFactory, OfficerFactory
-from tests.reporting.helpers import D, days_ago, pay, reverse, today, weekly_loan
+from tests.factories import ActiveLoanFactory, AdminFactory, LoanFactory, OfficerFactory
+from tests.reporting.helpers import D, days_ago, pay, reload, reverse, today, weekly_loan
 
 
 @dataclass
@@ -69,3 +69,26 @@ def build_portfolio() -> Portfolio:
     for key, loan in p.loans.items():
         p.loans[key] = Loan.objects.get(pk=loan.pk)
     return p
+
+
+def review_loan() -> Loan:
+    """The domain review's loan: 10,000 at 36 % a year in 24 monthly installments, declining
+    balance, equal installments: 3 % a month, EMI = 10000 x 0.03 / (1 - 1.03^-24) = 590.47;
+    24 x 590.47 = 14,171.28, and the last installment's rounding adjustment makes the total
+    repayable 14,171.42 = 10,000 principal + 4,171.42 interest over two years.
+
+    Disbursed 100 days ago: #1 is due 69-72 days ago, #2 38-42 days ago, #3 8-11 days ago (a
+    month is 28-31 days), #4 later. 590.47 paid today settles #1 (interest 300.00, principal
+    290.47), so the oldest installment unpaid is #2, 38-42 days past due: in PAR30."""
+    loan = ActiveLoanFactory(
+        principal=D("10000.00"),
+        annual_interest_rate=D("36"),
+        installments=24,
+        frequency="monthly",
+        interest_method="declining",
+        amortization="equal_installments",
+        disbursed_days_ago=100,
+    )
+    assert loan.total_repayable == D("14171.42")
+    pay(loan, "590.47")
+    return reload(loan)

@@ -91,10 +91,14 @@ def test_aging_buckets_loans_principal_and_share() -> None:
         "61-90": D("27.03"),
         "90+": D("33.78"),
     }
-    assert rows["90+"].outstanding == loans["90+"].outstanding > D("5000.00")
+    # Every installment of the 90+ loan is due, so all its interest is outstanding.
+    assert rows["90+"].outstanding.total == loans["90+"].outstanding > D("5000.00")
+    assert rows["90+"].outstanding.interest == loans["90+"].outstanding - D("5000.00")
     assert report.total.loans == 5
     assert report.total.principal_outstanding == D("14800.00")
-    assert report.total.outstanding == sum((loan.outstanding for loan in loans.values()), D(0))
+    assert report.total.outstanding.total == sum(
+        (loan.outstanding for loan in loans.values()), D(0)
+    )
     assert report.at_risk.loans == 4
     assert report.at_risk.principal_outstanding == D("13800.00")
 
@@ -136,22 +140,36 @@ def test_aging_page_and_csv_agree(accountant_client: Client, accountant: Any) ->
     assert rows[0] == [
         "Days past due",
         "Loans",
-        "Outstanding principal",
-        "Outstanding (all components)",
+        "Principal outstanding",
+        "Interest due",
+        "Fees due",
+        "Penalties due",
+        "Total outstanding",
+        "Interest and fees not yet due",
         "Share of principal %",
+        "PAR (principal more than N days past due) %",
     ]
     body = {r[0]: r for r in rows[1:]}
     report = aging_report()
-    for row in [*report.rows, report.total]:
+    for row in [*report.rows, report.at_risk, report.total]:
+        o = row.outstanding
         assert int(body[row.label][1]) == row.loans
-        assert Decimal(body[row.label][2]) == row.principal_outstanding
-        assert Decimal(body[row.label][3]) == row.outstanding
-        assert Decimal(body[row.label][4]) == row.share
+        assert [Decimal(v) for v in body[row.label][2:8]] == [
+            o.principal,
+            o.interest,
+            o.fees,
+            o.penalties,
+            o.total,
+            o.not_yet_due,
+        ]
+        assert Decimal(body[row.label][8]) == row.share
+        assert body[row.label][9] == ("" if row.par is None else str(row.par))
+    assert body["31\N{EN DASH}60 days"][9] == str(report.par30_percent)  # PAR30
     assert body["90+ days"][2] == "5000.00"  # plain decimal: no currency, no separators
     entry = exports()[0]
     assert entry.user == accountant
     assert entry.details["report"] == "aging"
-    assert entry.details["rows"] == 6
+    assert entry.details["rows"] == 7
 
 
 # --- collections ---------------------------------------------------------------------------
@@ -384,7 +402,20 @@ def test_loans_by_officer_csv(admin_client: Client) -> None:
     rows = parse_csv(admin_client.get(reverse("report_officers"), {"format": "csv"}))
     assert rows[0][:3] == ["Officer", "Username", "Applications"]
     assert rows[1][:3] == ["Ann Banda", "ann", "1"]
-    assert rows[1][6] == "1200.00" and rows[1][10] == "1200.00" and rows[1][11] == "100.00"
+    assert rows[0][8:17] == [
+        "Principal outstanding",
+        "Interest due",
+        "Fees due",
+        "Penalties due",
+        "Total outstanding",
+        "Interest and fees not yet due",
+        "Overdue loans",
+        "PAR30 (principal)",
+        "PAR30 %",
+    ]
+    assert rows[1][6] == "1200.00"  # principal disbursed
+    assert rows[1][8] == rows[1][12] == "1200.00"  # interest-free: all of it principal
+    assert rows[1][15] == "1200.00" and rows[1][16] == "100.00"
     assert rows[-1][0] == "All officers"
     assert exports()[0].details["report"] == "officers"
 

@@ -1,0 +1,262 @@
+"""What the active portfolio owes, by component, by days past due and by product: one query.
+
+Definitions (DESIGN.md "Dashboard and reports" and "Charges, penalties and delinquency"; where
+the spec is silent the choice is written here and in README "Portfolio figures"):
+
+- *principal outstanding* of a loan: principal lent - principal repaid (every installment).
+- *interest due*: interest of the installments due on or before today, less what was waived
+  and paid of it. Interest of later installments is not owed yet (it is not earned under cash
+  basis, and under accrual basis the part earned so far is the general ledger's interest
+  receivable, shown in the trial balance): it is reported apart as *not yet due*, never in
+  PAR or in the outstanding total.
+- *fees* and *penalties*: charged and unpaid on installments due on or before today.
+- *total outstanding* = principal outstanding + interest due + fees + penalties: what the
+  borrower owes as of today.
+- *days past due*: today - due date of the oldest installment not paid in full whose due date
+  has passed (read from the installments, so it is right before the daily close has run).
+- *PARn* = principal outstanding of active loans more than n days past due ÷ principal
+  outstanding of all active loans. PAR1, PAR30, PAR60 and PAR90 sit at the aging buckets'
+  lower limits.
+
+The loan-level balances are one GROUP BY over the active loans' installments; every total,
+bucket and product row is a conditional sum over those rows, in the same statement (Django
+wraps the grouped query in a subquery when aggregating over its aggregates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, F, FilteredRelation, Min, Q, QuerySet, Sum
+from django.utils import timezone
+
+from lending.models import Installment, Loan, LoanProduct
+from lending.selectors.status import MONEY, PAR_DAYS, ZERO, Outstanding, money
+
+ACTIVE = Loan.Status.ACTIVE
+PAID = Installment.Status.PAID
+COMPONENTS = ("principal", "interest", "fees", "penalties")
+
+# (key, label, more than this many days past due; None for the loans not past due)
+AGING_BUCKETS: list[tuple[str, str, int | None]] = [
+    ("current", "Current (not past due)", None),
+    ("1-30", "1\N{EN DASH}30 days", 0),
+    ("31-60", "31\N{EN DASH}60 days", 30),
+    ("61-90", "61\N{EN DASH}90 days", 60),
+    ("90+", "90+ days", 90),
+]
+
+
+def percent(part: Decimal, whole: Decimal) -> Decimal:
+    """part / whole in percent, to two decimals; 0 when whole is 0."""
+    if not whole:
+        return Decimal("0.00")
+    return (part * 100 / whole).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class AgingRow:
+    key: str
+    label: str
+    loans: int
+    outstanding: Outstanding
+    share: Decimal  # percent of the principal outstanding of all active loans
+    par: Decimal | None = None  # PARn at this bucket's lower limit (past-due buckets)
+    par_days: int | None = None
+
+    @property
+    def principal_outstanding(self) -> Decimal:
+        return self.outstanding.principal
+
+
+@dataclass(frozen=True)
+class ProductPar:
+    product_id: int | None
+    name: str
+    loans: int
+    outstanding: Outstanding
+    par30: Decimal  # principal outstanding of its loans more than 30 days past due
+    loans_par30: int
+
+    @property
+    def par30_percent(self) -> Decimal:
+        return percent(self.par30, self.outstanding.principal)
+
+
+@dataclass(frozen=True)
+class PortfolioBalances:
+    as_of: date
+    rows: list[AgingRow]  # the aging buckets
+    total: AgingRow
+    at_risk: AgingRow  # every bucket past due (1 day or more)
+    by_product: list[ProductPar]
+
+    def par(self, days: int) -> Decimal:
+        """Principal outstanding of active loans more than `days` days past due."""
+        return sum(
+            (
+                r.outstanding.principal
+                for r, (_, _, more_than) in zip(self.rows, AGING_BUCKETS, strict=True)
+                if more_than is not None and more_than >= days
+            ),
+            ZERO,
+        )
+
+    @property
+    def par30(self) -> Decimal:
+        return self.par(PAR_DAYS)
+
+    @property
+    def par30_percent(self) -> Decimal:
+        return percent(self.par30, self.total.outstanding.principal)
+
+    @property
+    def overdue_loans(self) -> int:
+        return self.at_risk.loans
+
+
+def loan_balances(today: date, loans: QuerySet[Loan] | None = None) -> QuerySet[Loan]:
+    """Active loans (of `loans`), each with its components outstanding as of `today`
+    (`b_principal`, `b_interest`, `b_fees`, `b_penalties`), everything it still has to repay
+    (`b_contract`) and the due date of its oldest installment past due (`b_oldest`, NULL when
+    none)."""
+    # A paid installment owes nothing in any component: only the others are joined.
+    due = Q(open__due_date__lte=today)
+    base = Loan.objects.all() if loans is None else loans
+    return (
+        base.filter(status=ACTIVE)
+        .annotate(open=FilteredRelation("schedule", condition=~Q(schedule__status=PAID)))
+        .annotate(
+            b_product=F("product_id"),
+            b_principal=Sum(F("open__principal") - F("open__principal_paid"), output_field=MONEY),
+            b_interest=Sum(
+                F("open__interest") - F("open__interest_waived") - F("open__interest_paid"),
+                filter=due,
+                output_field=MONEY,
+            ),
+            b_fees=Sum(F("open__fees") - F("open__fees_paid"), filter=due, output_field=MONEY),
+            b_penalties=Sum(
+                F("open__penalties") - F("open__penalties_paid"), filter=due, output_field=MONEY
+            ),
+            # Everything still to repay (the stored `Loan.outstanding`, which equals what its
+            # installments have left: DESIGN.md "Money"), less what is owed today, is what
+            # later installments ask for: read, not summed again over the installments.
+            b_contract=F("outstanding"),
+            b_oldest=Min("open__due_date", filter=Q(open__due_date__lt=today)),
+        )
+    )
+
+
+def _sums(prefix: str, where: Q | None) -> dict[str, Any]:
+    """Count and component sums over the loan balances matching `where`."""
+    return {
+        f"{prefix}__n": Count("pk", filter=where),
+        **{
+            f"{prefix}__{c}": Sum(f"b_{c}", filter=where, output_field=MONEY)
+            for c in (*COMPONENTS, "contract")
+        },
+    }
+
+
+def _outstanding(row: dict[str, Any], prefix: str) -> Outstanding:
+    owed = Outstanding(
+        principal=money(row[f"{prefix}__principal"]),
+        interest=money(row[f"{prefix}__interest"]),
+        fees=money(row[f"{prefix}__fees"]),
+        penalties=money(row[f"{prefix}__penalties"]),
+    )
+    later = max(money(row[f"{prefix}__contract"]) - owed.total, ZERO)
+    return Outstanding(**{**vars(owed), "not_yet_due": later})
+
+
+def _bucket_filter(today: date, index: int) -> Q:
+    _, _, more_than = AGING_BUCKETS[index]
+    if more_than is None:
+        return Q(b_oldest__isnull=True)
+    where = Q(b_oldest__lt=today - timedelta(days=more_than))
+    if index + 1 < len(AGING_BUCKETS):
+        upper = AGING_BUCKETS[index + 1][2]
+        assert upper is not None
+        where &= Q(b_oldest__gte=today - timedelta(days=upper))
+    return where
+
+
+def portfolio_balances(
+    *,
+    today: date | None = None,
+    loans: QuerySet[Loan] | None = None,
+    by_product: bool = False,
+) -> PortfolioBalances:
+    """The active loans (of `loans`) by days past due, with totals, PAR at each bucket's lower
+    limit and, with `by_product`, PAR30 per product: one query (two with `by_product`, which
+    reads the product names first)."""
+    today = today or timezone.localdate()
+    aggregates: dict[str, Any] = {}
+    for i in range(len(AGING_BUCKETS)):
+        aggregates.update(_sums(f"bucket_{i}", _bucket_filter(today, i)))
+    products: list[tuple[int | None, str]] = []
+    par30 = Q(b_oldest__lt=today - timedelta(days=PAR_DAYS))
+    if by_product:
+        products = [(p.pk, p.name) for p in LoanProduct.objects.only("pk", "name")]
+        products.append((None, "Custom terms (no product)"))
+        for pid, _ in products:
+            in_product = Q(b_product__isnull=True) if pid is None else Q(b_product=pid)
+            aggregates.update(_sums(f"product_{pid or 0}", in_product))
+            aggregates[f"product_{pid or 0}__par30"] = Sum(
+                "b_principal", filter=in_product & par30, output_field=MONEY
+            )
+            aggregates[f"product_{pid or 0}__par30n"] = Count("pk", filter=in_product & par30)
+    row = loan_balances(today, loans).aggregate(**aggregates)
+
+    parts = [
+        (i, row[f"bucket_{i}__n"], _outstanding(row, f"bucket_{i}"))
+        for i in range(len(AGING_BUCKETS))
+    ]
+    total_principal = sum((o.principal for _, _, o in parts), ZERO)
+    rows = []
+    for i, n, outstanding in parts:
+        key, label, more_than = AGING_BUCKETS[i]
+        at_or_above = sum((o.principal for j, _, o in parts if j >= i), ZERO)
+        rows.append(
+            AgingRow(
+                key=key,
+                label=label,
+                loans=n,
+                outstanding=outstanding,
+                share=percent(outstanding.principal, total_principal),
+                par=None if more_than is None else percent(at_or_above, total_principal),
+                par_days=None if more_than is None else max(more_than, 1),
+            )
+        )
+
+    def combined(key: str, label: str, of: list[AgingRow]) -> AgingRow:
+        outstanding = sum((r.outstanding for r in of), Outstanding())
+        return AgingRow(
+            key=key,
+            label=label,
+            loans=sum(r.loans for r in of),
+            outstanding=outstanding,
+            share=percent(outstanding.principal, total_principal),
+        )
+
+    product_rows = [
+        ProductPar(
+            product_id=pid,
+            name=name,
+            loans=row[f"product_{pid or 0}__n"],
+            outstanding=_outstanding(row, f"product_{pid or 0}"),
+            par30=money(row[f"product_{pid or 0}__par30"]),
+            loans_par30=row[f"product_{pid or 0}__par30n"],
+        )
+        for pid, name in products
+    ]
+    return PortfolioBalances(
+        as_of=today,
+        rows=rows,
+        total=combined("total", "All active loans", rows),
+        at_risk=combined("past_due", "Past due (1 day or more)", rows[1:]),
+        by_product=[p for p in product_rows if p.loans],
+    )
