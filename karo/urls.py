@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("reporting.urls")),
     path("", include("lending.urls")),
     path("", include("lending.urls_repayments")),
+    path("", include("origination.urls")),
 ]
 
 handler403 = "accounts.views.permission_denied"
