@@ -7,6 +7,7 @@ simply DEBUG off: then SECRET_KEY is required and every security setting is on b
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import environ
 from csp.constants import NONE, SELF
@@ -100,6 +101,7 @@ INSTALLED_APPS = [
     "lending",
     "reporting",
     "collecting",
+    "origination",
     "karo",  # the cache epoch (karo.models)
 ]
 
@@ -194,7 +196,7 @@ def _release_fingerprint() -> str:
     requirements = BASE_DIR / "requirements.txt"
     if requirements.is_file():
         digest.update(requirements.read_bytes())
-    for folder in ("templates", "accounts", "karo", "lending", "reporting"):
+    for folder in ("templates", "accounts", "karo", "lending", "reporting", "origination"):
         for path in sorted((BASE_DIR / folder).rglob("*")):
             if path.suffix in {".html", ".py"} and path.is_file():
                 digest.update(f"{path.relative_to(BASE_DIR)}\0".encode() + path.read_bytes())
@@ -265,6 +267,51 @@ STORAGES = {
 if env.bool("KARO_PLAIN_STATIC", default=False):
     # The test suite renders pages without running collectstatic first.
     STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
+
+# Borrower documents (origination): kept through Django's storage API under the "documents"
+# alias, local files under MEDIA_ROOT/documents by default, or an S3-compatible bucket when
+# KARO_DOCUMENTS_S3_BUCKET is set (needs `pip install django-storages[s3]`; credentials from
+# the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the machine's role). Never served from
+# a public URL (there is no MEDIA_URL route): a permission-checked view streams each download.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+KARO_DOCUMENTS_S3_BUCKET = env.str("KARO_DOCUMENTS_S3_BUCKET", default="")
+if KARO_DOCUMENTS_S3_BUCKET:
+    import importlib.util
+
+    if importlib.util.find_spec("storages") is None:
+        raise ImproperlyConfigured(
+            "KARO_DOCUMENTS_S3_BUCKET is set but django-storages is not installed: "
+            "pip install django-storages[s3]."
+        )
+    _documents_storage: dict[str, Any] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": KARO_DOCUMENTS_S3_BUCKET,
+            "endpoint_url": env.str("KARO_DOCUMENTS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("KARO_DOCUMENTS_S3_REGION", default="") or None,
+            "location": "documents",
+            "default_acl": "private",
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+else:
+    _documents_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(Path(MEDIA_ROOT) / "documents"),
+            "file_permissions_mode": 0o640,
+            "directory_permissions_mode": 0o750,
+        },
+    }
+STORAGES["documents"] = _documents_storage
+# Uploads: the first handler refuses a file above its view's limit (a document: 5 MB) before
+# storing it, from the request's Content-Length when it says so (origination/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "origination.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Security: on by default whenever DEBUG is off; each can be turned off behind a TLS proxy.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ from django.utils import timezone
 from collecting.imports import payment_import_upload
 from ledger.models import Account
 from lending.services.repayments import repayment_record
+from origination.services import collateral_add, document_upload, guarantor_add
 from tests.factories import AccountantFactory, ActiveLoanFactory, LoanFactory, OfficerFactory
+from tests.origination.helpers import upload, use_temporary_document_storage
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +81,13 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "payment_import_progress": ("get", STAFF_MONEY),
     "payment_import_commit": ("post", STAFF_MONEY),
     "payment_import_report": ("get", STAFF_MONEY),
+    "document_upload": ("get", {ADM, OFF}),
+    "document_download": ("get", ALL),
+    "document_delete": ("post", {ADM, OFF}),
+    "guarantor_add": ("get", {ADM, OFF}),
+    "guarantor_remove": ("post", {ADM, OFF}),
+    "collateral_add": ("get", {ADM, OFF}),
+    "collateral_remove": ("post", {ADM, OFF}),
 }
 PUBLIC = {"login"}
 
@@ -101,7 +111,7 @@ def test_every_page_is_in_the_matrix() -> None:
 
 
 @pytest.fixture
-def objects() -> dict[str, Any]:
+def objects(settings: Any, tmp_path: Path) -> dict[str, Any]:
     submitter = OfficerFactory(username="submitter")
     payment_import = payment_import_upload(
         user=AccountantFactory(),
@@ -119,16 +129,35 @@ def objects() -> dict[str, Any]:
         paid_on=timezone.localdate() - timedelta(days=1),
         method="cash",
     )
+    use_temporary_document_storage(settings, tmp_path)
+    document = document_upload(
+        borrower=active.borrower, user=submitter, kind="id", file=upload("id.pdf")
+    )
+    guarantor = guarantor_add(
+        loan=pending, user=submitter, borrower=active.borrower, amount=Decimal("100.00")
+    )
+    item = collateral_add(
+        loan=pending, user=submitter, type="vehicle", description="KBZ 123A", value=Decimal("900")
+    )
     return {
-        "pending": pending,
-        "active": active,
-        "repayment": repayment,
+        "pending": pending, "active": active, "repayment": repayment, "document": document,
+        "guarantor": guarantor, "collateral": item,
         "payment_import": payment_import,
-    }
+    }  # fmt: skip
 
 
 def url_for(name: str, objects: dict[str, Any]) -> str:
     active, pending, repayment = objects["active"], objects["pending"], objects["repayment"]
+    if name in {"document_download", "document_delete"}:
+        return reverse(name, args=[objects["document"].borrower_id, objects["document"].pk])
+    if name in {"guarantor_add", "collateral_add"}:
+        return reverse(name, args=[pending.pk])
+    if name == "guarantor_remove":
+        return reverse(name, args=[pending.pk, objects["guarantor"].pk])
+    if name == "collateral_remove":
+        return reverse(name, args=[pending.pk, objects["collateral"].pk])
+    if name == "document_upload":
+        return reverse(name, args=[active.borrower_id])
     if name.startswith("borrower_") and name not in {
         "borrower_list",
         "borrower_search",
