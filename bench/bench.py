@@ -557,7 +557,8 @@ def main() -> None:
     seeding()
     seeding_journal()
     trial_balance()
-    only = os.environ.get("BENCH_ONLY", "reversal,pages,api,posting,close_day,collections").split(",")
+    parts = "reversal,pages,api,posting,close_day,collections"
+    only = os.environ.get("BENCH_ONLY", parts).split(",")
     if "reversal" in only:
         reversal(prep)
     if "pages" in only:
