@@ -63,15 +63,12 @@ if len(KARO_PHONE_REGION) != 2 or not KARO_PHONE_REGION.isalpha():
         f"KARO_PHONE_REGION must be a two-letter country code, not {KARO_PHONE_REGION!r}."
     )
 KARO_INSTITUTION_NAME = env.str("KARO_INSTITUTION_NAME", default="Ka-Ro Microfinance")
-# Minutes of inactivity after which a staff session ends.
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: none, the
 # header is ignored). The client's address is read that many entries from the right.
 KARO_TRUSTED_PROXIES = env.int("KARO_TRUSTED_PROXIES", default=0)
-# Payment imports read a phone number written without a country code as a number of this
-# region (ISO 3166 code, e.g. "KE"); unset, such numbers match nothing.
-KARO_PHONE_REGION = env.str("KARO_PHONE_REGION", default="").strip().upper()
 if KARO_TRUSTED_PROXIES < 0:
     raise ImproperlyConfigured("KARO_TRUSTED_PROXIES must be 0 or more.")
+# Minutes of inactivity after which a staff session ends.
 KARO_SESSION_IDLE_MINUTES = env.int("KARO_SESSION_IDLE_MINUTES", default=30)
 if KARO_SESSION_IDLE_MINUTES < 1:
     raise ImproperlyConfigured("KARO_SESSION_IDLE_MINUTES must be at least 1.")

@@ -154,8 +154,10 @@ def check_installment_multiple(
     plain = build_schedule(
         LoanTerms(disbursement_date=disbursement_date, **{**terms, "installment_multiple": CENT})
     )
-    smallest = min(row.total for row in plain.installments)
-    empty = sum(1 for row in schedule.installments if row.total <= ZERO)
+    # Grace periods repay no principal (0.00 at a 0 % rate): the multiple rounds the rest.
+    grace = terms.get("grace_periods") or 0
+    smallest = min(row.total for row in plain.installments[grace:] or plain.installments)
+    empty = sum(1 for row in schedule.installments[grace:] if row.total <= ZERO)
     if multiple > smallest:
         raise ValidationError(
             {

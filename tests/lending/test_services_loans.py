@@ -362,3 +362,20 @@ def test_custom_terms_bounds_hold_in_the_service_too(officer: Any) -> None:
     message = caught.value.message_dict["installment_multiple"][0]
     assert "larger than the installment it rounds (444.24)" in message
     assert not Loan.objects.exists()
+
+
+def test_a_multiple_is_compared_with_the_installments_after_the_grace_periods(
+    officer: Any,
+) -> None:
+    """At 0 % a grace period is a 0.00 installment: it is not the installment the multiple
+    rounds, and it is not a row the rounding emptied (found by the money state machine)."""
+    loan = LoanFactory(
+        submitted_by=officer, principal=D("100.00"), annual_interest_rate=D("0"),
+        installments=2, grace_periods=1, installment_multiple=D("1"),
+    )  # fmt: skip
+    assert Loan.objects.filter(pk=loan.pk).exists()
+    with pytest.raises(ValidationError, match=r"rounds \(100\.00\)"):
+        LoanFactory(
+            submitted_by=officer, principal=D("100.00"), annual_interest_rate=D("0"),
+            installments=2, grace_periods=1, installment_multiple=D("200"),
+        )  # fmt: skip
