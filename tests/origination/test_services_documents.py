@@ -165,7 +165,9 @@ def test_a_download_is_audited_and_gives_the_bytes(
     assert entry.user == accountant and entry.object_id == str(document.pk)
 
 
-@pytest.mark.django_db(transaction=True)
+# Transactional (the file goes on commit); serialized_rollback keeps the roles for the tests
+# that follow, as the other transactional tests do.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_delete_removes_the_row_and_the_file_and_audits_what_it_was(
     officer: User, documents_folder: Path
 ) -> None:
