@@ -67,6 +67,9 @@ _ADMIN = sorted(
         "auth.view_group",
         "accounts.view_loginfailure",
         "accounts.delete_loginfailure",
+        "reporting.view_agingsettings",
+        "reporting.add_agingsettings",
+        "reporting.change_agingsettings",
     }
 )
 

@@ -15,8 +15,9 @@ the spec is silent the choice is written here and in README "Portfolio figures")
 - *days past due*: today - due date of the oldest installment not paid in full whose due date
   has passed (read from the installments, so it is right before the daily close has run).
 - *PARn* = principal outstanding of active loans more than n days past due ÷ principal
-  outstanding of all active loans. PAR1, PAR30, PAR60 and PAR90 sit at the aging buckets'
-  lower limits.
+  outstanding of all active loans. PAR1 and PARn at each aging bucket's lower limit (PAR30,
+  PAR60, PAR90 with the default limits, which an Admin may change: `AgingSettings`); PAR30
+  is counted on its own, whatever the limits.
 
 The loan-level balances are one GROUP BY over the active loans' installments; every total,
 bucket and product row is a conditional sum over those rows, in the same statement (Django
@@ -35,19 +36,26 @@ from django.utils import timezone
 
 from lending.models import Installment, Loan, LoanProduct
 from lending.selectors.status import MONEY, PAR_DAYS, ZERO, Outstanding, money
+from reporting.models import DEFAULT_AGING_LIMITS
 
 ACTIVE = Loan.Status.ACTIVE
 PAID = Installment.Status.PAID
 COMPONENTS = ("principal", "interest", "fees", "penalties")
 
-# (key, label, more than this many days past due; None for the loans not past due)
-AGING_BUCKETS: list[tuple[str, str, int | None]] = [
-    ("current", "Current (not past due)", None),
-    ("1-30", "1\N{EN DASH}30 days", 0),
-    ("31-60", "31\N{EN DASH}60 days", 30),
-    ("61-90", "61\N{EN DASH}90 days", 60),
-    ("90+", "90+ days", 90),
-]
+Bucket = tuple[str, str, int | None]
+
+
+def aging_buckets(limits: tuple[int, ...] = DEFAULT_AGING_LIMITS) -> list[Bucket]:
+    """(key, label, more than this many days past due; None for the loans not past due), from
+    the limits an Admin sets (`AgingSettings`): (30, 60, 90) gives current, 1-30, 31-60,
+    61-90 and 90+."""
+    buckets: list[Bucket] = [("current", "Current (not past due)", None)]
+    lower = 0
+    for limit in limits:
+        buckets.append((f"{lower + 1}-{limit}", f"{lower + 1}\N{EN DASH}{limit} days", lower))
+        lower = limit
+    buckets.append((f"{lower}+", f"{lower}+ days", lower))
+    return buckets
 
 
 def percent(part: Decimal, whole: Decimal) -> Decimal:
@@ -66,6 +74,8 @@ class AgingRow:
     share: Decimal  # percent of the principal outstanding of all active loans
     par: Decimal | None = None  # PARn at this bucket's lower limit (past-due buckets)
     par_days: int | None = None
+    more_than: int | None = None  # days past due of the bucket's lower limit (None: current)
+    last: bool = False  # the open-ended bucket (90+)
 
     @property
     def principal_outstanding(self) -> Decimal:
@@ -93,21 +103,15 @@ class PortfolioBalances:
     total: AgingRow
     at_risk: AgingRow  # every bucket past due (1 day or more)
     by_product: list[ProductPar]
+    par30: Decimal  # principal outstanding of active loans more than 30 days past due
 
     def par(self, days: int) -> Decimal:
-        """Principal outstanding of active loans more than `days` days past due."""
-        return sum(
-            (
-                r.outstanding.principal
-                for r, (_, _, more_than) in zip(self.rows, AGING_BUCKETS, strict=True)
-                if more_than is not None and more_than >= days
-            ),
-            ZERO,
-        )
-
-    @property
-    def par30(self) -> Decimal:
-        return self.par(PAR_DAYS)
+        """Principal outstanding of active loans more than `days` days past due, for `days`
+        at a bucket's lower limit (0 is PAR1)."""
+        rows = [r for r in self.rows if r.more_than is not None and r.more_than >= days]
+        if not any(r.more_than == days for r in rows):
+            raise ValueError(f"No aging bucket starts at more than {days} days past due.")
+        return sum((r.outstanding.principal for r in rows), ZERO)
 
     @property
     def par30_percent(self) -> Decimal:
@@ -172,13 +176,13 @@ def _outstanding(row: dict[str, Any], prefix: str) -> Outstanding:
     return Outstanding(**{**vars(owed), "not_yet_due": later})
 
 
-def _bucket_filter(today: date, index: int) -> Q:
-    _, _, more_than = AGING_BUCKETS[index]
+def _bucket_filter(today: date, buckets: list[Bucket], index: int) -> Q:
+    _, _, more_than = buckets[index]
     if more_than is None:
         return Q(b_oldest__isnull=True)
     where = Q(b_oldest__lt=today - timedelta(days=more_than))
-    if index + 1 < len(AGING_BUCKETS):
-        upper = AGING_BUCKETS[index + 1][2]
+    if index + 1 < len(buckets):
+        upper = buckets[index + 1][2]
         assert upper is not None
         where &= Q(b_oldest__gte=today - timedelta(days=upper))
     return where
@@ -189,16 +193,18 @@ def portfolio_balances(
     today: date | None = None,
     loans: QuerySet[Loan] | None = None,
     by_product: bool = False,
+    limits: tuple[int, ...] = DEFAULT_AGING_LIMITS,
 ) -> PortfolioBalances:
-    """The active loans (of `loans`) by days past due, with totals, PAR at each bucket's lower
-    limit and, with `by_product`, PAR30 per product: one query (two with `by_product`, which
-    reads the product names first)."""
+    """The active loans (of `loans`) by days past due (buckets split at `limits`), with
+    totals, PAR30, PAR at each bucket's lower limit and, with `by_product`, PAR30 per product:
+    one query (two with `by_product`, which reads the product names first)."""
     today = today or timezone.localdate()
-    aggregates: dict[str, Any] = {}
-    for i in range(len(AGING_BUCKETS)):
-        aggregates.update(_sums(f"bucket_{i}", _bucket_filter(today, i)))
-    products: list[tuple[int | None, str]] = []
+    buckets = aging_buckets(limits)
     par30 = Q(b_oldest__lt=today - timedelta(days=PAR_DAYS))
+    aggregates: dict[str, Any] = {"par30": Sum("b_principal", filter=par30, output_field=MONEY)}
+    for i in range(len(buckets)):
+        aggregates.update(_sums(f"bucket_{i}", _bucket_filter(today, buckets, i)))
+    products: list[tuple[int | None, str]] = []
     if by_product:
         products = [(p.pk, p.name) for p in LoanProduct.objects.only("pk", "name")]
         products.append((None, "Custom terms (no product)"))
@@ -212,13 +218,12 @@ def portfolio_balances(
     row = loan_balances(today, loans).aggregate(**aggregates)
 
     parts = [
-        (i, row[f"bucket_{i}__n"], _outstanding(row, f"bucket_{i}"))
-        for i in range(len(AGING_BUCKETS))
+        (i, row[f"bucket_{i}__n"], _outstanding(row, f"bucket_{i}")) for i in range(len(buckets))
     ]
     total_principal = sum((o.principal for _, _, o in parts), ZERO)
     rows = []
     for i, n, outstanding in parts:
-        key, label, more_than = AGING_BUCKETS[i]
+        key, label, more_than = buckets[i]
         at_or_above = sum((o.principal for j, _, o in parts if j >= i), ZERO)
         rows.append(
             AgingRow(
@@ -229,6 +234,8 @@ def portfolio_balances(
                 share=percent(outstanding.principal, total_principal),
                 par=None if more_than is None else percent(at_or_above, total_principal),
                 par_days=None if more_than is None else max(more_than, 1),
+                more_than=more_than,
+                last=i == len(buckets) - 1,
             )
         )
 
@@ -259,4 +266,5 @@ def portfolio_balances(
         total=combined("total", "All active loans", rows),
         at_risk=combined("past_due", "Past due (1 day or more)", rows[1:]),
         by_product=[p for p in product_rows if p.loans],
+        par30=money(row["par30"]),
     )

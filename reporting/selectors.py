@@ -17,7 +17,8 @@ Definitions (DESIGN.md "Dashboard and reports", written down where the spec is s
   whether or not the close has run yet.
 - *PAR30*: principal outstanding of active loans more than 30 days past due, as an amount and
   as a percent of the principal outstanding of all active loans (never interest not yet due).
-- *aging buckets*: current (0), 1-30, 31-60, 61-90, 90+ (91 days and more) days past due, with
+- *aging buckets*: current (0), 1-30, 31-60, 61-90, 90+ (91 days and more) days past due by
+  default (an Admin sets the limits: `reporting.models.AgingSettings`), with
   the number of active loans, their outstanding by component and the bucket's share of the
   principal outstanding of all active loans.
 """
@@ -53,6 +54,7 @@ from lending.selectors.status import (
     oldest_overdue_date,
     unpaid_installments,
 )
+from reporting.models import AgingSettings
 from reporting.portfolio import (
     COMPONENTS,
     PortfolioBalances,
@@ -306,8 +308,9 @@ def aging_report(
     disbursed_from: date | None = None,
     disbursed_to: date | None = None,
 ) -> AgingReport:
-    """Active loans by days past due, as of today, with their outstanding by component, PAR
-    at each bucket's lower limit and PAR30 by product (two queries, grouped in the database).
+    """Active loans by days past due (the buckets an Admin set), as of today, with their
+    outstanding by component, PAR at each bucket's lower limit and PAR30 by product (three
+    queries: the limits, the product names, the grouped sums).
 
     The optional range narrows the portfolio to loans disbursed in it (a vintage view)."""
     loans = Loan.objects.all()
@@ -315,7 +318,8 @@ def aging_report(
         loans = loans.filter(disbursement_date__gte=disbursed_from)
     if disbursed_to:
         loans = loans.filter(disbursement_date__lte=disbursed_to)
-    return portfolio_balances(today=today, loans=loans, by_product=True)
+    limits = AgingSettings.current_limits()
+    return portfolio_balances(today=today, loans=loans, by_product=True, limits=limits)
 
 
 # --- collections -----------------------------------------------------------------------------
