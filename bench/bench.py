@@ -326,6 +326,31 @@ def close_day() -> None:
            "exact", ok)  # fmt: skip
 
 
+def close_on_workers() -> None:
+    """The figures `bench.close_workers` measured before gunicorn started (run.sh)."""
+    path = OUT / "close_workers.json"
+    if not path.exists():
+        return
+    data = json.loads(path.read_text())
+    for run in (data["one"], data["two"]):
+        n = run["active_loans"]
+        result(
+            f"close_day on Celery workers ({run['workers']} worker process"
+            f"{'es' if run['workers'] > 1 else ''}, a copy of the portfolio)",
+            f"{run['seconds']:.1f} s = {n / run['seconds']:,.0f} active loans/s "
+            f"(command {run['wall_seconds']:.1f} s)",
+            "-", "-", "-", None,
+        )  # fmt: skip
+    result(
+        "close_day with 2 workers against 1 (same rows, same day)",
+        f"{data['speedup']:.2f}x as fast",
+        f"1 worker: {data['one']['seconds']:.1f} s",
+        f"{data['speedup']:.2f}",
+        "> 1 (2 cores, shared with PostgreSQL)",
+        data["speedup"] > 1,
+    )
+
+
 def seeding() -> None:
     log_text = (OUT / "seed.log").read_text()
     found = re.search(r"Bulk portfolio: ([\d,]+) rows in ([\d.]+) s = ([\d,]+) rows/s", log_text)
@@ -569,6 +594,7 @@ def main() -> None:
         postings(prep)
     if "close_day" in only:
         close_day()
+        close_on_workers()
     if "collections" in only:
         log("collections: a 500-row sheet against single forms, a 10,000-row payment file")
         from bench import collections

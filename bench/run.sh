@@ -74,6 +74,12 @@ step "bench loans through the services (12 and 480 installments, 700 repayments,
 $PY -m bench.prepare > "$OUT/prepare.json"
 psql "$DATABASE_URL" -q -c "ANALYZE"
 
+if [[ ",${BENCH_ONLY:-close_day}," == *",close_day,"* ]]; then
+  step "close_day with 1 and with 2 Celery workers, each on a copy of karo_bench"
+  $PY -m bench.close_workers > "$OUT/close_workers.json"
+  cat "$OUT/close_workers.json"; echo
+fi
+
 step "gunicorn on 127.0.0.1:$PORT"
 if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then
   echo "port $PORT is taken: set BENCH_PORT" >&2; exit 1
