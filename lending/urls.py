@@ -17,5 +17,6 @@ urlpatterns = [
     path("loans/<int:pk>/reject/", loans.loan_reject, name="loan_reject"),
     path("loans/<int:pk>/withdraw/", loans.loan_withdraw, name="loan_withdraw"),
     path("loans/<int:pk>/write-off/", loans.loan_write_off, name="loan_write_off"),
+    path("loans/<int:pk>/write-off/undo/", loans.loan_write_off_undo, name="loan_write_off_undo"),
     path("calculator/", calculator.calculator, name="calculator"),
 ]

@@ -25,6 +25,7 @@ from lending.api.schemas import (
     LoanOut,
     LoanPage,
     PreviewIn,
+    ReasonIn,
     RejectIn,
     ScheduleOut,
     SeedLoanIn,
@@ -43,6 +44,8 @@ from lending.services.loans import (
     loan_approve,
     loan_reject,
     loan_submit,
+    loan_write_off,
+    loan_write_off_undo,
     preview_schedule,
     terms_for,
 )
@@ -213,6 +216,35 @@ def reject_loan(request: HttpRequest, id: Id, payload: RejectIn) -> dict[str, An
     user = user_with(request, "lending.approve_loan")
     loan = found(Loan.objects.all(), id, "Loan")
     loan_reject(loan=loan, user=user, reason=payload.reason, request=request)
+    return _loan(id)
+
+
+@router.post(
+    "/loans/{id}/write-off",
+    response={200: LoanOut, **errors(400, 401, 403, 404, 409, 422)},
+    summary="Write off an active loan (Admin)",
+)
+def write_off_loan(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str, Any]:
+    """Collection stops: everything left is written off by component and journalled as a
+    loss. Only an active loan (409); the reason is required (400)."""
+    user = user_with(request, "lending.write_off_loan")
+    loan = found(Loan.objects.all(), id, "Loan")
+    loan_write_off(loan=loan, user=user, reason=payload.reason, request=request)
+    return _loan(id)
+
+
+@router.post(
+    "/loans/{id}/undo-write-off",
+    response={200: LoanOut, **errors(400, 401, 403, 404, 409, 422)},
+    summary="Take a write-off back while nothing was recovered (Admin)",
+)
+def undo_write_off(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str, Any]:
+    """The loan is active again as if never written off, the write-off's journal entry
+    mirrored. Only a written-off loan with nothing booked since (409); not when the books are
+    closed through the write-off's date (400); the reason is required (400)."""
+    user = user_with(request, "lending.write_off_loan")
+    loan = found(Loan.objects.all(), id, "Loan")
+    loan_write_off_undo(loan=loan, user=user, reason=payload.reason, request=request)
     return _loan(id)
 
 

@@ -395,6 +395,12 @@ class RejectIn(StrictIn):
     reason: Annotated[LongText, Field(max_length=REASON_MAX_LENGTH)]
 
 
+class ReasonIn(StrictIn):
+    """Why: kept with the loan and in the audit log."""
+
+    reason: Annotated[LongText, Field(max_length=REASON_MAX_LENGTH)]
+
+
 # --- schedule -------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.access import can_approve, can_withdraw, can_write_off, require
 from ledger.services import check_open
 from lending.audit import audit_record
+from lending.bulk import update_rows
 from lending.errors import StateConflict
 from lending.models import (
     FROZEN_TERMS,
@@ -30,6 +31,7 @@ from lending.models import (
     Installment,
     Loan,
     LoanProduct,
+    LoanTransaction,
 )
 from lending.replay import Book, Kind
 from lending.schedule import MAX_PRINCIPAL, LoanTerms, Schedule, TermsError, build_schedule
@@ -490,6 +492,65 @@ def loan_write_off(
             request=request,
         )
         loan_changed.send(sender=Loan, loan_id=loan.pk, event="written_off")
+    return loan
+
+
+def loan_write_off_undo(
+    *, loan: Loan, user: User, reason: str, request: HttpRequest | None = None
+) -> Loan:
+    """Take a write-off back while nothing was recovered: the write-off transaction is marked
+    reversed with the mirror of its journal entry (dated as it was), the loan is replayed
+    without it (penalties for the closed days since are decided as for any active loan) and
+    is active again. Audited as the loan re-opened, with the reason and what came back.
+    Refused (with nothing written) for a loan not written off, for money received since the
+    write-off, and when the books are closed through the write-off's date."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Give a reason for undoing the write-off."})
+    with transaction.atomic():
+        loan = _lock(loan)
+        _require_status(loan, Status.WRITTEN_OFF, action="taken back into collection")
+        if not can_write_off(user):
+            raise PermissionDenied("Only an administrator can undo a write-off.")
+        live = list(LoanTransaction.objects.filter(loan=loan, reversed_at=None).order_by("id"))
+        write_offs = [t for t in live if t.kind == Kind.WRITE_OFF]
+        if write_offs and any(t.pk > write_offs[-1].pk for t in live):
+            raise StateConflict(
+                f"Money was booked on loan {loan.number} after its write-off; reverse it "
+                "before undoing the write-off."
+            )
+        for t in write_offs:
+            check_open(t.value_date, field="reason")
+        before = {"status": loan.status, "outstanding": str(loan.outstanding)}
+        written_off = sum((t.amount for t in write_offs), Decimal("0.00"))
+        accounts = books.accounts_for(loan)
+        plan = books.plan_replay(loan=loan, remove=[t.pk for t in write_offs])
+        now = timezone.now()
+        for t in write_offs:
+            t.reversed_at = now
+            t.reversed_by = user  # type: ignore[assignment]
+            t.reversal_reason = reason
+        update_rows(write_offs, ["reversed_at", "reversed_by", "reversal_reason"])
+        books.mirror_entries(write_offs, loan=loan, accounts=accounts, user=user)
+        books.store_replay(plan, user=user, reason="write-off undone", accounts=accounts)
+        loan.status = Status.CLOSED if loan.outstanding == 0 else Status.ACTIVE
+        loan.status_reason = ""
+        loan.save(update_fields=["status", "status_reason", "updated_at"])
+        audit_record(
+            action=AuditLog.Action.LOAN_REOPENED,
+            user=user,
+            obj=loan,
+            details={
+                "undone": "write-off",
+                "reason": reason,
+                "written_off": str(written_off),
+                "before": before,
+                "after": {"status": loan.status, "outstanding": str(loan.outstanding)},
+                "replay": plan.as_dict(),
+            },
+            request=request,
+        )
+        loan_changed.send(sender=Loan, loan_id=loan.pk, event="write_off_undone")
     return loan
 
 

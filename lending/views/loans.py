@@ -284,6 +284,7 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     may_approve = pending and can_approve(user, loan)
     may_withdraw = pending and can_withdraw(user, loan)
     may_write_off = active and can_write_off(user)
+    may_undo_write_off = loan.status == Status.WRITTEN_OFF and can_write_off(user)
     context = {
         "generation": generation,
         "staff_generation": staff_generation,
@@ -305,6 +306,7 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "own_application": pending and loan.submitted_by_id == user.pk,
         "may_withdraw": may_withdraw,
         "may_write_off": may_write_off,
+        "may_undo_write_off": may_undo_write_off,
         "may_record_repayment": active and user.has_perm("lending.add_repayment"),
         # Empty decision forms, for the decisions this user may take on this page.
         "approve_form": ApproveForm(initial={"disbursement_date": today}) if may_approve else None,
@@ -451,3 +453,36 @@ def loan_write_off(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Loan {loan.number} is written off.")
             return redirect("loan_detail", pk=pk)
     return render(request, "lending/loans/write_off.html", {"loan": loan, "form": form})
+
+
+@permission_required("lending.view_loan", "lending.write_off_loan")
+@require_http_methods(["GET", "POST"])
+def loan_write_off_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    """Its own page, as the write-off's: what comes back into collection, and the reason."""
+    loan = loan_for_page(pk)
+    if loan.status != Status.WRITTEN_OFF:  # the service refuses it again under the row lock
+        messages.error(
+            request,
+            f"Loan {loan.number} is {loan.get_status_display().lower()}; only a written-off "
+            "loan can be taken back into collection.",
+        )
+        return redirect("loan_detail", pk=pk)
+    data = _reason_data(request, "undo") if request.method == "POST" else None
+    form = ReasonForm(data, prefix="undo")
+    form.fields["reason"].error_messages["required"] = "Give a reason for undoing the write-off."
+    if form.is_bound and form.is_valid():
+        try:
+            services.loan_write_off_undo(
+                loan=loan, user=signed_in(request), reason=form.cleaned_data["reason"],
+                request=request,
+            )  # fmt: skip
+        except ValidationError as exc:
+            if not _shown_on_form(form, exc):
+                messages.error(request, error_text(exc))
+                return redirect("loan_detail", pk=pk)
+        else:
+            messages.success(
+                request, f"Loan {loan.number} is active again; its write-off is undone."
+            )
+            return redirect("loan_detail", pk=pk)
+    return render(request, "lending/loans/write_off_undo.html", {"loan": loan, "form": form})

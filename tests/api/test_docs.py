@@ -19,6 +19,8 @@ PATHS = {
     "/api/loans/{id}": {"get"},
     "/api/loans/{id}/approve": {"post"},
     "/api/loans/{id}/reject": {"post"},
+    "/api/loans/{id}/write-off": {"post"},
+    "/api/loans/{id}/undo-write-off": {"post"},
     "/api/loans/{id}/schedule": {"get"},
     "/api/loans/{id}/status": {"get"},
     "/api/loans/{id}/repayments": {"get", "post"},

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from lending.api.auth import make_token
 from lending.models import AuditLog, Loan, Repayment
+from lending.services.loans import loan_write_off
 from lending.services.repayments import repayment_record
 from tests.api.conftest import ApiClient, token_for
 from tests.factories import (
@@ -37,6 +38,7 @@ class World:
     pending_id: int
     active_id: int
     repayment_id: int
+    written_off_id: int
 
 
 @pytest.fixture
@@ -55,7 +57,12 @@ def world(db: Any) -> World:
         paid_on=timezone.localdate() - timedelta(days=10),
         method="cash",
     )
-    return World(borrower.pk, pending.pk, active.pk, repayment.pk)
+    written_off = loan_write_off(
+        loan=ActiveLoanFactory(borrower=borrower, submitted_by=someone, disbursed_days_ago=40),
+        user=AdminFactory(username="admin_y"),
+        reason="Gone",
+    )
+    return World(borrower.pk, pending.pk, active.pk, repayment.pk, written_off.pk)
 
 
 def _borrower_body() -> dict[str, Any]:
@@ -118,6 +125,22 @@ ENDPOINTS = [
     Endpoint("approve", "post", "/api/loans/{pending_id}/approve", STAFF, 200, lambda w: {}),
     Endpoint(
         "reject", "post", "/api/loans/{pending_id}/reject", STAFF, 200, lambda w: {"reason": "x"}
+    ),
+    Endpoint(
+        "write off",
+        "post",
+        "/api/loans/{active_id}/write-off",
+        ADMIN,
+        200,
+        lambda w: {"reason": "Borrower gone"},
+    ),
+    Endpoint(
+        "undo write-off",
+        "post",
+        "/api/loans/{written_off_id}/undo-write-off",
+        ADMIN,
+        200,
+        lambda w: {"reason": "Borrower found"},
     ),
     Endpoint("schedule", "get", "/api/loans/{active_id}/schedule", ALL, 200),
     Endpoint("status", "get", "/api/loans/{active_id}/status", ALL, 200),
