@@ -678,6 +678,9 @@ def _tell(
 def _summary(plans: list[_Application], stdout: Any) -> None:
     """Loans by status, then how many of them are on custom terms."""
     ids = [p.loan.pk for p in plans if p.loan is not None]
+    if not ids:
+        stdout.write("Demo data: no loans.")
+        return
     counts = dict(
         Loan.objects.filter(pk__in=ids).values_list("status").annotate(n=Count("pk")).order_by()
     )
