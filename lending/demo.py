@@ -611,7 +611,7 @@ def seed_portfolio(*, borrowers: int, loans: int, stdout: Any) -> None:
             f"Demo data: daily close run for each of the {len(timeline.closed)} days from "
             f"{timeline.closed[0]:%d %b %Y} to {timeline.closed[-1]:%d %b %Y}: "
             f"{timeline.penalties} late penalties ({timeline.penalty_total:,.2f}) on "
-            f"{len(timeline.penalised)} loans. Today is closed by `manage.py close_day`."
+            f"{len(timeline.penalised)} loans (today is not over: `manage.py close_day` closes it)."
         )
 
 
