@@ -19,6 +19,9 @@ databases: batched `executemany`). The numbers come from the same rules as the s
   accounts from `ProductAccount`), and a reversed payment also has its mirror entry;
 - `days_past_due` and the status (`closed` exactly when the outstanding is zero) follow the
   services' definitions;
+- the history is in order: a borrower is registered before their first application (and
+  numbered in order of registration), an application is decided on a later day than it was
+  submitted, payments fall on or after the disbursement, and nothing is stamped after now;
 - borrower, loan and receipt numbers continue the `NumberSequence` counters (`borrower`,
   `loan:YEAR`, `receipt:YEAR`), which are left at the highest number used, so the services
   continue gaplessly afterwards. Receipt numbers are gapless per year but follow the order in
@@ -400,7 +403,11 @@ def _at(day: date, rng: random.Random) -> datetime:
     """An office-hours moment on `day` in the institution's time zone (so a receipt's year is
     the local year of its posting, as `repayment_record` numbers it)."""
     moment = clock(8 + rng.randrange(9), rng.randrange(60))
-    return datetime.combine(day, moment, tzinfo=timezone.get_current_timezone())
+    # Today's office hours may not have come yet: nothing is stamped in the future.
+    return min(
+        datetime.combine(day, moment, tzinfo=timezone.get_current_timezone()),
+        timezone.localtime(),
+    )
 
 
 # --- one loan's history ---------------------------------------------------------------------
@@ -741,7 +748,7 @@ def _plan_loan(
             age = rng.randint(max(150, term_days // 2), term_days + 365)
         disbursed = today - timedelta(days=age)
         terms["disbursement_date"] = disbursed
-        submitted = disbursed - timedelta(days=rng.randint(0, 7))
+        submitted = disbursed - timedelta(days=rng.randint(1, 7))  # decided on a later day
     return _Plan(spec, product, plan, submitted, terms)
 
 
@@ -1019,13 +1026,29 @@ def _write_portfolio(
                     )
                 )  # fmt: skip
 
-    # Borrowers, registered over the last six years.
-    borrower_ids: list[int] = []
-    for _ in range(n_borrowers):
+    # Loans in order of submission, so numbers and ids follow the calendar; each is some
+    # borrower's, registered before their first application (a borrower with none, some day
+    # in the last six years), and numbered in order of registration.
+    plans = sorted(
+        (_plan_loan(products, today, rng) for _ in range(n_loans)),
+        key=lambda p: p.submitted_on,
+    )
+    owners = [rng.randrange(n_borrowers) for _ in plans]
+    first_application: dict[int, date] = {}
+    for owner, plan in zip(owners, plans, strict=True):
+        first_application.setdefault(owner, plan.submitted_on)  # plans are in date order
+    registered = [
+        first_application[n] - timedelta(days=rng.randint(1, 60))
+        if n in first_application
+        else today - timedelta(days=rng.randint(0, 6 * 365))
+        for n in range(n_borrowers)
+    ]
+    borrower_ids: list[int] = [0] * n_borrowers
+    for n in sorted(range(n_borrowers), key=lambda n: registered[n]):
         pk = ids[Borrower].take()
         seq = counters.next("borrower")
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        created = _at(today - timedelta(days=rng.randint(0, 6 * 365)), rng)
+        created = _at(registered[n], rng)
         t_borrower.add(
             (
                 pk, f"B-{seq:06d}", f"{first} {last}", f"BK{seq:09d}",
@@ -1036,16 +1059,11 @@ def _write_portfolio(
                 Decimal(rng.randrange(100, 3000) * 10), "", officer.pk, created, created,
             )
         )  # fmt: skip
-        borrower_ids.append(pk)
+        borrower_ids[n] = pk
         flush()
 
-    # Loans in order of submission, so numbers and ids follow the calendar.
-    plans = sorted(
-        (_plan_loan(products, today, rng) for _ in range(n_loans)),
-        key=lambda p: p.submitted_on,
-    )
     by_status: dict[str, int] = defaultdict(int)
-    for done, plan in enumerate(plans, start=1):
+    for done, (plan, owner) in enumerate(zip(plans, owners, strict=True), start=1):
         loan_pk = ids[Loan].take()
         product_pk = plan.product.pk
         year = plan.submitted_on.year
@@ -1064,7 +1082,11 @@ def _write_portfolio(
             elif status == "withdrawn":
                 reason = "The borrower no longer needs the loan."
             decided = status == "rejected"
-            decided_at = submitted_at + timedelta(days=rng.randint(1, 5)) if decided else None
+            decided_at = (
+                min(submitted_at + timedelta(days=rng.randint(1, 5)), timezone.localtime())
+                if decided
+                else None
+            )
             if not decided:
                 decided_by = None
         else:
@@ -1114,7 +1136,7 @@ def _write_portfolio(
                 ryear = recorded.year
                 receipt = f"RCT-{ryear}-{counters.next(f'receipt:{ryear}'):06d}"
                 if payment.reversed:
-                    payment.reversed_at = recorded + timedelta(hours=2)
+                    payment.reversed_at = min(recorded + timedelta(hours=2), timezone.localtime())
                 reference = "" if payment.method == "cash" else f"TX{payment.id:010d}"
                 t_rep.add(
                     (
@@ -1167,7 +1189,7 @@ def _write_portfolio(
         repayable, paid_total, waived, outstanding, overpaid = totals
         t_loan.add(
             (
-                loan_pk, number, rng.choice(borrower_ids), product_pk, status,
+                loan_pk, number, borrower_ids[owner], product_pk, status,
                 plan.terms["principal"], plan.terms["annual_interest_rate"],
                 plan.terms["installments"], plan.terms["frequency"],
                 plan.terms["interest_method"], plan.terms["amortization"],

@@ -234,6 +234,20 @@ def test_bulk_dates_never_in_the_future(portfolio: Any) -> None:
     assert Borrower.objects.filter(date_of_birth__lt=date(1950, 1, 1)).count() == 0
 
 
+def test_bulk_history_is_in_order_and_never_ahead_of_now(portfolio: Any) -> None:
+    """Registered before the first application, decided after submission, nothing stamped
+    after the present; borrower numbers follow the registration dates."""
+    now = timezone.now()
+    assert not Loan.objects.filter(submitted_at__lt=F("borrower__created_at")).exists()
+    assert not Loan.objects.filter(decided_at__lte=F("submitted_at")).exists()
+    assert not Loan.objects.filter(decided_at__gt=now).exists()
+    assert not Repayment.objects.filter(recorded_at__gt=now).exists()
+    assert not Repayment.objects.filter(reversed_at__gt=now).exists()
+    assert not Borrower.objects.filter(created_at__gt=now).exists()
+    by_number = list(Borrower.objects.order_by("number").values_list("created_at", flat=True))
+    assert by_number == sorted(by_number)
+
+
 def test_seeding_makes_cached_list_totals_stale(
     officer: Any, officer2: Any, accountant: Any
 ) -> None:

@@ -283,37 +283,6 @@ def test_each_transition_writes_exactly_one_audit_entry(
     ]
 
 
-def test_demo_portfolio_goes_through_the_services_and_runs_once() -> None:
-    from io import StringIO
-
-    from lending.demo import seed_portfolio
-    from lending.models import Borrower
-    from tests.factories import AdminFactory, OfficerFactory
-
-    OfficerFactory(username="officer"), OfficerFactory(username="officer2")
-    AdminFactory(username="admin")
-    out = StringIO()
-    seed_portfolio(borrowers=8, loans=30, stdout=out)
-    loans = list(Loan.objects.all())
-    assert Borrower.objects.count() == 8 and len(loans) == 30
-    assert {loan.status for loan in loans} >= {"active", "pending", "rejected"}
-    for loan in loans:
-        assert loan.decided_by_id != loan.submitted_by_id  # four eyes, always
-        actions = [e.action for e in audit_rows(loan)]
-        assert actions[0] == AuditLog.Action.LOAN_SUBMITTED
-        first_decision = {
-            "pending": None,
-            "rejected": AuditLog.Action.LOAN_REJECTED,
-            "withdrawn": AuditLog.Action.LOAN_WITHDRAWN,
-        }.get(loan.status, AuditLog.Action.LOAN_APPROVED)
-        assert actions[1:2] == ([first_decision] if first_decision else [])
-        if loan.disbursement_date:
-            assert loan.schedule.count() == loan.installments
-    assert "30 loans" in out.getvalue()
-    seed_portfolio(borrowers=8, loans=30, stdout=out)
-    assert Loan.objects.count() == 30 and "nothing added" in out.getvalue()
-
-
 def test_terms_whose_total_would_not_fit_are_refused_at_submission(officer: Any) -> None:
     with pytest.raises(ValidationError) as exc:
         LoanFactory(
