@@ -325,3 +325,15 @@ def test_the_product_admin_shows_and_saves_the_reminder_settings(
     assert b"Payment reminders" in page.content
     assert b'name="reminder_days_after"' in page.content
     assert b'name="reminder_by_sms"' in page.content
+
+
+def test_the_run_reads_in_the_audit_log(admin_client: Client, product: LoanProduct) -> None:
+    loan = _loan(product)
+    reminders_send(on=_first(loan).due_date)
+    entry = AuditLog.objects.get(action=AuditLog.Action.REMINDERS_SENT)
+    assert entry.username == ""  # a run from cron has no staff member
+    listing = admin_client.get("/admin/lending/auditlog/?action=reminders_sent")
+    assert b"Payment reminders sent" in listing.content
+    page = admin_client.get(f"/admin/lending/auditlog/{entry.pk}/change/")
+    assert page.status_code == 200
+    assert b"sms_backend" in page.content
