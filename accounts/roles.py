@@ -23,6 +23,7 @@ _OFFICER = [
     "lending.view_installment",
     "lending.view_portfolio_reports",
     "lending.view_loantransaction",
+    "collecting.view_reminder",
 ]
 
 _ACCOUNTANT = [
@@ -39,6 +40,7 @@ _ACCOUNTANT = [
     "lending.view_loantransaction",
     "ledger.view_account",
     "ledger.view_journalentry",
+    "collecting.view_reminder",
 ]
 
 _ADMIN = sorted(
@@ -70,6 +72,8 @@ _ADMIN = sorted(
         "reporting.view_agingsettings",
         "reporting.add_agingsettings",
         "reporting.change_agingsettings",
+        "collecting.view_remindertemplate",
+        "collecting.change_remindertemplate",
     }
 )
 

@@ -9,6 +9,7 @@ the chunks not done.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -157,3 +158,109 @@ class PaymentImportRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment_import} row {self.number}"
+
+
+class ReminderTemplate(models.Model):
+    """The words of a payment reminder, one per kind, edited by an Admin in the Django admin.
+    The placeholders are checked when saved (`collecting.messages`), so a run never meets a
+    template it cannot fill."""
+
+    class Kind(models.TextChoices):
+        UPCOMING = "upcoming", "Before a due date (and on it)"
+        OVERDUE = "overdue", "After a missed due date"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, unique=True)
+    sms_text = models.TextField(
+        "SMS text",
+        max_length=480,
+        help_text="At most 480 characters (three SMS parts); 160 fit in one.",
+    )
+    email_subject = models.CharField("e-mail subject", max_length=200)
+    email_body = models.TextField("e-mail body", max_length=5000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind"]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+    def clean(self) -> None:
+        from collecting.messages import placeholders_in
+
+        errors: dict[str, list[ValidationError]] = {}
+        for field in ("sms_text", "email_subject", "email_body"):
+            try:
+                placeholders_in(getattr(self, field))
+            except ValidationError as error:
+                errors[field] = [error]
+        if errors:
+            raise ValidationError(errors)
+
+
+class Reminder(models.Model):
+    """One payment reminder to one borrower about one installment on one channel: the outbox.
+
+    The unique (installment, offset, channel) is what makes a reminder go once: a rerun finds
+    the row and sends it only while it is queued or failed. `offset_days` is the day of the
+    reminder relative to the due date: -3 three days before, 0 on it, 7 a week after. A send
+    in progress is `sending`; a worker that dies mid-send leaves it so, and it is not sent
+    again by itself, since it may have gone out (an SMS twice is worse than one missed)."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms", "SMS"
+        EMAIL = "email", "E-mail"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    installment = models.ForeignKey(
+        "lending.Installment", on_delete=models.PROTECT, related_name="+"
+    )
+    loan = models.ForeignKey("lending.Loan", on_delete=models.PROTECT, related_name="+")
+    borrower = models.ForeignKey("lending.Borrower", on_delete=models.PROTECT, related_name="+")
+    offset_days = models.SmallIntegerField()
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    on = models.DateField()  # the day of the run that made it
+    recipient = models.CharField(max_length=254)  # a phone number (E.164) or an e-mail address
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)  # the last failure, as the gateway said
+    backend = models.CharField(max_length=40, blank=True)  # what took it: twilio, smtp, outbox
+    provider_id = models.CharField(max_length=100, blank=True)  # the gateway's message id
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["installment", "offset_days", "channel"], name="reminder_sent_once"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "channel", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} reminder to {self.recipient} ({self.when})"
+
+    @property
+    def kind(self) -> str:
+        return (
+            ReminderTemplate.Kind.UPCOMING
+            if self.offset_days <= 0
+            else ReminderTemplate.Kind.OVERDUE
+        )
+
+    @property
+    def when(self) -> str:
+        """The reminder's day in words: "3 days before", "on the due date", "7 days after"."""
+        days = abs(self.offset_days)
+        if not days:
+            return "on the due date"
+        unit = "day" if days == 1 else "days"
+        return f"{days} {unit} {'before' if self.offset_days < 0 else 'after'}"

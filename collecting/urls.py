@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from collecting import views, views_imports
+from collecting import views, views_imports, views_reminders
 
 urlpatterns = [
     path("", views.collection_sheet, name="collection_sheet"),
@@ -25,4 +25,5 @@ urlpatterns = [
         views_imports.payment_import_report,
         name="payment_import_report",
     ),
+    path("reminders/", views_reminders.reminder_outbox, name="reminder_outbox"),
 ]

@@ -360,6 +360,60 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TIMEZONE = TIME_ZONE
 
+# Payment reminders (collecting.reminders). SMS through the gateway KARO_SMS_BACKEND names:
+# `outbox` (default: nothing is sent, the reminders outbox page shows what would have been),
+# `africastalking` or `twilio`, each with its credentials. KARO_SMS_BASE_URL points an adapter
+# elsewhere than the provider's API (its sandbox, or a test's local server).
+KARO_SMS_BACKEND = env.str("KARO_SMS_BACKEND", default="outbox").strip().lower()
+_SMS_BASE_URLS = {
+    "outbox": "",
+    "africastalking": "https://api.africastalking.com",
+    "twilio": "https://api.twilio.com",
+}
+_SMS_CREDENTIALS = {
+    "outbox": [],
+    "africastalking": ["AFRICASTALKING_USERNAME", "AFRICASTALKING_API_KEY"],
+    "twilio": ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "KARO_SMS_SENDER"],
+}
+if KARO_SMS_BACKEND not in _SMS_BASE_URLS:
+    raise ImproperlyConfigured(
+        f"KARO_SMS_BACKEND must be one of {', '.join(_SMS_BASE_URLS)}, not {KARO_SMS_BACKEND!r}."
+    )
+KARO_SMS_BASE_URL = env.str("KARO_SMS_BASE_URL", default=_SMS_BASE_URLS[KARO_SMS_BACKEND]).rstrip(
+    "/"
+)
+KARO_SMS_SENDER = env.str("KARO_SMS_SENDER", default="")  # sender ID, short code or number
+KARO_SMS_TIMEOUT_SECONDS = env.float("KARO_SMS_TIMEOUT_SECONDS", default=10)
+AFRICASTALKING_USERNAME = env.str("AFRICASTALKING_USERNAME", default="")
+AFRICASTALKING_API_KEY = env.str("AFRICASTALKING_API_KEY", default="")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+_missing = [name for name in _SMS_CREDENTIALS[KARO_SMS_BACKEND] if not globals()[name]]
+if _missing:
+    raise ImproperlyConfigured(
+        f"KARO_SMS_BACKEND={KARO_SMS_BACKEND} needs {', '.join(_missing)} to be set."
+    )
+
+# E-mail reminders go through Django's e-mail backend: SMTP when EMAIL_HOST is set, otherwise
+# the dummy backend (nothing is sent; the outbox page shows the messages). EMAIL_BACKEND may
+# name any Django backend (the console one, say).
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.dummy.EmailBackend",
+)
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = _bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+EMAIL_USE_SSL = _bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on.")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="reminders@localhost")
+
 # Messages travel in a signed cookie (session only when too big): showing or adding one does
 # not rewrite the session row.
 

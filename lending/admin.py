@@ -94,6 +94,17 @@ class LoanProductAdmin(admin.ModelAdmin):
         ),
         ("Tolerances", {"fields": [("arrears_tolerance", "close_tolerance")]}),
         (
+            "Payment reminders",
+            {
+                "fields": [
+                    ("reminder_days_before", "reminder_days_after"),
+                    ("reminder_by_sms", "reminder_by_email"),
+                ],
+                "description": "Sent daily by `manage.py send_reminders` from the reminder "
+                "templates (under Collecting in this admin); borrowers who opted out get none.",
+            },
+        ),
+        (
             "Accounting",
             {
                 "fields": ["accounting_basis"],

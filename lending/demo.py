@@ -79,6 +79,8 @@ PRODUCTS: list[dict[str, Any]] = [
         "penalty_type": LoanProduct.PenaltyType.FLAT,
         "penalty_amount": D("25.00"),
         "penalty_grace_days": 5,
+        "reminder_days_before": "3, 0",
+        "reminder_days_after": "1, 7",
     },
     {
         "name": "Salary Advance",
@@ -110,6 +112,9 @@ PRODUCTS: list[dict[str, Any]] = [
         "penalty_type": LoanProduct.PenaltyType.PERCENT,
         "penalty_rate": D("2"),
         "penalty_grace_days": 3,
+        "reminder_days_before": "1",
+        "reminder_days_after": "1, 7",
+        "reminder_by_email": False,
     },
 ]
 

@@ -81,6 +81,12 @@ class Borrower(models.Model):
     employer = models.CharField(max_length=200, blank=True)
     monthly_income = money_field(validators=[MinValueValidator(ZERO)], default=ZERO)
     notes = models.TextField(blank=True)
+    # The borrower asked for no payment reminders (collecting.reminders sends them none).
+    reminders_opt_out = models.BooleanField(
+        "no payment reminders",
+        default=False,
+        help_text="Tick when the borrower asked not to receive SMS or e-mail reminders.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
@@ -130,6 +136,40 @@ FROZEN_TERMS = (
     "arrears_tolerance",
     "close_tolerance",
 )
+
+
+MAX_REMINDER_DAYS = 5  # offsets per list: a borrower is reminded a few times, not spammed
+
+
+def reminder_days(value: str) -> list[int]:
+    """The days of a product's reminder list ("3, 0" -> [0, 3]); empty text is no reminder.
+    Raises ValueError on anything but whole numbers separated by commas."""
+    parts = [part.strip() for part in value.replace(";", ",").split(",")]
+    return sorted({int(part) for part in parts if part})
+
+
+def _reminder_days_validator(lowest: int) -> Any:
+    def validate(value: str) -> None:
+        try:
+            days = reminder_days(value)
+        except ValueError:
+            raise ValidationError(
+                "Write whole numbers of days separated by commas, for example 1, 7."
+            ) from None
+        if any(day < lowest or day > 365 for day in days):
+            raise ValidationError(f"Each number of days must be from {lowest} to 365.")
+        if len(days) > MAX_REMINDER_DAYS:
+            raise ValidationError(f"At most {MAX_REMINDER_DAYS} reminders.")
+
+    return validate
+
+
+def validate_days_before(value: str) -> None:
+    _reminder_days_validator(0)(value)
+
+
+def validate_days_after(value: str) -> None:
+    _reminder_days_validator(1)(value)
 
 
 class LoanProduct(models.Model):
@@ -201,6 +241,29 @@ class LoanProduct(models.Model):
     )
     accounting_basis = models.CharField(
         max_length=8, choices=AccountingBasis.choices, default=AccountingBasis.CASH
+    )
+    # Payment reminders (collecting.reminders): read on the day they are sent, not frozen.
+    reminder_days_before = models.CharField(
+        "remind before a due date (days)",
+        max_length=40,
+        blank=True,
+        default="",
+        validators=[validate_days_before],
+        help_text="Days before each due date, separated by commas: 3 is three days before, "
+        "0 the due date itself. Empty: no reminder before.",
+    )
+    reminder_days_after = models.CharField(
+        "remind after a missed due date (days)",
+        max_length=40,
+        blank=True,
+        default="",
+        validators=[validate_days_after],
+        help_text="Days after a due date still unpaid, separated by commas, for example 1, 7. "
+        "Empty: no reminder after.",
+    )
+    reminder_by_sms = models.BooleanField("remind by SMS", default=True)
+    reminder_by_email = models.BooleanField(
+        "remind by e-mail", default=True, help_text="To borrowers who gave an e-mail address."
     )
 
     class Meta:
@@ -718,6 +781,7 @@ class AuditLog(models.Model):
         JOURNAL_ENTRY = "journal_entry", "Manual journal entry"
         COLLECTION_SHEET_POSTED = "collection_sheet_posted", "Collection sheet posted"
         PAYMENTS_IMPORTED = "payments_imported", "Payment file imported"
+        REMINDERS_SENT = "reminders_sent", "Payment reminders sent"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

@@ -31,6 +31,7 @@ BORROWER_FIELDS = [
     "employer",
     "monthly_income",
     "notes",
+    "reminders_opt_out",
 ]
 DUPLICATE_ID = "A borrower with this national ID is already registered."
 ADULT_AGE = 18

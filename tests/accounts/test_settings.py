@@ -156,3 +156,60 @@ def test_rendered_sections_are_kept_per_release(tmp_path: Path, monkeypatch: Any
     assert module._release_fingerprint() == first  # the same code, the same release
     page.write_text("<p>two</p>")
     assert module._release_fingerprint() != first  # a changed template, a new release
+
+
+def _reminder_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "KARO", "EMAIL"))}
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "AFRICASTALKING_API_KEY"):
+        base.pop(name, None)
+    base.update({"DEBUG": "true", **env})
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='karo.settings'; "
+        "from django.conf import settings as s; "
+        "print(s.KARO_SMS_BACKEND, s.KARO_SMS_BASE_URL or '-', s.EMAIL_BACKEND.split('.')[-2])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_reminders_send_nothing_anywhere_by_default() -> None:
+    result = _reminder_settings()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["outbox", "-", "dummy"]
+
+
+def test_an_smtp_host_switches_email_to_smtp() -> None:
+    result = _reminder_settings(EMAIL_HOST="smtp.example.org")
+    assert result.stdout.split()[-1] == "smtp"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"KARO_SMS_BACKEND": "pigeon"}, "KARO_SMS_BACKEND must be one of outbox"),
+        (
+            {"KARO_SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC1"},
+            "needs TWILIO_AUTH_TOKEN, KARO_SMS_SENDER to be set",
+        ),
+        ({"KARO_SMS_BACKEND": "africastalking"}, "needs AFRICASTALKING_USERNAME"),
+        ({"EMAIL_USE_TLS": "true", "EMAIL_USE_SSL": "true"}, "cannot both be on"),
+    ],
+)
+def test_a_gateway_without_its_credentials_stops_the_app(env: dict[str, str], message: str) -> None:
+    result = _reminder_settings(**env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_a_configured_gateway_gets_its_providers_address() -> None:
+    result = _reminder_settings(
+        KARO_SMS_BACKEND="africastalking", AFRICASTALKING_USERNAME="karo",
+        AFRICASTALKING_API_KEY="k",
+    )  # fmt: skip
+    assert result.stdout.split()[:2] == ["africastalking", "https://api.africastalking.com"]

@@ -82,6 +82,8 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "payment_import_progress": ("get", STAFF_MONEY),
     "payment_import_commit": ("post", STAFF_MONEY),
     "payment_import_report": ("get", STAFF_MONEY),
+    # Reminders: every role follows up the loans it sees (collecting/views_reminders.py).
+    "reminder_outbox": ("get", ALL),
     "document_upload": ("get", {ADM, OFF}),
     "document_download": ("get", ALL),
     "document_delete": ("post", {ADM, OFF}),
