@@ -41,6 +41,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from io import StringIO
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -73,6 +74,7 @@ from lending.models import (
 )
 from lending.replay import Kind
 from lending.services.close_day import day_close
+from lending.services.loans import loan_write_off, loan_write_off_undo
 from lending.services.repayments import loan_settle, repayment_record, repayment_reverse
 from lending.services.transactions import plan_replay, replay_differences
 from tests.factories import (
@@ -332,6 +334,8 @@ class MoneyMachine(RuleBasedStateMachine):
         paid_on = max(target.due_date, loan.disbursement_date)
         # Paid on its due date, the target is paid in time: its penalty is not owed.
         owed -= target.penalties
+        if owed <= 0:  # only the penalty itself is left unpaid: nothing to pay in time
+            return 0
         self.touched.add(loan_id)
         repayment = repayment_record(
             loan=loan, user=self.cashier, amount=owed, paid_on=paid_on, method="cash"
@@ -352,12 +356,49 @@ class MoneyMachine(RuleBasedStateMachine):
             )
         assert self._snapshot(loan_id) == before
 
+    @rule(loan_id=loans, undo=st.booleans())
+    def write_off(self, loan_id: int, undo: bool) -> None:
+        """An Admin writes a loan off (today: everything left, by component, journalled as a
+        loss) and may take it straight back: the loan is then as it was, its journal entry
+        mirrored. A loan not active is refused with nothing written."""
+        loan = self._loan(loan_id)
+        self.touched.add(loan_id)
+        if loan.status != Loan.Status.ACTIVE:
+            before = self._snapshot(loan_id)
+            with pytest.raises(StateConflict):
+                loan_write_off(loan=loan, user=self.approver, reason="Hypothesis")
+            assert self._snapshot(loan_id) == before
+            return
+        figures = self._figures(loan_id)
+        # Written off on the business day (the service dates it today).
+        with mock.patch("django.utils.timezone.localdate", return_value=self.clock):
+            loan_write_off(loan=loan, user=self.approver, reason="Hypothesis")
+        EXERCISED["write-offs"] += 1
+        written_off = self._loan(loan_id)
+        assert written_off.status == Loan.Status.WRITTEN_OFF
+        if undo:
+            loan_write_off_undo(loan=written_off, user=self.approver, reason="Hypothesis")
+            EXERCISED["write-offs undone"] += 1
+            if loan_id not in self.undecided:
+                assert self._figures(loan_id) == figures
+
+    def _figures(self, loan_id: int) -> tuple[Any, ...]:
+        """What the borrower owes and has paid, installment by installment."""
+        return self._snapshot(loan_id)[:5] + self._snapshot(loan_id)[-1:]
+
     @rule(repayment_id=consumes(repayments))
     def reverse(self, repayment_id: int) -> None:
-        """Any earlier payment, not only the latest: later ones are re-split."""
+        """Any earlier payment, not only the latest: later ones are re-split. A written-off
+        loan's payments stay as they are (refused, nothing written)."""
         if not repayment_id:
             return
         repayment = Repayment.objects.get(pk=repayment_id)
+        if repayment.loan.status == Loan.Status.WRITTEN_OFF:
+            before = self._snapshot(repayment.loan_id)
+            with pytest.raises(StateConflict):
+                repayment_reverse(repayment=repayment, user=self.cashier, reason="Hypothesis")
+            assert self._snapshot(repayment.loan_id) == before
+            return
         was_closed = repayment.loan.status == Loan.Status.CLOSED
         self.touched.add(repayment.loan_id)
         repayment_reverse(repayment=repayment, user=self.cashier, reason="Hypothesis")
@@ -459,8 +500,13 @@ class MoneyMachine(RuleBasedStateMachine):
         # The close and the replay decide penalties by one rule: a replay with the rule (as
         # a reversal or a backdated payment runs) adds and takes back nothing.
         # (Not on a loan disbursed before the last closed day: see `undecided`.)
+        # (Nor on a written-off loan: the close charges active loans only, so a close run late
+        # for a day before the write-off leaves to the replay what it would have charged.)
         decided = self.touched - self.undecided
-        for loan in Loan.objects.filter(pk__in=decided, product__isnull=False):
+        active = Loan.objects.filter(pk__in=decided, product__isnull=False).exclude(
+            status=Loan.Status.WRITTEN_OFF
+        )
+        for loan in active:
             plan = plan_replay(loan=loan)
             decided = plan.as_dict()
             assert not plan.penalties_added and not plan.penalties_taken_back, (
