@@ -314,7 +314,7 @@ def test_submit_creates_a_pending_loan_and_redirects(officer_client: Client, off
         ({"installments": "481"}, "installments", "from 1 to 480"),
         ({"installments": "twelve"}, "installments", "whole number"),
         ({"first_due_date": "2001-01-01"}, "first_due_date", "after the disbursement"),
-        ({"first_due_date": "soon"}, "first_due_date", "as a date"),
+        ({"first_due_date": "soon"}, "first_due_date", "as dd/mm/yyyy"),
         ({"grace_periods": "12"}, "grace_periods", "fewer than the installments"),
         ({"borrower": ""}, "borrower", "Choose the borrower the loan is for."),
         ({"borrower": "987654"}, "borrower", "not registered"),
@@ -369,7 +369,7 @@ def test_pending_loan_shows_the_proposed_schedule_and_the_right_actions(
     html = other.content.decode()
     assert approve in html and reverse("loan_reject", args=[pending.pk]) in html
     assert withdraw not in html
-    assert f'value="{timezone.localdate().isoformat()}"' in html  # disbursement defaults to today
+    assert f'value="{timezone.localdate():%d/%m/%Y}"' in html  # disbursement defaults to today
     assert approve not in accountant_client.get(url).content.decode()
 
 
@@ -597,7 +597,7 @@ def test_approving_twice_gives_a_clear_message(officer2_client: Client, active: 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("tomorrow", "Enter the disbursement date as a date"),
+        ("tomorrow", "Enter the disbursement date as dd/mm/yyyy"),
         ("", "Enter the disbursement date."),
         ((timezone.localdate() + timedelta(days=3)).isoformat(), "cannot be in the future"),
     ],
