@@ -334,7 +334,8 @@ def describe_audit(entry: AuditLog) -> list[tuple[str, Any]]:
         out.append(("status", _status_label(after["status"])))
     for key, value in after.items():
         if key != "status":
-            out.append((key.replace("_", " "), _detail_text(key, value)))
+            text = _in_words(key, value) if isinstance(value, dict | list) else value
+            out.append((key.replace("_", " "), _detail_text(key, text)))
     for key in ("reason", "written_off", "outstanding"):
         if details.get(key) not in (None, ""):
             out.append((key.replace("_", " "), _detail_text(key, details[key])))
