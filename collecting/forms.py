@@ -140,3 +140,14 @@ class ImportMappingForm(InputRulesMixin, forms.Form):
 
     def mapping(self) -> dict[str, str]:
         return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+class DayCloseForm(InputRulesMixin, forms.Form):
+    """The day the Admin closes from the daily close page (today unless one was missed)."""
+
+    on = DayFirstDateField(
+        label="Day to close",
+        validators=[check_value_date],
+        help_text="Today, unless a day was missed. A day in the future cannot be closed.",
+        error_messages={"required": "Enter the day to close."},
+    )

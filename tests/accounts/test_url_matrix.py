@@ -81,6 +81,8 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "payment_import_progress": ("get", STAFF_MONEY),
     "payment_import_commit": ("post", STAFF_MONEY),
     "payment_import_report": ("get", STAFF_MONEY),
+    "day_close": ("get", {ADM}),
+    "day_close_run": ("post", {ADM}),  # an empty form: refused beside its field, nothing run
     "document_upload": ("get", {ADM, OFF}),
     "document_download": ("get", ALL),
     "document_delete": ("post", {ADM, OFF}),
