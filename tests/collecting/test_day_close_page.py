@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils.timezone import localtime
 
 from collecting.models import DayCloseChunk, DayCloseRun
 from karo.inputs import INVALID_DATE
@@ -86,8 +87,8 @@ def test_an_admin_runs_the_close_of_today(admin_client: Client, admin_user: User
     row = html.split('<table id="day-close-runs">')[1].split("</tbody>")[0]
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
     assert cells == [
-        f"{today():%a %d %b %Y}", f"{run.started_at:%d %b %Y %H:%M}",
-        f"{run.finished_at:%d %b %Y %H:%M}", "Done", "1 / 1", "1", "1", "3 (USD 30.00)",
+        f"{today():%a %d %b %Y}", f"{localtime(run.started_at):%d %b %Y %H:%M}",
+        f"{localtime(run.finished_at):%d %b %Y %H:%M}", "Done", "1 / 1", "1", "1", "3 (USD 30.00)",
         admin_user.get_full_name() or admin_user.get_username(),
     ]  # fmt: skip
     assert "Closed</span>" in html.split('id="day-close-status"')[1].split("</dl>")[0]
