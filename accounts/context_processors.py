@@ -60,7 +60,7 @@ MAIN_NAVIGATION: list[tuple[str, str, str, Callable[[str, str], bool]]] = [
         "Collections",
         "collection_sheet",
         "lending.view_loan",
-        lambda path, url: path.startswith(url),
+        lambda path, url: path.startswith(url) and not path.startswith(f"{url}daily-close/"),
     ),
     (
         "Reports",
@@ -72,6 +72,12 @@ MAIN_NAVIGATION: list[tuple[str, str, str, Callable[[str, str], bool]]] = [
         "Ledger",
         "ledger_trial_balance",
         "ledger.view_journalentry",
+        lambda path, url: path.startswith(url),
+    ),
+    (
+        "Daily close",
+        "day_close",
+        "collecting.view_daycloserun",
         lambda path, url: path.startswith(url),
     ),
 ]

@@ -54,6 +54,8 @@ _ADMIN = sorted(
         "ledger.add_journalentry",
         "ledger.add_booksclosing",
         "ledger.view_booksclosing",
+        "collecting.view_daycloserun",  # the daily close page
+        "collecting.add_daycloserun",  # its "Run the daily close" button
         "lending.view_productaccount",
         "lending.add_productaccount",
         "lending.change_productaccount",

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from collecting.models import DayCloseChunk, DayCloseRun
 from ledger.services import check_open
-from lending.models import Loan, LoanProduct
+from lending.models import DayClose, Loan, LoanProduct
 from lending.services.close_day import (
     DEFAULT_BATCH_SIZE,
     DayCloseResult,
@@ -191,3 +191,28 @@ def run_progress(run: DayCloseRun) -> tuple[int, int]:
         total += loans
         done += loans if done_at is not None else 0
     return done, total
+
+
+def day_close_request(*, user: User, on: date | None = None) -> DayCloseRun:
+    """The close an Admin starts from the daily close page: `day_close_start`, as the
+    command runs it, but refused (ValidationError, nothing started) when the day's close is
+    still running or already done. The command may rerun a day (it changes nothing); a
+    click on a button should not do so by accident."""
+    on = on or timezone.localdate()
+    with transaction.atomic():
+        running = DayCloseRun.objects.select_for_update().filter(on=on, finished_at=None).first()
+        if running is not None:
+            done, total = run_progress(running)
+            raise ValidationError(
+                f"The close of {on:%d %b %Y} started at "
+                f"{timezone.localtime(running.started_at):%H:%M} is still running "
+                f"({done} of {total} loans done). If its worker stopped, run it again with "
+                f"`manage.py close_day --date {on.isoformat()}`, which finishes what it left.",
+                code="close_running",
+            )
+        if DayClose.objects.filter(on=on).exists():
+            raise ValidationError(
+                f"{on:%d %b %Y} is already closed: its days past due and penalties are done.",
+                code="close_done",
+            )
+    return day_close_start(on=on, user=user)

@@ -15,8 +15,8 @@ from django.utils import timezone
 from collecting.imports import FIELD_LABELS
 from collecting.selectors import SheetFilters, sheet_officers
 from collecting.services import SheetLine
-from karo.inputs import InputRulesMixin, PlainDecimalField, check_value_date
-from lending.forms_repayments import METHOD_CHOICES, DateInput
+from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
+from lending.forms_repayments import METHOD_CHOICES
 from lending.limits import IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN
 
 AMOUNT_PREFIX = "amount-"
@@ -33,9 +33,7 @@ class SheetFilterForm(InputRulesMixin, forms.Form):
     officer = OfficerChoiceField(
         queryset=User.objects.none(), required=False, empty_label="All officers"
     )
-    on = forms.DateField(
-        label="Due on or before", widget=DateInput(), validators=[check_value_date]
-    )
+    on = DayFirstDateField(label="Due on or before", validators=[check_value_date])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,7 +53,9 @@ class SheetPostForm(InputRulesMixin, forms.Form):
     rendered with, and an `amount-<loan id>` field per row (read by `lines`; an empty or zero
     amount means nothing was collected on that loan)."""
 
-    on = forms.DateField(label="Date paid", widget=forms.HiddenInput, validators=[check_value_date])
+    on = DayFirstDateField(
+        label="Date paid", widget=forms.HiddenInput, validators=[check_value_date]
+    )
     officer = forms.IntegerField(required=False, widget=forms.HiddenInput)
     method = forms.ChoiceField(label="Method", choices=METHOD_CHOICES)
     key = forms.CharField(
@@ -140,3 +140,14 @@ class ImportMappingForm(InputRulesMixin, forms.Form):
 
     def mapping(self) -> dict[str, str]:
         return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+class DayCloseForm(InputRulesMixin, forms.Form):
+    """The day the Admin closes from the daily close page (today unless one was missed)."""
+
+    on = DayFirstDateField(
+        label="Day to close",
+        validators=[check_value_date],
+        help_text="Today, unless a day was missed. A day in the future cannot be closed.",
+        error_messages={"required": "Enter the day to close."},
+    )

@@ -12,9 +12,11 @@ from datetime import date
 from decimal import Decimal
 
 from django.contrib.auth.models import User
-from django.db.models import Count, DecimalField, F, Min, QuerySet, Sum
+from django.db.models import Count, DecimalField, F, Min, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
-from lending.models import Installment, Loan
+from collecting.models import DayCloseRun
+from lending.models import DayClose, Installment, Loan
 
 CENTS = Decimal("0.01")
 # A sheet is one document posted in one submit, so it is not paginated; an officer's round is
@@ -118,3 +120,79 @@ def sheet_officers() -> QuerySet[User]:
         .order_by("username")
         .only("id", "username", "first_name", "last_name")
     )
+
+
+# --- the daily close page ----------------------------------------------------------------------
+
+DAY_CLOSE_RUNS_SHOWN = 30
+
+
+@dataclass(frozen=True)
+class DayCloseRow:
+    """One run as the daily close page lists it. The counts of a running close come from its
+    chunks; its result (loans checked, penalties) only once it has finished."""
+
+    run: DayCloseRun
+    chunks_done: int
+    chunks: int
+    loans_done: int
+    loans: int
+
+    @property
+    def started_by(self) -> str:
+        """Who pressed the button, or the command (cron, a timer) when nobody did."""
+        user = self.run.started_by
+        if user is None:
+            return "manage.py close_day"
+        return user.get_full_name() or user.get_username()
+
+    @property
+    def finished(self) -> bool:
+        return self.run.finished_at is not None
+
+    @property
+    def loans_checked(self) -> int:
+        return int(self.run.result.get("loans_checked", self.loans)) if self.finished else 0
+
+    @property
+    def loans_overdue(self) -> int:
+        return int(self.run.result.get("loans_overdue", 0))
+
+    @property
+    def penalties_applied(self) -> int:
+        return int(self.run.result.get("penalties_applied", 0))
+
+    @property
+    def penalty_total(self) -> Decimal:
+        return Decimal(str(self.run.result.get("penalty_total", "0"))).quantize(CENTS)
+
+
+def day_close_runs(*, limit: int = DAY_CLOSE_RUNS_SHOWN) -> list[DayCloseRow]:
+    """The latest runs of the daily close, newest first, each with its chunks counted in the
+    same query (one query whatever the number of runs and chunks)."""
+    done = Q(chunks__done_at__isnull=False)
+    runs = (
+        DayCloseRun.objects.select_related("started_by")
+        .annotate(
+            n_chunks=Count("chunks"),
+            n_chunks_done=Count("chunks", filter=done),
+            n_loans=Coalesce(Sum("chunks__loans"), 0),
+            n_loans_done=Coalesce(Sum("chunks__loans", filter=done), 0),
+        )
+        .order_by("-started_at", "-id")[:limit]
+    )
+    return [
+        DayCloseRow(
+            run=run,
+            chunks_done=run.n_chunks_done,  # type: ignore[attr-defined]
+            chunks=run.n_chunks,  # type: ignore[attr-defined]
+            loans_done=run.n_loans_done,  # type: ignore[attr-defined]
+            loans=run.n_loans,  # type: ignore[attr-defined]
+        )
+        for run in runs
+    ]
+
+
+def last_day_closed() -> DayClose | None:
+    """The latest day the daily close finished (however it was run)."""
+    return DayClose.objects.order_by("-on").first()

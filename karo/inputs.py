@@ -4,7 +4,8 @@ refuses too (README, "Security": input rules).
 - Text: no control characters anywhere (C0 but tab, line feed and carriage return; DEL; C1;
   lone surrogates): PostgreSQL cannot store a NUL, and the others are never typed by a person.
   A single-line input also refuses tabs and line breaks.
-- Dates: nothing before EARLIEST_DATE anywhere; a date of birth from EARLIEST_BIRTH_DATE; a
+- Dates: typed day first (`DayFirstDateField`: dd/mm/yyyy, ISO accepted); nothing before
+  EARLIEST_DATE anywhere; a date of birth from EARLIEST_BIRTH_DATE; a
   date money moves or is booked on (disbursement, first due date, payment, payoff quote,
   journal entry, books closing) from EARLIEST_VALUE_DATE to LATEST_YEARS_AHEAD years from today.
 - Amounts: `parse_decimal`, plain ASCII digits with an optional point (and a minus, so a form
@@ -22,6 +23,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+
+from karo.formats.en_GB.formats import DATE_INPUT_FORMATS
 
 # --- text ------------------------------------------------------------------------------------
 
@@ -82,6 +85,32 @@ def date_problem(value: date, *, value_date: bool = False) -> str | None:
     return None
 
 
+DATE_PLACEHOLDER = "dd/mm/yyyy"
+INVALID_DATE = "Enter the date as dd/mm/yyyy, for example 31/01/2027."
+
+
+class DayFirstDateInput(forms.DateInput):
+    """A plain text input showing its date as dd/mm/yyyy. Not `type="date"`: a browser's
+    date input is typed in the browser's locale (mm/dd/yyyy in a US-English browser) while
+    every page shows dates day first, so staff typed 05/12 for 12 May."""
+
+    input_type = "text"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        base = {"placeholder": DATE_PLACEHOLDER, "autocomplete": "off", "class": "date-input"}
+        super().__init__(attrs={**base, **(attrs or {})}, format=DATE_INPUT_FORMATS[0])
+
+
+class DayFirstDateField(forms.DateField):
+    """Every date staff type: day first (DATE_INPUT_FORMATS, ISO accepted too), with a
+    message that says how to write it. Hidden date fields use it too, so a date carried
+    through a page reads back the same way."""
+
+    widget = DayFirstDateInput
+    input_formats = DATE_INPUT_FORMATS
+    default_error_messages = {"invalid": INVALID_DATE}
+
+
 def check_value_date(value: date) -> None:
     """The value-date rule as a Django validator: `forms.DateField(validators=[...])`."""
     problem = date_problem(value, value_date=True)
@@ -132,7 +161,8 @@ class PlainDecimalField(forms.DecimalField):
 class InputRulesMixin:
     """Put first in a form's bases: every text field takes the text rule (multi-line when its
     widget is a textarea), every date field refuses dates before EARLIEST_DATE. Its amounts
-    are PlainDecimalFields (tests/test_input_hardening.py checks every form)."""
+    are PlainDecimalFields and its dates DayFirstDateFields (tests/test_input_hardening.py
+    checks every form)."""
 
     fields: dict[str, forms.Field]
 

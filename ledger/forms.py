@@ -15,9 +15,8 @@ from typing import Any, cast
 from django import forms
 from django.utils import timezone
 
-from karo.inputs import InputRulesMixin, PlainDecimalField, check_value_date
+from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
 from ledger.models import Account
-from reporting.forms import DateInput
 
 
 def _latest() -> date:
@@ -53,33 +52,25 @@ class _OneDateForm(InputRulesMixin, forms.Form):
 class AsOfForm(_OneDateForm):
     """The trial balance's date: everything dated on or before it."""
 
-    as_of = forms.DateField(
-        label="As of", widget=DateInput(), error_messages={"invalid": "Enter a valid date."}
-    )
+    as_of = DayFirstDateField(label="As of")
 
 
 class JournalDayForm(_OneDateForm):
     """The day whose journal is shown."""
 
     field_name = "date"
-    date = forms.DateField(
-        label="Date", widget=DateInput(), error_messages={"invalid": "Enter a valid date."}
-    )
+    date = DayFirstDateField(label="Date")
 
 
 class BooksCloseForm(InputRulesMixin, forms.Form):
     """Close the books through a date; the service decides whether that date may be closed
     (before today, after the current closing) and its errors come back next to the field."""
 
-    through = forms.DateField(
+    through = DayFirstDateField(
         label="Close the books through",
-        widget=DateInput(),
         help_text="Nothing can be booked, reversed or backdated on or before this date afterwards.",
         validators=[check_value_date],
-        error_messages={
-            "required": "Enter the last day to close.",
-            "invalid": "Enter a valid date.",
-        },
+        error_messages={"required": "Enter the last day to close."},
     )
 
 
@@ -94,11 +85,10 @@ class JournalEntryForm(InputRulesMixin, forms.Form):
     """The entry's date and memo; its lines are a `line_formset()`. Whether the date may
     be booked (books open) is the service's question, answered next to the field."""
 
-    value_date = forms.DateField(
+    value_date = DayFirstDateField(
         label="Date",
-        widget=DateInput(),
         validators=[check_value_date],
-        error_messages={"required": "Enter the entry's date.", "invalid": "Enter a valid date."},
+        error_messages={"required": "Enter the entry's date."},
     )
     memo = forms.CharField(
         label="Memo",

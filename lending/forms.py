@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from karo.inputs import InputRulesMixin, PlainDecimalField, check_value_date
+from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
 from lending.limits import (
     ADDRESS_MAX_LENGTH,
     NOTES_MAX_LENGTH,
@@ -50,12 +50,6 @@ from lending.services.borrowers import (
     check_national_id_free,
 )
 from lending.services.loans import TERM_FIELDS, check_product_limits, preview_schedule
-
-ISO_DATE = "%Y-%m-%d"
-
-
-def date_input(**attrs: Any) -> forms.DateInput:
-    return forms.DateInput(attrs={"type": "date", **attrs}, format=ISO_DATE)
 
 
 def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
@@ -98,9 +92,8 @@ class BorrowerForm(InputRulesMixin, forms.ModelForm):
     class Meta:
         model = Borrower
         fields = BORROWER_FIELDS
-        field_classes = {"monthly_income": PlainDecimalField}
+        field_classes = {"monthly_income": PlainDecimalField, "date_of_birth": DayFirstDateField}
         widgets = {
-            "date_of_birth": date_input(),
             "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
             "national_id": forms.TextInput(attrs={"autocomplete": "off"}),
         }
@@ -115,7 +108,7 @@ class BorrowerForm(InputRulesMixin, forms.ModelForm):
             "national_id": {"required": "Enter the national ID."},
             "date_of_birth": {
                 "required": "Enter the date of birth.",
-                "invalid": "Enter the date of birth as a date, for example 1990-05-31.",
+                "invalid": "Enter the date of birth as dd/mm/yyyy, for example 31/05/1990.",
             },
             "phone": {"required": "Enter a phone number."},
             "monthly_income": {
@@ -286,12 +279,13 @@ class LoanTermsForm(InputRulesMixin, forms.Form):
             "max_value": "The grace periods must be fewer than the installments.",
         },
     )
-    first_due_date = forms.DateField(
+    first_due_date = DayFirstDateField(
         required=False,
-        widget=date_input(),
         validators=[check_value_date],
         help_text="Leave empty for one period after disbursement.",
-        error_messages={"invalid": "Enter the first due date as a date, for example 2026-03-31."},
+        error_messages={
+            "invalid": "Enter the first due date as dd/mm/yyyy, for example 31/03/2027."
+        },
     )
     installment_multiple = PlainDecimalField(
         max_digits=14,
@@ -356,12 +350,11 @@ class LoanTermsForm(InputRulesMixin, forms.Form):
 class CalculatorForm(LoanTermsForm):
     """The calculator: terms plus a disbursement date; nothing is stored."""
 
-    disbursement_date = forms.DateField(
-        widget=date_input(),
+    disbursement_date = DayFirstDateField(
         validators=[check_value_date],
         error_messages={
             "required": "Enter the disbursement date.",
-            "invalid": "Enter the disbursement date as a date, for example 2026-01-31.",
+            "invalid": "Enter the disbursement date as dd/mm/yyyy, for example 31/01/2027.",
         },
     )
     field_order = ["principal", "annual_interest_rate", "installments", "disbursement_date"]
@@ -491,17 +484,13 @@ class LoanFilterForm(InputRulesMixin, forms.Form):
     borrower = forms.IntegerField(
         required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
     )
-    submitted_from = forms.DateField(
+    submitted_from = DayFirstDateField(
         label="Submitted from",
         required=False,
-        widget=date_input(),
-        error_messages={"invalid": "Enter a date, for example 2026-01-31."},
     )
-    submitted_to = forms.DateField(
+    submitted_to = DayFirstDateField(
         label="Submitted to",
         required=False,
-        widget=date_input(),
-        error_messages={"invalid": "Enter a date, for example 2026-01-31."},
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -537,12 +526,11 @@ class LoanFilterForm(InputRulesMixin, forms.Form):
 
 
 class ApproveForm(InputRulesMixin, forms.Form):
-    disbursement_date = forms.DateField(
-        widget=date_input(),
+    disbursement_date = DayFirstDateField(
         validators=[check_value_date],
         error_messages={
             "required": "Enter the disbursement date.",
-            "invalid": "Enter the disbursement date as a date, for example 2026-01-31.",
+            "invalid": "Enter the disbursement date as dd/mm/yyyy, for example 31/01/2027.",
         },
     )
 

@@ -9,9 +9,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.utils import timezone
 
-from karo.inputs import InputRulesMixin, PlainDecimalField, check_value_date
+from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
 from lending.limits import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     IDEMPOTENCY_KEY_PATTERN,
@@ -21,13 +20,6 @@ from lending.models import Repayment
 from lending.selectors.repayments import RepaymentFilters, recorders
 
 METHOD_CHOICES = Repayment.Method.choices
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="%Y-%m-%d", **kwargs)
 
 
 def new_idempotency_key() -> str:
@@ -75,7 +67,7 @@ class RepaymentForm(InputRulesMixin, ServiceErrorsMixin, forms.Form):
             "max_decimal_places": "The amount must be in whole cents.",
         },
     )
-    paid_on = forms.DateField(label="Date paid", widget=DateInput(), validators=[check_value_date])
+    paid_on = DayFirstDateField(label="Date paid", validators=[check_value_date])
     method = forms.ChoiceField(label="Method", choices=METHOD_CHOICES)
     reference = forms.CharField(
         label="Reference",
@@ -84,11 +76,6 @@ class RepaymentForm(InputRulesMixin, ServiceErrorsMixin, forms.Form):
         help_text="Bank or mobile-money transaction ID, cheque number…",
     )
     idempotency_key = _idempotency_key_field()
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        today = timezone.localdate()
-        self.fields["paid_on"].widget.attrs["max"] = today.isoformat()
 
 
 class RepaymentConfirmForm(RepaymentForm):
@@ -111,14 +98,14 @@ def is_confirmed(data: Any) -> bool:
 
 
 class PayoffForm(InputRulesMixin, ServiceErrorsMixin, forms.Form):
-    on = forms.DateField(label="Settle on", widget=DateInput(), validators=[check_value_date])
+    on = DayFirstDateField(label="Settle on", validators=[check_value_date])
 
 
 class SettleForm(InputRulesMixin, ServiceErrorsMixin, forms.Form):
     """Settles at the quote the cashier saw: its date and amount ride along hidden, and the
     view refuses when the payoff has changed since (another payment came in)."""
 
-    on = forms.DateField(widget=forms.HiddenInput, validators=[check_value_date])
+    on = DayFirstDateField(widget=forms.HiddenInput, validators=[check_value_date])
     expected_amount = PlainDecimalField(max_digits=14, decimal_places=2, widget=forms.HiddenInput)
     method = forms.ChoiceField(label="Method", choices=METHOD_CHOICES)
     reference = forms.CharField(label="Reference", max_length=100, required=False)
@@ -145,8 +132,8 @@ class UserChoiceField(forms.ModelChoiceField):
 
 
 class RepaymentFilterForm(InputRulesMixin, forms.Form):
-    date_from = forms.DateField(label="Paid from", required=False, widget=DateInput())
-    date_to = forms.DateField(label="Paid to", required=False, widget=DateInput())
+    date_from = DayFirstDateField(label="Paid from", required=False)
+    date_to = DayFirstDateField(label="Paid to", required=False)
     method = forms.ChoiceField(
         label="Method", required=False, choices=[("", "Any method"), *METHOD_CHOICES]
     )

@@ -8,6 +8,7 @@ records its audit entry in the same transaction.
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -436,6 +437,17 @@ class Loan(models.Model):
         return f"{what} {when}{again}"
 
 
+class InstallmentLabel(models.TextChoices):
+    """An installment's state as staff read it on a given day (`Installment.label_on`); the
+    value is also the badge's CSS class."""
+
+    PAID = "paid", "Paid"
+    PARTIAL = "partial", "Partially paid"
+    OVERDUE = "overdue", "Overdue"
+    DUE_TODAY = "due_today", "Due today"
+    UPCOMING = "upcoming", "Upcoming"
+
+
 class Installment(models.Model):
     """One row of a loan's repayment schedule, with what has been paid against each part.
 
@@ -489,6 +501,20 @@ class Installment(models.Model):
 
     def is_overdue(self, today: Any) -> bool:
         return self.status != self.Status.PAID and self.due_date < today
+
+    def label_on(self, today: date) -> InstallmentLabel:
+        """What staff call this installment on `today` (the institution's date): the stored
+        status says only how much is paid, so an unpaid installment a year away would read
+        "Due". Paid; else Overdue once its due date has passed (a part payment does not stop
+        the rest being late); else Partially paid; else Due today or Upcoming. The API keeps
+        the stored status."""
+        if self.status == self.Status.PAID:
+            return InstallmentLabel.PAID
+        if self.due_date < today:
+            return InstallmentLabel.OVERDUE
+        if self.status == self.Status.PARTIAL:
+            return InstallmentLabel.PARTIAL
+        return InstallmentLabel.DUE_TODAY if self.due_date == today else InstallmentLabel.UPCOMING
 
 
 class Repayment(models.Model):

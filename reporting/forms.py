@@ -8,28 +8,17 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from karo.inputs import InputRulesMixin
+from karo.inputs import DayFirstDateField, InputRulesMixin
 
 MAX_RANGE_DAYS = 366
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="%Y-%m-%d", **kwargs)
 
 
 class DateRangeForm(InputRulesMixin, forms.Form):
     """From / to, both inclusive. Defaults (when the page is opened without a filter): the
     1st of this month to today. `required=False` makes both optional (aging: all loans)."""
 
-    date_from = forms.DateField(
-        label="From", widget=DateInput(), error_messages={"required": "Enter a start date."}
-    )
-    date_to = forms.DateField(
-        label="To", widget=DateInput(), error_messages={"required": "Enter an end date."}
-    )
+    date_from = DayFirstDateField(label="From", error_messages={"required": "Enter a start date."})
+    date_to = DayFirstDateField(label="To", error_messages={"required": "Enter an end date."})
 
     def __init__(
         self,

@@ -25,6 +25,8 @@ from django.utils import timezone
 
 from karo.inputs import (
     EARLIEST_VALUE_DATE,
+    DayFirstDateField,
+    DayFirstDateInput,
     InputRulesMixin,
     PlainDecimalField,
     latest_value_date,
@@ -132,6 +134,9 @@ def test_every_page_form_takes_the_input_rules(form_class: type[forms.BaseForm])
     for name, field in form_class.base_fields.items():
         if isinstance(field, forms.DecimalField):
             assert isinstance(field, PlainDecimalField), name
+        if isinstance(field, forms.DateField):  # typed day first, never a browser date input
+            assert isinstance(field, DayFirstDateField), name
+            assert isinstance(field.widget, DayFirstDateInput | forms.HiddenInput), name
 
 
 # --- field sizes --------------------------------------------------------------------------------

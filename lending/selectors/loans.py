@@ -8,7 +8,7 @@ query and totals it in Python from the rows it shows anyway.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -212,10 +212,86 @@ def loan_status_change(*, loan: Loan) -> AuditLog | None:
     return entries.select_related("user").order_by("-id").first()
 
 
-def loan_history(*, loan: Loan) -> list[AuditLog]:
-    """The loan's audit entries, oldest first (the story of the application)."""
+@dataclass
+class HistoryEvent:
+    """One line of a loan's history: when, what, by whom, and its details as label/value
+    pairs; `receipt` is the receipt number of a payment or reversal (linked on the page for
+    those who may read receipts)."""
+
+    at: datetime
+    what: str
+    who: str
+    summary: list[tuple[str, Any]]
+    kind: str = ""
+    receipt: str = ""
+
+
+def _person(user: User | None, username: str = "") -> str:
+    if user is not None:
+        return user.get_full_name() or user.get_username()
+    return username or "the system"
+
+
+def _payment_events(repayment: Repayment) -> list[HistoryEvent]:
+    """A repayment as the history tells it: the payment when it was recorded, and its
+    reversal, with the reason, when it was reversed."""
+    receipt = getattr(repayment, "receipt", None)
+    number = receipt.number if receipt is not None else ""
+    amount = f"{settings.KARO_CURRENCY} {repayment.amount:,}"
+    paid_on = repayment.paid_on.strftime("%d %b %Y")
+    summary: list[tuple[str, Any]] = [("amount", amount), ("paid on", paid_on)]
+    summary.append(("method", repayment.get_method_display()))
+    if repayment.reference:
+        summary.append(("reference", repayment.reference))
+    events = [
+        HistoryEvent(
+            at=repayment.recorded_at,
+            what="Settlement received" if repayment.is_settlement else "Payment received",
+            who=_person(repayment.recorded_by),
+            summary=summary,
+            kind="payment",
+            receipt=number,
+        )
+    ]
+    if repayment.reversed_at is not None:
+        reversal: list[tuple[str, Any]] = [("amount", amount), ("paid on", paid_on)]
+        if repayment.reversal_reason:
+            reversal.append(("reason", repayment.reversal_reason))
+        events.append(
+            HistoryEvent(
+                at=repayment.reversed_at,
+                what="Payment reversed",
+                who=_person(repayment.reversed_by),
+                summary=reversal,
+                kind="reversal",
+                receipt=number,
+            )
+        )
+    return events
+
+
+def loan_history(*, loan: Loan) -> list[HistoryEvent]:
+    """The loan's story, oldest first: its audit entries (submitted, approved, closed,
+    written off...) and every payment and reversal from its repayments, which carry their
+    receipt, who recorded or reversed them, and why (two queries whatever their number)."""
     entries = AuditLog.objects.filter(object_type="loan", object_id=str(loan.pk))
-    return list(entries.select_related("user").order_by("id"))
+    events = [
+        HistoryEvent(
+            at=entry.created_at,
+            what=entry.get_action_display(),
+            who=_person(entry.user, entry.username),
+            summary=describe_audit(entry),
+            kind=entry.action,
+        )
+        for entry in entries.select_related("user").order_by("id")
+    ]
+    repayments = Repayment.objects.filter(loan=loan).select_related(
+        "receipt", "recorded_by", "reversed_by"
+    )
+    for repayment in repayments.order_by("recorded_at", "id"):
+        events.extend(_payment_events(repayment))
+    events.sort(key=lambda event: event.at)  # stable: same-instant events keep their order
+    return events
 
 
 MONEY_DETAILS = {
@@ -258,7 +334,8 @@ def describe_audit(entry: AuditLog) -> list[tuple[str, Any]]:
         out.append(("status", _status_label(after["status"])))
     for key, value in after.items():
         if key != "status":
-            out.append((key.replace("_", " "), _detail_text(key, value)))
+            text = _in_words(key, value) if isinstance(value, dict | list) else value
+            out.append((key.replace("_", " "), _detail_text(key, text)))
     for key in ("reason", "written_off", "outstanding"):
         if details.get(key) not in (None, ""):
             out.append((key.replace("_", " "), _detail_text(key, details[key])))

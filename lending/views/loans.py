@@ -43,14 +43,13 @@ from lending.forms import (
     error_text,
     product_defaults,
 )
-from lending.models import AuditLog, Borrower, Loan, LoanProduct
+from lending.models import Borrower, Loan, LoanProduct
 from lending.pagination import CachedCountPaginator
 from lending.receivers import portfolio_generation
 from lending.schedule import Schedule
 from lending.selectors.borrowers import borrower_search
 from lending.selectors.loans import (
     LOAN_PAGE_REPAYMENTS,
-    describe_audit,
     loan_for_page,
     loan_history,
     loan_repayments,
@@ -271,15 +270,10 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         )
     )
 
+    @cache  # the template asks twice
     def repayment_count() -> int:
         shown = len(repayments)
         return shown if shown < LOAN_PAGE_REPAYMENTS else loan.repayments.count()
-
-    def history() -> list[AuditLog]:
-        entries = loan_history(loan=loan)
-        for entry in entries:
-            entry.summary = describe_audit(entry)  # type: ignore[attr-defined]
-        return entries
 
     may_approve = pending and can_approve(user, loan)
     may_withdraw = pending and can_withdraw(user, loan)
@@ -300,7 +294,7 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "transactions": transactions,
         "all_transactions": all_transactions,
         "show_ledger": show_ledger,
-        "history": history,
+        "history": lambda: loan_history(loan=loan),
         "status_change": lambda: loan_status_change(loan=loan),
         "may_approve": may_approve,
         "own_application": pending and loan.submitted_by_id == user.pk,

@@ -1,8 +1,24 @@
 /* Dashboard charts (Chart.js), drawn from the JSON the server puts in #dashboard-data.
    Amounts arrive as decimal strings: they become numbers only to size the bars, and tooltips
-   show the server's string, so no float arithmetic ever touches the money shown. */
+   show the server's string with thousands separators and two decimals (grouped as text), so
+   no float arithmetic ever touches the money shown. Axis ticks are numbers Chart.js chose:
+   they are shown the same way, as the pages write amounts (1,234,567.50). */
 (function () {
   "use strict";
+
+  // "1234567.5" -> "1,234,567.50": the server's decimal string, grouped and padded as text.
+  function moneyText(value) {
+    var text = String(value).trim();
+    var negative = text.charAt(0) === "-";
+    if (negative) { text = text.slice(1); }
+    var parts = text.split(".");
+    var whole = parts[0].replace(/^0+(?=\d)/, "") || "0";
+    var cents = ((parts[1] || "") + "00").slice(0, 2);
+    return (negative ? "-" : "") + whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + "." + cents;
+  }
+
+  var MONEY_TICK = new Intl.NumberFormat("en-GB", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  var COUNT = new Intl.NumberFormat("en-GB", { maximumFractionDigits: 0 });
 
   var STATUS_COLOURS = {
     pending: "#d79b00",
@@ -43,7 +59,7 @@
           cutout: "55%",
           plugins: {
             legend: { position: "right" },
-            tooltip: { callbacks: { label: function (ctx) { return " " + ctx.label + ": " + ctx.parsed; } } }
+            tooltip: { callbacks: { label: function (ctx) { return " " + ctx.label + ": " + COUNT.format(ctx.parsed); } } }
           }
         }
       });
@@ -68,14 +84,20 @@
           responsive: true,
           maintainAspectRatio: false,
           animation: false,
-          scales: { y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: currency } } },
+          scales: {
+            y: {
+              beginAtZero: true,
+              ticks: { callback: function (value) { return MONEY_TICK.format(value); } },
+              title: { display: true, text: currency }
+            }
+          },
           plugins: {
             legend: { display: false },
             tooltip: {
               callbacks: {
                 label: function (ctx) {
                   var n = d.counts[ctx.dataIndex];
-                  return " " + currency + " " + d.amounts[ctx.dataIndex] + " (" + n + (n === 1 ? " payment)" : " payments)");
+                  return " " + currency + " " + moneyText(d.amounts[ctx.dataIndex]) + " (" + COUNT.format(n) + (n === 1 ? " payment)" : " payments)");
                 }
               }
             }
@@ -84,6 +106,7 @@
       });
     }
     window.karoCharts = charts;
+    window.karoMoneyText = moneyText;
   }
 
   if (document.readyState === "loading") {

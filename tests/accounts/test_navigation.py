@@ -20,6 +20,7 @@ EXPECTED = {
         "Collections",
         "Reports",
         "Ledger",
+        "Daily close",
         "Admin",
     ],
     "officer_client": ["Dashboard", "Borrowers", "Loans", "Calculator", "Collections", "Reports"],
@@ -63,3 +64,10 @@ def test_the_current_section_is_marked(accountant_client: Client) -> None:
 
 def test_signed_out_pages_have_no_navigation(client: Client) -> None:
     assert '<nav class="mainnav"' not in client.get(reverse("login")).content.decode()
+
+
+def test_the_daily_close_is_its_own_section(admin_client: Client) -> None:
+    for url in (reverse("day_close"), reverse("collection_sheet")):
+        links = _links(admin_client.get(url).content.decode())
+        expected = "Daily close" if "daily-close" in url else "Collections"
+        assert [label for label, current in links if current] == [expected], url

@@ -84,6 +84,8 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "payment_import_report": ("get", STAFF_MONEY),
     # Reminders: every role follows up the loans it sees (collecting/views_reminders.py).
     "reminder_outbox": ("get", ALL),
+    "day_close": ("get", {ADM}),
+    "day_close_run": ("post", {ADM}),  # an empty form: refused beside its field, nothing run
     "document_upload": ("get", {ADM, OFF}),
     "document_download": ("get", ALL),
     "document_delete": ("post", {ADM, OFF}),

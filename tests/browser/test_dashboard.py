@@ -75,3 +75,23 @@ def test_empty_dashboard_has_no_doughnut_but_draws_the_bar_chart(page_as: Any) -
     assert "No loans yet." in page.content()
     assert page.evaluate(CANVAS_PAINTED, "chart-daily") > 0
     assert kpi(page, "par30") == "0.00 %"
+
+
+def test_chart_amounts_have_thousands_separators_and_cents(page_as: Any) -> None:
+    build_portfolio()
+    page = page_as("accountant")
+    page.goto("/")
+    page.wait_for_function("() => window.karoCharts && window.karoCharts.daily")
+    label = page.evaluate(
+        "() => window.karoCharts.daily.options.plugins.tooltip.callbacks.label({dataIndex: 6})"
+    )
+    assert label.startswith(" USD 300.00 (")
+    tick = "(v) => window.karoCharts.daily.options.scales.y.ticks.callback(v)"
+    assert page.evaluate(tick, 1234567) == "1,234,567.00"
+    assert page.evaluate(tick, 250.5) == "250.50"
+    money = "(v) => window.karoMoneyText(v)"
+    assert page.evaluate(money, "1234567.5") == "1,234,567.50"
+    assert page.evaluate(money, "999") == "999.00"
+    assert page.evaluate(money, "1000.00") == "1,000.00"
+    assert page.evaluate(money, "0") == "0.00"
+    assert page.evaluate(money, "-12345.67") == "-12,345.67"

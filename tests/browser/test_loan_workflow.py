@@ -4,11 +4,12 @@ first officer cannot approve their own application."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 
-from lending.models import Loan
+from lending.models import Borrower, Loan
 
 pytestmark = pytest.mark.browser
 
@@ -20,12 +21,14 @@ def test_officer_applies_and_a_second_officer_approves(page_as: Any) -> None:
     officer.goto("/borrowers/new/")
     officer.fill("#id_full_name", "Thandiwe Zulu")
     officer.fill("#id_national_id", "ZA 8501-0123")
-    officer.fill("#id_date_of_birth", "1985-01-01")
+    assert officer.get_attribute("#id_date_of_birth", "placeholder") == "dd/mm/yyyy"
+    officer.fill("#id_date_of_birth", "31/01/1985")  # day first, whatever the browser's locale
     officer.fill("#id_phone", "+27 82 555 0101")
     officer.fill("#id_monthly_income", "3200")
     officer.click("text=Register borrower")
     officer.wait_for_url("**/borrowers/*/")
     assert "is registered as B-" in officer.locator(".messages").inner_text()
+    assert Borrower.objects.get().date_of_birth == date(1985, 1, 31)
 
     # Apply: the borrower is preselected from their page; preview, then submit.
     officer.click("text=New loan application")

@@ -14,6 +14,7 @@ EXPECTED_NAV = {
         "Collections",
         "Reports",
         "Ledger",
+        "Daily close",
         "Admin",
     },
     # Officers print the collection sheet for their rounds; only cashiers post it.

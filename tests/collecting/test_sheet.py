@@ -132,7 +132,7 @@ def test_officer_sees_the_sheet_without_posting_it(
 def test_a_bad_date_in_the_filter_is_a_form_error(accountant_client: Client) -> None:
     response = accountant_client.get(reverse("collection_sheet"), {"on": "31/02/2026"})
     assert response.status_code == 200
-    assert b"Enter a valid date" in response.content
+    assert b"Enter the date as dd/mm/yyyy" in response.content
     assert b'id="sheet-form"' not in response.content
 
 

@@ -18,6 +18,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from karo.inputs import INVALID_DATE
 from ledger.models import Account, BooksClosing, JournalEntry
 from lending.models import AuditLog, ProductAccount
 from lending.services.repayments import repayment_record
@@ -297,7 +298,7 @@ def test_close_form_shows_the_service_error_next_to_the_field(admin_client: Clie
     assert '<small class="error-text" role="alert">Only days before today can be closed.' in html
     assert not BooksClosing.objects.exists()
     empty = admin_client.post(reverse("ledger_close"), {"through": "not a date"})
-    assert empty.context["form"].errors["through"] == ["Enter a valid date."]
+    assert empty.context["form"].errors["through"] == [INVALID_DATE]
 
 
 def test_close_page_shows_the_current_closing(admin_client: Client, admin_user: User) -> None:

@@ -70,7 +70,7 @@ def test_calculator_form_builds_the_worked_example() -> None:
         ("installments", "", "Enter the number of installments."),
         ("grace_periods", "18", "fewer than the installments"),
         ("first_due_date", "2024-01-10", "after the disbursement"),
-        ("first_due_date", "next month", "Enter the first due date as a date"),
+        ("first_due_date", "next month", "Enter the first due date as dd/mm/yyyy"),
         ("installment_multiple", "0", "at least 0.01"),
         ("frequency", "daily", "Select a valid choice"),
         ("days_in_year", "366", "Select a valid choice"),

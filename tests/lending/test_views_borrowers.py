@@ -208,7 +208,7 @@ def test_officer_registers_a_borrower(officer_client: Client) -> None:
     ("overrides", "field", "message"),
     [
         ({"full_name": ""}, "full_name", "Enter the borrower's full name."),
-        ({"date_of_birth": "yesterday"}, "date_of_birth", "Enter the date of birth as a date"),
+        ({"date_of_birth": "yesterday"}, "date_of_birth", "Enter the date of birth as dd/mm/yyyy"),
         ({"monthly_income": "-10"}, "monthly_income", "The monthly income cannot be negative."),
         ({"monthly_income": "lots"}, "monthly_income", "Enter the monthly income as a number"),
         ({"email": "not-an-email"}, "email", "valid email"),

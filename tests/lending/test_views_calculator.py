@@ -93,7 +93,7 @@ def test_htmx_errors_refresh_each_field_out_of_band(officer_client: Client) -> N
         ("installments", "481", "from 1 to 480"),
         ("annual_interest_rate", "%", "Enter the interest rate as a number"),
         ("first_due_date", "2024-01-01", "after the disbursement"),
-        ("disbursement_date", "someday", "Enter the disbursement date as a date"),
+        ("disbursement_date", "someday", "Enter the disbursement date as dd/mm/yyyy"),
     ],
 )
 def test_bad_terms_are_shown_next_to_the_field(

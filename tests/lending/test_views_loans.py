@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from lending.models import AuditLog, Installment, Loan, Receipt, Repayment
 from lending.services.loans import loan_approve, loan_write_off
-from lending.services.repayments import repayment_record
+from lending.services.repayments import repayment_record, repayment_reverse
 from tests.caches import clear_own_caches
 from tests.factories import (
     ActiveLoanFactory,
@@ -28,6 +28,7 @@ from tests.factories import (
     LoanProductFactory,
     OfficerFactory,
 )
+from tests.reporting.helpers import days_ago, weekly_loan
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -313,7 +314,7 @@ def test_submit_creates_a_pending_loan_and_redirects(officer_client: Client, off
         ({"installments": "481"}, "installments", "from 1 to 480"),
         ({"installments": "twelve"}, "installments", "whole number"),
         ({"first_due_date": "2001-01-01"}, "first_due_date", "after the disbursement"),
-        ({"first_due_date": "soon"}, "first_due_date", "as a date"),
+        ({"first_due_date": "soon"}, "first_due_date", "as dd/mm/yyyy"),
         ({"grace_periods": "12"}, "grace_periods", "fewer than the installments"),
         ({"borrower": ""}, "borrower", "Choose the borrower the loan is for."),
         ({"borrower": "987654"}, "borrower", "not registered"),
@@ -368,7 +369,7 @@ def test_pending_loan_shows_the_proposed_schedule_and_the_right_actions(
     html = other.content.decode()
     assert approve in html and reverse("loan_reject", args=[pending.pk]) in html
     assert withdraw not in html
-    assert f'value="{timezone.localdate().isoformat()}"' in html  # disbursement defaults to today
+    assert f'value="{timezone.localdate():%d/%m/%Y}"' in html  # disbursement defaults to today
     assert approve not in accountant_client.get(url).content.decode()
 
 
@@ -471,17 +472,22 @@ def test_loan_page_runs_a_fixed_number_of_queries(
 ) -> None:  # fmt: skip
     loan = ActiveLoanFactory(submitted_by=officer, installments=n, frequency="weekly",
                              disbursed_days_ago=30)  # fmt: skip
-    for i in range(5):
+    payments = 5 if n == 12 else 40  # the history lists them all, the table the latest 20
+    for i in range(payments):
         repayment = Repayment.objects.create(
             loan=loan, amount=D("1.00"), paid_on=timezone.localdate(), method="cash",
             recorded_by=accountant,
+            **({"reversed_at": timezone.now(), "reversed_by": accountant,
+                "reversal_reason": "Posted twice"} if i % 4 == 3 else {}),
         )  # fmt: skip
         Receipt.objects.create(repayment=repayment, number=f"RCT-2026-{n:03d}{i:03d}")
-    # 16, and 2 for the guarantors and collateral (origination), read when their cached
-    # section is missing.
-    with django_assert_max_num_queries(18):
+    # 17, 1 to count the repayments when there are more than the table shows, and 2 for the
+    # guarantors and collateral (origination), read when their cached section is missing.
+    with django_assert_max_num_queries(20):
         response = accountant_client.get(reverse("loan_detail", args=[loan.pk]))
     assert len(response.context["schedule"].rows) == n
+    kinds = [event.kind for event in response.context["history"]()]
+    assert kinds.count("payment") == payments and kinds.count("reversal") == payments // 4
 
 
 def _schedule_rows(html: str) -> list[str]:
@@ -591,7 +597,7 @@ def test_approving_twice_gives_a_clear_message(officer2_client: Client, active: 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("tomorrow", "Enter the disbursement date as a date"),
+        ("tomorrow", "Enter the disbursement date as dd/mm/yyyy"),
         ("", "Enter the disbursement date."),
         ((timezone.localdate() + timedelta(days=3)).isoformat(), "cannot be in the future"),
     ],
@@ -787,6 +793,7 @@ def test_the_history_reads_as_words(admin_client: Client, admin_user: User) -> N
     assert f"written off: USD {loan.outstanding:,}" in history
     assert "No contact for six months. · " in history
     assert "written_off" not in history
+    assert "{" not in history and "frozen terms: penalty type none; " in history  # in words
 
 
 def test_a_form_address_opened_in_the_browser_gets_a_page_back(
@@ -912,3 +919,45 @@ def test_the_custom_bounds_themselves_are_taken(officer_client: Client) -> None:
     ):
         data = apply_data(BorrowerFactory(), **overrides)
         assert officer_client.post(reverse("loan_apply"), data).status_code == 302, overrides
+
+
+def _history_lines(html: str) -> list[str]:
+    history = html.split("<h2>History</h2>")[1].split("</ol>")[0]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", li)).strip()
+            for li in re.findall(r"<li[^>]*>(.*?)</li>", history, re.S)]  # fmt: skip
+
+
+def test_the_history_lists_payments_and_reversals_in_date_order(
+    accountant_client: Client, officer_client: Client, accountant: User
+) -> None:
+    loan = weekly_loan(disbursed_days_ago=21)  # 12 x 100.00
+    first = repayment_record(
+        loan=loan, user=accountant, amount=D("100.00"), paid_on=days_ago(14), method="cash"
+    )
+    second = repayment_record(
+        loan=loan, user=accountant, amount=D("250.00"), paid_on=days_ago(1),
+        method="mobile_money", reference="MP123",
+    )  # fmt: skip
+    repayment_reverse(repayment=second, user=accountant, reason="Keyed on the wrong loan")
+    loan.refresh_from_db()
+    last = repayment_record(
+        loan=loan, user=accountant, amount=loan.outstanding, paid_on=days_ago(0), method="cash"
+    )
+    url = reverse("loan_detail", args=[loan.pk])
+    html = accountant_client.get(url).content.decode()
+    lines = _history_lines(html)
+    whats = [line.split(" by ")[0].split(" ", 4)[-1] for line in lines]
+    assert whats == [
+        "Loan submitted", "Loan approved", "Payment received", "Payment received",
+        "Payment reversed", "Payment received", "Loan closed",
+    ]  # fmt: skip
+    assert f"amount: USD 100.00 · paid on: {days_ago(14):%d %b %Y} · method: Cash" in lines[2]
+    assert "reference: MP123" in lines[3] and f"receipt {second.receipt.number}" in lines[3]
+    assert "amount: USD 250.00" in lines[4] and "reason: Keyed on the wrong loan" in lines[4]
+    assert f"receipt {last.receipt.number}" in lines[5]
+    receipt_link = reverse("receipt_detail", args=[first.receipt.number])
+    assert f'<a href="{receipt_link}">{first.receipt.number}</a>' in html
+    # An officer may not read receipts: the number is shown, not linked.
+    officer_html = officer_client.get(url).content.decode()
+    assert f"receipt {first.receipt.number}" in " ".join(_history_lines(officer_html))
+    assert f'href="{receipt_link}"' not in officer_html

@@ -153,7 +153,7 @@ def test_payment_page_shows_what_is_due_and_defaults_the_amount_to_it(
     expected = sum((i.total for i in overdue), D(0))
     assert len(overdue) == 2
     assert f'name="amount" value="{expected}"' in html
-    assert f'name="paid_on" value="{today().isoformat()}"' in html
+    assert f'name="paid_on" value="{today():%d/%m/%Y}"' in html
     assert "Overdue" in html and loan.number in html
     form_key(html)
 
@@ -265,7 +265,7 @@ def test_amount_above_outstanding_is_shown_beside_the_field(
         ("paid_on", "2999-01-01", "Enter a date on or before"),
         ("paid_on", "1999-01-01", "Enter a date on or after 01 Jan 2000."),
         ("paid_on", "2000-01-01", "before the loan was disbursed"),
-        ("paid_on", "not-a-date", "Enter a valid date."),
+        ("paid_on", "not-a-date", "Enter the date as dd/mm/yyyy, for example 31/01/2027."),
         ("method", "gold", "Select a valid choice."),
         ("reference", "x" * 101, "at most 100 characters"),
     ],
@@ -630,7 +630,7 @@ def test_export_with_an_invalid_filter_exports_nothing(
     response = accountant_client.get(reverse("repayment_export"), {"date_from": "32/13/2026"})
     assert response.status_code == 400
     assert "nothing was exported" in response.content.decode()
-    assert "Enter a valid date." in response.content.decode()
+    assert "Enter the date as dd/mm/yyyy, for example 31/01/2027." in response.content.decode()
     assert not AuditLog.objects.filter(action=AuditLog.Action.REPORT_EXPORTED).exists()
     page = accountant_client.get(reverse("repayment_list"), {"date_from": "32/13/2026"})
     html = page.content.decode()

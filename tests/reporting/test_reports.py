@@ -265,7 +265,7 @@ def test_collections_default_range_is_this_month(accountant_client: Client) -> N
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"date_from": "yesterday", "date_to": "2026-01-01"}, "Enter a valid date."),
+        ({"date_from": "yesterday", "date_to": "2026-01-01"}, "Enter the date as dd/mm/yyyy"),
         ({"date_from": "2026-02-10", "date_to": "2026-02-01"}, "The end date is before the start"),
         ({"date_from": "2024-01-01", "date_to": "2025-12-31"}, "at most 366 days"),
         ({"date_from": "2026-01-01"}, "Enter an end date."),
