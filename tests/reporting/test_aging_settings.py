@@ -56,6 +56,7 @@ def test_an_admin_sets_the_limits_and_the_report_follows(admin_client: Client) -
     before = dashboard_figures()
     assert [r.key for r in aging_report().rows if r.loans] == ["1-30", "31-60"]
 
+    assert "_addanother" not in admin_client.get(ADD).content.decode()  # one row only
     answer = admin_client.post(ADD, {"limits": "7; 14, 60"})
     assert answer.status_code == 302, answer.content
     assert AgingSettings.objects.get().limits == "7, 14, 60"
