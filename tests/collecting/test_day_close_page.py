@@ -149,3 +149,14 @@ def test_the_page_runs_a_fixed_number_of_queries(
         response = admin_client.get(PAGE)
     runs = response.context["runs"]
     assert len(runs) == 7 and {(r.chunks_done, r.chunks, r.loans) for r in runs} == {(3, 3, 3)}
+
+
+def test_days_closed_in_one_process_are_not_called_never_run(admin_client: Client) -> None:
+    """The demo's history closes its days with the one-process close (no run rows): the page
+    says so instead of "has not run yet" beside a last day closed."""
+    from lending.services.close_day import day_close
+
+    day_close(on=days_ago(1))
+    html = admin_client.get(PAGE).content.decode()
+    assert "has not run yet" not in html
+    assert "were closed directly" in html
