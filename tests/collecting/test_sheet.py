@@ -161,9 +161,9 @@ def test_the_officer_column_shows_full_names_else_usernames(
     nameless = OfficerFactory(username="officer2", first_name="", last_name="")
     ActiveLoanFactory(submitted_by=nameless, disbursed_days_ago=75)
     html = accountant_client.get(reverse("collection_sheet")).content.decode()
-    assert f"<td>{field_officer.get_full_name()}</td>" in html
-    assert "<td>field</td>" not in html
-    assert "<td>officer2</td>" in html
+    assert f'<td data-label="Officer">{field_officer.get_full_name()}</td>' in html
+    assert '<td data-label="Officer">field</td>' not in html
+    assert '<td data-label="Officer">officer2</td>' in html
 
 
 # --- posting ------------------------------------------------------------------------------------
