@@ -247,7 +247,7 @@ def payment_import_check(
         matcher = _Matcher.for_rows(values, region)
         seen: dict[tuple[Any, ...], int] = {}
         owed: dict[int, Decimal] = {}
-        context = _Posted.for_import(payment_import, rows)
+        context = _Posted.for_import(payment_import)
         for row, cells in zip(rows, values, strict=True):
             _judge(row, cells, matcher, region, seen, owed, context)
         PaymentImportRow.objects.bulk_update(
@@ -281,23 +281,23 @@ class _Posted:
     posted_by: dict[int, tuple[int, int]]  # repayment id -> (import id, row number)
 
     @classmethod
-    def for_import(cls, payment_import: PaymentImport, rows: list[PaymentImportRow]) -> _Posted:
-        keys = [row_key(payment_import, row) for row in rows]
+    def for_import(cls, payment_import: PaymentImport) -> _Posted:
+        # By the keys' prefix and the file's digest: no list of up to 20,000 keys to send.
         by_key = {
             str(r.idempotency_key): r
-            for r in Repayment.objects.filter(idempotency_key__in=keys).only(
-                "id", "idempotency_key", "request_fingerprint"
-            )
+            for r in Repayment.objects.filter(
+                idempotency_key__startswith=f"import:{payment_import.digest}:"
+            ).only("id", "idempotency_key", "request_fingerprint")
         }
         posted_by = {
             repayment_id: (import_id, number)
             for repayment_id, import_id, number in PaymentImportRow.objects.filter(
-                repayment_id__in=[r.pk for r in by_key.values()]
+                payment_import__digest=payment_import.digest, repayment__isnull=False
             )
             .exclude(payment_import=payment_import)
-            .order_by("payment_import_id")
+            .order_by("-payment_import_id")
             .values_list("repayment_id", "payment_import_id", "number")
-        }
+        }  # the earliest import that holds a repayment wins (read last)
         return cls(payment_import, closed_through(), by_key, posted_by)
 
     def earlier(self, row: PaymentImportRow) -> Repayment | None:

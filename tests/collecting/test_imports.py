@@ -314,6 +314,8 @@ def test_the_dry_run_of_a_file_imported_again_names_the_import_that_posted_each_
     assert b"Post 3 payments" not in page.content
     payment_import_commit(payment_import=again, user=admin_user)
     assert Repayment.objects.filter(loan__in=loans).count() == 3
+    third = _checked(accountant, loans)  # still named after the import that posted them
+    assert _verdicts(third)[1] == (V.ALREADY, f"Already posted by import #{first.pk}, row 3.")
 
 
 def test_the_same_file_posted_with_another_method_is_refused_in_the_dry_run(
