@@ -33,6 +33,7 @@ from collecting.imports import (  # noqa: E402
 )
 from collecting.models import PaymentImportRow  # noqa: E402
 from collecting.selectors import SheetFilters, sheet_rows  # noqa: E402
+from collecting.services import posted_on_day_sheet  # noqa: E402
 from lending.models import Loan, Repayment  # noqa: E402
 
 SHEET_ROWS = int(os.environ.get("BENCH_SHEET_ROWS", "500"))
@@ -72,7 +73,6 @@ def _sheet(base: str, cashier: tuple[str, str], loans: list[int], on: date) -> f
     data = {
         "on": on.isoformat(),
         "method": "cash",
-        "key": uuid.uuid4().hex,
         "csrfmiddlewaretoken": session.cookies["csrftoken"],
         **{f"amount-{pk}": "1.00" for pk in loans},
     }
@@ -90,6 +90,9 @@ def _sheet(base: str, cashier: tuple[str, str], loans: list[int], on: date) -> f
 def sheet_vs_single(base: str, cashier: tuple[str, str]) -> list[Result]:
     on = timezone.localdate()
     due = [r.loan_id for r in sheet_rows(SheetFilters(on=on)) if r.outstanding >= 2]
+    # The day's sheet takes one payment per loan: a rerun on the same day uses the others.
+    done = posted_on_day_sheet(on=on, loan_ids=due)
+    due = [pk for pk in due if pk not in done]
     if len(due) < SHEET_ROWS + SINGLE_POSTINGS:
         raise RuntimeError(f"only {len(due)} loans have something due: seed more")
     single = _single_forms(base, cashier, due[SHEET_ROWS : SHEET_ROWS + SINGLE_POSTINGS], on)

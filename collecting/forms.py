@@ -9,7 +9,6 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
 from django.utils import timezone
 
 from collecting.imports import FIELD_LABELS
@@ -17,7 +16,6 @@ from collecting.selectors import SheetFilters, sheet_officers
 from collecting.services import SheetLine
 from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
 from lending.forms_repayments import METHOD_CHOICES
-from lending.limits import IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN
 
 AMOUNT_PREFIX = "amount-"
 
@@ -49,20 +47,16 @@ def default_filters() -> SheetFilters:
 
 
 class SheetPostForm(InputRulesMixin, forms.Form):
-    """The sheet as submitted: its date, one method for every row, the one-time key it was
-    rendered with, and an `amount-<loan id>` field per row (read by `lines`; an empty or zero
-    amount means nothing was collected on that loan)."""
+    """The sheet as submitted: its date, one method for every row, and an `amount-<loan id>`
+    field per row (read by `lines`; an empty or zero amount means nothing was collected on
+    that loan). It carries no key: each row's key is derived from the sheet's date and the
+    loan (`collecting.services.day_row_key`), so a reloaded page posts nothing twice."""
 
     on = DayFirstDateField(
         label="Date paid", widget=forms.HiddenInput, validators=[check_value_date]
     )
     officer = forms.IntegerField(required=False, widget=forms.HiddenInput)
     method = forms.ChoiceField(label="Method", choices=METHOD_CHOICES)
-    key = forms.CharField(
-        widget=forms.HiddenInput,
-        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
-        validators=[RegexValidator(IDEMPOTENCY_KEY_PATTERN)],
-    )
     amount = PlainDecimalField(
         max_digits=14,
         decimal_places=2,

@@ -4,7 +4,10 @@
   text; nothing is matched or posted yet. A file over `MAX_BYTES` is refused whole.
 - `payment_import_check` (the dry run) applies a column mapping (remembered for the source)
   and gives each row a verdict: ready (its loan and how it was matched), unmatched (why),
-  invalid (which cell, why), duplicate (of which row). It may be run again with another mapping.
+  invalid (which cell, why), duplicate (of which row), refused (what the repayment service
+  would refuse: a loan not active, an amount above what it owes, a date before the
+  disbursement or in closed books), already posted (the same file's row, posted by an
+  earlier import). It may be run again with another mapping.
 - `payment_import_commit` queues `post_import_rows` (a Celery task; in-process without a
   broker), which posts each ready row through `repayment_record` with the idempotency key
   `import:<file digest>:<row>`: the same file imported again, or a commit rerun after a worker
@@ -46,6 +49,7 @@ from collecting.payment_file import (
     read_table,
 )
 from karo.inputs import date_problem
+from ledger.services import closed_through
 from lending.audit import audit_record
 from lending.errors import StateConflict
 from lending.models import AuditLog, Borrower, Loan, Repayment
@@ -133,6 +137,9 @@ def suggested_mapping(payment_import: PaymentImport) -> dict[str, str]:
     return found
 
 
+_LOAN_FIELDS = ("id", "number", "status", "outstanding", "borrower_id", "disbursement_date")
+
+
 @dataclass
 class _Matcher:
     """Finds the loan a row pays (see the module docstring), from data read once per run."""
@@ -147,9 +154,7 @@ class _Matcher:
             numbers.update(m.upper() for m in LOAN_NUMBER.findall(r.get("reference", "")))
         by_number = {
             loan.number.upper(): loan
-            for loan in Loan.objects.filter(number__in=numbers).only(
-                "id", "number", "status", "outstanding", "borrower_id"
-            )
+            for loan in Loan.objects.filter(number__in=numbers).only(*_LOAN_FIELDS)
         }
         tails = {phone_tail(r["phone"]) for r in rows if r.get("phone")} - {""}
         active_by_phone: dict[str, list[Loan]] = defaultdict(list)
@@ -162,7 +167,7 @@ class _Matcher:
                         borrowers[pk] = normalised
             for loan in Loan.objects.filter(
                 borrower_id__in=list(borrowers), status=Loan.Status.ACTIVE
-            ).only("id", "number", "status", "outstanding", "borrower_id"):
+            ).only(*_LOAN_FIELDS):
                 active_by_phone[borrowers[loan.borrower_id]].append(loan)
         return cls(by_number, active_by_phone)
 
@@ -242,13 +247,17 @@ def payment_import_check(
         matcher = _Matcher.for_rows(values, region)
         seen: dict[tuple[Any, ...], int] = {}
         owed: dict[int, Decimal] = {}
+        context = _Posted.for_import(payment_import)
         for row, cells in zip(rows, values, strict=True):
-            _judge(row, cells, matcher, region, seen, owed)
+            _judge(row, cells, matcher, region, seen, owed, context)
         PaymentImportRow.objects.bulk_update(
             rows,
-            ["paid_on", "amount", "reference", "loan", "matched_by", "verdict", "message"],
+            [
+                "paid_on", "amount", "reference", "loan", "matched_by", "verdict", "message",
+                "repayment",
+            ],
             batch_size=500,
-        )
+        )  # fmt: skip
         source = payment_import.source
         source.mapping = {f: payment_import.header[i] for f, i in columns.items()}
         source.save(update_fields=["mapping", "updated_at"])
@@ -260,6 +269,59 @@ def payment_import_check(
     return dict(counts)
 
 
+@dataclass
+class _Posted:
+    """What the commit would find already done, read once per dry run (three queries): the
+    date the books are closed through, and the repayments earlier imports of the same file
+    posted under this import's row keys, with the import and row that posted each."""
+
+    payment_import: PaymentImport
+    closed_through: date | None
+    by_key: dict[str, Repayment]
+    posted_by: dict[int, tuple[int, int]]  # repayment id -> (import id, row number)
+
+    @classmethod
+    def for_import(cls, payment_import: PaymentImport) -> _Posted:
+        # By the keys' prefix and the file's digest: no list of up to 20,000 keys to send.
+        by_key = {
+            str(r.idempotency_key): r
+            for r in Repayment.objects.filter(
+                idempotency_key__startswith=f"import:{payment_import.digest}:"
+            ).only("id", "idempotency_key", "request_fingerprint")
+        }
+        posted_by = {
+            repayment_id: (import_id, number)
+            for repayment_id, import_id, number in PaymentImportRow.objects.filter(
+                payment_import__digest=payment_import.digest, repayment__isnull=False
+            )
+            .exclude(payment_import=payment_import)
+            .order_by("-payment_import_id")
+            .values_list("repayment_id", "payment_import_id", "number")
+        }  # the earliest import that holds a repayment wins (read last)
+        return cls(payment_import, closed_through(), by_key, posted_by)
+
+    def earlier(self, row: PaymentImportRow) -> Repayment | None:
+        return self.by_key.get(row_key(self.payment_import, row))
+
+    def who(self, repayment: Repayment, row: PaymentImportRow) -> str:
+        import_id, number = self.posted_by.get(repayment.pk, (0, row.number))
+        by = f"import #{import_id}" if import_id else "an earlier import of the same file"
+        return f"{by}, row {number}"
+
+
+def _fingerprint(row: PaymentImportRow, loan: Loan, method: str) -> str:
+    """The request fingerprint the commit posts the row with (see `_post_batch`)."""
+    assert row.amount is not None and row.paid_on is not None
+    return request_fingerprint_for(
+        action="payment_import",
+        loan=loan.pk,
+        amount=f"{row.amount:.2f}",
+        paid_on=row.paid_on.isoformat(),
+        method=method,
+        reference=row.reference,
+    )
+
+
 def _judge(
     row: PaymentImportRow,
     cells: dict[str, str],
@@ -267,7 +329,9 @@ def _judge(
     region: str | None,
     seen: dict[tuple[Any, ...], int],
     owed: dict[int, Decimal],
+    posted: _Posted,
 ) -> None:
+    row.repayment = None
     row.paid_on = row.amount = row.loan = None
     row.matched_by = row.message = ""
     row.reference = cells.get("reference", "")[:100]
@@ -297,9 +361,36 @@ def _judge(
         row.message = f"Same date, amount, reference and loan as row {seen[key]}: not posted twice."
         return
     seen[key] = row.number
+    earlier = posted.earlier(row)
+    if earlier is not None:  # the commit would answer this row with that payment
+        if earlier.request_fingerprint == _fingerprint(row, loan, posted.payment_import.method):
+            row.verdict, row.repayment = Verdict.ALREADY, earlier
+            row.message = f"Already posted by {posted.who(earlier, row)}."
+        else:
+            row.verdict = Verdict.REFUSED
+            row.message = (
+                f"{posted.who(earlier, row).capitalize()} posted another payment (date, "
+                "amount, reference, loan or method) for this row of the same file: nothing "
+                "is posted twice. Record it on the loan's payment form if it is a new payment."
+            )
+        return
     if loan.status != Loan.Status.ACTIVE:
         row.verdict = Verdict.REFUSED
         row.message = f"Loan {loan.number} is {loan.get_status_display().lower()}."
+        return
+    if loan.disbursement_date is not None and row.paid_on < loan.disbursement_date:
+        row.verdict = Verdict.REFUSED
+        row.message = (
+            f"The date paid is before loan {loan.number} was disbursed "
+            f"({loan.disbursement_date:%d %b %Y})."
+        )
+        return
+    if posted.closed_through is not None and row.paid_on <= posted.closed_through:
+        row.verdict = Verdict.REFUSED
+        row.message = (
+            f"The books are closed through {posted.closed_through:%d %b %Y}: nothing can be "
+            f"dated on or before it ({row.paid_on:%d %b %Y})."
+        )
         return
     left = owed.setdefault(loan.pk, loan.outstanding)
     if row.amount > left:

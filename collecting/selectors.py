@@ -41,7 +41,8 @@ class SheetRow:
     borrower: str
     borrower_number: str
     phone: str
-    officer: str
+    officer: str  # the officer's username (the API's `officer`)
+    officer_name: str  # the officer's full name, else the username (what the page shows)
     oldest_due: date
     installments_due: int
     due: Decimal  # what is unpaid on the installments due on or before the sheet's date
@@ -64,6 +65,11 @@ _UNPAID = (
 )
 
 
+def _full_name(first: str, last: str, username: str) -> str:
+    """As `User.get_full_name()`, else the username, from values read with the row."""
+    return f"{first} {last}".strip() or username
+
+
 def sheet_rows(filters: SheetFilters, *, limit: int = MAX_SHEET_ROWS + 1) -> list[SheetRow]:
     """Every active loan with something unpaid due on or before `filters.on` (one query),
     by borrower name. The loan's officer is the one who submitted it (DESIGN.md's default
@@ -82,6 +88,8 @@ def sheet_rows(filters: SheetFilters, *, limit: int = MAX_SHEET_ROWS + 1) -> lis
             "loan__borrower__number",
             "loan__borrower__phone",
             "loan__submitted_by__username",
+            "loan__submitted_by__first_name",
+            "loan__submitted_by__last_name",
         )
         .annotate(
             due=Sum(_UNPAID, output_field=DecimalField(max_digits=14, decimal_places=2)),
@@ -103,6 +111,11 @@ def sheet_rows(filters: SheetFilters, *, limit: int = MAX_SHEET_ROWS + 1) -> lis
                 borrower_number=g["loan__borrower__number"],
                 phone=g["loan__borrower__phone"],
                 officer=g["loan__submitted_by__username"],
+                officer_name=_full_name(
+                    g["loan__submitted_by__first_name"],
+                    g["loan__submitted_by__last_name"],
+                    g["loan__submitted_by__username"],
+                ),
                 oldest_due=g["oldest"],
                 installments_due=g["count"],
                 due=due,

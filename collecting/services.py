@@ -5,11 +5,18 @@ A sheet is not one database transaction: each row is its own posting
 issues the receipt and audits), so a refused row (a loan closed since the sheet was printed,
 an amount above the balance) is listed with its reason while the others are posted.
 
-Idempotency: every row carries a key derived from the sheet's identity (the one-time key the
-sheet was rendered with, or the API client's `key`, and its user) and the loan, stored as
-`sheet:<user id>:<digest>`. A sheet submitted again (a double click, a browser retry, the
-back button) finds each posted row's repayment and posts nothing twice; a row sent again
-with another amount, date or method is refused instead of posted a second time.
+Idempotency: every row carries a key derived from the sheet and the loan, so a sheet submitted
+again (a double click, a browser retry, the back button and a resubmit, the page opened again
+and posted again) finds each posted row's repayment and posts nothing twice; a row sent again
+with another amount or method is refused instead of posted a second time.
+
+- The page's sheet is the day's: a row's key is the sheet's date and the loan
+  (`sheetday:<date>:<loan id>`), whatever the officer filter, the page load or the user. So a
+  loan takes one payment per day through the sheet, however often the sheet is opened,
+  printed, drawn for one officer or for all, or posted; collecting a second time from the
+  same borrower on the same day is not a sheet's job (the loan's payment form records it).
+- The API names its sheet with the client's `key`: a row's key is that key, its user and
+  the loan, stored as `sheet:<user id>:<digest>`.
 """
 
 from __future__ import annotations
@@ -29,7 +36,11 @@ from accounts.access import can_record_repayment, require
 from lending.audit import audit_record
 from lending.errors import StateConflict
 from lending.models import AuditLog, Loan, Receipt, Repayment
-from lending.services.repayments import repayment_record, request_fingerprint_for
+from lending.services.repayments import (
+    IdempotencyConflict,
+    repayment_record,
+    request_fingerprint_for,
+)
 
 MAX_ROWS = 3000
 
@@ -83,6 +94,24 @@ def row_key(*, user: User, sheet_key: str, loan_id: int) -> str:
     return f"sheet:{user.pk}:{digest}"
 
 
+def day_row_key(*, on: date, loan_id: int) -> str:
+    """The stored idempotency key of a loan's row on the page's sheet of day `on` (the same
+    for every rendering of that day's sheet: see the module docstring)."""
+    return f"sheetday:{on.isoformat()}:{loan_id}"
+
+
+def posted_on_day_sheet(*, on: date, loan_ids: Iterable[int]) -> dict[int, Repayment]:
+    """The repayments the page's sheet of day `on` already posted, by loan id (one query,
+    with their receipts)."""
+    keys = [day_row_key(on=on, loan_id=loan_id) for loan_id in loan_ids]
+    return {
+        repayment.loan_id: repayment
+        for repayment in Repayment.objects.filter(idempotency_key__in=keys)
+        .select_related("receipt")
+        .only("id", "loan_id", "amount", "paid_on", "receipt__id", "receipt__number")
+    }
+
+
 def _reason(error: Exception) -> str:
     if isinstance(error, ValidationError):
         return " ".join(error.messages)
@@ -104,15 +133,16 @@ def _check_lines(lines: list[SheetLine]) -> None:
 def collection_sheet_post(
     *,
     user: User,
-    sheet_key: str,
+    sheet_key: str | None,
     on: date,
     lines: Iterable[SheetLine],
     request: HttpRequest | None = None,
 ) -> SheetResult:
-    """Post each row of a collection sheet dated `on` (see the module docstring). The sheet as
-    a whole is refused (ValidationError naming `date` or `rows`, nothing posted) when its date
-    is in the future or its rows repeat a loan; otherwise each row is posted or refused on
-    its own, with the service's reason."""
+    """Post each row of a collection sheet dated `on` (see the module docstring): the API's
+    sheet named by its client's `sheet_key`, or the page's sheet of the day when `sheet_key`
+    is None. The sheet as a whole is refused (ValidationError naming `date` or `rows`,
+    nothing posted) when its date is in the future or its rows repeat a loan; otherwise each
+    row is posted or refused on its own, with the service's reason."""
     require(can_record_repayment(user), "Your role does not allow posting collection sheets.")
     lines = list(lines)
     if on > timezone.localdate():
@@ -120,7 +150,11 @@ def collection_sheet_post(
     _check_lines(lines)
     loans = Loan.objects.in_bulk([line.loan_id for line in lines])
     keys = {
-        line.loan_id: row_key(user=user, sheet_key=sheet_key, loan_id=line.loan_id)
+        line.loan_id: (
+            day_row_key(on=on, loan_id=line.loan_id)
+            if sheet_key is None
+            else row_key(user=user, sheet_key=sheet_key, loan_id=line.loan_id)
+        )
         for line in lines
     }
     earlier = set(
@@ -160,6 +194,15 @@ def collection_sheet_post(
                 request_fingerprint=fingerprint,
                 request=request,
             )
+        except IdempotencyConflict as error:
+            outcome.error = (
+                _reason(error)
+                if sheet_key is not None
+                else f"Already posted on the sheet of {on:%d %b %Y} with another amount or "
+                "method: nothing was posted again. A second payment on the same day is "
+                "recorded on the loan's payment form."
+            )
+            continue
         except (ValidationError, StateConflict, PermissionDenied) as error:
             outcome.error = _reason(error)
             continue

@@ -21,8 +21,8 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import can_record_repayment, permission_required
 from collecting.forms import AMOUNT_PREFIX, SheetFilterForm, SheetPostForm, default_filters
 from collecting.selectors import MAX_SHEET_ROWS, SheetFilters, SheetRow, sheet_rows
-from collecting.services import collection_sheet_post
-from lending.forms_repayments import new_idempotency_key
+from collecting.services import collection_sheet_post, posted_on_day_sheet
+from lending.models import Repayment
 from lending.views.receipts import static_only_fetcher
 
 
@@ -40,17 +40,23 @@ class ShownRow:
     days_late: int
     amount: str  # what the input shows: the amount due, or what was typed on a refused submit
     error: str = ""
+    posted: Repayment | None = None  # what this day's sheet already posted on the loan
 
 
 def _sheet_context(
     filters: SheetFilters | None,
     submitted: dict[int, str] | None = None,
     row_errors: dict[int, str] | None = None,
+    *,
+    postable: bool = False,
 ) -> dict[str, Any]:
     rows: list[SheetRow] = sheet_rows(filters) if filters is not None else []
     too_many = len(rows) > MAX_SHEET_ROWS
     rows = rows[:MAX_SHEET_ROWS]
     submitted, row_errors = submitted or {}, row_errors or {}
+    posted: dict[int, Repayment] = {}
+    if postable and filters is not None and rows:
+        posted = posted_on_day_sheet(on=filters.on, loan_ids=[row.loan_id for row in rows])
     return {
         "filters": filters,
         "rows": [
@@ -59,6 +65,7 @@ def _sheet_context(
                 days_late=row.days_late(filters.on) if filters else 0,
                 amount=submitted.get(row.loan_id, f"{row.due:.2f}"),
                 error=row_errors.get(row.loan_id, ""),
+                posted=posted.get(row.loan_id),
             )
             for row in rows
         ],
@@ -76,23 +83,19 @@ def collection_sheet(request: HttpRequest) -> HttpResponse:
     """The sheet for the chosen officer and date, amounts due filled in (editable and posted
     by those who may record repayments, read-only for the others)."""
     form, filters = _filters(request)
-    context = _sheet_context(filters)
     can_post = can_record_repayment(request.user)
+    future = bool(filters and filters.on > timezone.localdate())
+    context = _sheet_context(filters, postable=can_post and not future)
     post_form = None
     if can_post and filters is not None:
         post_form = SheetPostForm(
-            initial={
-                "on": filters.on,
-                "officer": filters.officer_id,
-                "key": new_idempotency_key(),
-                "method": "cash",
-            }
+            initial={"on": filters.on, "officer": filters.officer_id, "method": "cash"}
         )
     context |= {
         "filter_form": form,
         "post_form": post_form,
         "can_post": can_post,
-        "future": bool(filters and filters.on > timezone.localdate()),
+        "future": future,
         "query": request.GET.urlencode(),
     }
     return render(request, "collecting/sheet.html", context)
@@ -101,15 +104,16 @@ def collection_sheet(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required("lending.add_repayment")
 def collection_sheet_submit(request: HttpRequest) -> HttpResponse:
-    """Post the sheet: each row with an amount is posted or refused with its reason; the same
-    sheet submitted again posts nothing twice (see `collecting.services`)."""
+    """Post the sheet: each row with an amount is posted or refused with its reason; the day's
+    sheet submitted again posts nothing twice (its rows' keys are its date and the loan, see
+    `collecting.services`)."""
     form = SheetPostForm(request.POST)
     result = None
     if form.is_valid():
         try:
             result = collection_sheet_post(
                 user=request.user,  # type: ignore[arg-type]
-                sheet_key=form.cleaned_data["key"],
+                sheet_key=None,
                 on=form.paid_on,
                 lines=form.lines(),
                 request=request,
@@ -124,13 +128,14 @@ def collection_sheet_submit(request: HttpRequest) -> HttpResponse:
             on=form.cleaned_data.get("on") or timezone.localdate(),
             officer_id=form.cleaned_data.get("officer"),
         )
-        context = _sheet_context(filters, form.amounts, form.row_errors) | {
+        future = filters.on > timezone.localdate()
+        context = _sheet_context(filters, form.amounts, form.row_errors, postable=not future) | {
             "filter_form": SheetFilterForm(
                 initial={"on": filters.on, "officer": filters.officer_id}
             ),
             "post_form": form,
             "can_post": True,
-            "future": filters.on > timezone.localdate(),
+            "future": future,
         }
         return render(request, "collecting/sheet.html", context)
     return render(request, "collecting/sheet_result.html", {"result": result})

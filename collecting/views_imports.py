@@ -105,7 +105,9 @@ def _detail_context(
 def payment_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The mapping and the dry run (POST runs it), the rows with their verdicts, and the
     commit's progress."""
-    payment_import = get_object_or_404(PaymentImport.objects.select_related("source"), pk=pk)
+    payment_import = get_object_or_404(
+        PaymentImport.objects.select_related("source", "uploaded_by"), pk=pk
+    )
     initial = suggested_mapping(payment_import)
     form = ImportMappingForm(
         request.POST if request.method == "POST" else None,

@@ -101,6 +101,7 @@ def main_pages(role: str, data: dict[str, Any]) -> list[str]:
         "/reports/aging/",
         "/reports/disbursements/",
         "/reports/officers/",
+        "/collections/",
     ]
     if role in ("admin", "officer"):
         pages.append("/loans/apply/")
@@ -113,6 +114,7 @@ def main_pages(role: str, data: dict[str, Any]) -> list[str]:
             "/reports/collections/",
             "/ledger/",
             "/ledger/journal/",
+            "/collections/imports/",
         ]
     return pages
 

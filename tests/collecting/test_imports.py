@@ -28,6 +28,7 @@ from collecting.imports import (
 )
 from collecting.models import ImportSource, PaymentImport, PaymentImportRow
 from collecting.payment_file import CellProblem, parse_amount, parse_date, read_table
+from ledger.models import BooksClosing
 from lending.errors import StateConflict
 from lending.models import AuditLog, Loan, Repayment
 from lending.services.loans import loan_write_off
@@ -296,6 +297,89 @@ def test_the_same_file_imported_again_posts_nothing_new(
     again = payment_import_commit(payment_import=_checked(admin_user, loans), user=admin_user)
     assert [v for v, _ in _verdicts(again)] == [V.ALREADY] * 3
     assert Repayment.objects.filter(loan__in=loans).count() == 3
+
+
+def test_the_dry_run_of_a_file_imported_again_names_the_import_that_posted_each_row(
+    accountant_client: Client, accountant: User, admin_user: User, loans: list[Loan]
+) -> None:
+    first = _checked(accountant, loans)
+    payment_import_commit(payment_import=first, user=accountant)
+    again = _checked(admin_user, loans)
+    verdicts = _verdicts(again)
+    assert [v for v, _ in verdicts] == [V.ALREADY] * 3
+    assert verdicts[0][1] == f"Already posted by import #{first.pk}, row 2."
+    assert verdicts[2][1] == f"Already posted by import #{first.pk}, row 4."
+    page = accountant_client.get(reverse("payment_import_detail", args=[again.pk]))
+    assert b"No row is ready to post" in page.content
+    assert b"Post 3 payments" not in page.content
+    payment_import_commit(payment_import=again, user=admin_user)
+    assert Repayment.objects.filter(loan__in=loans).count() == 3
+    third = _checked(accountant, loans)  # still named after the import that posted them
+    assert _verdicts(third)[1] == (V.ALREADY, f"Already posted by import #{first.pk}, row 3.")
+
+
+def test_the_same_file_posted_with_another_method_is_refused_in_the_dry_run(
+    accountant: User, loans: list[Loan]
+) -> None:
+    first = _checked(accountant, loans)
+    payment_import_commit(payment_import=first, user=accountant)
+    content = _csv([[paid().isoformat(), "100.00", f"R{i}", n.number] for i, n in enumerate(loans)])
+    cash = payment_import_upload(
+        user=accountant, source_name="Till", file_name="b.csv", content=content, method="cash"
+    )
+    payment_import_check(payment_import=cash, user=accountant, mapping=MAPPING)
+    verdicts = _verdicts(cash)
+    assert [v for v, _ in verdicts] == [V.REFUSED] * 3
+    assert f"Import #{first.pk}, row 2 posted another payment" in verdicts[0][1]
+
+
+def test_a_row_dated_in_closed_books_is_refused_in_the_dry_run(
+    accountant_client: Client, accountant: User, admin_user: User, loans: list[Loan]
+) -> None:
+    closed = paid() - timedelta(days=20)
+    BooksClosing.objects.create(through=closed, closed_by=admin_user)
+    early = closed - timedelta(days=5)
+    content = _csv(
+        [
+            [early.isoformat(), "100.00", "R0", loans[0].number],
+            [paid().isoformat(), "100.00", "R1", loans[1].number],
+            [paid().isoformat(), "100.00", "R2", loans[2].number],
+        ]
+    )
+    imp = _import(accountant, content)
+    payment_import_check(payment_import=imp, user=accountant, mapping=MAPPING)
+    verdicts = _verdicts(imp)
+    assert [v for v, _ in verdicts] == [V.REFUSED, V.READY, V.READY]
+    assert verdicts[0][1].startswith(f"The books are closed through {closed:%d %b %Y}")
+    page = accountant_client.get(reverse("payment_import_detail", args=[imp.pk]))
+    assert b"Post 2 payments" in page.content
+    payment_import_commit(payment_import=imp, user=accountant)
+    assert [v for v, _ in _verdicts(imp)] == [V.REFUSED, V.POSTED, V.POSTED]
+    assert not Repayment.objects.filter(loan=loans[0]).exists()
+
+
+def test_a_row_dated_before_the_disbursement_is_refused_in_the_dry_run(
+    accountant: User, loans: list[Loan]
+) -> None:
+    disbursed = loans[0].disbursement_date
+    assert disbursed is not None
+    content = _csv([[(disbursed - timedelta(days=1)).isoformat(), "10.00", "R", loans[0].number]])
+    imp = _import(accountant, content)
+    payment_import_check(payment_import=imp, user=accountant, mapping=MAPPING)
+    [(verdict, message)] = _verdicts(imp)
+    assert verdict == V.REFUSED and "before loan" in message and "was disbursed" in message
+
+
+def test_imports_show_who_uploaded_them_by_full_name(
+    accountant_client: Client, accountant: User, loans: list[Loan]
+) -> None:
+    imp = _checked(accountant, loans)
+    name = accountant.get_full_name()
+    assert name and name != accountant.username
+    listing = accountant_client.get(reverse("payment_import_list")).content.decode()
+    assert f"<td>{name}</td>" in listing
+    detail = accountant_client.get(reverse("payment_import_detail", args=[imp.pk]))
+    assert f"by {name} ·" in detail.content.decode()
 
 
 def test_a_rerun_after_a_crash_posts_each_row_once(accountant: User, loans: list[Loan]) -> None:

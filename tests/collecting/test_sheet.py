@@ -3,6 +3,7 @@ the A4 PDF, the role matrix on the page's actions and its fixed query count."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -17,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from collecting.selectors import SheetFilters, sheet_rows
-from collecting.services import SheetLine, collection_sheet_post, row_key
+from collecting.services import SheetLine, collection_sheet_post, day_row_key, row_key
 from lending.models import AuditLog, Loan, Repayment
 from lending.services.loans import loan_write_off
 from lending.services.repayments import repayment_record
@@ -74,6 +75,7 @@ def test_sheet_lists_active_loans_with_something_due_and_what_is_due(
         assert row.due == unpaid_due_by(loan, today())
         assert row.installments_due == 2
         assert row.officer == "field"
+        assert row.officer_name == field_officer.get_full_name() != "field"
 
 
 def test_a_partly_paid_installment_shows_what_is_left(late_loans: list[Loan]) -> None:
@@ -153,7 +155,77 @@ def test_the_sheet_runs_a_fixed_number_of_queries(
     assert response.content.decode().count('name="amount-') == 13
 
 
+def test_the_officer_column_shows_full_names_else_usernames(
+    accountant_client: Client, late_loans: list[Loan], field_officer: User
+) -> None:
+    nameless = OfficerFactory(username="officer2", first_name="", last_name="")
+    ActiveLoanFactory(submitted_by=nameless, disbursed_days_ago=75)
+    html = accountant_client.get(reverse("collection_sheet")).content.decode()
+    assert f'<td data-label="Officer">{field_officer.get_full_name()}</td>' in html
+    assert '<td data-label="Officer">field</td>' not in html
+    assert '<td data-label="Officer">officer2</td>' in html
+
+
 # --- posting ------------------------------------------------------------------------------------
+
+
+def _form_data(html: str) -> dict[str, str]:
+    """What a browser submits from the rendered sheet: its hidden fields and amounts."""
+    form = html[html.index('id="sheet-form"') :]
+    data = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    data |= dict(re.findall(r'name="(amount-\d+)" value="([^"]*)"', form))
+    data["method"] = "cash"
+    return data
+
+
+def test_the_sheet_opened_again_and_posted_again_posts_nothing_twice(
+    accountant_client: Client, late_loans: list[Loan]
+) -> None:
+    """The tester's case: post a row, go Back (the page is loaded again) and post the sheet
+    again: the row's key is the sheet's date and the loan, not the page load's."""
+    loan = late_loans[0]
+    others = {f"amount-{other.pk}": "" for other in late_loans[1:]}
+    url, submit = reverse("collection_sheet"), reverse("collection_sheet_submit")
+    first_page = accountant_client.get(url).content.decode()
+    posted = accountant_client.post(
+        submit, _form_data(first_page) | others | {f"amount-{loan.pk}": "150.00"}
+    )
+    assert b"1 posted" in posted.content
+    [repayment] = Repayment.objects.filter(loan=loan)
+    assert repayment.idempotency_key == day_row_key(on=today(), loan_id=loan.pk)
+
+    second_page = accountant_client.get(url).content.decode()
+    assert f'id="posted-{loan.pk}"' in second_page  # its receipt, no amount to post again
+    assert f'name="amount-{loan.pk}"' not in second_page
+    assert repayment.receipt.number in second_page
+    again = accountant_client.post(
+        submit, _form_data(second_page) | others | {f"amount-{loan.pk}": "150.00"}
+    )
+    assert b"0 posted" in again.content and b"1 already posted" in again.content
+    changed = accountant_client.post(
+        submit, _form_data(first_page) | others | {f"amount-{loan.pk}": "500.00"}
+    )
+    assert b"0 posted" in changed.content and b"1 refused" in changed.content
+    assert b"Already posted on the sheet of" in changed.content
+    assert list(Repayment.objects.filter(loan=loan)) == [repayment]
+
+
+def test_the_days_sheet_takes_one_payment_per_loan_whoever_posts_it_with_any_filter(
+    accountant: User, admin_user: User, late_loans: list[Loan], field_officer: User
+) -> None:
+    """An officer's sheet and the all-officers sheet of the same day are one sheet for its
+    keys, and so are two cashiers' submits."""
+    loan = late_loans[0]
+    line = SheetLine(loan_id=loan.pk, amount=Decimal("80.00"))
+    first = collection_sheet_post(user=accountant, sheet_key=None, on=today(), lines=[line])
+    again = collection_sheet_post(user=admin_user, sheet_key=None, on=today(), lines=[line])
+    assert len(first.posted) == 1 and len(again.already_posted) == 1
+    assert again.outcomes[0].repayment == first.outcomes[0].repayment
+    yesterday = collection_sheet_post(
+        user=accountant, sheet_key=None, on=today() - timedelta(days=1), lines=[line]
+    )
+    assert len(yesterday.posted) == 1  # another day's sheet is another sheet
+    assert Repayment.objects.filter(loan=loan).count() == 2
 
 
 def test_posting_the_sheet_records_each_row_once(
