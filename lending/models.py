@@ -797,6 +797,13 @@ class AuditLog(models.Model):
         COLLECTION_SHEET_POSTED = "collection_sheet_posted", "Collection sheet posted"
         PAYMENTS_IMPORTED = "payments_imported", "Payment file imported"
         REMINDERS_SENT = "reminders_sent", "Payment reminders sent"
+        DOCUMENT_UPLOADED = "document_uploaded", "Document uploaded"
+        DOCUMENT_DOWNLOADED = "document_downloaded", "Document downloaded"
+        DOCUMENT_DELETED = "document_deleted", "Document deleted"
+        GUARANTOR_ADDED = "guarantor_added", "Guarantor added"
+        GUARANTOR_REMOVED = "guarantor_removed", "Guarantor removed"
+        COLLATERAL_ADDED = "collateral_added", "Collateral added"
+        COLLATERAL_REMOVED = "collateral_removed", "Collateral removed"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(
