@@ -145,4 +145,3 @@ class Collateral(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} on {self.loan.number}"
-

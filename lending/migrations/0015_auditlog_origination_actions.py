@@ -4,15 +4,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('lending', '0014_reminders_settings_opt_out'),
+        ("lending", "0014_reminders_settings_opt_out"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditlog',
-            name='action',
-            field=models.CharField(choices=[('login', 'Login'), ('login_failed', 'Login failed'), ('logout', 'Logout'), ('user_created', 'User created'), ('user_changed', 'User changed'), ('roles_changed', 'Roles changed'), ('borrower_created', 'Borrower created'), ('borrower_updated', 'Borrower updated'), ('loan_submitted', 'Loan submitted'), ('loan_approved', 'Loan approved'), ('loan_rejected', 'Loan rejected'), ('loan_withdrawn', 'Loan withdrawn'), ('loan_written_off', 'Loan written off'), ('loan_closed', 'Loan closed'), ('loan_reopened', 'Loan re-opened'), ('repayment_recorded', 'Repayment recorded'), ('repayment_reversed', 'Repayment reversed'), ('loan_settled', 'Loan settled early'), ('product_created', 'Product created'), ('product_changed', 'Product changed'), ('settings_changed', 'Settings changed'), ('receipt_printed', 'Receipt printed'), ('document_printed', 'Document printed'), ('report_exported', 'Report exported'), ('day_closed', 'Day closed'), ('penalties_applied', 'Late penalties applied'), ('backdated_posting', 'Backdated posting replayed'), ('books_closed', 'Books closed'), ('journal_entry', 'Manual journal entry'), ('collection_sheet_posted', 'Collection sheet posted'), ('payments_imported', 'Payment file imported'), ('reminders_sent', 'Payment reminders sent'), ('document_uploaded', 'Document uploaded'), ('document_downloaded', 'Document downloaded'), ('document_deleted', 'Document deleted'), ('guarantor_added', 'Guarantor added'), ('guarantor_removed', 'Guarantor removed'), ('collateral_added', 'Collateral added'), ('collateral_removed', 'Collateral removed')], db_index=True, max_length=32),
+            model_name="auditlog",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("login", "Login"),
+                    ("login_failed", "Login failed"),
+                    ("logout", "Logout"),
+                    ("user_created", "User created"),
+                    ("user_changed", "User changed"),
+                    ("roles_changed", "Roles changed"),
+                    ("borrower_created", "Borrower created"),
+                    ("borrower_updated", "Borrower updated"),
+                    ("loan_submitted", "Loan submitted"),
+                    ("loan_approved", "Loan approved"),
+                    ("loan_rejected", "Loan rejected"),
+                    ("loan_withdrawn", "Loan withdrawn"),
+                    ("loan_written_off", "Loan written off"),
+                    ("loan_closed", "Loan closed"),
+                    ("loan_reopened", "Loan re-opened"),
+                    ("repayment_recorded", "Repayment recorded"),
+                    ("repayment_reversed", "Repayment reversed"),
+                    ("loan_settled", "Loan settled early"),
+                    ("product_created", "Product created"),
+                    ("product_changed", "Product changed"),
+                    ("settings_changed", "Settings changed"),
+                    ("receipt_printed", "Receipt printed"),
+                    ("document_printed", "Document printed"),
+                    ("report_exported", "Report exported"),
+                    ("day_closed", "Day closed"),
+                    ("penalties_applied", "Late penalties applied"),
+                    ("backdated_posting", "Backdated posting replayed"),
+                    ("books_closed", "Books closed"),
+                    ("journal_entry", "Manual journal entry"),
+                    ("collection_sheet_posted", "Collection sheet posted"),
+                    ("payments_imported", "Payment file imported"),
+                    ("reminders_sent", "Payment reminders sent"),
+                    ("document_uploaded", "Document uploaded"),
+                    ("document_downloaded", "Document downloaded"),
+                    ("document_deleted", "Document deleted"),
+                    ("guarantor_added", "Guarantor added"),
+                    ("guarantor_removed", "Guarantor removed"),
+                    ("collateral_added", "Collateral added"),
+                    ("collateral_removed", "Collateral removed"),
+                ],
+                db_index=True,
+                max_length=32,
+            ),
         ),
     ]
