@@ -174,6 +174,16 @@ def test_loan_list_filters(officer_client: Client, officer: User, officer2: User
     }
 
 
+@pytest.mark.parametrize("typed", ["0712345678", "0712 345 678", "+254712345678", "712345678"])
+def test_loan_list_finds_a_loan_by_its_borrowers_phone_typed_any_way(
+    officer_client: Client, officer: User, typed: str
+) -> None:
+    wanted = LoanFactory(submitted_by=officer, borrower=BorrowerFactory(phone="+254712345678"))
+    LoanFactory(submitted_by=officer, borrower=BorrowerFactory(phone="+254722000111"))
+    response = officer_client.get(reverse("loan_list"), {"q": typed})
+    assert [loan.number for loan in response.context["page_obj"]] == [wanted.number]
+
+
 def test_loan_list_shows_the_columns(officer_client: Client, active: Loan) -> None:
     html = officer_client.get(reverse("loan_list")).content.decode()
     for text in [active.number, active.borrower.full_name, "5,000.00", 'class="badge active"']:
@@ -192,6 +202,9 @@ def test_loan_list_paginates_with_fixed_queries(
     with django_assert_max_num_queries(13):
         first = officer_client.get(reverse("loan_list"))
     assert len(first.context["page_obj"]) == 25
+    with django_assert_max_num_queries(13):  # a phone search is the same one list query
+        searched = officer_client.get(reverse("loan_list"), {"q": "0712 345 678"})
+    assert searched.status_code == 200
     with django_assert_max_num_queries(15):
         second = officer_client.get(
             reverse("loan_list"), {"page": 2, "officer": officers[0].pk, "borrower": 1}
