@@ -305,6 +305,38 @@ def test_preview_shows_the_schedule_and_writes_nothing(
     assert not Loan.objects.exists() and AuditLog.objects.count() == before
 
 
+def _kpi(html: str, label: str) -> str:
+    start = html.index(f'<p class="label">{label}</p>')
+    return " ".join(html[start : html.index("</div>", start)].split())
+
+
+@pytest.mark.parametrize(("rate", "grace_paid"), [("0", "0.00"), ("12", "50.00")])
+def test_preview_headline_is_the_regular_installment_after_grace_periods(
+    officer_client: Client, rate: str, grace_paid: str
+) -> None:
+    """QA: with 2 grace periods the headline showed the interest-only installment."""
+    data = apply_data(BorrowerFactory(), preview="1", grace_periods="2", annual_interest_rate=rate)
+    response = officer_client.post(reverse("loan_apply"), data)
+    schedule = response.context["schedule"]
+    regular = schedule.installments[2]
+    assert schedule.installments[1].principal == 0 < regular.principal
+    headline = _kpi(response.content.decode(), "Installment")
+    assert f'<p class="value">USD {regular.total:,}</p>' in headline
+    assert f"after 2 grace periods (interest only: USD {grace_paid})" in headline
+
+
+def test_pending_loan_headline_is_the_regular_installment_after_grace_periods(
+    officer_client: Client, officer: User
+) -> None:
+    loan = LoanFactory(submitted_by=officer, grace_periods=2, installments=12)
+    response = officer_client.get(reverse("loan_detail", args=[loan.pk]))
+    projected = response.context["projected"]()  # computed when the page asks for it
+    headline = _kpi(response.content.decode(), "Installment (if disbursed today)")
+    assert f"USD {projected.installments[2].total:,}" in headline
+    assert f"USD {projected.installments[0].total:,}" not in headline
+    assert "after 2 grace periods (interest only)" in headline
+
+
 def test_submit_creates_a_pending_loan_and_redirects(officer_client: Client, officer: User) -> None:
     borrower = BorrowerFactory()
     response = officer_client.post(reverse("loan_apply"), apply_data(borrower), follow=True)
