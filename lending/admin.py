@@ -2,8 +2,10 @@
 for everyone; a button signs a checkpoint now)."""
 
 import json
+from functools import cache
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -14,6 +16,7 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 
 from ledger.models import Account
 from lending.audit import audit_checkpoint, audit_record, changes, snapshot
@@ -21,6 +24,16 @@ from lending.models import AuditCheckpoint, AuditLog, LoanProduct, ProductAccoun
 from lending.selectors.loans import audit_details_in_words
 
 PRODUCT_FIELDS = [f.name for f in LoanProduct._meta.fields if f.name != "id"]
+
+
+@cache
+def record_type_names() -> dict[str, str]:
+    """Each model's `model_name` (what an audit entry stores as its `object_type`) to the
+    model's name in words: "borrowerdocument" to "Borrower document"."""
+    names: dict[str, str] = {}
+    for model in apps.get_models():
+        names.setdefault(model._meta.model_name or "", capfirst(str(model._meta.verbose_name)))
+    return names
 
 
 class ProductAccountInline(admin.TabularInline):
@@ -183,7 +196,10 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     @admin.display(description="Record type", ordering="object_type")
     def record_type(self, entry: AuditLog) -> str:
-        return entry.object_type.replace("_", " ").capitalize() or "—"
+        if not entry.object_type:
+            return "—"
+        known = record_type_names().get(entry.object_type)
+        return known or entry.object_type.replace("_", " ").capitalize()
 
     @admin.display(description="Record")
     def record(self, entry: AuditLog) -> str:

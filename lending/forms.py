@@ -44,6 +44,7 @@ from lending.services.borrowers import (
     BORROWER_FIELDS,
     MONTHLY_INCOME_MAX,
     OLDEST_AGE,
+    DuplicateNationalId,
     check_adult,
     check_full_name,
     check_monthly_income,
@@ -77,6 +78,8 @@ class BorrowerForm(InputRulesMixin, forms.ModelForm):
     own check, which the service repeats under its transaction), not by ModelForm's plain
     unique lookup, which would miss "AB 12" against "AB12". The address and notes, stored at
     any length, take as much as the API does (`lending.limits`)."""
+
+    duplicate: Borrower | None = None  # who already has the national ID typed, if anyone
 
     address = forms.CharField(
         required=False,
@@ -132,7 +135,8 @@ class BorrowerForm(InputRulesMixin, forms.ModelForm):
             raise ValidationError("Enter the national ID (letters and digits).")
         try:
             check_national_id_free(value, exclude_pk=self.instance.pk)
-        except ValidationError as exc:
+        except DuplicateNationalId as exc:
+            self.duplicate = exc.borrower  # the page links to them
             raise ValidationError(exc.message_dict["national_id"]) from exc
         return value
 

@@ -41,6 +41,11 @@ def rate_field(verbose_name: str | None = None, **kwargs: Any) -> models.Decimal
     return models.DecimalField(verbose_name, max_digits=7, decimal_places=4, **kwargs)
 
 
+def _percent(rate: Decimal) -> str:
+    """ "18" rather than "18.0000": a rate as an admin typed it."""
+    return format(rate.normalize(), "f")
+
+
 def _choices(enum: type[StrEnum]) -> list[tuple[str, str]]:
     return [(member.value, member.value.replace("_", " ").capitalize()) for member in enum]
 
@@ -281,6 +286,16 @@ class LoanProduct(models.Model):
             errors["max_interest_rate"] = "The maximum rate is below the minimum."
         if self.min_installments > self.max_installments:
             errors["max_installments"] = "The maximum number of installments is below the minimum."
+        if self.min_interest_rate <= self.max_interest_rate and not (
+            self.min_interest_rate <= self.default_interest_rate <= self.max_interest_rate
+        ):
+            # Every new application starts from the default rate: outside the limits, each one
+            # would open already refused.
+            errors["default_interest_rate"] = (
+                f"The default rate, {_percent(self.default_interest_rate)} %, must be within "
+                f"this product's rates: {_percent(self.min_interest_rate)} % to "
+                f"{_percent(self.max_interest_rate)} %."
+            )
         if self.grace_periods >= self.max_installments:
             errors["grace_periods"] = "Grace periods must be fewer than the installments."
         if self.penalty_type == self.PenaltyType.FLAT and self.penalty_amount <= 0:
@@ -808,6 +823,13 @@ class AuditLog(models.Model):
         COLLECTION_SHEET_POSTED = "collection_sheet_posted", "Collection sheet posted"
         PAYMENTS_IMPORTED = "payments_imported", "Payment file imported"
         REMINDERS_SENT = "reminders_sent", "Payment reminders sent"
+        DOCUMENT_UPLOADED = "document_uploaded", "Document uploaded"
+        DOCUMENT_DOWNLOADED = "document_downloaded", "Document downloaded"
+        DOCUMENT_DELETED = "document_deleted", "Document deleted"
+        GUARANTOR_ADDED = "guarantor_added", "Guarantor added"
+        GUARANTOR_REMOVED = "guarantor_removed", "Guarantor removed"
+        COLLATERAL_ADDED = "collateral_added", "Collateral added"
+        COLLATERAL_REMOVED = "collateral_removed", "Collateral removed"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

@@ -6,6 +6,7 @@ A number typed without its country code is read as one of `KARO_PHONE_REGION` (d
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
@@ -50,3 +51,19 @@ def phone_search_digits(query: str, region: str | None = None) -> str | None:
     if query.startswith("+"):
         return digits  # a part of an international number, country code first
     return digits[1:] if digits.startswith("0") else digits  # without the trunk prefix
+
+
+@lru_cache(maxsize=4096)
+def display_phone(stored: str) -> str:
+    """A stored (E.164) number as people read it, grouped: "+254712345678" gives
+    "+254 712 345 678", as the form's help text writes it. Anything that is not a valid number
+    (an old row from before the check) is shown as stored."""
+    if not stored or not stored.startswith("+"):
+        return stored or ""
+    try:
+        number = phonenumbers.parse(stored, None)
+    except phonenumbers.NumberParseException:
+        return stored
+    if not phonenumbers.is_valid_number(number):
+        return stored
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

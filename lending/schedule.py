@@ -214,6 +214,26 @@ class Schedule:
     def total(self) -> Decimal:
         return sum((row.total for row in self.installments), _ZERO)
 
+    @property
+    def grace_installments(self) -> int:
+        """How many installments at the start repay no principal (the grace periods: interest
+        only, or nothing at 0 %)."""
+        count = 0
+        for row in self.installments:
+            if row.principal > 0:
+                break
+            count += 1
+        return count
+
+    @property
+    def regular_installment(self) -> ScheduledInstallment | None:
+        """The first installment that repays principal: what a borrower pays each period once
+        any grace periods are over (the headline "Installment"). None for an empty schedule."""
+        for row in self.installments:
+            if row.principal > 0:
+                return row
+        return self.installments[0] if self.installments else None
+
 
 def add_periods(start: date, frequency: Frequency, k: int) -> date:
     """The date k periods after `start` (k may be negative). Months clamp to the month's last

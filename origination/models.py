@@ -145,17 +145,3 @@ class Collateral(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} on {self.loan.number}"
-
-
-class OriginationAction(models.TextChoices):
-    """Audit actions of origination, stored in `AuditLog.action` (a plain text column). Kept
-    here rather than in `AuditLog.Action` so this app needs no lending migration; merging them
-    into that list later changes only the admin's labels and filter."""
-
-    DOCUMENT_UPLOADED = "document_uploaded", "Document uploaded"
-    DOCUMENT_DOWNLOADED = "document_downloaded", "Document downloaded"
-    DOCUMENT_DELETED = "document_deleted", "Document deleted"
-    GUARANTOR_ADDED = "guarantor_added", "Guarantor added"
-    GUARANTOR_REMOVED = "guarantor_removed", "Guarantor removed"
-    COLLATERAL_ADDED = "collateral_added", "Collateral added"
-    COLLATERAL_REMOVED = "collateral_removed", "Collateral removed"

@@ -36,15 +36,16 @@ from accounts.access import require
 from karo.inputs import CONTROL_CHARACTERS, text_problem
 from lending.audit import audit_record
 from lending.errors import StateConflict
-from lending.models import Borrower, Loan
+from lending.models import AuditLog, Borrower, Loan
+from lending.phones import normalise_phone
 from origination.access import EDIT_APPLICATION, EDIT_DOCUMENTS, VIEW_DOCUMENTS
 from origination.content import SNIFF_BYTES, describe_refused, detect
-from origination.models import BorrowerDocument, Collateral, Guarantor, OriginationAction
+from origination.models import BorrowerDocument, Collateral, Guarantor
 from origination.storage import documents_storage
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 MAX_DOCUMENT_MB = MAX_DOCUMENT_BYTES // (1024 * 1024)
-Action = OriginationAction
+Action = AuditLog.Action
 
 
 def megabytes(size: int) -> str:
@@ -289,6 +290,11 @@ def guarantor_add(
                 errors.setdefault("full_name", "Enter the guarantor's full name.")
             if not phone:
                 errors.setdefault("phone", "Enter the guarantor's phone number.")
+            elif "phone" not in errors:
+                try:
+                    phone = normalise_phone(phone)  # E.164, like a borrower's
+                except ValidationError as exc:
+                    errors["phone"] = exc.messages[0]
             if not national_id:
                 errors["national_id"] = "Enter the guarantor's national ID (letters and digits)."
             elif len(national_id) > 40:

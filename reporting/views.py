@@ -224,6 +224,7 @@ def report_disbursements(request: HttpRequest) -> HttpResponse:
         )
         context["totals"] = selectors.disbursement_totals(loans)
         context["date_from"], context["date_to"] = start, end
+        context["ready"] = True  # the range is valid: totals, table or "nothing", and the CSV
     return render(request, "reporting/report_disbursements.html", context)
 
 

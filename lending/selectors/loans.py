@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404
 
 from karo.caching import with_generations
 from lending.models import ZERO, AuditLog, Installment, Loan, Repayment
+from lending.phones import phone_search_digits
 from lending.receivers import (
     PORTFOLIO_GENERATION_KEY,
     STAFF_GENERATION_KEY,
@@ -42,11 +43,18 @@ def loan_list(
     loans = Loan.objects.select_related("borrower", "product", "submitted_by")
     query = query.strip()
     if query:
-        loans = loans.filter(
+        match = (
             Q(number__icontains=query)
             | Q(borrower__full_name__icontains=query)
             | Q(borrower__number__icontains=query)
+            | Q(borrower__phone__icontains=query)
         )
+        # Phones are stored in E.164: "0712 345 678" finds "+254712345678", as on the borrower
+        # list and the repayments page's "Find a loan" (lending.phones).
+        phone_digits = phone_search_digits(query)
+        if phone_digits:
+            match |= Q(borrower__phone__icontains=phone_digits)
+        loans = loans.filter(match)
     if status:
         loans = loans.filter(status=status)
     if officer is not None:

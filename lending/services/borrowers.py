@@ -133,8 +133,25 @@ def check_national_id_free(national_id: str, exclude_pk: int | None = None) -> N
     clash = Borrower.objects.filter(national_id=national_id)
     if exclude_pk is not None:
         clash = clash.exclude(pk=exclude_pk)
-    if clash.exists():
-        raise ValidationError({"national_id": DUPLICATE_ID})
+    registered = clash.only("pk", "number", "full_name").first()
+    if registered is not None:
+        raise DuplicateNationalId(registered)
+
+
+class DuplicateNationalId(ValidationError):
+    """The national ID belongs to `borrower` already: the message names them (every staff
+    role may see any borrower), and a page can link to them."""
+
+    def __init__(self, borrower: Borrower) -> None:
+        self.borrower = borrower
+        super().__init__({"national_id": duplicate_id_message(borrower)})
+
+
+def duplicate_id_message(borrower: Borrower) -> str:
+    return (
+        f"A borrower with this national ID is already registered: {borrower.full_name} "
+        f"({borrower.number})."
+    )
 
 
 def borrower_create(*, user: User, request: HttpRequest | None = None, **fields: Any) -> Borrower:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import can_record_repayment, can_reverse_repayment, permission_required
+from ledger.services import closed_through
 from lending.errors import StateConflict
 from lending.forms_repayments import (
     PayoffForm,
@@ -466,6 +467,11 @@ def repayment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .only("split_changed_at", "split_change_reason", "outstanding_after")
         .first()
     )
+    can_reverse = can_reverse_repayment(request.user) and not repayment.is_reversed
+    # A payment dated inside closed books can no longer be reversed (repayment_reverse refuses
+    # it): say so instead of offering the button. One query, only when it could be offered.
+    books_closed_through = closed_through() if can_reverse else None
+    closed = books_closed_through is not None and repayment.paid_on <= books_closed_through
     return render(
         request,
         "lending/repayments/detail.html",
@@ -477,7 +483,8 @@ def repayment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "totals": selectors.allocation_totals(allocations),
             "resplit": txn if txn is not None and txn.split_changed_at else None,
             "loan_url": loan_url(repayment.loan),
-            "can_reverse": can_reverse_repayment(request.user) and not repayment.is_reversed,
+            "can_reverse": can_reverse and not closed,
+            "books_closed_through": books_closed_through if closed else None,
             "can_record": can_record_repayment(request.user),
         },
     )

@@ -2,10 +2,30 @@
 (function () {
   "use strict";
 
-  // <form data-confirm="Sure?">: ask before submitting a destructive action.
+  // A field's value as the question names it: a date field's "2026-11-30" as "30 Nov 2026"
+  // (the day the server will read), anything else as typed.
+  // As the server writes dates ("j M Y"); not toLocaleDateString, whose en-GB September is "Sept".
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function typedValue(field) {
+    var value = (field.value || "").trim();
+    var iso = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+    if (!iso) { return value; }
+    var month = MONTHS[+iso[2] - 1];
+    return month ? +iso[3] + " " + month + " " + iso[1] : value;
+  }
+
+  // <form data-confirm="Sure?">: ask before submitting a destructive action. "{name}" in the
+  // question is replaced by what is typed in the form's field `name` at submit time
+  // ("Close the books through {through}?").
   document.addEventListener("submit", function (event) {
     var form = event.target;
     var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question) {
+      question = question.replace(/\{([\w-]+)\}/g, function (whole, name) {
+        var field = form.elements && form.elements.namedItem(name);
+        return field && "value" in field ? typedValue(field) : whole;
+      });
+    }
     // A form with a required field left empty goes to the server without the question: its
     // answer is the field's error, and the question comes when there is something to confirm.
     if (question && form.checkValidity() && !window.confirm(question)) {

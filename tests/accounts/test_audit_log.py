@@ -292,3 +292,32 @@ def test_audit_search_reads_the_values_of_the_details_not_their_keys(
         AuditLog.Action.LOAN_SUBMITTED
     }
     assert not admin_client.get("/admin/lending/auditlog/", {"q": "%"}).context["cl"].result_list
+
+
+def test_the_audit_viewer_names_origination_actions_and_record_types_in_words(
+    admin_client: Client, officer: Any
+) -> None:
+    from ledger.models import JournalEntry
+    from origination.models import BorrowerDocument
+    from origination.services import guarantor_add
+    from tests.factories import BorrowerFactory, LoanFactory
+
+    loan = LoanFactory(submitted_by=officer, principal=Decimal("500.00"))
+    guarantor_add(loan=loan, user=officer, borrower=BorrowerFactory(), amount=Decimal("100"))
+    document = BorrowerDocument(pk=7, borrower=loan.borrower, original_name="id.pdf")
+    audit_record(action=AuditLog.Action.DOCUMENT_UPLOADED, user=officer, obj=document)
+    audit_record(
+        action=AuditLog.Action.JOURNAL_ENTRY,
+        user=officer,
+        obj=JournalEntry(pk=3, value_date=timezone.localdate(), memo="Accrual"),
+    )
+    page = admin_client.get("/admin/lending/auditlog/").content.decode()
+    for words in ["Guarantor added", "Document uploaded", "Borrower document", "Journal entry"]:
+        assert words in page, words
+    assert "Borrowerdocument" not in page and "Journalentry" not in page
+    for action in ["guarantor_added", "document_uploaded", "document_downloaded",
+                   "document_deleted", "guarantor_removed", "collateral_added",
+                   "collateral_removed"]:  # fmt: skip
+        assert action in AuditLog.Action.values, action
+    entry = AuditLog.objects.get(action="guarantor_added")
+    assert entry.get_action_display() == "Guarantor added"

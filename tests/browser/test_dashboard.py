@@ -95,3 +95,24 @@ def test_chart_amounts_have_thousands_separators_and_cents(page_as: Any) -> None
     assert page.evaluate(money, "1000.00") == "1,000.00"
     assert page.evaluate(money, "0") == "0.00"
     assert page.evaluate(money, "-12345.67") == "-12,345.67"
+
+
+def test_par_by_product_fits_its_card_at_1366_wide(page_as: Any) -> None:
+    """QA: the table was 924 px in a 571 px card, its PAR30 columns off-screen."""
+    from tests.factories import LoanProductFactory
+    from tests.reporting.helpers import weekly_loan
+
+    for name in ("Business Growth", "Salary Advance", "Group Micro"):
+        weekly_loan(principal="85303.04", n=6, disbursed_days_ago=45,
+                    product=LoanProductFactory(name=name))  # fmt: skip
+    weekly_loan(principal="5000.00", n=6, disbursed_days_ago=45)  # custom terms
+    page = page_as("admin")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto("/")
+    table, wrap = page.evaluate(
+        "() => { const t = document.getElementById('par-by-product');"
+        " return [t.scrollWidth, t.closest('.table-wrap').clientWidth]; }"
+    )
+    assert table <= wrap, (table, wrap)
+    headers = page.locator("#par-by-product thead th").all_inner_texts()
+    assert [h.upper() for h in headers][-2:] == ["PAR30", "PAR30 %"]

@@ -19,7 +19,7 @@ from lending.forms import (
     add_service_errors,
     product_defaults,
 )
-from lending.services.borrowers import DUPLICATE_ID
+from lending.services.borrowers import duplicate_id_message
 from tests.factories import BorrowerFactory, LoanProductFactory
 
 D = Decimal
@@ -180,7 +180,8 @@ def test_borrower_form_compares_national_ids_normalised() -> None:
     }
     form = BorrowerForm(data)
     # Reported together with the other errors, not one round trip later.
-    assert form.errors["national_id"] == [DUPLICATE_ID]
+    assert form.errors["national_id"] == [duplicate_id_message(existing)]
+    assert form.duplicate == existing  # the page links to them
     assert "date_of_birth" in form.errors
     assert BorrowerForm(data | {"date_of_birth": "1980-01-01"}, instance=existing).is_valid()
     form = BorrowerForm(data | {"national_id": " - "})

@@ -473,3 +473,20 @@ def test_emi_agrees_with_numpy_financial(principal: Decimal, rate: Decimal, n: i
     expected = D(repr(-float(npf.pmt(float(rate) / 1200, n, float(principal)))))
     emi = periodic_payment(principal, rate / 1200, n)
     assert abs(emi - expected) <= max(D("1e-9") * emi, D("1e-9"))
+
+
+@pytest.mark.parametrize("rate", ["0", "12"])
+def test_the_regular_installment_is_the_first_that_repays_principal(rate: str) -> None:
+    schedule = build_schedule(
+        LoanTerms(
+            principal=Decimal("1200.00"),
+            annual_interest_rate=Decimal(rate),
+            installments=12,
+            frequency=Frequency.MONTHLY,
+            disbursement_date=date(2026, 1, 15),
+            grace_periods=2,
+        )
+    )
+    assert schedule.grace_installments == 2
+    assert schedule.regular_installment == schedule.installments[2]
+    assert schedule.installments[0].total < schedule.installments[2].total

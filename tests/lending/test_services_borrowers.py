@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from lending.models import AuditLog, Borrower
 from lending.services.borrowers import (
-    DUPLICATE_ID,
     age_on,
     borrower_create,
     borrower_update,
     check_adult,
+    duplicate_id_message,
 )
 from tests.factories import BorrowerFactory
 
@@ -49,7 +49,10 @@ def test_duplicate_national_id_typed_differently_is_refused(officer: Any) -> Non
     audit_rows = AuditLog.objects.count()
     with pytest.raises(ValidationError) as caught:
         borrower_create(user=officer, **fields(full_name="Other", national_id="AB-123 456"))
-    assert caught.value.message_dict == {"national_id": [DUPLICATE_ID]}
+    first = Borrower.objects.get()
+    assert caught.value.message_dict == {"national_id": [duplicate_id_message(first)]}
+    assert first.full_name in caught.value.message_dict["national_id"][0]
+    assert first.number in caught.value.message_dict["national_id"][0]
     assert Borrower.objects.count() == 1
     assert AuditLog.objects.count() == audit_rows
 
@@ -116,7 +119,7 @@ def test_update_to_another_borrowers_national_id_is_refused(officer: Any) -> Non
     second = BorrowerFactory(national_id="X2")
     with pytest.raises(ValidationError) as caught:
         borrower_update(borrower=second, user=officer, national_id="x-1")
-    assert caught.value.message_dict == {"national_id": [DUPLICATE_ID]}
+    assert caught.value.message_dict == {"national_id": [duplicate_id_message(first)]}
     second.refresh_from_db()
     assert second.national_id == "X2" and first.national_id == "X1"
 

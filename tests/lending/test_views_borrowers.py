@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lending.models import AuditLog, Borrower
-from lending.services.borrowers import DUPLICATE_ID
+from lending.services.borrowers import duplicate_id_message
 from tests.factories import ActiveLoanFactory, BorrowerFactory, LoanFactory
 
 pytestmark = pytest.mark.django_db
@@ -240,8 +240,14 @@ def test_duplicate_national_id_is_refused_with_a_clear_message(
         reverse("borrower_create"), form_data(national_id="gh 1234 5678")
     )
     assert response.status_code == 200
-    assert response.context["form"].errors["national_id"] == [DUPLICATE_ID]
-    assert "already registered" in response.content.decode()
+    message = (
+        f"A borrower with this national ID is already registered: Kwame Asante ({borrower.number})."
+    )
+    assert response.context["form"].errors["national_id"] == [message]
+    html = response.content.decode()
+    assert message in html
+    link = reverse("borrower_detail", args=[borrower.pk])
+    assert f'<a href="{link}">Open {borrower.number} · Kwame Asante</a>' in html
     assert Borrower.objects.count() == 1
 
 
@@ -261,7 +267,7 @@ def test_edit_to_a_taken_national_id_is_refused(officer_client: Client, borrower
     response = officer_client.post(
         reverse("borrower_update", args=[borrower.pk]), form_data(national_id="taken-1")
     )
-    assert response.context["form"].errors["national_id"] == [DUPLICATE_ID]
+    assert response.context["form"].errors["national_id"] == [duplicate_id_message(other)]
     # The heading still shows the stored record, not the rejected input.
     assert response.context["borrower"].full_name == "Kwame Asante"
     borrower.refresh_from_db()

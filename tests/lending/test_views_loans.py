@@ -175,6 +175,16 @@ def test_loan_list_filters(officer_client: Client, officer: User, officer2: User
     }
 
 
+@pytest.mark.parametrize("typed", ["0712345678", "0712 345 678", "+254712345678", "712345678"])
+def test_loan_list_finds_a_loan_by_its_borrowers_phone_typed_any_way(
+    officer_client: Client, officer: User, typed: str
+) -> None:
+    wanted = LoanFactory(submitted_by=officer, borrower=BorrowerFactory(phone="+254712345678"))
+    LoanFactory(submitted_by=officer, borrower=BorrowerFactory(phone="+254722000111"))
+    response = officer_client.get(reverse("loan_list"), {"q": typed})
+    assert [loan.number for loan in response.context["page_obj"]] == [wanted.number]
+
+
 def test_loan_list_shows_the_columns(officer_client: Client, active: Loan) -> None:
     html = officer_client.get(reverse("loan_list")).content.decode()
     for text in [active.number, active.borrower.full_name, "5,000.00", 'class="badge active"']:
@@ -193,6 +203,9 @@ def test_loan_list_paginates_with_fixed_queries(
     with django_assert_max_num_queries(13):
         first = officer_client.get(reverse("loan_list"))
     assert len(first.context["page_obj"]) == 25
+    with django_assert_max_num_queries(13):  # a phone search is the same one list query
+        searched = officer_client.get(reverse("loan_list"), {"q": "0712 345 678"})
+    assert searched.status_code == 200
     with django_assert_max_num_queries(15):
         second = officer_client.get(
             reverse("loan_list"), {"page": 2, "officer": officers[0].pk, "borrower": 1}
@@ -291,6 +304,40 @@ def test_preview_shows_the_schedule_and_writes_nothing(
     html = response.content.decode()
     assert "Schedule preview" in html and f"{schedule.total:,}" in html
     assert not Loan.objects.exists() and AuditLog.objects.count() == before
+
+
+def _kpi(html: str, label: str) -> str:
+    start = html.index(f'<p class="label">{label}</p>')
+    return " ".join(html[start : html.index("</div>", start)].split())
+
+
+@pytest.mark.parametrize(
+    ("rate", "grace_note"), [("0", "nothing due"), ("12", "interest only: USD 50.00")]
+)
+def test_preview_headline_is_the_regular_installment_after_grace_periods(
+    officer_client: Client, rate: str, grace_note: str
+) -> None:
+    """QA: with 2 grace periods the headline showed the interest-only installment."""
+    data = apply_data(BorrowerFactory(), preview="1", grace_periods="2", annual_interest_rate=rate)
+    response = officer_client.post(reverse("loan_apply"), data)
+    schedule = response.context["schedule"]
+    regular = schedule.installments[2]
+    assert schedule.installments[1].principal == 0 < regular.principal
+    headline = _kpi(response.content.decode(), "Installment")
+    assert f'<p class="value">USD {regular.total:,}</p>' in headline
+    assert f"after 2 grace periods ({grace_note})" in headline
+
+
+def test_pending_loan_headline_is_the_regular_installment_after_grace_periods(
+    officer_client: Client, officer: User
+) -> None:
+    loan = LoanFactory(submitted_by=officer, grace_periods=2, installments=12)
+    response = officer_client.get(reverse("loan_detail", args=[loan.pk]))
+    projected = response.context["projected"]()  # computed when the page asks for it
+    headline = _kpi(response.content.decode(), "Installment (if disbursed today)")
+    assert f"USD {projected.installments[2].total:,}" in headline
+    assert f"USD {projected.installments[0].total:,}" not in headline
+    assert "after 2 grace periods (interest only)" in headline
 
 
 def test_submit_creates_a_pending_loan_and_redirects(officer_client: Client, officer: User) -> None:

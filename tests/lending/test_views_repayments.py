@@ -623,6 +623,42 @@ def test_payoff_and_detail_pages_run_a_fixed_number_of_queries(
         assert response.status_code == 200
 
 
+def test_a_payment_inside_closed_books_offers_no_reverse_and_says_why(
+    accountant_client: Client, accountant: User, django_assert_max_num_queries: Any
+) -> None:
+    from ledger.models import BooksClosing
+
+    loan = ActiveLoanFactory(disbursed_days_ago=100)
+    repayment = pay(loan, accountant, "50.00", paid_on=timezone.localdate() - timedelta(days=5))
+    url = reverse("repayment_detail", args=[repayment.pk])
+    reverse_url = reverse("repayment_reverse", args=[repayment.pk])
+    assert reverse_url in accountant_client.get(url).content.decode()
+    through = timezone.localdate() - timedelta(days=5)  # the payment's own day is closed
+    BooksClosing.objects.create(through=through, closed_by=accountant)
+    with django_assert_max_num_queries(10):
+        html = accountant_client.get(url).content.decode()
+    assert reverse_url not in html
+    assert (
+        f"The books are closed through {through.day} {through:%b %Y}: this payment can no "
+        "longer be reversed." in html
+    )
+
+
+def test_a_payment_after_the_closed_books_can_still_be_reversed(
+    accountant_client: Client, accountant: User
+) -> None:
+    from ledger.models import BooksClosing
+
+    loan = ActiveLoanFactory(disbursed_days_ago=100)
+    repayment = pay(loan, accountant, "50.00", paid_on=timezone.localdate() - timedelta(days=5))
+    BooksClosing.objects.create(
+        through=timezone.localdate() - timedelta(days=6), closed_by=accountant
+    )
+    html = accountant_client.get(reverse("repayment_detail", args=[repayment.pk])).content
+    assert reverse("repayment_reverse", args=[repayment.pk]) in html.decode()
+    assert b"can no longer be reversed" not in html
+
+
 def test_export_with_an_invalid_filter_exports_nothing(
     accountant_client: Client, loan: Loan, accountant: User
 ) -> None:

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from lending.errors import StateConflict
 from lending.models import AuditLog, Loan
+from lending.phones import INVALID_PHONE
 from lending.services.loans import loan_approve, loan_reject
 from origination.models import Collateral, Guarantor
 from origination.services import (
@@ -49,12 +50,12 @@ def test_a_registered_borrower_guarantees_an_application(loan: Loan, officer2: U
 def test_a_named_person_guarantees_with_id_and_phone(loan: Loan, officer: User) -> None:
     guarantor = guarantor_add(
         loan=loan, user=officer, full_name=" Grace Wanjiru ", national_id="zx 99-01",
-        phone="+254 700 111", amount=D("5000.00"),
+        phone="0722 111 222", amount=D("5000.00"),
     )  # fmt: skip
     assert (guarantor.full_name, guarantor.national_id, guarantor.phone) == (
         "Grace Wanjiru",
         "ZX9901",
-        "+254 700 111",
+        "+254722111222",  # E.164, like a borrower's phone
     )
 
 
@@ -70,7 +71,7 @@ def test_the_applicant_cannot_guarantee_their_own_loan(loan: Loan, officer: User
     with pytest.raises(ValidationError) as caught:
         guarantor_add(
             loan=loan, user=officer, full_name="Amina N.", national_id="ab-123456",
-            phone="1", amount=D("100"),
+            phone="0722 111 222", amount=D("100"),
         )  # fmt: skip
     assert "national ID of the applicant" in _errors(caught)["national_id"][0]
     assert not Guarantor.objects.exists()
@@ -83,7 +84,7 @@ def test_a_registered_borrower_typed_as_a_person_is_pointed_to_their_record(
     other = BorrowerFactory(full_name="Peter Otieno", national_id="PO777")
     with pytest.raises(ValidationError) as caught:
         guarantor_add(
-            loan=loan, user=officer, full_name="Peter", national_id="po 777", phone="1",
+            loan=loan, user=officer, full_name="Peter", national_id="po 777", phone="0722 111 222",
             amount=D("100"),
         )  # fmt: skip
     assert _errors(caught)["national_id"] == [
@@ -133,11 +134,16 @@ def test_the_same_guarantor_is_not_added_twice(loan: Loan, officer: User) -> Non
         guarantor_add(loan=loan, user=officer, borrower=other, amount=D("200"))
     assert "already guarantees" in _errors(caught)["borrower"][0]
     guarantor_add(
-        loan=loan, user=officer, full_name="G", national_id="G1", phone="1", amount=D("1")
+        loan=loan, user=officer, full_name="G", national_id="G1", phone="0722111222", amount=D("1")
     )
     with pytest.raises(ValidationError):
         guarantor_add(
-            loan=loan, user=officer, full_name="G", national_id="g-1", phone="1", amount=D("1")
+            loan=loan,
+            user=officer,
+            full_name="G",
+            national_id="g-1",
+            phone="0722111222",
+            amount=D("1"),
         )
 
 
@@ -178,13 +184,18 @@ def test_an_approved_loan_keeps_its_guarantors(loan: Loan, officer: User, office
 
 def test_remove_is_audited_with_what_was_removed(loan: Loan, officer: User) -> None:
     guarantor = guarantor_add(
-        loan=loan, user=officer, full_name="Grace", national_id="G1", phone="07", amount=D("10")
+        loan=loan,
+        user=officer,
+        full_name="Grace",
+        national_id="G1",
+        phone="0722111222",
+        amount=D("10"),
     )
     guarantor_remove(guarantor=guarantor, user=officer)
     assert not Guarantor.objects.exists()
     entry = AuditLog.objects.get(action="guarantor_removed")
     assert entry.details["before"] == {
-        "full_name": "Grace", "national_id": "G1", "phone": "07", "amount": "10.00",
+        "full_name": "Grace", "national_id": "G1", "phone": "+254722111222", "amount": "10.00",
     }  # fmt: skip
     with pytest.raises(StateConflict):
         guarantor_remove(guarantor=guarantor, user=officer)
@@ -225,3 +236,17 @@ def test_an_accountant_cannot_change_an_application(loan: Loan, accountant: User
         guarantor_add(loan=loan, user=accountant, borrower=BorrowerFactory(), amount=D("1"))
     with pytest.raises(PermissionDenied):
         collateral_add(loan=loan, user=accountant, type="land", description="Plot", value=D("1"))
+
+
+@pytest.mark.parametrize("typed", ["abc", "12", "+254 700 111", "0722 111 222 333 444"])
+def test_a_guarantors_phone_that_is_not_a_number_is_refused_like_a_borrowers(
+    loan: Loan, officer: User, typed: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        guarantor_add(
+            loan=loan, user=officer, full_name="Grace", national_id="G1", phone=typed,
+            amount=D("10"),
+        )  # fmt: skip
+    assert _errors(caught) == {"phone": [INVALID_PHONE]}
+    assert not Guarantor.objects.exists()
+    assert not AuditLog.objects.filter(action="guarantor_added").exists()

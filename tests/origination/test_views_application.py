@@ -57,7 +57,7 @@ def test_the_approver_sees_income_other_loans_exposure_guarantors_collateral_and
     guarantor_add(loan=loan, user=officer, borrower=BorrowerFactory(full_name="Peter Otieno"),
                   amount=D("2500.00"))  # fmt: skip
     guarantor_add(loan=loan, user=officer, full_name="Grace Wanjiru", national_id="GW1",
-                  phone="+254 700", amount=D("1000.00"))  # fmt: skip
+                  phone="+254 722 111 222", amount=D("1000.00"))  # fmt: skip
     collateral_add(loan=loan, user=officer, type="vehicle", description="Toyota KBZ 123A",
                    value=D("7200.00"))  # fmt: skip
     document_upload(borrower=borrower, user=officer, kind="payslip", file=upload("may.pdf"))
@@ -130,11 +130,12 @@ def test_add_a_registered_borrower_as_guarantor_by_number(
 def test_add_a_named_person_as_guarantor(officer_client: Client, loan: Loan) -> None:
     response = officer_client.post(
         reverse("guarantor_add", args=[loan.pk]),
-        {"who": "person", "full_name": "Grace Wanjiru", "national_id": "GW 1", "phone": "0700",
-         "amount": "1000.50"},
+        {"who": "person", "full_name": "Grace Wanjiru", "national_id": "GW 1",
+         "phone": "0722 111 222", "amount": "1000.50"},
     )  # fmt: skip
     assert response.status_code == 302
-    assert Guarantor.objects.get().national_id == "GW1"
+    guarantor = Guarantor.objects.get()
+    assert (guarantor.national_id, guarantor.phone) == ("GW1", "+254722111222")
 
 
 def test_the_applicant_as_guarantor_is_refused_on_the_page(
@@ -160,12 +161,15 @@ def test_the_applicant_as_guarantor_is_refused_on_the_page(
         ({"who": "borrower", "borrower": "B-999999", "amount": "1"},
          "No registered borrower has this number or national ID."),
         ({"who": "person", "amount": "1"}, "Enter the guarantor&#x27;s full name."),
-        ({"who": "person", "full_name": "G", "national_id": "G1", "phone": "1", "amount": "1e3"},
+        ({"who": "person", "full_name": "G", "national_id": "G1", "phone": "abc", "amount": "1"},
+         "Enter a valid phone number, for example +254 712 345 678"),
+        ({"who": "person", "full_name": "G", "national_id": "G1", "phone": "0722 111 222",
+          "amount": "1e3"},
          "Enter the amount guaranteed as a number, such as 1500 or 1500.50."),
-        ({"who": "person", "full_name": "G", "national_id": "G1", "phone": "1",
+        ({"who": "person", "full_name": "G", "national_id": "G1", "phone": "0722 111 222",
           "amount": "5000.01"},
          "The amount guaranteed cannot be more than the loan&#x27;s principal, USD 5,000.00."),
-        ({"who": "person", "full_name": "G\x01x", "national_id": "G1", "phone": "1",
+        ({"who": "person", "full_name": "G\x01x", "national_id": "G1", "phone": "0722 111 222",
           "amount": "1"}, "Remove the control characters"),
     ],
 )  # fmt: skip
@@ -255,7 +259,7 @@ def test_the_decision_page_runs_a_fixed_number_of_queries(
         LoanFactory(borrower=borrower, submitted_by=officer)
         guarantor_add(loan=loan, user=officer, borrower=BorrowerFactory(), amount=D("10"))
         guarantor_add(loan=loan, user=officer, full_name=f"P{i}", national_id=f"P{i}",
-                      phone="1", amount=D("10"))  # fmt: skip
+                      phone="0722 111 222", amount=D("10"))  # fmt: skip
         collateral_add(loan=loan, user=officer, type="other", description=f"Item {i}",
                        value=D("100"))  # fmt: skip
         document_upload(borrower=borrower, user=officer, kind="other", file=upload(f"d{i}.pdf"))

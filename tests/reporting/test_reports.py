@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -338,6 +339,30 @@ def test_disbursements_page_and_csv(officer_client: Client) -> None:
     assert all(re.fullmatch(r"\d+\.\d\d", r["Annual rate %"]) for r in by_number.values())
     assert all(re.fullmatch(r"\d+\.\d\d", r["Outstanding"]) for r in by_number.values())
     assert wo["Frequency"] in {"Monthly", "Bi-weekly", "Weekly"}
+
+
+def test_disbursements_default_range_with_nothing_disbursed_says_so(officer_client: Client) -> None:
+    weekly_loan(disbursed_days_ago=400)  # long before any default range
+    page = officer_client.get(reverse("report_disbursements"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Nothing was disbursed in this range" in html
+    assert page.context["totals"].count == 0
+    assert f"{settings.KARO_CURRENCY} 0.00" in html  # the totals, zero
+    assert "Download CSV" in html
+    rows = parse_csv(officer_client.get(reverse("report_disbursements"), {"format": "csv"}))
+    assert rows[0][:2] == ["Loan", "Disbursed on"] and rows[1:] == []
+
+
+def test_disbursements_name_custom_terms_like_every_other_page(officer_client: Client) -> None:
+    loan = weekly_loan(disbursed_days_ago=0, product=None)
+    assert loan.product is None
+    html = officer_client.get(
+        reverse("report_disbursements"),
+        {"date_from": today().isoformat(), "date_to": today().isoformat()},
+    ).content.decode()
+    row = html[html.index(loan.number) :].split("</tr>")[0]
+    assert "<td>Custom terms</td>" in row and "—" not in row
 
 
 def test_disbursements_page_query_count_is_fixed(
