@@ -43,6 +43,7 @@ def test_borrower_pages_and_lists_show_the_phone_grouped(
         officer_client.get(reverse("borrower_list")),
         accountant_client.get(reverse("repayment_list"), {"q": "Amina"}),
         accountant_client.get(reverse("repayment_create", args=[loan.pk])),
+        accountant_client.get(reverse("collection_sheet")),
     ]
     for response in pages:
         html = response.content.decode()
