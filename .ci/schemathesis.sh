@@ -73,7 +73,7 @@ call() {  # call TOKEN PATH BODY → the answer's id
 
 # A borrower, an application and an active loan with a payment, so ids 1 and 2 exist.
 BORROWER=$(call "$OFFICER" /api/borrowers \
-  '{"full_name": "Fuzz Borrower", "national_id": "FZ-1", "date_of_birth": "1990-01-01", "phone": "+100"}')
+  '{"full_name": "Fuzz Borrower", "national_id": "FZ-1", "date_of_birth": "1990-01-01", "phone": "+254712345678"}')
 LOAN=$(call "$OFFICER" /api/loans \
   "{\"borrower_id\": $BORROWER, \"principal\": \"5000\", \"annual_interest_rate\": \"12\", \"installments\": 18}")
 call "$OFFICER" /api/create-loans "{\"borrower_id\": $BORROWER, \"loan_amount\": 1000, \"repayment_period\": 12}" >/dev/null
