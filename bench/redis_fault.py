@@ -198,7 +198,10 @@ def main() -> None:
             int(pk)
             for pk in subprocess.run(
                 ["psql", DATABASE, "-tA", "-c",
-                 "SELECT id FROM lending_loan WHERE status = 'active' ORDER BY id LIMIT 12"],
+                 # The largest balances: a few hundred payments of about 1.00 must never
+                 # pay one off (a closed loan would refuse the rest, which is not a fault).
+                 "SELECT id FROM lending_loan WHERE status = 'active' AND outstanding >= 500 "
+                 "ORDER BY outstanding DESC, id LIMIT 12"],
                 check=True, capture_output=True, text=True,
             ).stdout.split()
         ]  # fmt: skip
