@@ -1,4 +1,5 @@
-"""Borrowers: list (search, paginated), register, read. Writes go through `borrower_create`."""
+"""Borrowers: list (search, paginated), register, read, change. Writes go through
+`borrower_create` and `borrower_update`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,18 @@ from ninja import Query, Router
 from ninja.responses import Status
 
 from lending.api.common import found, page_of, user_with
-from lending.api.schemas import BorrowerFilters, BorrowerIn, BorrowerOut, BorrowerPage, Id, errors
+from lending.api.schemas import (
+    BorrowerFilters,
+    BorrowerIn,
+    BorrowerOut,
+    BorrowerPage,
+    BorrowerPatch,
+    Id,
+    errors,
+)
 from lending.models import Borrower
 from lending.selectors.borrowers import borrower_list
-from lending.services.borrowers import borrower_create
+from lending.services.borrowers import borrower_create, borrower_update
 
 router = Router(tags=["borrowers"])
 
@@ -37,3 +46,18 @@ def create_borrower(request: HttpRequest, payload: BorrowerIn) -> Status:
 def get_borrower(request: HttpRequest, id: Id) -> Borrower:
     user_with(request, "lending.view_borrower")
     return found(Borrower.objects.all(), id, "Borrower")
+
+
+@router.patch(
+    "/{id}",
+    response={200: BorrowerOut, **errors(400, 401, 403, 404, 422)},
+    summary="Change a borrower",
+    description='Only the fields sent change (for example `{"reminders_opt_out": true}` '
+    "when the borrower asks for no reminders); the change is audited with old and new values.",
+)
+def update_borrower(request: HttpRequest, id: Id, payload: BorrowerPatch) -> Borrower:
+    user = user_with(request, "lending.change_borrower")
+    borrower = found(Borrower.objects.all(), id, "Borrower")
+    return borrower_update(
+        borrower=borrower, user=user, request=request, **payload.model_dump(exclude_unset=True)
+    )

@@ -233,6 +233,29 @@ class BorrowerIn(StrictIn):
     address: Annotated[LongText, Field(max_length=ADDRESS_MAX_LENGTH)] = ""
     employer: Annotated[Text, Field(max_length=200)] = ""
     monthly_income: MoneyIn = Decimal("0.00")
+    reminders_opt_out: bool = Field(
+        False, description="The borrower asked for no SMS or e-mail payment reminders."
+    )
+
+
+class BorrowerPatch(StrictIn):
+    """The fields to change; those left out keep their value. A field sent as null is a 422
+    naming it (nothing here can be emptied by null: send "" for the optional texts)."""
+
+    # Each type takes no null, and a left-out field is never validated: its default None
+    # means "keep" (`model_dump(exclude_unset=True)` leaves it out).
+    full_name: Annotated[Text, Field(min_length=1, max_length=200)] = None  # type: ignore[assignment]
+    national_id: Annotated[Text, Field(min_length=1, max_length=40)] = None  # type: ignore[assignment]
+    date_of_birth: AnyDate = None  # type: ignore[assignment]
+    phone: Annotated[Text, Field(min_length=1, max_length=30)] = None  # type: ignore[assignment]
+    email: Annotated[Text, Field(max_length=254)] = None  # type: ignore[assignment]
+    address: Annotated[LongText, Field(max_length=ADDRESS_MAX_LENGTH)] = None  # type: ignore[assignment]
+    employer: Annotated[Text, Field(max_length=200)] = None  # type: ignore[assignment]
+    monthly_income: MoneyIn = None  # type: ignore[assignment]
+    reminders_opt_out: bool = Field(
+        None,  # type: ignore[arg-type]
+        description="True: no SMS or e-mail payment reminders from now on.",
+    )
 
 
 class BorrowerOut(Schema):
@@ -246,6 +269,7 @@ class BorrowerOut(Schema):
     address: str
     employer: str
     monthly_income: Money
+    reminders_opt_out: bool
     created_at: datetime
 
 

@@ -140,3 +140,65 @@ def test_borrower_list_runs_a_fixed_number_of_queries(
         BorrowerFactory()
     with django_assert_max_num_queries(baseline):
         assert admin_api.get("/api/borrowers").json()["count"] == 16
+
+
+def test_opt_out_at_registration(officer_api: ApiClient) -> None:
+    response = officer_api.post("/api/borrowers", body(reminders_opt_out=True))
+    assert response.status_code == 201, response.json()
+    assert response.json()["reminders_opt_out"] is True
+    assert Borrower.objects.get(pk=response.json()["id"]).reminders_opt_out is True
+
+
+def test_patch_opts_a_borrower_out_of_reminders(officer_api: ApiClient) -> None:
+    borrower = BorrowerFactory(email="old@example.org")
+    response = officer_api.call(
+        "PATCH", f"/api/borrowers/{borrower.pk}", {"reminders_opt_out": True}
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["reminders_opt_out"] is True
+    borrower.refresh_from_db()
+    assert borrower.reminders_opt_out is True
+    assert borrower.email == "old@example.org"  # what was not sent keeps its value
+    entry = AuditLog.objects.get(action=AuditLog.Action.BORROWER_UPDATED)
+    assert entry.details["changes"]["reminders_opt_out"] == [False, True]
+
+
+def test_patch_refuses_bad_input_and_changes_nothing(officer_api: ApiClient) -> None:
+    borrower = BorrowerFactory(phone="+254712345678")
+    response = officer_api.call(
+        "PATCH", f"/api/borrowers/{borrower.pk}", {"phone": "12", "reminders_opt_out": True}
+    )
+    assert response.status_code in (400, 422)
+    assert "phone" in str(response.json())
+    borrower.refresh_from_db()
+    assert borrower.reminders_opt_out is False
+    unknown = officer_api.call("PATCH", f"/api/borrowers/{borrower.pk}", {"opt_out": True})
+    assert unknown.status_code == 422
+    assert "opt_out" in str(unknown.json())
+
+
+def test_patch_needs_the_right_to_edit_borrowers(accountant_api: ApiClient) -> None:
+    borrower = BorrowerFactory()
+    response = accountant_api.call(
+        "PATCH", f"/api/borrowers/{borrower.pk}", {"reminders_opt_out": True}
+    )
+    assert response.status_code == 403
+    borrower.refresh_from_db()
+    assert borrower.reminders_opt_out is False
+    missing = accountant_api.call("PATCH", "/api/borrowers/999999", {"reminders_opt_out": True})
+    assert missing.status_code in (403, 404)
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        *("full_name", "national_id", "date_of_birth", "phone", "email", "address"),
+        *("employer", "monthly_income", "reminders_opt_out"),
+    ],
+)
+def test_patch_null_is_422_on_the_field(officer_api: ApiClient, field: str) -> None:
+    borrower = BorrowerFactory()
+    response = officer_api.call("PATCH", f"/api/borrowers/{borrower.pk}", {field: None})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == field
+    assert not AuditLog.objects.filter(action=AuditLog.Action.BORROWER_UPDATED).exists()

@@ -13,7 +13,7 @@ PATHS = {
     "/api/auth/token/refresh": {"post"},
     "/api/auth/logout": {"post"},
     "/api/borrowers": {"get", "post"},
-    "/api/borrowers/{id}": {"get"},
+    "/api/borrowers/{id}": {"get", "patch"},
     "/api/loans": {"get", "post"},
     "/api/create-loans": {"post"},
     "/api/loans/{id}": {"get"},

@@ -19,7 +19,7 @@ def is_json(response: object) -> bool:
     ("method", "path", "allowed"),
     [
         ("DELETE", "/api/loans/1", {"GET"}),
-        ("PUT", "/api/borrowers/1", {"GET"}),
+        ("PUT", "/api/borrowers/1", {"GET", "PATCH"}),
         ("PATCH", "/api/loans", {"GET", "POST"}),
         ("GET", "/api/loans/1/approve", {"POST"}),
         ("DELETE", "/api/loans/1/repayments", {"GET", "POST"}),

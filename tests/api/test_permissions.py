@@ -100,6 +100,14 @@ ENDPOINTS = [
     Endpoint("create borrower", "post", "/api/borrowers", STAFF, 201, lambda w: _borrower_body()),
     Endpoint("read borrower", "get", "/api/borrowers/{borrower_id}", ALL, 200),
     Endpoint(
+        "change borrower",
+        "patch",
+        "/api/borrowers/{borrower_id}",
+        STAFF,
+        200,
+        lambda w: {"reminders_opt_out": True},
+    ),
+    Endpoint(
         "apply",
         "post",
         "/api/loans",
@@ -203,6 +211,10 @@ def call(client: ApiClient, endpoint: Endpoint, world: World) -> Any:
     path = endpoint.path.format(**world.__dict__)
     if endpoint.method == "get":
         return client.get(path)
+    if endpoint.method != "post":
+        return client.call(
+            endpoint.method.upper(), path, endpoint.body(world) if endpoint.body else None
+        )
     return client.post(path, endpoint.body(world) if endpoint.body else None)
 
 
