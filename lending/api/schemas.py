@@ -252,10 +252,9 @@ class BorrowerPatch(StrictIn):
     address: Annotated[LongText, Field(max_length=ADDRESS_MAX_LENGTH)] = None  # type: ignore[assignment]
     employer: Annotated[Text, Field(max_length=200)] = None  # type: ignore[assignment]
     monthly_income: MoneyIn = None  # type: ignore[assignment]
-    reminders_opt_out: bool = Field(
-        None,  # type: ignore[arg-type]
-        description="True: no SMS or e-mail payment reminders from now on.",
-    )
+    reminders_opt_out: Annotated[
+        bool, Field(description="True: no SMS or e-mail payment reminders from now on.")
+    ] = None  # type: ignore[assignment]
 
 
 class BorrowerOut(Schema):
