@@ -86,7 +86,7 @@ def test_accountant_pays_in_two_parts_closes_the_loan_and_prints_the_receipt(pag
     assert not prints.exists()
     receipt.add_init_script("window.print = function () { window.__printed = true; };")
     receipt.click("#print-button")
-    receipt.wait_for_function("window.__printed === true")
+    receipt.wait_for_function("() => window.__printed === true")
     assert [e.details["format"] for e in prints] == ["html"]
 
     # Its PDF opens in a tab (inline); the Download link saves it, the same receipt.
