@@ -48,6 +48,14 @@ _ADMIN = sorted(
     | set(_ACCOUNTANT)
     | {
         "lending.write_off_loan",
+        "lending.transfer_borrower",
+        "accounts.view_office",
+        "accounts.add_office",
+        "accounts.change_office",
+        "accounts.view_useroffice",
+        "accounts.add_useroffice",
+        "accounts.change_useroffice",
+        "accounts.delete_useroffice",
         "ledger.add_account",
         "ledger.change_account",
         "ledger.delete_account",

@@ -15,6 +15,8 @@ from typing import Any, cast
 from django import forms
 from django.utils import timezone
 
+from accounts.models import Office
+from accounts.offices import visible_offices
 from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
 from ledger.models import Account
 
@@ -25,15 +27,36 @@ def _latest() -> date:
     return today.replace(year=today.year + 1, day=1)
 
 
+class OfficeChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return obj.indented_name
+
+
 class _OneDateForm(InputRulesMixin, forms.Form):
     """One date from the query string, today when none is given."""
 
     field_name = "as_of"
 
-    def __init__(self, data: Any = None) -> None:
-        if data is not None and not data.get(self.field_name):
+    def __init__(self, data: Any = None, *, user: Any = None) -> None:
+        if data is not None and not data.get(self.field_name) and not data.get("office"):
             data = None  # no filter given: today
         super().__init__(data, initial={self.field_name: timezone.localdate()})
+        self.fields[self.field_name].required = False  # none given: today
+        if user is not None:
+            offices = list(visible_offices(user))
+            if len(offices) > 1:  # one office's books, or all of the user's
+                self.fields["office"] = OfficeChoiceField(
+                    queryset=visible_offices(user),
+                    required=False,
+                    empty_label="All my offices",
+                    error_messages={"invalid_choice": "Choose one of your offices."},
+                )
+
+    def office(self) -> Office | None:
+        """The office chosen (call after is_valid), or None: all of the user's."""
+        if not self.is_bound or "office" not in self.fields:
+            return None
+        return self.cleaned_data.get("office")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -44,7 +67,7 @@ class _OneDateForm(InputRulesMixin, forms.Form):
 
     def day(self) -> date:
         """The chosen date (call after is_valid), or today when nothing was given."""
-        if self.is_bound:
+        if self.is_bound and self.cleaned_data.get(self.field_name):
             return self.cleaned_data[self.field_name]
         return self.initial[self.field_name]
 

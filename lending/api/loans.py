@@ -14,7 +14,8 @@ from django.utils import timezone
 from ninja import Query, Router
 from ninja.responses import Status
 
-from lending.api.common import found, not_found, page_of, referenced, user_with
+from accounts.offices import reaches_everything, scope
+from lending.api.common import exists_or_404, found, not_found, page_of, referenced, user_with
 from lending.api.history import loan_answer, loans_for_answers
 from lending.api.schemas import (
     ApproveIn,
@@ -74,7 +75,9 @@ def _terms(payload: TermsIn) -> tuple[LoanProduct | None, dict[str, Any]]:
 
 def _submit(request: HttpRequest, *, borrower_id: int, purpose: str, terms: TermsIn) -> Status:
     user = user_with(request, "lending.add_loan")
-    borrower = referenced(Borrower.objects.all(), borrower_id, "borrower_id", "borrower")
+    borrower = referenced(
+        scope(Borrower.objects.all(), user), borrower_id, "borrower_id", "borrower"
+    )
     product, values = _terms(terms)
     loan = loan_submit(
         user=user,
@@ -84,7 +87,7 @@ def _submit(request: HttpRequest, *, borrower_id: int, purpose: str, terms: Term
         request=request,
         **values,
     )
-    return Status(201, _loan(loan.pk))
+    return Status(201, _loan(loan.pk, user))
 
 
 @router.post(
@@ -145,9 +148,9 @@ def create_loan_seed(request: HttpRequest, payload: SeedLoanIn) -> Status:
     return _submit(request, borrower_id=payload.borrower_id, purpose=payload.purpose, terms=terms)
 
 
-def _loan(pk: int) -> dict[str, Any]:
-    """The answer for one loan, or 404: one query."""
-    loan = loans_for_answers(Loan.objects.filter(pk=pk)).first()
+def _loan(pk: int, user: User) -> dict[str, Any]:
+    """The answer for one loan, or 404 (also another office's): one query."""
+    loan = loans_for_answers(scope(Loan.objects.filter(pk=pk), user)).first()
     if loan is None:
         raise not_found("Loan")
     return loan_answer(loan, today=timezone.localdate())
@@ -155,18 +158,21 @@ def _loan(pk: int) -> dict[str, Any]:
 
 @router.get("/loans", response={200: LoanPage, **errors(401, 403, 422)}, summary="List loans")
 def list_loans(request: HttpRequest, filters: Query[LoanFilters]) -> dict[str, Any]:
-    user_with(request, "lending.view_loan")
+    user = user_with(request, "lending.view_loan")
     officer = None
     if filters.officer:
         officer = User.objects.filter(username=filters.officer).first()
         if officer is None:  # nobody by that name submitted anything
             return page_of(request, Loan.objects.none(), filters)
-    matching = loan_list(
-        query=filters.q,
-        status=filters.status or "",
-        officer=officer,
-        product_id=filters.product_id,
-        borrower_id=filters.borrower_id,
+    matching = scope(
+        loan_list(
+            query=filters.q,
+            status=filters.status or "",
+            officer=officer,
+            product_id=filters.product_id,
+            borrower_id=filters.borrower_id,
+        ),
+        user,
     )
     page = page_of(request, loans_for_answers(matching), filters)
     today = timezone.localdate()
@@ -183,8 +189,8 @@ def get_loan(request: HttpRequest, id: Id) -> dict[str, Any]:
     """A pending application shows the totals its terms would give (`projected: true`); an
     active loan its `balance`: owed today by component (the same figures as the loan page and
     `/loans/{id}/status`)."""
-    user_with(request, "lending.view_loan")
-    answer = _loan(id)
+    user = user_with(request, "lending.view_loan")
+    answer = _loan(id, user)
     active = answer["status"] == Loan.Status.ACTIVE
     answer["balance"] = loan_status(id).balance if active else None
     return answer
@@ -201,10 +207,10 @@ def approve_loan(request: HttpRequest, id: Id, payload: ApproveIn | None = None)
     application can be approved (409). The schedule is built from the disbursement date
     (today when the body is empty or left out)."""
     user = user_with(request, "lending.approve_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     disbursement_date = payload.disbursement_date if payload else None
     loan_approve(loan=loan, user=user, disbursement_date=disbursement_date, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -214,9 +220,9 @@ def approve_loan(request: HttpRequest, id: Id, payload: ApproveIn | None = None)
 )
 def reject_loan(request: HttpRequest, id: Id, payload: RejectIn) -> dict[str, Any]:
     user = user_with(request, "lending.approve_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_reject(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -228,9 +234,9 @@ def write_off_loan(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str,
     """Collection stops: everything left is written off by component and journalled as a
     loss. Only an active loan (409); the reason is required (400)."""
     user = user_with(request, "lending.write_off_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_write_off(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -243,9 +249,9 @@ def undo_write_off(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str,
     mirrored. Only a written-off loan with nothing booked since (409); not when the books are
     closed through the write-off's date (400); the reason is required (400)."""
     user = user_with(request, "lending.write_off_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_write_off_undo(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 def _row(
@@ -297,8 +303,8 @@ def get_loan_schedule(request: HttpRequest, id: Id) -> dict[str, Any]:
     """The stored schedule with what has been paid against each installment (`overdue` when
     its due date has passed unpaid). A pending application has no stored schedule yet: its
     answer is the schedule it would get if disbursed today, marked `projected`."""
-    user_with(request, "lending.view_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    user = user_with(request, "lending.view_loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     if loan.status == Loan.Status.PENDING:
         projected = build_schedule(terms_for(loan, timezone.localdate()))
         return _schedule(_from_engine(projected), projected=True)
@@ -329,7 +335,9 @@ def get_loan_status(request: HttpRequest, id: Id) -> LoanStatus:
     """`ahead`, `on_track` or `behind` with the figures behind it, from the same cache as the
     pages (`loan_status:{id}`, dropped on every repayment, reversal or status change). The
     status is null for a loan that is not active; the figures are still given."""
-    user_with(request, "lending.view_loan")
+    user = user_with(request, "lending.view_loan")
+    if not reaches_everything(user):  # another office's loan is a 404
+        exists_or_404(scope(Loan.objects.all(), user), id, "Loan")
     try:
         return loan_status(id)
     except Loan.DoesNotExist:
