@@ -36,6 +36,7 @@ __all__ = [
     "check_office_choice",
     "get_scoped_or_404",
     "office_ids",
+    "only_one_office",
     "reaches_everything",
     "scope",
     "scope_key",
@@ -140,3 +141,8 @@ def user_office_set(*, user: User, office: Office | None) -> None:
         UserOffice.objects.filter(user=user).delete()
     else:
         UserOffice.objects.update_or_create(user=user, defaults={"office": office})
+
+
+def only_one_office(user: AnyUser) -> bool:
+    """Whether the user reaches a single office (no office filter to offer them): one query."""
+    return not visible_offices(user)[1:2].exists()

@@ -15,8 +15,9 @@ from typing import Any, cast
 from django import forms
 from django.utils import timezone
 
+from accounts.forms import OfficeChoiceField
 from accounts.models import Office
-from accounts.offices import visible_offices
+from accounts.offices import only_one_office, visible_offices
 from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
 from ledger.models import Account
 
@@ -25,11 +26,6 @@ def _latest() -> date:
     """The latest date a filter accepts: the 1st of this month next year (like the reports)."""
     today = timezone.localdate()
     return today.replace(year=today.year + 1, day=1)
-
-
-class OfficeChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
-        return obj.indented_name
 
 
 class _OneDateForm(InputRulesMixin, forms.Form):
@@ -42,15 +38,13 @@ class _OneDateForm(InputRulesMixin, forms.Form):
             data = None  # no filter given: today
         super().__init__(data, initial={self.field_name: timezone.localdate()})
         self.fields[self.field_name].required = False  # none given: today
-        if user is not None:
-            offices = list(visible_offices(user))
-            if len(offices) > 1:  # one office's books, or all of the user's
-                self.fields["office"] = OfficeChoiceField(
-                    queryset=visible_offices(user),
-                    required=False,
-                    empty_label="All my offices",
-                    error_messages={"invalid_choice": "Choose one of your offices."},
-                )
+        if user is not None and not only_one_office(user):  # one office's books, or all
+            self.fields["office"] = OfficeChoiceField(
+                queryset=visible_offices(user),
+                required=False,
+                empty_label="All my offices",
+                error_messages={"invalid_choice": "Choose one of your offices."},
+            )
 
     def office(self) -> Office | None:
         """The office chosen (call after is_valid), or None: all of the user's."""
