@@ -107,6 +107,14 @@ class LoanProductAdmin(admin.ModelAdmin):
         ),
         ("Tolerances", {"fields": [("arrears_tolerance", "close_tolerance")]}),
         (
+            "Working days",
+            {
+                "fields": ["due_date_rule"],
+                "description": "Where a due date that falls on a weekday off or a holiday "
+                "goes. A loan keeps its product's choice as it was when it was approved.",
+            },
+        ),
+        (
             "Payment reminders",
             {
                 "fields": [
