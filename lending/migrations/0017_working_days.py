@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("lending", "0015_auditlog_origination_actions"),
+        ("lending", "0016_charges"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
