@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0004_offices"),
-        ("lending", "0015_auditlog_origination_actions"),
+        ("lending", "0017_working_days"),
     ]
 
     operations = [
@@ -100,6 +100,8 @@ class Migration(migrations.Migration):
                     ("borrower_transferred", "Borrower moved to another office"),
                     ("office_saved", "Office saved"),
                     ("user_office_changed", "User's office changed"),
+                    ("calendar_changed", "Working days changed"),
+                    ("loans_rescheduled", "Loans rescheduled"),
                 ],
                 db_index=True,
                 max_length=32,
