@@ -311,10 +311,6 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     return render(request, "lending/loans/detail.html", context)
 
 
-FOUR_EYES_APPROVE = "You submitted this application, so someone else must approve it."
-FOUR_EYES_DECIDE = "You submitted this application, so someone else must decide it."
-
-
 def _own(request: HttpRequest, loan: Loan) -> bool:
     return loan.submitted_by_id == request.user.pk
 
@@ -360,7 +356,7 @@ def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
     # Four eyes before anything else, so one's own application is a 403 whatever was posted
     # (the service checks it again under the row lock).
-    require(not _own(request, loan), FOUR_EYES_APPROVE)
+    require(not _own(request, loan), services.four_eyes_refusal(loan))
     return _transition(
         request,
         pk,
@@ -380,7 +376,7 @@ def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def loan_reject(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
-    require(not _own(request, loan), FOUR_EYES_DECIDE)
+    require(not _own(request, loan), services.four_eyes_refusal(loan, "decide"))
     return _transition(
         request,
         pk,
