@@ -30,6 +30,7 @@ from accounts.access import (
 from ledger.services import check_open
 from lending.audit import audit_record
 from lending.bulk import update_rows
+from lending.charges import ChargeError, ChargeTerm, LoanFees, loan_fees
 from lending.errors import StateConflict
 from lending.models import (
     FROZEN_TERMS,
@@ -40,10 +41,20 @@ from lending.models import (
     Loan,
     LoanProduct,
     LoanTransaction,
+    ProductCharge,
     Repayment,
 )
-from lending.replay import Book, Kind
-from lending.schedule import MAX_PRINCIPAL, LoanTerms, Schedule, TermsError, build_schedule
+from lending.replay import Book, Kind, Line, Parts
+from lending.schedule import (
+    MAX_PRINCIPAL,
+    DueDateRule,
+    LoanTerms,
+    Schedule,
+    TermsError,
+    WorkingCalendar,
+    build_schedule,
+)
+from lending.selectors.calendar import working_calendar
 from lending.services import transactions as books
 from lending.services.numbers import next_loan_number
 from lending.signals import loan_changed
@@ -69,28 +80,42 @@ CENT = Decimal("0.01")
 DISBURSEMENT_METHOD = "bank_transfer"
 
 
-def terms_for(loan: Loan, disbursement_date: date) -> LoanTerms:
-    """The schedule engine's view of a loan's stored terms."""
+def due_date_rule_for(product: LoanProduct | None) -> str:
+    """Where a due date on a day off goes for a new loan: its product's rule, else `next`
+    (DESIGN.md: the next working day)."""
+    return product.due_date_rule if product is not None else DueDateRule.NEXT
+
+
+def terms_for(
+    loan: Loan, disbursement_date: date, *, due_date_rule: str = DueDateRule.KEEP
+) -> LoanTerms:
+    """The schedule engine's view of a loan's stored terms; due dates move by
+    `due_date_rule` when the engine is given a calendar (the amounts never depend on it)."""
     try:
         return LoanTerms(
             disbursement_date=disbursement_date,
+            due_date_rule=DueDateRule(due_date_rule),
             **{name: getattr(loan, name) for name in TERM_FIELDS},
         )
     except TermsError as exc:
         raise ValidationError({exc.field: exc.message}) from exc
 
 
-def projection_terms(loan: Loan, today: date) -> LoanTerms:
+def projection_terms(
+    loan: Loan, today: date, *, due_date_rule: str = DueDateRule.KEEP
+) -> LoanTerms:
     """The terms a loan not disbursed yet would be scheduled with: a pending application from
     today; an approved loan for its approved amount, from the later of today and the expected
-    disbursement date."""
+    disbursement date, with its due-date rule frozen at approval."""
     if loan.status != Status.APPROVED:
-        return terms_for(loan, today)
+        return terms_for(loan, today, due_date_rule=due_date_rule)
     start = max(today, loan.expected_disbursement_date or today)
     values = {name: getattr(loan, name) for name in TERM_FIELDS}
     values["principal"] = loan.approved_amount or loan.principal
     try:
-        return LoanTerms(disbursement_date=start, **values)
+        return LoanTerms(
+            disbursement_date=start, due_date_rule=DueDateRule(loan.due_date_rule), **values
+        )
     except TermsError as exc:
         raise ValidationError({exc.field: exc.message}) from exc
 
@@ -201,10 +226,33 @@ def check_installment_multiple(
         )
 
 
-def preview_schedule(terms: dict[str, Any], disbursement_date: date) -> Schedule:
-    """Build a schedule from raw terms, turning engine errors into field ValidationErrors."""
+def projected_schedule(loan: Loan, today: date) -> Schedule:
+    """What approving a pending application today would store: its product's due-date rule
+    on today's working-day calendar. For an approved loan not disbursed yet: what disbursing
+    its approved amount on the later of today and the expected date would store."""
+    terms = projection_terms(loan, today, due_date_rule=due_date_rule_for(loan.product))
+    return build_schedule(terms, working_calendar())
+
+
+def preview_schedule(
+    terms: dict[str, Any],
+    disbursement_date: date,
+    *,
+    due_date_rule: str = DueDateRule.NEXT,
+    calendar: WorkingCalendar | None = None,
+) -> Schedule:
+    """Build a schedule from raw terms, turning engine errors into field ValidationErrors.
+    With a `calendar`, due dates on days off move by `due_date_rule` (the amounts do not
+    depend on it, so checking terms needs no calendar)."""
     try:
-        schedule = build_schedule(LoanTerms(disbursement_date=disbursement_date, **terms))
+        schedule = build_schedule(
+            LoanTerms(
+                disbursement_date=disbursement_date,
+                due_date_rule=DueDateRule(due_date_rule),
+                **terms,
+            ),
+            calendar,
+        )
     except TermsError as exc:
         raise ValidationError({exc.field: exc.message}) from exc
     except (InvalidOperation, TypeError) as exc:
@@ -315,11 +363,16 @@ def _disburse(
     loan: Loan, *, user: User, disbursement_date: date, amount: Decimal, method: str
 ) -> tuple[Book, int]:
     """Hand the money over (the loan is locked and its terms frozen): the schedule is built
-    from the disbursement date and stored in one bulk insert; the disbursement is the loan's
-    first transaction, with its journal entry (loan portfolio debited, the fund source of
-    `method` credited). Returns the loan's book and its number of installments."""
+    from the disbursement date on the working-day calendar and stored in one bulk insert; the
+    disbursement is the loan's first transaction, with its journal entry (loan portfolio
+    debited, the fund source of `method` credited, less any fee deducted), and the fees the
+    installments owe are one charge on the same day. Returns the loan's book and its number of
+    installments; the caller saves the loan (with `charges` and `fees_deducted`)."""
     loan.principal = amount
-    schedule = build_schedule(terms_for(loan, disbursement_date))
+    terms = terms_for(loan, disbursement_date, due_date_rule=loan.due_date_rule)
+    schedule = build_schedule(terms, working_calendar())
+    fees = fees_for(loan.charge_terms, amount, disbursement_date, schedule)
+    per_installment = fees.by_installment()
     installments = Installment.objects.bulk_create(
         [
             Installment(
@@ -334,8 +387,12 @@ def _disburse(
     )
     loan.status = Status.ACTIVE
     loan.disbursement_date = disbursement_date
+    loan.fees_deducted = fees.deducted
     book = Book.open([books.schedule_row(i) for i in installments], disbursement_date)
-    effect = book.apply(books.new_txn(Kind.DISBURSEMENT, disbursement_date, amount))
+    accounts = books.accounts_for(loan)
+    effect = book.apply(
+        books.new_txn(Kind.DISBURSEMENT, disbursement_date, amount, deducted=fees.deducted)
+    )
     books.store_in_order(
         loan=loan,
         installments=installments,
@@ -348,8 +405,10 @@ def _disburse(
             "method": method,
         },
         user=user,
-        accounts=books.accounts_for(loan),
+        accounts=accounts,
     )
+    if per_installment:
+        _charge_scheduled_fees(loan, installments, book, per_installment, user, accounts)
     return book, len(installments)
 
 
@@ -421,6 +480,8 @@ def loan_approve(
                 "approved_amount",
                 "approved_on",
                 "accounting_basis",
+                "charges",
+                "fees_deducted",
                 *FROZEN_TERMS,
             ]
         )
@@ -437,6 +498,8 @@ def loan_approve(
                     "total_repayable": loan.total_repayable,
                     "installments": count,
                     "frozen_terms": {name: getattr(loan, name) for name in FROZEN_TERMS},
+                    **({"charges": loan.charges} if loan.charges else {}),
+                    **({"fees_deducted": loan.fees_deducted} if loan.fees_deducted else {}),
                 },
             },
             request=request,
@@ -510,6 +573,7 @@ def _approve_only(
             "decided_by",
             "decided_at",
             "accounting_basis",
+            "charges",
             "updated_at",
             *FROZEN_TERMS,
         ]
@@ -609,6 +673,7 @@ def loan_disburse(
                 "principal",
                 "disbursement_date",
                 "disbursement_reference",
+                "fees_deducted",
                 "incremental_from",
                 "updated_at",
             ]
@@ -726,6 +791,7 @@ def loan_disbursement_undo(
         for name in ("total_repayable", "total_paid", "total_waived", "outstanding", "overpaid"):
             setattr(loan, name, ZERO)
         loan.days_past_due = 0
+        loan.fees_deducted = ZERO
         if loan.approved_amount is None:  # approved before approval amounts were kept
             loan.approved_amount = loan.principal
         loan.save(
@@ -740,6 +806,7 @@ def loan_disbursement_undo(
                 "outstanding",
                 "overpaid",
                 "days_past_due",
+                "fees_deducted",
                 "approved_amount",
                 "updated_at",
             ]
@@ -763,13 +830,68 @@ def loan_disbursement_undo(
 def _freeze_terms(loan: Loan) -> None:
     """Copy the product's terms onto the loan as they are at approval (DESIGN.md, "Charges,
     penalties and delinquency"): a later edit of the product leaves this loan alone. Without a
-    product the loan charges no penalty and has no tolerances."""
+    product the loan charges no penalty or fee and has no tolerances."""
     product = loan.product
     source = product if product is not None else LoanProduct()
     for name in FROZEN_TERMS:
         setattr(loan, name, getattr(source, name))
     loan.accounting_basis = (
         product.accounting_basis if product is not None else AccountingBasis.CASH
+    )
+    loan.charges = [term.as_json() for term in product_charge_terms(product)]
+
+
+def product_charge_terms(product: LoanProduct | None) -> list[ChargeTerm]:
+    """The product's fees as they are now (a pending application is previewed with them)."""
+    if product is None or product.pk is None:
+        return []
+    return [charge.term() for charge in ProductCharge.objects.filter(product=product)]
+
+
+def fees_for(
+    terms: list[ChargeTerm], principal: Decimal, disbursement_date: date, schedule: Schedule
+) -> LoanFees:
+    """The loan's fees on this schedule; a charge that cannot apply to it is a ValidationError
+    on its field (nothing is written)."""
+    try:
+        return loan_fees(
+            terms,
+            principal=principal,
+            disbursement_date=disbursement_date,
+            schedule=schedule.installments,
+        )
+    except ChargeError as exc:
+        field = "disbursement_date" if exc.field == "on_date" else exc.field
+        raise ValidationError({field: exc.message}) from exc
+
+
+def _charge_scheduled_fees(
+    loan: Loan,
+    installments: list[Installment],
+    book: Book,
+    per_installment: dict[int, Decimal],
+    user: User,
+    accounts: dict[str, int],
+) -> None:
+    """The fees the installments owe, as one charge on the disbursement date (its journal
+    entry books the fee receivable under accrual basis, nothing under cash basis)."""
+    by_number = {inst.number: inst for inst in installments}
+    lines = tuple(
+        Line(by_number[number].pk, Parts(fees=amount))
+        for number, amount in sorted(per_installment.items())
+    )
+    total = sum((line.parts.total for line in lines), ZERO)
+    day = loan.disbursement_date
+    assert day is not None
+    effect = book.apply(books.new_txn(Kind.CHARGE, day, total, lines))
+    books.store_in_order(
+        loan=loan,
+        installments=installments,
+        book=book,
+        effect=effect,
+        fields={"kind": Kind.CHARGE, "value_date": day, "amount": total},
+        user=user,
+        accounts=accounts,
     )
 
 
