@@ -32,6 +32,7 @@ from lending.models import (
     Loan,
     LoanProduct,
     LoanTransaction,
+    PrepaymentOrder,
 )
 from lending.replay import Book, Kind
 from lending.schedule import MAX_PRINCIPAL, LoanTerms, Schedule, TermsError, build_schedule
@@ -292,7 +293,11 @@ def loan_approve(
         loan.decided_by = user  # type: ignore[assignment]
         loan.decided_at = timezone.now()
         _freeze_terms(loan)
-        book = Book.open([books.schedule_row(i) for i in installments], disbursement_date)
+        book = Book.open(
+            [books.schedule_row(i) for i in installments],
+            disbursement_date,
+            loan.prepayment_order,
+        )
         effect = book.apply(books.new_txn(Kind.DISBURSEMENT, disbursement_date, loan.principal))
         books.store_in_order(
             loan=loan,
@@ -348,6 +353,8 @@ def _freeze_terms(loan: Loan) -> None:
     source = product if product is not None else LoanProduct()
     for name in FROZEN_TERMS:
         setattr(loan, name, getattr(source, name))
+    if product is None:  # no product, no promise: money paid ahead is spread in order
+        loan.prepayment_order = PrepaymentOrder.IN_ORDER
     loan.accounting_basis = (
         product.accounting_basis if product is not None else AccountingBasis.CASH
     )
