@@ -20,6 +20,14 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from lending.charges import (
+    Calculation,
+    ChargeError,
+    ChargeTerm,
+    ChargeTime,
+    check_term,
+    terms_from_json,
+)
 from lending.replay import Kind, Parts, parts_of
 from lending.schedule import (
     Amortization,
@@ -321,6 +329,84 @@ class LoanProduct(models.Model):
             raise ValidationError(errors)
 
 
+class ProductCharge(models.Model):
+    """A fee a product's loans charge (DESIGN.md, "Charges, penalties and delinquency"); a loan
+    copies its product's charges at approval (`Loan.charges`), so editing one changes only
+    loans approved afterwards. `lending.charges` computes what each installment owes."""
+
+    Time = ChargeTime
+    Calculation = Calculation
+
+    product = models.ForeignKey(LoanProduct, on_delete=models.CASCADE, related_name="charges")
+    name = models.CharField(max_length=100)
+    time = models.CharField(
+        "charged",
+        max_length=16,
+        choices=[
+            (ChargeTime.DISBURSEMENT.value, "At disbursement"),
+            (ChargeTime.INSTALLMENT.value, "On every installment"),
+            (ChargeTime.SPECIFIED_DATE.value, "On a specified date"),
+        ],
+        default=ChargeTime.DISBURSEMENT,
+    )
+    calculation = models.CharField(
+        max_length=8,
+        choices=[
+            (Calculation.FLAT.value, "Flat amount"),
+            (Calculation.PERCENT.value, "Percent"),
+        ],
+        default=Calculation.FLAT,
+        help_text="A percent is of the principal (at disbursement, on a date) or of the "
+        "installment's principal + interest (on every installment).",
+    )
+    amount = models.DecimalField(
+        "amount or percent",
+        max_digits=14,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0.0001"))],
+    )
+    deducted = models.BooleanField(
+        "deduct from the amount paid out",
+        default=False,
+        help_text="At disbursement only: the borrower receives the principal less this fee. "
+        "Unticked, the fee is added to the first installment.",
+    )
+    on_date = models.DateField(
+        "date", null=True, blank=True, help_text="On a specified date only: the day it is due."
+    )
+
+    class Meta:
+        ordering = ["product", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="charge_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(calculation="percent") | Q(amount__lte=100),
+                name="charge_percent_at_most_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def term(self) -> ChargeTerm:
+        return ChargeTerm(
+            name=self.name,
+            time=ChargeTime(self.time),
+            calculation=Calculation(self.calculation),
+            amount=Decimal(self.amount) if self.amount is not None else ZERO,
+            deducted=self.deducted,
+            on_date=self.on_date,
+        )
+
+    def clean(self) -> None:
+        if self.amount is None:
+            return
+        try:
+            check_term(self.term())
+        except ChargeError as exc:
+            raise ValidationError({exc.field: exc.message}) from None
+
+
 class Loan(models.Model):
     """A loan from application to closure.
 
@@ -407,6 +493,10 @@ class Loan(models.Model):
         default=PrepaymentOrder.IN_ORDER,
         editable=False,
     )
+    # The product's fees as they were at approval (`ChargeTerm.as_json()` of each), and what
+    # of them was deducted from the money handed over.
+    charges = models.JSONField(default=list, blank=True, editable=False)
+    fees_deducted = money_field(default=ZERO, editable=False)
 
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submitted_loans"
@@ -472,6 +562,20 @@ class Loan(models.Model):
         else:
             again = ", once"
         return f"{what} {when}{again}"
+
+    @property
+    def charge_terms(self) -> list[ChargeTerm]:
+        """The loan's frozen fees."""
+        return terms_from_json(self.charges)
+
+    @property
+    def fee_terms(self) -> list[str]:
+        """The loan's fees in words, as the loan page shows them."""
+        return [term.describe(settings.KARO_CURRENCY) for term in self.charge_terms]
+
+    @property
+    def amount_paid_out(self) -> Decimal:
+        return self.principal - self.fees_deducted
 
 
 class InstallmentLabel(models.TextChoices):

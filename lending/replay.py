@@ -112,6 +112,8 @@ class Txn:
     installment); the lines of a repayment or a write-off are worked out by the replay.
     `end_of_day` marks what the daily close booked (it counts after the day's payments);
     `penalty` marks a close's late-penalty charge, which the penalty rule may take back.
+    A disbursement's split is its principal, and in `fees` what was `deducted` from the money
+    handed over (a fee paid at once: no installment owes it).
     """
 
     id: int
@@ -121,6 +123,7 @@ class Txn:
     lines: tuple[Line, ...] = ()
     end_of_day: bool = False
     penalty: bool = False
+    deducted: Decimal = ZERO  # a disbursement: the fees taken from the money handed over
 
     @property
     def sort_key(self) -> tuple[date, bool, int]:
@@ -254,7 +257,8 @@ class Book:
             lines = ()
             self.recovered += txn.amount
         elif txn.kind is Kind.DISBURSEMENT:
-            return Effect(Parts(principal=txn.amount), (), ZERO, self.outstanding)
+            split = Parts(principal=txn.amount, fees=txn.deducted)
+            return Effect(split, (), ZERO, self.outstanding)
         elif txn.kind is Kind.ACCRUAL:
             return Effect(Parts(interest=txn.amount), (), ZERO, self.outstanding)
         else:  # pragma: no cover - a new kind must be taught to the replay

@@ -22,6 +22,7 @@ from accounts.access import can_approve, can_withdraw, can_write_off, require
 from ledger.services import check_open
 from lending.audit import audit_record
 from lending.bulk import update_rows
+from lending.charges import ChargeError, ChargeTerm, LoanFees, loan_fees
 from lending.errors import StateConflict
 from lending.models import (
     FROZEN_TERMS,
@@ -33,8 +34,9 @@ from lending.models import (
     LoanProduct,
     LoanTransaction,
     PrepaymentOrder,
+    ProductCharge,
 )
-from lending.replay import Book, Kind
+from lending.replay import Book, Kind, Line, Parts
 from lending.schedule import MAX_PRINCIPAL, LoanTerms, Schedule, TermsError, build_schedule
 from lending.services import transactions as books
 from lending.services.numbers import next_loan_number
@@ -276,6 +278,9 @@ def loan_approve(
                 "You submitted this application, so someone else must approve it."
             )
         schedule = build_schedule(terms_for(loan, disbursement_date))
+        _freeze_terms(loan)
+        fees = fees_for(loan.charge_terms, loan.principal, disbursement_date, schedule)
+        per_installment = fees.by_installment()
         installments = Installment.objects.bulk_create(
             [
                 Installment(
@@ -292,13 +297,18 @@ def loan_approve(
         loan.disbursement_date = disbursement_date
         loan.decided_by = user  # type: ignore[assignment]
         loan.decided_at = timezone.now()
-        _freeze_terms(loan)
+        loan.fees_deducted = fees.deducted
         book = Book.open(
             [books.schedule_row(i) for i in installments],
             disbursement_date,
             loan.prepayment_order,
         )
-        effect = book.apply(books.new_txn(Kind.DISBURSEMENT, disbursement_date, loan.principal))
+        accounts = books.accounts_for(loan)
+        effect = book.apply(
+            books.new_txn(
+                Kind.DISBURSEMENT, disbursement_date, loan.principal, deducted=fees.deducted
+            )
+        )
         books.store_in_order(
             loan=loan,
             installments=installments,
@@ -311,8 +321,10 @@ def loan_approve(
                 "method": method,
             },
             user=user,
-            accounts=books.accounts_for(loan),
+            accounts=accounts,
         )
+        if per_installment:
+            _charge_scheduled_fees(loan, installments, book, per_installment, user, accounts)
         loan.save(
             update_fields=[
                 "status",
@@ -320,6 +332,8 @@ def loan_approve(
                 "decided_by",
                 "decided_at",
                 "accounting_basis",
+                "charges",
+                "fees_deducted",
                 *FROZEN_TERMS,
             ]
         )
@@ -337,6 +351,8 @@ def loan_approve(
                     "total_repayable": loan.total_repayable,
                     "installments": len(schedule.installments),
                     "frozen_terms": {name: getattr(loan, name) for name in FROZEN_TERMS},
+                    **({"charges": loan.charges} if loan.charges else {}),
+                    **({"fees_deducted": loan.fees_deducted} if loan.fees_deducted else {}),
                 },
             },
             request=request,
@@ -348,7 +364,7 @@ def loan_approve(
 def _freeze_terms(loan: Loan) -> None:
     """Copy the product's terms onto the loan as they are at approval (DESIGN.md, "Charges,
     penalties and delinquency"): a later edit of the product leaves this loan alone. Without a
-    product the loan charges no penalty and has no tolerances."""
+    product the loan charges no penalty or fee and has no tolerances."""
     product = loan.product
     source = product if product is not None else LoanProduct()
     for name in FROZEN_TERMS:
@@ -357,6 +373,61 @@ def _freeze_terms(loan: Loan) -> None:
         loan.prepayment_order = PrepaymentOrder.IN_ORDER
     loan.accounting_basis = (
         product.accounting_basis if product is not None else AccountingBasis.CASH
+    )
+    loan.charges = [term.as_json() for term in product_charge_terms(product)]
+
+
+def product_charge_terms(product: LoanProduct | None) -> list[ChargeTerm]:
+    """The product's fees as they are now (a pending application is previewed with them)."""
+    if product is None or product.pk is None:
+        return []
+    return [charge.term() for charge in ProductCharge.objects.filter(product=product)]
+
+
+def fees_for(
+    terms: list[ChargeTerm], principal: Decimal, disbursement_date: date, schedule: Schedule
+) -> LoanFees:
+    """The loan's fees on this schedule; a charge that cannot apply to it is a ValidationError
+    on its field (nothing is written)."""
+    try:
+        return loan_fees(
+            terms,
+            principal=principal,
+            disbursement_date=disbursement_date,
+            schedule=schedule.installments,
+        )
+    except ChargeError as exc:
+        field = "disbursement_date" if exc.field == "on_date" else exc.field
+        raise ValidationError({field: exc.message}) from exc
+
+
+def _charge_scheduled_fees(
+    loan: Loan,
+    installments: list[Installment],
+    book: Book,
+    per_installment: dict[int, Decimal],
+    user: User,
+    accounts: dict[str, int],
+) -> None:
+    """The fees the installments owe, as one charge on the disbursement date (its journal
+    entry books the fee receivable under accrual basis, nothing under cash basis)."""
+    by_number = {inst.number: inst for inst in installments}
+    lines = tuple(
+        Line(by_number[number].pk, Parts(fees=amount))
+        for number, amount in sorted(per_installment.items())
+    )
+    total = sum((line.parts.total for line in lines), ZERO)
+    day = loan.disbursement_date
+    assert day is not None
+    effect = book.apply(books.new_txn(Kind.CHARGE, day, total, lines))
+    books.store_in_order(
+        loan=loan,
+        installments=installments,
+        book=book,
+        effect=effect,
+        fields={"kind": Kind.CHARGE, "value_date": day, "amount": total},
+        user=user,
+        accounts=accounts,
     )
 
 

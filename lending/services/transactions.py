@@ -142,6 +142,7 @@ def txn_of(t: LoanTransaction, lines: Iterable[Allocation] = ()) -> Txn:
         lines=tuple(Line(a.installment_id, replay.parts_of(a)) for a in lines),
         end_of_day=t.end_of_day,
         penalty=t.is_penalty,
+        deducted=t.fees if t.kind == Kind.DISBURSEMENT else ZERO,
     )
 
 
@@ -300,9 +301,16 @@ def open_book(loan: Loan, installments: list[Installment]) -> Book:
     )
 
 
-def new_txn(kind: Kind, value_date: date, amount: Decimal, lines: tuple[Line, ...] = ()) -> Txn:
+def new_txn(
+    kind: Kind,
+    value_date: date,
+    amount: Decimal,
+    lines: tuple[Line, ...] = (),
+    *,
+    deducted: Decimal = ZERO,
+) -> Txn:
     """A transaction not stored yet, as the replay sees it (it sorts after the stored ones)."""
-    return Txn(replay.NEW_ID, kind, value_date, amount, lines)
+    return Txn(replay.NEW_ID, kind, value_date, amount, lines, deducted=deducted)
 
 
 def store_in_order(

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     and only then given its new default."""
 
     dependencies = [
-        ("lending", "0015_auditlog_origination_actions"),
+        ("lending", "0016_charges"),
     ]
 
     operations = [
