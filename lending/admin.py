@@ -133,6 +133,14 @@ class LoanProductAdmin(admin.ModelAdmin):
             },
         ),
         (
+            "Working days",
+            {
+                "fields": ["due_date_rule"],
+                "description": "Where a due date that falls on a weekday off or a holiday "
+                "goes. A loan keeps its product's choice as it was when it was approved.",
+            },
+        ),
+        (
             "Payment reminders",
             {
                 "fields": [

@@ -31,6 +31,7 @@ from lending.charges import (
 from lending.replay import Kind, Parts, parts_of
 from lending.schedule import (
     Amortization,
+    DueDateRule,
     Frequency,
     InstallmentRounding,
     InterestMethod,
@@ -62,6 +63,11 @@ FREQUENCY_CHOICES = _choices(Frequency)
 INTEREST_METHOD_CHOICES = _choices(InterestMethod)
 AMORTIZATION_CHOICES = _choices(Amortization)
 INSTALLMENT_ROUNDING_CHOICES = _choices(InstallmentRounding)
+DUE_DATE_RULE_CHOICES = [
+    (DueDateRule.NEXT.value, "Next working day"),
+    (DueDateRule.PREVIOUS.value, "Previous working day"),
+    (DueDateRule.KEEP.value, "Keep the date"),
+]
 INTEREST_PERIOD_CHOICES = [("per_period", "Per period"), ("daily", "Daily (actual days)")]
 DAYS_IN_YEAR_CHOICES = [(360, "360"), (365, "365")]
 
@@ -157,6 +163,7 @@ FROZEN_TERMS = (
     "arrears_tolerance",
     "close_tolerance",
     "prepayment_order",
+    "due_date_rule",
 )
 
 
@@ -270,6 +277,13 @@ class LoanProduct(models.Model):
         default=PrepaymentOrder.PRINCIPAL_FIRST,
         help_text="Money paid ahead, on installments not yet due: principal first (the "
         "borrower never pays interest not yet earned) or in order (interest first).",
+    )
+    due_date_rule = models.CharField(
+        "a due date on a day off moves to",
+        max_length=8,
+        choices=DUE_DATE_RULE_CHOICES,
+        default=DueDateRule.NEXT.value,
+        help_text="Days off are the weekdays and holidays of the Working days page.",
     )
     # Payment reminders (collecting.reminders): read on the day they are sent, not frozen.
     reminder_days_before = models.CharField(
@@ -492,6 +506,10 @@ class Loan(models.Model):
         choices=PrepaymentOrder.choices,
         default=PrepaymentOrder.IN_ORDER,
         editable=False,
+    )
+    # Loans approved before working days existed keep their dates (`keep`).
+    due_date_rule = models.CharField(
+        max_length=8, choices=DUE_DATE_RULE_CHOICES, default=DueDateRule.KEEP.value, editable=False
     )
     # The product's fees as they were at approval (`ChargeTerm.as_json()` of each), and what
     # of them was deducted from the money handed over.
@@ -956,6 +974,8 @@ class AuditLog(models.Model):
         GUARANTOR_REMOVED = "guarantor_removed", "Guarantor removed"
         COLLATERAL_ADDED = "collateral_added", "Collateral added"
         COLLATERAL_REMOVED = "collateral_removed", "Collateral removed"
+        CALENDAR_CHANGED = "calendar_changed", "Working days changed"
+        LOANS_RESCHEDULED = "loans_rescheduled", "Loans rescheduled"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(
@@ -1077,3 +1097,8 @@ class AuditCheckpoint(models.Model):
             "prev": self.prev_signature,
         }
         return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+# Working days and holidays live in their own module; imported here so Django finds them.
+from lending.models_calendar import Holiday as Holiday  # noqa: E402
+from lending.models_calendar import NonWorkingWeekday as NonWorkingWeekday  # noqa: E402

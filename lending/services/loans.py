@@ -37,7 +37,16 @@ from lending.models import (
     ProductCharge,
 )
 from lending.replay import Book, Kind, Line, Parts
-from lending.schedule import MAX_PRINCIPAL, LoanTerms, Schedule, TermsError, build_schedule
+from lending.schedule import (
+    MAX_PRINCIPAL,
+    DueDateRule,
+    LoanTerms,
+    Schedule,
+    TermsError,
+    WorkingCalendar,
+    build_schedule,
+)
+from lending.selectors.calendar import working_calendar
 from lending.services import transactions as books
 from lending.services.numbers import next_loan_number
 from lending.signals import loan_changed
@@ -63,11 +72,21 @@ CENT = Decimal("0.01")
 DISBURSEMENT_METHOD = "bank_transfer"
 
 
-def terms_for(loan: Loan, disbursement_date: date) -> LoanTerms:
-    """The schedule engine's view of a loan's stored terms."""
+def due_date_rule_for(product: LoanProduct | None) -> str:
+    """Where a due date on a day off goes for a new loan: its product's rule, else `next`
+    (DESIGN.md: the next working day)."""
+    return product.due_date_rule if product is not None else DueDateRule.NEXT
+
+
+def terms_for(
+    loan: Loan, disbursement_date: date, *, due_date_rule: str = DueDateRule.KEEP
+) -> LoanTerms:
+    """The schedule engine's view of a loan's stored terms; due dates move by
+    `due_date_rule` when the engine is given a calendar (the amounts never depend on it)."""
     try:
         return LoanTerms(
             disbursement_date=disbursement_date,
+            due_date_rule=DueDateRule(due_date_rule),
             **{name: getattr(loan, name) for name in TERM_FIELDS},
         )
     except TermsError as exc:
@@ -180,10 +199,32 @@ def check_installment_multiple(
         )
 
 
-def preview_schedule(terms: dict[str, Any], disbursement_date: date) -> Schedule:
-    """Build a schedule from raw terms, turning engine errors into field ValidationErrors."""
+def projected_schedule(loan: Loan, today: date) -> Schedule:
+    """What approving a pending application today would store: its product's due-date rule
+    on today's working-day calendar."""
+    terms = terms_for(loan, today, due_date_rule=due_date_rule_for(loan.product))
+    return build_schedule(terms, working_calendar())
+
+
+def preview_schedule(
+    terms: dict[str, Any],
+    disbursement_date: date,
+    *,
+    due_date_rule: str = DueDateRule.NEXT,
+    calendar: WorkingCalendar | None = None,
+) -> Schedule:
+    """Build a schedule from raw terms, turning engine errors into field ValidationErrors.
+    With a `calendar`, due dates on days off move by `due_date_rule` (the amounts do not
+    depend on it, so checking terms needs no calendar)."""
     try:
-        schedule = build_schedule(LoanTerms(disbursement_date=disbursement_date, **terms))
+        schedule = build_schedule(
+            LoanTerms(
+                disbursement_date=disbursement_date,
+                due_date_rule=DueDateRule(due_date_rule),
+                **terms,
+            ),
+            calendar,
+        )
     except TermsError as exc:
         raise ValidationError({exc.field: exc.message}) from exc
     except (InvalidOperation, TypeError) as exc:
@@ -277,8 +318,9 @@ def loan_approve(
             raise PermissionDenied(
                 "You submitted this application, so someone else must approve it."
             )
-        schedule = build_schedule(terms_for(loan, disbursement_date))
         _freeze_terms(loan)
+        terms = terms_for(loan, disbursement_date, due_date_rule=loan.due_date_rule)
+        schedule = build_schedule(terms, working_calendar())
         fees = fees_for(loan.charge_terms, loan.principal, disbursement_date, schedule)
         per_installment = fees.by_installment()
         installments = Installment.objects.bulk_create(

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     and only then given its new default."""
 
     dependencies = [
-        ("lending", "0016_charges"),
+        ("lending", "0017_working_days"),
     ]
 
     operations = [
