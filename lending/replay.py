@@ -200,6 +200,7 @@ class Book:
     written_off: Decimal = ZERO
     recovered: Decimal = ZERO
     closed_on: date | None = None
+    order: str = allocation.IN_ORDER  # the loan's prepayment order (`allocation.allocate`)
     _by_id: dict[int, Row] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -207,7 +208,9 @@ class Book:
         self._by_id = {row.id: row for row in self.rows}
 
     @classmethod
-    def open(cls, schedule: Iterable[ScheduleRow], disbursed_on: date) -> Book:
+    def open(
+        cls, schedule: Iterable[ScheduleRow], disbursed_on: date, order: str = allocation.IN_ORDER
+    ) -> Book:
         """The state right after disbursement. A 0.00 row (coarse rounding can end a schedule
         with some) owes nothing, so it is paid from the start."""
         rows = [
@@ -222,7 +225,7 @@ class Book:
         for row in rows:
             if row.due.total == 0:
                 row.paid_on = disbursed_on
-        return cls(rows=rows, total_repayable=sum((r.due.total for r in rows), ZERO))
+        return cls(rows=rows, total_repayable=sum((r.due.total for r in rows), ZERO), order=order)
 
     @property
     def outstanding(self) -> Decimal:
@@ -268,17 +271,21 @@ class Book:
         return Effect(split, lines, overpaid, self.outstanding)
 
     def _pay(self, txn: Txn) -> tuple[tuple[Line, ...], Decimal]:
-        # Money goes to the oldest installments first: only those it can reach are read.
+        # Money goes to the oldest installments first: only those it can reach are read (paid
+        # principal first, an installment not yet due is reached by its principal).
         owed: list[allocation.InstallmentDue] = []
-        reach = ZERO
+        reach = total = ZERO
+        on, order = txn.value_date, self.order
         for row in self.rows:
             if reach >= txn.amount:
                 break
             if not row.is_paid:
                 owed.append(row.owed())
-                reach += owed[-1].total
-        payable = min(txn.amount, reach)
-        lines = allocation.allocate(owed, payable) if payable > 0 else []
+                total += owed[-1].total
+                ahead = allocation.is_ahead(owed[-1], on, order)
+                reach += owed[-1].principal if ahead else owed[-1].total
+        payable = min(txn.amount, total)
+        lines = allocation.allocate(owed, payable, on=on, order=order) if payable > 0 else []
         result = []
         for line in lines:
             parts = parts_of(line)
@@ -400,11 +407,13 @@ def replay(
     txns: Iterable[Txn],
     *,
     penalties: Penalties | None = None,
+    order: str = allocation.IN_ORDER,
 ) -> Replayed:
-    """Replay `txns` (the non-reversed transactions) over `schedule` in order. Without
+    """Replay `txns` (the non-reversed transactions) over `schedule` in order, money paid
+    ahead spread by the loan's prepayment `order`. Without
     `penalties`, charges are applied as booked; with it, late penalties are decided again
     (see the module docstring), and the charges to add carry ids from NEW_ID + 1 up."""
-    book = Book.open(schedule, disbursed_on)
+    book = Book.open(schedule, disbursed_on, order)
     ordered = sorted(txns, key=lambda t: t.sort_key)
     result = Replayed(book=book, effects={})
     if penalties is None:

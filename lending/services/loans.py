@@ -33,6 +33,7 @@ from lending.models import (
     Loan,
     LoanProduct,
     LoanTransaction,
+    PrepaymentOrder,
     ProductCharge,
 )
 from lending.replay import Book, Kind, Line, Parts
@@ -339,7 +340,11 @@ def loan_approve(
         loan.decided_by = user  # type: ignore[assignment]
         loan.decided_at = timezone.now()
         loan.fees_deducted = fees.deducted
-        book = Book.open([books.schedule_row(i) for i in installments], disbursement_date)
+        book = Book.open(
+            [books.schedule_row(i) for i in installments],
+            disbursement_date,
+            loan.prepayment_order,
+        )
         accounts = books.accounts_for(loan)
         effect = book.apply(
             books.new_txn(
@@ -406,6 +411,8 @@ def _freeze_terms(loan: Loan) -> None:
     source = product if product is not None else LoanProduct()
     for name in FROZEN_TERMS:
         setattr(loan, name, getattr(source, name))
+    if product is None:  # no product, no promise: money paid ahead is spread in order
+        loan.prepayment_order = PrepaymentOrder.IN_ORDER
     loan.accounting_basis = (
         product.accounting_basis if product is not None else AccountingBasis.CASH
     )
