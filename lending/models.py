@@ -136,6 +136,13 @@ class AccountingBasis(models.TextChoices):
     ACCRUAL = "accrual", "Accrual"
 
 
+class PrepaymentOrder(models.TextChoices):
+    """How money paid ahead (on installments not yet due) is split (DESIGN.md, "Repayments")."""
+
+    PRINCIPAL_FIRST = "principal_first", "Principal first (interest not yet earned is never bought)"
+    IN_ORDER = "in_order", "In order (interest, then principal, of each installment)"
+
+
 class PenaltyType(models.TextChoices):
     NONE = "none", "No penalty"
     FLAT = "flat", "Flat amount"
@@ -155,6 +162,7 @@ FROZEN_TERMS = (
     "penalty_max_times",
     "arrears_tolerance",
     "close_tolerance",
+    "prepayment_order",
     "due_date_rule",
 )
 
@@ -267,6 +275,13 @@ class LoanProduct(models.Model):
         default=True,
         help_text="On: approving a loan disburses it at once. Off: approval and disbursement "
         "are two steps; an accountant or administrator disburses the approved loan.",
+    )
+    prepayment_order = models.CharField(
+        max_length=16,
+        choices=PrepaymentOrder.choices,
+        default=PrepaymentOrder.PRINCIPAL_FIRST,
+        help_text="Money paid ahead, on installments not yet due: principal first (the "
+        "borrower never pays interest not yet earned) or in order (interest first).",
     )
     due_date_rule = models.CharField(
         "a due date on a day off moves to",
@@ -498,6 +513,13 @@ class Loan(models.Model):
     penalty_max_times = models.PositiveSmallIntegerField(default=1, editable=False)
     arrears_tolerance = money_field(default=ZERO, editable=False)
     close_tolerance = money_field(default=ZERO, editable=False)
+    # Loans without a product, and those approved before the option, pay ahead in order.
+    prepayment_order = models.CharField(
+        max_length=16,
+        choices=PrepaymentOrder.choices,
+        default=PrepaymentOrder.IN_ORDER,
+        editable=False,
+    )
     # Loans approved before working days existed keep their dates (`keep`).
     due_date_rule = models.CharField(
         max_length=8, choices=DUE_DATE_RULE_CHOICES, default=DueDateRule.KEEP.value, editable=False

@@ -41,6 +41,7 @@ from lending.models import (
     Loan,
     LoanProduct,
     LoanTransaction,
+    PrepaymentOrder,
     ProductCharge,
     Repayment,
 )
@@ -388,7 +389,9 @@ def _disburse(
     loan.status = Status.ACTIVE
     loan.disbursement_date = disbursement_date
     loan.fees_deducted = fees.deducted
-    book = Book.open([books.schedule_row(i) for i in installments], disbursement_date)
+    book = Book.open(
+        [books.schedule_row(i) for i in installments], disbursement_date, loan.prepayment_order
+    )
     accounts = books.accounts_for(loan)
     effect = book.apply(
         books.new_txn(Kind.DISBURSEMENT, disbursement_date, amount, deducted=fees.deducted)
@@ -835,6 +838,8 @@ def _freeze_terms(loan: Loan) -> None:
     source = product if product is not None else LoanProduct()
     for name in FROZEN_TERMS:
         setattr(loan, name, getattr(source, name))
+    if product is None:  # no product, no promise: money paid ahead is spread in order
+        loan.prepayment_order = PrepaymentOrder.IN_ORDER
     loan.accounting_basis = (
         product.accounting_basis if product is not None else AccountingBasis.CASH
     )
