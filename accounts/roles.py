@@ -34,6 +34,7 @@ _ACCOUNTANT = [
     "lending.view_repayment",
     "lending.add_repayment",
     "lending.reverse_repayment",
+    "lending.disburse_loan",
     "lending.view_receipt",
     "lending.view_portfolio_reports",
     "lending.view_financial_reports",
@@ -56,6 +57,7 @@ _ADMIN = sorted(
         "accounts.add_useroffice",
         "accounts.change_useroffice",
         "accounts.delete_useroffice",
+        "lending.undo_loan_decision",
         "lending.manage_calendar",  # working days and holidays, rescheduling
         "ledger.add_account",
         "ledger.change_account",

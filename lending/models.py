@@ -147,6 +147,13 @@ class AccountingBasis(models.TextChoices):
     ACCRUAL = "accrual", "Accrual"
 
 
+class PrepaymentOrder(models.TextChoices):
+    """How money paid ahead (on installments not yet due) is split (DESIGN.md, "Repayments")."""
+
+    PRINCIPAL_FIRST = "principal_first", "Principal first (interest not yet earned is never bought)"
+    IN_ORDER = "in_order", "In order (interest, then principal, of each installment)"
+
+
 class PenaltyType(models.TextChoices):
     NONE = "none", "No penalty"
     FLAT = "flat", "Flat amount"
@@ -166,6 +173,7 @@ FROZEN_TERMS = (
     "penalty_max_times",
     "arrears_tolerance",
     "close_tolerance",
+    "prepayment_order",
     "due_date_rule",
 )
 
@@ -273,6 +281,18 @@ class LoanProduct(models.Model):
     )
     accounting_basis = models.CharField(
         max_length=8, choices=AccountingBasis.choices, default=AccountingBasis.CASH
+    )
+    disburse_on_approval = models.BooleanField(
+        default=True,
+        help_text="On: approving a loan disburses it at once. Off: approval and disbursement "
+        "are two steps; an accountant or administrator disburses the approved loan.",
+    )
+    prepayment_order = models.CharField(
+        max_length=16,
+        choices=PrepaymentOrder.choices,
+        default=PrepaymentOrder.PRINCIPAL_FIRST,
+        help_text="Money paid ahead, on installments not yet due: principal first (the "
+        "borrower never pays interest not yet earned) or in order (interest first).",
     )
     due_date_rule = models.CharField(
         "a due date on a day off moves to",
@@ -428,6 +448,7 @@ class Loan(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"  # not disbursed yet (DESIGN.md, "Loan life cycle")
         ACTIVE = "active", "Active"
         REJECTED = "rejected", "Rejected"
         WITHDRAWN = "withdrawn", "Withdrawn"
@@ -477,6 +498,13 @@ class Loan(models.Model):
     purpose = models.CharField(max_length=200, blank=True)
 
     disbursement_date = models.DateField(null=True, blank=True)
+    # Set at approval: the most that may be disbursed, the day of the decision (no
+    # disbursement is dated before it) and, for a product that disburses separately, the day
+    # the approver expects the money to be handed over.
+    approved_amount = money_field(null=True, blank=True)
+    approved_on = models.DateField(null=True, blank=True)
+    expected_disbursement_date = models.DateField(null=True, blank=True)
+    disbursement_reference = models.CharField(max_length=100, blank=True)
     total_repayable = money_field(default=ZERO)
     total_paid = money_field(default=ZERO)
     total_waived = money_field(default=ZERO)
@@ -505,6 +533,13 @@ class Loan(models.Model):
     penalty_max_times = models.PositiveSmallIntegerField(default=1, editable=False)
     arrears_tolerance = money_field(default=ZERO, editable=False)
     close_tolerance = money_field(default=ZERO, editable=False)
+    # Loans without a product, and those approved before the option, pay ahead in order.
+    prepayment_order = models.CharField(
+        max_length=16,
+        choices=PrepaymentOrder.choices,
+        default=PrepaymentOrder.IN_ORDER,
+        editable=False,
+    )
     # Loans approved before working days existed keep their dates (`keep`).
     due_date_rule = models.CharField(
         max_length=8, choices=DUE_DATE_RULE_CHOICES, default=DueDateRule.KEEP.value, editable=False
@@ -534,6 +569,8 @@ class Loan(models.Model):
         ordering = ["-submitted_at", "-id"]
         permissions = [
             ("approve_loan", "Can approve or reject loan applications"),
+            ("disburse_loan", "Can disburse approved loans"),
+            ("undo_loan_decision", "Can undo a loan's approval or disbursement"),
             ("write_off_loan", "Can write off loans"),
             ("view_portfolio_reports", "Can view portfolio reports"),
             ("view_financial_reports", "Can view financial reports"),
@@ -953,6 +990,9 @@ class AuditLog(models.Model):
         LOAN_SUBMITTED = "loan_submitted", "Loan submitted"
         LOAN_APPROVED = "loan_approved", "Loan approved"
         LOAN_REJECTED = "loan_rejected", "Loan rejected"
+        LOAN_DISBURSED = "loan_disbursed", "Loan disbursed"
+        LOAN_APPROVAL_UNDONE = "loan_approval_undone", "Loan approval undone"
+        LOAN_DISBURSEMENT_UNDONE = "loan_disbursement_undone", "Loan disbursement undone"
         LOAN_WITHDRAWN = "loan_withdrawn", "Loan withdrawn"
         LOAN_WRITTEN_OFF = "loan_written_off", "Loan written off"
         LOAN_CLOSED = "loan_closed", "Loan closed"

@@ -40,6 +40,8 @@ NO_RECORD = {
     "ledger_journal", "ledger_close", "ledger_journal_new", "collection_sheet",
     "collection_sheet_pdf", "collection_sheet_submit", "payment_import_list",
     "reminder_outbox", "day_close", "day_close_run",
+    # The institution's calendar (the rescheduling moves the loans of the Admin's offices).
+    "working_days", "working_days_weekdays", "holiday_add", "holiday_remove", "loans_reschedule",
 }  # fmt: skip
 RECORD_PAGES = sorted(set(MATRIX) - NO_RECORD)
 # Lists, searches and reports read as HTML: none names the South branch's borrower or loans.

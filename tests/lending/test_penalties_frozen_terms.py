@@ -66,6 +66,7 @@ def test_a_loan_keeps_its_products_terms_as_approved() -> None:
         "penalty_max_times": 4,
         "arrears_tolerance": D("0.50"),
         "close_tolerance": D("1.00"),
+        "prepayment_order": "principal_first",
         "due_date_rule": "previous",
     }
     approved = AuditLog.objects.filter(action=AuditLog.Action.LOAN_APPROVED).first()
