@@ -2,8 +2,9 @@
 on products that charge late penalties), payments on any date since the disbursement
 (backdated ones replay the loan), explicitly backdated payments (before the loan's latest
 transaction), reversals of any earlier payment, early settlements, the daily close for
-past days (penalties charged, then taken back or added by the replays) and holidays entered on
-unpaid due dates followed by a rescheduling of the loans (due dates moved, amounts kept). After every step:
+past days (penalties charged, then taken back or added by the replays) and holidays entered
+on unpaid due dates followed by a rescheduling of the loans (due dates moved, amounts kept).
+After every step:
 
 - every loan's stored state equals a fresh replay of its transactions
   (`replay_differences(loan) == []`);
