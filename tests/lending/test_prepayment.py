@@ -367,3 +367,58 @@ def test_the_api_payoff_quote_gives_the_credit(accountant: User) -> None:
     closed = review_loan(PRINCIPAL_FIRST)
     loan_settle(loan=closed, user=accountant, on=today, method="cash")
     assert api.get(f"/api/loans/{closed.pk}/payoff").status_code == 409
+
+
+@pytest.mark.django_db
+def test_reversing_a_payment_before_the_settlement_replays_the_credit(
+    accountant: User, admin_user: User
+) -> None:
+    loan = review_loan(IN_ORDER)
+    today = timezone.localdate()
+    first = repayment_record(
+        loan=loan,
+        user=accountant,
+        amount=D("1500.00"),
+        paid_on=today - timedelta(days=4),
+        method="cash",
+    )
+    repayment_record(loan=loan, user=accountant, amount=D("1500.00"), paid_on=today, method="cash")
+    loan_settle(loan=loan, user=accountant, on=today, method="cash")
+    assert interest_income() == D("59.18")
+    # The first payment bounces. Replayed, the second (1,500.00) pays installment 1 whole
+    # (360.00 interest) and 294.45 of installment 2's interest: the credit, worked out again
+    # from that state, is 360.00 - 59.18 + 294.45 = 595.27 (it was 943.96).
+    repayment_reverse(repayment=first, user=admin_user, reason="Bounced")
+    loan = Loan.objects.get(pk=loan.pk)
+    assert loan.status == Loan.Status.ACTIVE and loan.outstanding == D("1500.00")
+    credit = LoanTransaction.objects.get(loan=loan, kind=Kind.CREDIT)
+    assert (credit.amount, credit.interest) == (D("943.96"), D("-595.27"))
+    assert credit.split_changed_at is not None
+    assert interest_income() == D("59.18")
+    rows = list(Installment.objects.filter(loan=loan).order_by("number"))
+    assert [i.interest_paid for i in rows[:3]] == [D("59.18"), D("0.00"), D("0.00")]
+    assert replay_differences(loan) == []
+    call_command("check_money", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_an_accrual_basis_credit_takes_the_interest_back_from_the_receivable(
+    accountant: User,
+) -> None:
+    product = LoanProductFactory(
+        name="Prepay accrual", prepayment_order=IN_ORDER, accounting_basis="accrual"
+    )
+    loan = ActiveLoanFactory(
+        product=product,
+        principal=D("12000.00"),
+        annual_interest_rate=D("36"),
+        installments=12,
+        disbursed_days_ago=5,
+    )
+    today = timezone.localdate()
+    repayment_record(loan=loan, user=accountant, amount=D("3000.00"), paid_on=today, method="cash")
+    settlement = loan_settle(loan=loan, user=accountant, on=today, method="cash")
+    assert settlement.amount == D("9059.18")
+    assert interest_income() == D("59.18")  # the closing accrual: exactly the interest kept
+    assert replay_differences(Loan.objects.get(pk=loan.pk)) == []
+    call_command("check_money", stdout=StringIO())
