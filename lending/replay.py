@@ -24,8 +24,9 @@ loan's arrears tolerance at the end of a penalty day (due date + grace days + 1,
 falls on that day) owes a penalty for that day, charged as of that day; one paid by then owes
 none. When the services replay a loan after a reversal or a backdated posting, each penalty
 day is decided again: a close's charge already booked stays where it is, one missing is
-charged as of its day (if the close has run for it), and one the replay shows paid in time is
-taken back.
+charged as of its day (if the close has run for it), and one the replay shows paid in time, or
+whose day is no longer a penalty day of its installment (its due date was moved off a day off,
+`lending.services.calendar.loans_reschedule`), is taken back.
 """
 
 from __future__ import annotations
@@ -486,7 +487,9 @@ def replay(
                 continue
             if txn.penalty and txn.lines and penalties.decides(day):
                 row = book.row(txn.lines[0].installment_id)
-                keep = owes.setdefault((row.id, day), rule.owes(row))
+                # A due date moved since (rescheduled off a day off) can leave a penalty on a
+                # day that is no longer one of the installment's penalty days: taken back.
+                keep = day in penalties.days(row) and owes.setdefault((row.id, day), rule.owes(row))
                 if not keep:
                     result.penalties_taken_back.append(txn.id)
                     continue
