@@ -6,7 +6,7 @@ class Migration(migrations.Migration):
     given back)."""
 
     dependencies = [
-        ("lending", "0018_prepayment_order"),
+        ("lending", "0019_separate_disbursement"),
     ]
 
     operations = [
