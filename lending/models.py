@@ -407,6 +407,7 @@ class Loan(models.Model):
         permissions = [
             ("approve_loan", "Can approve or reject loan applications"),
             ("write_off_loan", "Can write off loans"),
+            ("waive_loan", "Can waive charges and interest"),
             ("view_portfolio_reports", "Can view portfolio reports"),
             ("view_financial_reports", "Can view financial reports"),
         ]
@@ -547,6 +548,8 @@ class Repayment(models.Model):
     method = models.CharField(max_length=16, choices=Method.choices)
     reference = models.CharField(max_length=100, blank=True)
     is_settlement = models.BooleanField(default=False)
+    # Money received on a written-off loan: booked to recoveries income, not to the loan.
+    is_recovery = models.BooleanField(default=False)
     outstanding_after = money_field(default=ZERO)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="recorded_repayments"
@@ -830,6 +833,8 @@ class AuditLog(models.Model):
         GUARANTOR_REMOVED = "guarantor_removed", "Guarantor removed"
         COLLATERAL_ADDED = "collateral_added", "Collateral added"
         COLLATERAL_REMOVED = "collateral_removed", "Collateral removed"
+        CHARGES_WAIVED = "charges_waived", "Charges or interest waived"
+        RECOVERY_RECORDED = "recovery_recorded", "Recovery recorded"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

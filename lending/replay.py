@@ -112,6 +112,8 @@ class Txn:
     installment); the lines of a repayment or a write-off are worked out by the replay.
     `end_of_day` marks what the daily close booked (it counts after the day's payments);
     `penalty` marks a close's late-penalty charge, which the penalty rule may take back.
+    `reserved` marks an Admin's waiver (`lending.services.waivers`): what it waives is set
+    aside from the start of a replay, so a payment backdated before it never pays it.
     """
 
     id: int
@@ -121,6 +123,7 @@ class Txn:
     lines: tuple[Line, ...] = ()
     end_of_day: bool = False
     penalty: bool = False
+    reserved: bool = False  # an Admin's waiver: no payment dated before it pays what it waives
 
     @property
     def sort_key(self) -> tuple[date, bool, int]:
@@ -196,6 +199,8 @@ class Book:
     written_off: Decimal = ZERO
     recovered: Decimal = ZERO
     closed_on: date | None = None
+    # What later Admin waivers will forgive, per installment: no payment before them pays it.
+    reserved: dict[int, Parts] = field(default_factory=dict)
     _by_id: dict[int, Row] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -270,8 +275,10 @@ class Book:
             if reach >= txn.amount:
                 break
             if not row.is_paid:
-                owed.append(row.owed())
-                reach += owed[-1].total
+                due = self._payable(row)
+                if due.total > 0:
+                    owed.append(due)
+                    reach += due.total
         payable = min(txn.amount, reach)
         lines = allocation.allocate(owed, payable) if payable > 0 else []
         result = []
@@ -283,6 +290,27 @@ class Book:
         extra = txn.amount - payable
         self.overpaid += extra
         return tuple(result), extra
+
+    def _payable(self, row: Row) -> allocation.InstallmentDue:
+        """What a payment may take of a row: its remaining, less what a later Admin waiver
+        forgives (never below zero: a penalty it waives may not be charged yet)."""
+        set_aside = self.reserved.get(row.id)
+        if set_aside is None:
+            return row.owed()
+        left = row.remaining
+        return allocation.InstallmentDue(
+            id=row.id,
+            number=row.number,
+            due_date=row.due_date,
+            **{c: max(getattr(left, c) - getattr(set_aside, c), ZERO) for c in _PARTS},
+        )
+
+    def reserve(self, txn: Txn) -> None:
+        """Set aside what a (later) Admin waiver forgives, before anything is applied."""
+        for line in txn.lines:
+            self.reserved[line.installment_id] = (
+                self.reserved.get(line.installment_id, Parts()) + line.parts
+            )
 
     def _charge(self, txn: Txn) -> tuple[Line, ...]:
         for line in txn.lines:
@@ -297,9 +325,19 @@ class Book:
         return txn.lines
 
     def _waive(self, txn: Txn) -> tuple[Line, ...]:
+        """Waived fees and penalties are taken off what the installment owes (the stored
+        installment keeps them net of waivers, as if never charged); waived interest (and
+        principal) stays scheduled and counts as waived."""
         for line in txn.lines:
-            self._by_id[line.installment_id].waived += line.parts
-            self.total_waived += line.parts.total
+            row = self._by_id[line.installment_id]
+            charges = Parts(fees=line.parts.fees, penalties=line.parts.penalties)
+            rest = line.parts - charges
+            row.due -= charges
+            row.waived += rest
+            self.total_repayable -= charges.total
+            self.total_waived += rest.total
+            if txn.reserved and line.installment_id in self.reserved:
+                self.reserved[line.installment_id] -= line.parts
         return txn.lines
 
     def _mark_paid(self, on: date) -> None:
@@ -402,6 +440,16 @@ def replay(
     book = Book.open(schedule, disbursed_on)
     ordered = sorted(txns, key=lambda t: t.sort_key)
     result = Replayed(book=book, effects={})
+    # An Admin's waiver is set aside from the start, and the penalties it waives stay charged.
+    waived_until: dict[int, date] = {}
+    for txn in ordered:
+        if txn.kind is Kind.WAIVER and txn.reserved:
+            book.reserve(txn)
+            for line in txn.lines:
+                if line.parts.penalties > 0:
+                    last = waived_until.get(line.installment_id)
+                    if last is None or txn.value_date > last:
+                        waived_until[line.installment_id] = txn.value_date
     if penalties is None:
         for txn in ordered:
             result.effects[txn.id] = book.apply(txn)
@@ -440,6 +488,8 @@ def replay(
             if txn.penalty and txn.lines and penalties.decides(day):
                 row = book.row(txn.lines[0].installment_id)
                 keep = owes.setdefault((row.id, day), rule.owes(row))
+                if not keep and waived_until.get(row.id, day - timedelta(days=1)) >= day:
+                    keep = True  # waived since: never taken back (nor charged again)
                 if not keep:
                     result.penalties_taken_back.append(txn.id)
                     continue

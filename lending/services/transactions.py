@@ -142,6 +142,8 @@ def txn_of(t: LoanTransaction, lines: Iterable[Allocation] = ()) -> Txn:
         lines=tuple(Line(a.installment_id, replay.parts_of(a)) for a in lines),
         end_of_day=t.end_of_day,
         penalty=t.is_penalty,
+        # An Admin's waiver (a settlement's comes with its repayment).
+        reserved=t.kind == Kind.WAIVER and t.repayment_id is None,
     )
 
 
