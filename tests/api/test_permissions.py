@@ -150,6 +150,22 @@ ENDPOINTS = [
         200,
         lambda w: {"reason": "Borrower found"},
     ),
+    Endpoint(
+        "waive (dry run)",
+        "post",
+        "/api/loans/{active_id}/waive?dry_run=true",
+        ADMIN,
+        200,
+        lambda w: {"interest": "1.00", "reason": "Goodwill"},
+    ),
+    Endpoint(
+        "waive",
+        "post",
+        "/api/loans/{active_id}/waive",
+        ADMIN,
+        200,
+        lambda w: {"interest": "1.00", "reason": "Goodwill"},
+    ),
     Endpoint("schedule", "get", "/api/loans/{active_id}/schedule", ALL, 200),
     Endpoint("status", "get", "/api/loans/{active_id}/status", ALL, 200),
     Endpoint(
