@@ -436,6 +436,35 @@ class MoneyMachine(RuleBasedStateMachine):
         EXERCISED["penalties waived"] += amounts["penalties"] > 0
         self.touched.add(loan_id)
 
+    @rule(
+        target=repayments,
+        loan_id=loans,
+        share=st.sampled_from([D("0.1"), D("0.5"), D("1")]),
+        pick=st.integers(0, 10_000),
+    )
+    def waive_penalties_then_pay_before(self, loan_id: int, share: Decimal, pick: int) -> int:
+        """Every unpaid penalty is waived, then a payment is dated before the waiver: it pays
+        what is still owed, never the waived penalties, which stay charged (not taken back)."""
+        loan = self._loan(loan_id)
+        left = waivable_totals(list(Installment.objects.filter(loan=loan)))
+        if loan.status != Loan.Status.ACTIVE or left["penalties"] <= 0:
+            return 0
+        self.clock = max([self.clock, *self.closed])
+        with mock.patch("django.utils.timezone.localdate", return_value=self.clock):
+            loan_waive(
+                loan=loan, user=self.approver, reason="Hypothesis", penalties=left["penalties"]
+            )
+        EXERCISED["penalties waived, then a payment before"] += 1
+        self.touched.add(loan_id)
+        loan = self._loan(loan_id)
+        if loan.status != Loan.Status.ACTIVE:
+            return 0
+        charged = LoanTransaction.objects.filter(loan=loan, kind=Kind.CHARGE, reversed_at=None)
+        before = charged.count()
+        repayment = self._pay(loan, share, self._date(loan, pick), "cash")
+        assert charged.count() >= before  # no waived penalty is taken back
+        return repayment
+
     def _figures(self, loan_id: int) -> tuple[Any, ...]:
         """What the borrower owes and has paid, installment by installment."""
         return self._snapshot(loan_id)[:5] + self._snapshot(loan_id)[-1:]
