@@ -49,6 +49,7 @@ _ADMIN = sorted(
     | {
         "lending.write_off_loan",
         "lending.waive_loan",
+        "lending.manage_calendar",  # working days and holidays, rescheduling
         "ledger.add_account",
         "ledger.change_account",
         "ledger.delete_account",
@@ -63,6 +64,10 @@ _ADMIN = sorted(
         "lending.delete_productaccount",
         "lending.add_loanproduct",
         "lending.change_loanproduct",
+        "lending.view_productcharge",
+        "lending.add_productcharge",
+        "lending.change_productcharge",
+        "lending.delete_productcharge",
         "lending.view_auditlog",
         "lending.view_auditcheckpoint",
         "lending.add_auditcheckpoint",

@@ -20,7 +20,7 @@ from django.utils.text import capfirst
 
 from ledger.models import Account
 from lending.audit import audit_checkpoint, audit_record, changes, snapshot
-from lending.models import AuditCheckpoint, AuditLog, LoanProduct, ProductAccount
+from lending.models import AuditCheckpoint, AuditLog, LoanProduct, ProductAccount, ProductCharge
 from lending.selectors.loans import audit_details_in_words
 
 PRODUCT_FIELDS = [f.name for f in LoanProduct._meta.fields if f.name != "id"]
@@ -50,6 +50,23 @@ class ProductAccountInline(admin.TabularInline):
             # Only accounts that take entries: active and not a header.
             kwargs["queryset"] = Account.objects.filter(is_active=True, children=None)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ProductChargeInline(admin.TabularInline):
+    """The product's fees; a loan copies them at approval (`Loan.charges`)."""
+
+    model = ProductCharge
+    fields = ["name", "time", "calculation", "amount", "deducted", "on_date"]
+    extra = 0
+    verbose_name = "fee"
+    verbose_name_plural = "Fees (a loan keeps the fees of its product as they were at approval)"
+
+
+def charges_of(product: LoanProduct) -> list[dict[str, Any]]:
+    """The product's fees as the audit entry records them."""
+    if product.pk is None:
+        return []
+    return [charge.term().as_json() for charge in ProductCharge.objects.filter(product=product)]
 
 
 @admin.register(LoanProduct)
@@ -107,6 +124,23 @@ class LoanProductAdmin(admin.ModelAdmin):
         ),
         ("Tolerances", {"fields": [("arrears_tolerance", "close_tolerance")]}),
         (
+            "Paying ahead",
+            {
+                "fields": ["prepayment_order"],
+                "description": "How a payment above what is due is spread over the "
+                "installments not yet due. A loan keeps the order of its product as it was "
+                "when it was approved.",
+            },
+        ),
+        (
+            "Working days",
+            {
+                "fields": ["due_date_rule"],
+                "description": "Where a due date that falls on a weekday off or a holiday "
+                "goes. A loan keeps its product's choice as it was when it was approved.",
+            },
+        ),
+        (
             "Payment reminders",
             {
                 "fields": [
@@ -126,20 +160,38 @@ class LoanProductAdmin(admin.ModelAdmin):
             },
         ),
     ]
-    inlines = [ProductAccountInline]
+    inlines = [ProductChargeInline, ProductAccountInline]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # products with loans must stay; switch "active" off instead
 
     def save_model(self, request: HttpRequest, obj: LoanProduct, form: Any, change: bool) -> None:
-        before = snapshot(LoanProduct.objects.get(pk=obj.pk), PRODUCT_FIELDS) if change else {}
+        # The audit entry is written once the fees (an inline) are saved too: `save_related`.
+        if change:
+            stored = LoanProduct.objects.get(pk=obj.pk)
+            request._product_before = (  # type: ignore[attr-defined]
+                snapshot(stored, PRODUCT_FIELDS),
+                charges_of(stored),
+            )
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
         after = snapshot(obj, PRODUCT_FIELDS)
+        fees_after = charges_of(obj)
+        if change:
+            before, fees_before = getattr(request, "_product_before", ({}, []))
+            details: dict[str, Any] = {"changes": changes(before, after)}
+            if fees_before != fees_after:
+                details["fees"] = {"before": fees_before, "after": fees_after}
+        else:
+            details = {"after": after, "fees": fees_after}
         audit_record(
             action=AuditLog.Action.PRODUCT_CHANGED if change else AuditLog.Action.PRODUCT_CREATED,
             user=request.user,
             obj=obj,
-            details={"changes": changes(before, after)} if change else {"after": after},
+            details=details,
             request=request,
         )
 

@@ -481,13 +481,13 @@ class _Row(Row):
         return due
 
 
-def _open_book(schedule: list[ScheduleRow], disbursed_on: date) -> Book:
+def _open_book(schedule: list[ScheduleRow], disbursed_on: date, order: str) -> Book:
     """`Book.open`, on caching rows."""
-    book = Book.open(schedule, disbursed_on)
+    book = Book.open(schedule, disbursed_on, order)
     rows: list[Row] = [
         _Row(r.id, r.number, r.due_date, r.due, r.paid, r.waived, r.paid_on) for r in book.rows
     ]
-    return Book(rows=rows, total_repayable=book.total_repayable)
+    return Book(rows=rows, total_repayable=book.total_repayable, order=order)
 
 
 @dataclass
@@ -539,7 +539,9 @@ class _LoanState:
         )
 
 
-def _start_state(terms: LoanTerms, ids: _Ids, txn_ids: _Ids, pay_ids: _Ids) -> _LoanState:
+def _start_state(
+    terms: LoanTerms, ids: _Ids, txn_ids: _Ids, pay_ids: _Ids, order: str
+) -> _LoanState:
     schedule = build_schedule(terms)
     rows = list(schedule.installments)
     pks = [ids.take() for _ in rows]
@@ -552,6 +554,7 @@ def _start_state(terms: LoanTerms, ids: _Ids, txn_ids: _Ids, pay_ids: _Ids) -> _
             for pk, r in zip(pks, rows, strict=True)
         ],
         terms.disbursement_date,
+        order,
     )  # fmt: skip
     state = _LoanState(ids=pks, rows=rows, book=book, txn_ids=txn_ids, pay_ids=pay_ids)
     state.post(
@@ -577,7 +580,8 @@ def _pay(
     payment = _Payment(state.pay_ids.take(), on, amount, ZERO, method, reversed=mistaken)
     if mistaken:
         lines = tuple(
-            Line(x.installment_id, parts_of(x)) for x in allocation.allocate(state.unpaid(), amount)
+            Line(x.installment_id, parts_of(x))
+            for x in allocation.allocate(state.unpaid(), amount, on=on, order=state.book.order)
         )
         split = sum((line.parts for line in lines), Parts())
         payment.outstanding_after = state.outstanding - amount
@@ -1091,7 +1095,13 @@ def _write_portfolio(
                 decided_by = None
         else:
             terms = LoanTerms(disbursement_date=disbursed, **plan.terms)
-            state = _start_state(terms, ids[Installment], ids[LoanTransaction], ids[Repayment])
+            state = _start_state(
+                terms,
+                ids[Installment],
+                ids[LoanTransaction],
+                ids[Repayment],
+                plan.product.prepayment_order,
+            )
             settled_on = _play(state, terms, status, today, rng)
             decided_at = _at(disbursed, rng)
             book = state.book

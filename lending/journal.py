@@ -74,7 +74,12 @@ def postings(
     writing it off loses nothing."""
     accrual = basis == ACCRUAL
     if kind == Kind.DISBURSEMENT:
-        return [("loan_portfolio", amount), (fund_role(method), -amount)]
+        # A fee deducted from the money handed over is income at once, on either basis.
+        return [
+            ("loan_portfolio", amount),
+            (fund_role(method), -(amount - split.fees)),
+            ("fee_income", -split.fees),
+        ]
     if kind == Kind.REPAYMENT:
         side = RECEIVABLE if accrual else INCOME
         return [

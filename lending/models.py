@@ -20,9 +20,18 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from lending.charges import (
+    Calculation,
+    ChargeError,
+    ChargeTerm,
+    ChargeTime,
+    check_term,
+    terms_from_json,
+)
 from lending.replay import Kind, Parts, parts_of
 from lending.schedule import (
     Amortization,
+    DueDateRule,
     Frequency,
     InstallmentRounding,
     InterestMethod,
@@ -54,6 +63,11 @@ FREQUENCY_CHOICES = _choices(Frequency)
 INTEREST_METHOD_CHOICES = _choices(InterestMethod)
 AMORTIZATION_CHOICES = _choices(Amortization)
 INSTALLMENT_ROUNDING_CHOICES = _choices(InstallmentRounding)
+DUE_DATE_RULE_CHOICES = [
+    (DueDateRule.NEXT.value, "Next working day"),
+    (DueDateRule.PREVIOUS.value, "Previous working day"),
+    (DueDateRule.KEEP.value, "Keep the date"),
+]
 INTEREST_PERIOD_CHOICES = [("per_period", "Per period"), ("daily", "Daily (actual days)")]
 DAYS_IN_YEAR_CHOICES = [(360, "360"), (365, "365")]
 
@@ -122,6 +136,13 @@ class AccountingBasis(models.TextChoices):
     ACCRUAL = "accrual", "Accrual"
 
 
+class PrepaymentOrder(models.TextChoices):
+    """How money paid ahead (on installments not yet due) is split (DESIGN.md, "Repayments")."""
+
+    PRINCIPAL_FIRST = "principal_first", "Principal first (interest not yet earned is never bought)"
+    IN_ORDER = "in_order", "In order (interest, then principal, of each installment)"
+
+
 class PenaltyType(models.TextChoices):
     NONE = "none", "No penalty"
     FLAT = "flat", "Flat amount"
@@ -141,6 +162,8 @@ FROZEN_TERMS = (
     "penalty_max_times",
     "arrears_tolerance",
     "close_tolerance",
+    "prepayment_order",
+    "due_date_rule",
 )
 
 
@@ -248,6 +271,20 @@ class LoanProduct(models.Model):
     accounting_basis = models.CharField(
         max_length=8, choices=AccountingBasis.choices, default=AccountingBasis.CASH
     )
+    prepayment_order = models.CharField(
+        max_length=16,
+        choices=PrepaymentOrder.choices,
+        default=PrepaymentOrder.PRINCIPAL_FIRST,
+        help_text="Money paid ahead, on installments not yet due: principal first (the "
+        "borrower never pays interest not yet earned) or in order (interest first).",
+    )
+    due_date_rule = models.CharField(
+        "a due date on a day off moves to",
+        max_length=8,
+        choices=DUE_DATE_RULE_CHOICES,
+        default=DueDateRule.NEXT.value,
+        help_text="Days off are the weekdays and holidays of the Working days page.",
+    )
     # Payment reminders (collecting.reminders): read on the day they are sent, not frozen.
     reminder_days_before = models.CharField(
         "remind before a due date (days)",
@@ -304,6 +341,84 @@ class LoanProduct(models.Model):
             errors["penalty_rate"] = "A percent penalty needs a rate above zero."
         if errors:
             raise ValidationError(errors)
+
+
+class ProductCharge(models.Model):
+    """A fee a product's loans charge (DESIGN.md, "Charges, penalties and delinquency"); a loan
+    copies its product's charges at approval (`Loan.charges`), so editing one changes only
+    loans approved afterwards. `lending.charges` computes what each installment owes."""
+
+    Time = ChargeTime
+    Calculation = Calculation
+
+    product = models.ForeignKey(LoanProduct, on_delete=models.CASCADE, related_name="charges")
+    name = models.CharField(max_length=100)
+    time = models.CharField(
+        "charged",
+        max_length=16,
+        choices=[
+            (ChargeTime.DISBURSEMENT.value, "At disbursement"),
+            (ChargeTime.INSTALLMENT.value, "On every installment"),
+            (ChargeTime.SPECIFIED_DATE.value, "On a specified date"),
+        ],
+        default=ChargeTime.DISBURSEMENT,
+    )
+    calculation = models.CharField(
+        max_length=8,
+        choices=[
+            (Calculation.FLAT.value, "Flat amount"),
+            (Calculation.PERCENT.value, "Percent"),
+        ],
+        default=Calculation.FLAT,
+        help_text="A percent is of the principal (at disbursement, on a date) or of the "
+        "installment's principal + interest (on every installment).",
+    )
+    amount = models.DecimalField(
+        "amount or percent",
+        max_digits=14,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0.0001"))],
+    )
+    deducted = models.BooleanField(
+        "deduct from the amount paid out",
+        default=False,
+        help_text="At disbursement only: the borrower receives the principal less this fee. "
+        "Unticked, the fee is added to the first installment.",
+    )
+    on_date = models.DateField(
+        "date", null=True, blank=True, help_text="On a specified date only: the day it is due."
+    )
+
+    class Meta:
+        ordering = ["product", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="charge_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(calculation="percent") | Q(amount__lte=100),
+                name="charge_percent_at_most_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def term(self) -> ChargeTerm:
+        return ChargeTerm(
+            name=self.name,
+            time=ChargeTime(self.time),
+            calculation=Calculation(self.calculation),
+            amount=Decimal(self.amount) if self.amount is not None else ZERO,
+            deducted=self.deducted,
+            on_date=self.on_date,
+        )
+
+    def clean(self) -> None:
+        if self.amount is None:
+            return
+        try:
+            check_term(self.term())
+        except ChargeError as exc:
+            raise ValidationError({exc.field: exc.message}) from None
 
 
 class Loan(models.Model):
@@ -385,6 +500,21 @@ class Loan(models.Model):
     penalty_max_times = models.PositiveSmallIntegerField(default=1, editable=False)
     arrears_tolerance = money_field(default=ZERO, editable=False)
     close_tolerance = money_field(default=ZERO, editable=False)
+    # Loans without a product, and those approved before the option, pay ahead in order.
+    prepayment_order = models.CharField(
+        max_length=16,
+        choices=PrepaymentOrder.choices,
+        default=PrepaymentOrder.IN_ORDER,
+        editable=False,
+    )
+    # Loans approved before working days existed keep their dates (`keep`).
+    due_date_rule = models.CharField(
+        max_length=8, choices=DUE_DATE_RULE_CHOICES, default=DueDateRule.KEEP.value, editable=False
+    )
+    # The product's fees as they were at approval (`ChargeTerm.as_json()` of each), and what
+    # of them was deducted from the money handed over.
+    charges = models.JSONField(default=list, blank=True, editable=False)
+    fees_deducted = money_field(default=ZERO, editable=False)
 
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submitted_loans"
@@ -451,6 +581,20 @@ class Loan(models.Model):
         else:
             again = ", once"
         return f"{what} {when}{again}"
+
+    @property
+    def charge_terms(self) -> list[ChargeTerm]:
+        """The loan's frozen fees."""
+        return terms_from_json(self.charges)
+
+    @property
+    def fee_terms(self) -> list[str]:
+        """The loan's fees in words, as the loan page shows them."""
+        return [term.describe(settings.KARO_CURRENCY) for term in self.charge_terms]
+
+    @property
+    def amount_paid_out(self) -> Decimal:
+        return self.principal - self.fees_deducted
 
 
 class InstallmentLabel(models.TextChoices):
@@ -833,6 +977,8 @@ class AuditLog(models.Model):
         GUARANTOR_REMOVED = "guarantor_removed", "Guarantor removed"
         COLLATERAL_ADDED = "collateral_added", "Collateral added"
         COLLATERAL_REMOVED = "collateral_removed", "Collateral removed"
+        CALENDAR_CHANGED = "calendar_changed", "Working days changed"
+        LOANS_RESCHEDULED = "loans_rescheduled", "Loans rescheduled"
         CHARGES_WAIVED = "charges_waived", "Charges or interest waived"
         RECOVERY_RECORDED = "recovery_recorded", "Recovery recorded"
 
@@ -956,3 +1102,8 @@ class AuditCheckpoint(models.Model):
             "prev": self.prev_signature,
         }
         return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+# Working days and holidays live in their own module; imported here so Django finds them.
+from lending.models_calendar import Holiday as Holiday  # noqa: E402
+from lending.models_calendar import NonWorkingWeekday as NonWorkingWeekday  # noqa: E402

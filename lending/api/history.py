@@ -53,6 +53,7 @@ LOAN_COLUMNS = (
     "total_waived",
     "outstanding",
     "days_past_due",
+    "prepayment_order",
     "submitted_at",
     "decided_at",
     "status_reason",
@@ -66,8 +67,13 @@ def loans_for_answers(loans: QuerySet[Loan]) -> QuerySet[Loan]:
         Installment.objects.filter(loan=OuterRef("pk")).order_by("number").values("due_date")[:1]
     )
     return (
-        loans.select_related("borrower", "submitted_by")
-        .only(*LOAN_COLUMNS, "borrower__full_name", "submitted_by__username")
+        loans.select_related("borrower", "submitted_by", "product")
+        .only(
+            *LOAN_COLUMNS,
+            "borrower__full_name",
+            "submitted_by__username",
+            "product__prepayment_order",
+        )
         .annotate(first_installment_due=Subquery(first_due))
     )
 
@@ -81,6 +87,11 @@ def loan_answer(loan: Loan, *, today: date) -> dict[str, Any]:
     answer["submitted_by"] = loan.submitted_by.username
     answer["first_due_date"] = loan.first_due_date or getattr(loan, "first_installment_due", None)
     answer["projected"] = False
+    if loan.status == Loan.Status.PENDING and loan.product_id is not None:
+        # Frozen at approval: until then, the product's (what approval would copy).
+        product = loan.product
+        assert product is not None
+        answer["prepayment_order"] = product.prepayment_order
     if loan.status == Loan.Status.PENDING:
         try:
             total = build_schedule(terms_for(loan, today)).total

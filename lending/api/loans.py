@@ -35,19 +35,21 @@ from lending.api.schemas import (
 )
 from lending.forms import DEFAULT_TERMS, PRODUCT_DEFAULT_FIELDS
 from lending.models import Borrower, Loan, LoanProduct
-from lending.schedule import Schedule, build_schedule
+from lending.schedule import Schedule
+from lending.selectors.calendar import working_calendar
 from lending.selectors.loans import loan_list, loan_schedule
 from lending.selectors.status import LoanStatus, loan_status
 from lending.services.loans import (
     TERM_FIELDS,
     check_product_limits,
+    due_date_rule_for,
     loan_approve,
     loan_reject,
     loan_submit,
     loan_write_off,
     loan_write_off_undo,
     preview_schedule,
-    terms_for,
+    projected_schedule,
 )
 
 router = Router(tags=["loans"])
@@ -300,7 +302,7 @@ def get_loan_schedule(request: HttpRequest, id: Id) -> dict[str, Any]:
     user_with(request, "lending.view_loan")
     loan = found(Loan.objects.all(), id, "Loan")
     if loan.status == Loan.Status.PENDING:
-        projected = build_schedule(terms_for(loan, timezone.localdate()))
+        projected = projected_schedule(loan, timezone.localdate())
         return _schedule(_from_engine(projected), projected=True)
     stored = loan_schedule(loan=loan, today=timezone.localdate())
     rows = (
@@ -347,5 +349,10 @@ def schedule_preview(request: HttpRequest, payload: PreviewIn) -> dict[str, Any]
     user_with(request, "lending.view_loan")
     product, terms = _terms(payload)
     check_product_limits(product, terms)
-    schedule = preview_schedule(terms, payload.disbursement_date or timezone.localdate())
+    schedule = preview_schedule(
+        terms,
+        payload.disbursement_date or timezone.localdate(),
+        due_date_rule=due_date_rule_for(product),
+        calendar=working_calendar(),
+    )
     return _schedule(_from_engine(schedule), projected=True)

@@ -146,6 +146,7 @@ InterestMethod = Literal["declining", "flat"]
 Amortization = Literal["equal_installments", "equal_principal"]
 InstallmentRounding = Literal["nearest", "up"]
 InterestPeriod = Literal["per_period", "daily"]
+PrepaymentOrderName = Literal["principal_first", "in_order"]
 DaysInYear = Literal[360, 365]
 LoanStatusName = Literal["pending", "active", "rejected", "withdrawn", "closed", "written_off"]
 Method = Literal["cash", "bank_transfer", "mobile_money", "cheque"]
@@ -363,6 +364,12 @@ class LoanOut(Schema):
     total_waived: Money
     outstanding: Money
     days_past_due: int
+    prepayment_order: PrepaymentOrderName = Field(
+        description="How money paid ahead (on installments not yet due) is split: "
+        "`principal_first` pays their principal before any of their interest, `in_order` "
+        "interest first as for a due installment. Copied from the product at approval (a "
+        "pending application shows its product's); loans without a product are `in_order`."
+    )
     projected: bool = Field(
         description="True for a pending application: `total_repayable` and `outstanding` "
         "are what its terms would give if it were disbursed today (nothing is owed yet)."

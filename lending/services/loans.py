@@ -22,6 +22,7 @@ from accounts.access import can_approve, can_withdraw, can_write_off, require
 from ledger.services import check_open
 from lending.audit import audit_record
 from lending.bulk import update_rows
+from lending.charges import ChargeError, ChargeTerm, LoanFees, loan_fees
 from lending.errors import StateConflict
 from lending.models import (
     FROZEN_TERMS,
@@ -32,9 +33,20 @@ from lending.models import (
     Loan,
     LoanProduct,
     LoanTransaction,
+    PrepaymentOrder,
+    ProductCharge,
 )
-from lending.replay import Book, Kind
-from lending.schedule import MAX_PRINCIPAL, LoanTerms, Schedule, TermsError, build_schedule
+from lending.replay import Book, Kind, Line, Parts
+from lending.schedule import (
+    MAX_PRINCIPAL,
+    DueDateRule,
+    LoanTerms,
+    Schedule,
+    TermsError,
+    WorkingCalendar,
+    build_schedule,
+)
+from lending.selectors.calendar import working_calendar
 from lending.services import transactions as books
 from lending.services.numbers import next_loan_number
 from lending.signals import loan_changed
@@ -60,11 +72,21 @@ CENT = Decimal("0.01")
 DISBURSEMENT_METHOD = "bank_transfer"
 
 
-def terms_for(loan: Loan, disbursement_date: date) -> LoanTerms:
-    """The schedule engine's view of a loan's stored terms."""
+def due_date_rule_for(product: LoanProduct | None) -> str:
+    """Where a due date on a day off goes for a new loan: its product's rule, else `next`
+    (DESIGN.md: the next working day)."""
+    return product.due_date_rule if product is not None else DueDateRule.NEXT
+
+
+def terms_for(
+    loan: Loan, disbursement_date: date, *, due_date_rule: str = DueDateRule.KEEP
+) -> LoanTerms:
+    """The schedule engine's view of a loan's stored terms; due dates move by
+    `due_date_rule` when the engine is given a calendar (the amounts never depend on it)."""
     try:
         return LoanTerms(
             disbursement_date=disbursement_date,
+            due_date_rule=DueDateRule(due_date_rule),
             **{name: getattr(loan, name) for name in TERM_FIELDS},
         )
     except TermsError as exc:
@@ -177,10 +199,32 @@ def check_installment_multiple(
         )
 
 
-def preview_schedule(terms: dict[str, Any], disbursement_date: date) -> Schedule:
-    """Build a schedule from raw terms, turning engine errors into field ValidationErrors."""
+def projected_schedule(loan: Loan, today: date) -> Schedule:
+    """What approving a pending application today would store: its product's due-date rule
+    on today's working-day calendar."""
+    terms = terms_for(loan, today, due_date_rule=due_date_rule_for(loan.product))
+    return build_schedule(terms, working_calendar())
+
+
+def preview_schedule(
+    terms: dict[str, Any],
+    disbursement_date: date,
+    *,
+    due_date_rule: str = DueDateRule.NEXT,
+    calendar: WorkingCalendar | None = None,
+) -> Schedule:
+    """Build a schedule from raw terms, turning engine errors into field ValidationErrors.
+    With a `calendar`, due dates on days off move by `due_date_rule` (the amounts do not
+    depend on it, so checking terms needs no calendar)."""
     try:
-        schedule = build_schedule(LoanTerms(disbursement_date=disbursement_date, **terms))
+        schedule = build_schedule(
+            LoanTerms(
+                disbursement_date=disbursement_date,
+                due_date_rule=DueDateRule(due_date_rule),
+                **terms,
+            ),
+            calendar,
+        )
     except TermsError as exc:
         raise ValidationError({exc.field: exc.message}) from exc
     except (InvalidOperation, TypeError) as exc:
@@ -274,7 +318,11 @@ def loan_approve(
             raise PermissionDenied(
                 "You submitted this application, so someone else must approve it."
             )
-        schedule = build_schedule(terms_for(loan, disbursement_date))
+        _freeze_terms(loan)
+        terms = terms_for(loan, disbursement_date, due_date_rule=loan.due_date_rule)
+        schedule = build_schedule(terms, working_calendar())
+        fees = fees_for(loan.charge_terms, loan.principal, disbursement_date, schedule)
+        per_installment = fees.by_installment()
         installments = Installment.objects.bulk_create(
             [
                 Installment(
@@ -291,9 +339,18 @@ def loan_approve(
         loan.disbursement_date = disbursement_date
         loan.decided_by = user  # type: ignore[assignment]
         loan.decided_at = timezone.now()
-        _freeze_terms(loan)
-        book = Book.open([books.schedule_row(i) for i in installments], disbursement_date)
-        effect = book.apply(books.new_txn(Kind.DISBURSEMENT, disbursement_date, loan.principal))
+        loan.fees_deducted = fees.deducted
+        book = Book.open(
+            [books.schedule_row(i) for i in installments],
+            disbursement_date,
+            loan.prepayment_order,
+        )
+        accounts = books.accounts_for(loan)
+        effect = book.apply(
+            books.new_txn(
+                Kind.DISBURSEMENT, disbursement_date, loan.principal, deducted=fees.deducted
+            )
+        )
         books.store_in_order(
             loan=loan,
             installments=installments,
@@ -306,8 +363,10 @@ def loan_approve(
                 "method": method,
             },
             user=user,
-            accounts=books.accounts_for(loan),
+            accounts=accounts,
         )
+        if per_installment:
+            _charge_scheduled_fees(loan, installments, book, per_installment, user, accounts)
         loan.save(
             update_fields=[
                 "status",
@@ -315,6 +374,8 @@ def loan_approve(
                 "decided_by",
                 "decided_at",
                 "accounting_basis",
+                "charges",
+                "fees_deducted",
                 *FROZEN_TERMS,
             ]
         )
@@ -332,6 +393,8 @@ def loan_approve(
                     "total_repayable": loan.total_repayable,
                     "installments": len(schedule.installments),
                     "frozen_terms": {name: getattr(loan, name) for name in FROZEN_TERMS},
+                    **({"charges": loan.charges} if loan.charges else {}),
+                    **({"fees_deducted": loan.fees_deducted} if loan.fees_deducted else {}),
                 },
             },
             request=request,
@@ -343,13 +406,70 @@ def loan_approve(
 def _freeze_terms(loan: Loan) -> None:
     """Copy the product's terms onto the loan as they are at approval (DESIGN.md, "Charges,
     penalties and delinquency"): a later edit of the product leaves this loan alone. Without a
-    product the loan charges no penalty and has no tolerances."""
+    product the loan charges no penalty or fee and has no tolerances."""
     product = loan.product
     source = product if product is not None else LoanProduct()
     for name in FROZEN_TERMS:
         setattr(loan, name, getattr(source, name))
+    if product is None:  # no product, no promise: money paid ahead is spread in order
+        loan.prepayment_order = PrepaymentOrder.IN_ORDER
     loan.accounting_basis = (
         product.accounting_basis if product is not None else AccountingBasis.CASH
+    )
+    loan.charges = [term.as_json() for term in product_charge_terms(product)]
+
+
+def product_charge_terms(product: LoanProduct | None) -> list[ChargeTerm]:
+    """The product's fees as they are now (a pending application is previewed with them)."""
+    if product is None or product.pk is None:
+        return []
+    return [charge.term() for charge in ProductCharge.objects.filter(product=product)]
+
+
+def fees_for(
+    terms: list[ChargeTerm], principal: Decimal, disbursement_date: date, schedule: Schedule
+) -> LoanFees:
+    """The loan's fees on this schedule; a charge that cannot apply to it is a ValidationError
+    on its field (nothing is written)."""
+    try:
+        return loan_fees(
+            terms,
+            principal=principal,
+            disbursement_date=disbursement_date,
+            schedule=schedule.installments,
+        )
+    except ChargeError as exc:
+        field = "disbursement_date" if exc.field == "on_date" else exc.field
+        raise ValidationError({field: exc.message}) from exc
+
+
+def _charge_scheduled_fees(
+    loan: Loan,
+    installments: list[Installment],
+    book: Book,
+    per_installment: dict[int, Decimal],
+    user: User,
+    accounts: dict[str, int],
+) -> None:
+    """The fees the installments owe, as one charge on the disbursement date (its journal
+    entry books the fee receivable under accrual basis, nothing under cash basis)."""
+    by_number = {inst.number: inst for inst in installments}
+    lines = tuple(
+        Line(by_number[number].pk, Parts(fees=amount))
+        for number, amount in sorted(per_installment.items())
+    )
+    total = sum((line.parts.total for line in lines), ZERO)
+    day = loan.disbursement_date
+    assert day is not None
+    effect = book.apply(books.new_txn(Kind.CHARGE, day, total, lines))
+    books.store_in_order(
+        loan=loan,
+        installments=installments,
+        book=book,
+        effect=effect,
+        fields={"kind": Kind.CHARGE, "value_date": day, "amount": total},
+        user=user,
+        accounts=accounts,
     )
 
 

@@ -50,6 +50,7 @@ from lending.pagination import CachedCountPaginator
 from lending.receivers import portfolio_generation
 from lending.schedule import Schedule
 from lending.selectors.borrowers import borrower_search
+from lending.selectors.calendar import working_calendar
 from lending.selectors.loans import (
     LOAN_PAGE_REPAYMENTS,
     loan_adjustments,
@@ -256,7 +257,12 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
             return None, ""
         try:
             terms = {name: getattr(loan, name) for name in services.TERM_FIELDS}
-            return services.preview_schedule(terms, today), ""
+            return services.preview_schedule(
+                terms,
+                today,
+                due_date_rule=services.due_date_rule_for(loan.product),
+                calendar=working_calendar(),
+            ), ""
         except ValidationError as exc:
             return None, error_text(exc)
 

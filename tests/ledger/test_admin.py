@@ -68,7 +68,13 @@ def test_a_product_sets_its_basis_and_overrides_an_account(admin_client: Client)
     data = {k: v for k, v in form.initial.items() if v is not None}
     data = {k: (v.pk if hasattr(v, "pk") else v) for k, v in data.items()}
     bank = ProductAccount.objects.get(product=None, role="fund_bank_transfer").account
-    prefix = page.context["inline_admin_formsets"][0].formset.prefix
+    formsets = [inline.formset for inline in page.context["inline_admin_formsets"]]
+    for other in formsets:  # the fees: none
+        data.update({
+            f"{other.prefix}-TOTAL_FORMS": "0", f"{other.prefix}-INITIAL_FORMS": "0",
+            f"{other.prefix}-MIN_NUM_FORMS": "0", f"{other.prefix}-MAX_NUM_FORMS": "1000",
+        })  # fmt: skip
+    prefix = next(f.prefix for f in formsets if f.model is ProductAccount)
     data.update({
         "accounting_basis": "accrual",
         f"{prefix}-TOTAL_FORMS": "1", f"{prefix}-INITIAL_FORMS": "0",

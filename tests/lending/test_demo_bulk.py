@@ -144,7 +144,9 @@ def test_allocations_replay_through_the_allocation_rule(portfolio: Any) -> None:
         }  # fmt: skip
         for repayment in loan.repayments.order_by("pk"):
             unpaid = [row for row in owed.values() if row.total > 0]
-            expected = allocation.allocate(unpaid, repayment.amount)
+            expected = allocation.allocate(
+                unpaid, repayment.amount, on=repayment.paid_on, order=loan.prepayment_order
+            )
             stored = [
                 (a.installment_id, a.penalties, a.fees, a.interest, a.principal)
                 for a in Allocation.objects.filter(

@@ -54,6 +54,7 @@ def test_a_loan_keeps_its_products_terms_as_approved() -> None:
         penalty_max_times=4,
         arrears_tolerance=D("0.50"),
         close_tolerance=D("1.00"),
+        due_date_rule="previous",
     )
     loan = reload(weekly_loan(product=product))
     assert {name: getattr(loan, name) for name in FROZEN_TERMS} == {
@@ -65,6 +66,8 @@ def test_a_loan_keeps_its_products_terms_as_approved() -> None:
         "penalty_max_times": 4,
         "arrears_tolerance": D("0.50"),
         "close_tolerance": D("1.00"),
+        "prepayment_order": "principal_first",
+        "due_date_rule": "previous",
     }
     approved = AuditLog.objects.filter(action=AuditLog.Action.LOAN_APPROVED).first()
     assert approved is not None
@@ -283,13 +286,16 @@ def test_an_admin_sets_a_repeating_penalty_and_tolerances_on_a_product(
     assert "approved afterwards" in html
     form = page.context["adminform"].form
     data = {k: (v.pk if hasattr(v, "pk") else v) for k, v in form.initial.items() if v is not None}
-    prefix = page.context["inline_admin_formsets"][0].formset.prefix
+    prefixes = [inline.formset.prefix for inline in page.context["inline_admin_formsets"]]
     data.update({
         "penalty_type": "percent", "penalty_rate": "5", "penalty_repeat_days": "7",
         "penalty_max_times": "3", "arrears_tolerance": "0.50",
-        f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0",
-        f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000",
     })  # fmt: skip
+    for prefix in prefixes:  # the fees and the ledger accounts
+        data.update({
+            f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0",
+            f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000",
+        })  # fmt: skip
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     product.refresh_from_db()

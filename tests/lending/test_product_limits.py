@@ -57,11 +57,12 @@ def _change_form(admin_client: Any, product: LoanProduct) -> tuple[str, dict[str
     page = admin_client.get(url)
     form = page.context["adminform"].form
     data = {k: (v.pk if hasattr(v, "pk") else v) for k, v in form.initial.items() if v is not None}
-    prefix = page.context["inline_admin_formsets"][0].formset.prefix
-    data.update({
-        f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0",
-        f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000",
-    })  # fmt: skip
+    prefixes = [inline.formset.prefix for inline in page.context["inline_admin_formsets"]]
+    for prefix in prefixes:  # the fees and the ledger accounts
+        data.update({
+            f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0",
+            f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000",
+        })  # fmt: skip
     return url, data
 
 

@@ -279,8 +279,8 @@ def _ledger_checks() -> list[tuple[str, str]]:
                       0)"""
     fund_checks = []
     for method in ("cash", "bank_transfer", "mobile_money", "cheque"):
-        money = f"""COALESCE((SELECT SUM(CASE WHEN x.kind = 'disbursement' THEN -x.amount
-                                      ELSE x.amount END)
+        money = f"""COALESCE((SELECT SUM(CASE WHEN x.kind = 'disbursement'
+                                           THEN x.fees - x.amount ELSE x.amount END)
                      FROM {t["txn"]} x WHERE x.method = '{method}' AND x.reversed_at IS NULL
                        AND x.kind IN ('disbursement', 'repayment', 'recovery')), 0)"""
         fund = role_balance(f"fund_{method}", loans_only=True)
