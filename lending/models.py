@@ -271,6 +271,11 @@ class LoanProduct(models.Model):
     accounting_basis = models.CharField(
         max_length=8, choices=AccountingBasis.choices, default=AccountingBasis.CASH
     )
+    disburse_on_approval = models.BooleanField(
+        default=True,
+        help_text="On: approving a loan disburses it at once. Off: approval and disbursement "
+        "are two steps; an accountant or administrator disburses the approved loan.",
+    )
     prepayment_order = models.CharField(
         max_length=16,
         choices=PrepaymentOrder.choices,
@@ -432,6 +437,7 @@ class Loan(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"  # not disbursed yet (DESIGN.md, "Loan life cycle")
         ACTIVE = "active", "Active"
         REJECTED = "rejected", "Rejected"
         WITHDRAWN = "withdrawn", "Withdrawn"
@@ -472,6 +478,13 @@ class Loan(models.Model):
     purpose = models.CharField(max_length=200, blank=True)
 
     disbursement_date = models.DateField(null=True, blank=True)
+    # Set at approval: the most that may be disbursed, the day of the decision (no
+    # disbursement is dated before it) and, for a product that disburses separately, the day
+    # the approver expects the money to be handed over.
+    approved_amount = money_field(null=True, blank=True)
+    approved_on = models.DateField(null=True, blank=True)
+    expected_disbursement_date = models.DateField(null=True, blank=True)
+    disbursement_reference = models.CharField(max_length=100, blank=True)
     total_repayable = money_field(default=ZERO)
     total_paid = money_field(default=ZERO)
     total_waived = money_field(default=ZERO)
@@ -536,6 +549,8 @@ class Loan(models.Model):
         ordering = ["-submitted_at", "-id"]
         permissions = [
             ("approve_loan", "Can approve or reject loan applications"),
+            ("disburse_loan", "Can disburse approved loans"),
+            ("undo_loan_decision", "Can undo a loan's approval or disbursement"),
             ("write_off_loan", "Can write off loans"),
             ("waive_loan", "Can waive charges and interest"),
             ("view_portfolio_reports", "Can view portfolio reports"),
@@ -949,6 +964,9 @@ class AuditLog(models.Model):
         LOAN_SUBMITTED = "loan_submitted", "Loan submitted"
         LOAN_APPROVED = "loan_approved", "Loan approved"
         LOAN_REJECTED = "loan_rejected", "Loan rejected"
+        LOAN_DISBURSED = "loan_disbursed", "Loan disbursed"
+        LOAN_APPROVAL_UNDONE = "loan_approval_undone", "Loan approval undone"
+        LOAN_DISBURSEMENT_UNDONE = "loan_disbursement_undone", "Loan disbursement undone"
         LOAN_WITHDRAWN = "loan_withdrawn", "Loan withdrawn"
         LOAN_WRITTEN_OFF = "loan_written_off", "Loan written off"
         LOAN_CLOSED = "loan_closed", "Loan closed"

@@ -25,7 +25,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from lending.models import Allocation, Installment, Loan, LoanTransaction, Repayment
 from lending.schedule import build_schedule
 from lending.selectors.repayments import with_balance_after
-from lending.services.loans import terms_for
+from lending.services.loans import projection_terms
 
 # The loan's own columns an answer shows, as they are named in it.
 LOAN_COLUMNS = (
@@ -48,6 +48,10 @@ LOAN_COLUMNS = (
     "days_in_year",
     "purpose",
     "disbursement_date",
+    "approved_amount",
+    "approved_on",
+    "expected_disbursement_date",
+    "disbursement_reference",
     "total_repayable",
     "total_paid",
     "total_waived",
@@ -92,9 +96,9 @@ def loan_answer(loan: Loan, *, today: date) -> dict[str, Any]:
         product = loan.product
         assert product is not None
         answer["prepayment_order"] = product.prepayment_order
-    if loan.status == Loan.Status.PENDING:
+    if loan.status in (Loan.Status.PENDING, Loan.Status.APPROVED):
         try:
-            total = build_schedule(terms_for(loan, today)).total
+            total = build_schedule(projection_terms(loan, today)).total
         except ValidationError:
             return answer
         answer["total_repayable"] = total

@@ -148,7 +148,9 @@ InstallmentRounding = Literal["nearest", "up"]
 InterestPeriod = Literal["per_period", "daily"]
 PrepaymentOrderName = Literal["principal_first", "in_order"]
 DaysInYear = Literal[360, 365]
-LoanStatusName = Literal["pending", "active", "rejected", "withdrawn", "closed", "written_off"]
+LoanStatusName = Literal[
+    "pending", "approved", "active", "rejected", "withdrawn", "closed", "written_off"
+]
 Method = Literal["cash", "bank_transfer", "mobile_money", "cheque"]
 
 
@@ -359,6 +361,15 @@ class LoanOut(Schema):
     days_in_year: int
     purpose: str
     disbursement_date: date | None
+    approved_amount: Money | None = Field(
+        description="The most that may be disbursed, set at approval (null before)."
+    )
+    approved_on: date | None = Field(description="The day the loan was approved.")
+    expected_disbursement_date: date | None = Field(
+        description="When the product disburses separately: the day the approver expects "
+        "the money to be handed over."
+    )
+    disbursement_reference: str
     total_repayable: Money
     total_paid: Money
     total_waived: Money
@@ -416,9 +427,32 @@ class LoanPage(Page):
 
 
 class ApproveIn(StrictIn):
-    """Every field is optional: send `{}` (or no body at all) to disburse today."""
+    """Every field is optional: send `{}` (or no body at all) to approve as applied for (and,
+    when the product disburses on approval, to disburse today)."""
 
-    disbursement_date: ValueDate | None = Field(None, description="Defaults to today.")
+    disbursement_date: ValueDate | None = Field(
+        None, description="Product disbursing on approval: defaults to today."
+    )
+    approved_amount: MoneyIn | None = Field(
+        None,
+        description="Product disbursing separately: at most the principal applied for "
+        "(the default).",
+    )
+    expected_disbursement_date: ValueDate | None = Field(
+        None,
+        description="Product disbursing separately: from today (the default) to a year ahead.",
+    )
+
+
+class DisburseIn(StrictIn):
+    """Hand an approved loan's money over."""
+
+    method: Method = Field(description="How the money was handed over.")
+    amount: MoneyIn | None = Field(None, description="At most the approved amount (the default).")
+    disbursement_date: ValueDate | None = Field(
+        None, description="On or after the approval date, not in the future; defaults to today."
+    )
+    reference: Annotated[Text, Field(max_length=100)] = ""
 
 
 class RejectIn(StrictIn):

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -31,7 +31,6 @@ from accounts.access import (
     can_withdraw,
     can_write_off,
     permission_required,
-    require,
 )
 from lending.forms import (
     DEFAULT_TERMS,
@@ -325,10 +324,6 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     return render(request, "lending/loans/detail.html", context)
 
 
-FOUR_EYES_APPROVE = "You submitted this application, so someone else must approve it."
-FOUR_EYES_DECIDE = "You submitted this application, so someone else must decide it."
-
-
 def _own(request: HttpRequest, loan: Loan) -> bool:
     return loan.submitted_by_id == request.user.pk
 
@@ -374,7 +369,8 @@ def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
     # Four eyes before anything else, so one's own application is a 403 whatever was posted
     # (the service checks it again under the row lock).
-    require(not _own(request, loan), FOUR_EYES_APPROVE)
+    if _own(request, loan):
+        raise PermissionDenied(services.four_eyes_refusal(loan))
     return _transition(
         request,
         pk,
@@ -394,7 +390,8 @@ def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def loan_reject(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
-    require(not _own(request, loan), FOUR_EYES_DECIDE)
+    if _own(request, loan):
+        raise PermissionDenied(services.four_eyes_refusal(loan, "decide"))
     return _transition(
         request,
         pk,
