@@ -11,6 +11,8 @@ past days (penalties charged, then taken back or added by the replays). After ev
   each component never exceeds it; total paid == non-reversed repayments == their current
   allocations; outstanding == total due - total paid, never negative; closed exactly when
   nothing is owed;
+- a settlement keeps no interest paid on the installments after its current period (the
+  interest paid ahead is credited);
 - on loans that pay ahead principal first (products pay ahead both ways, loans without one
   in order; an Admin may switch a product's order, its running loans keep theirs), no
   installment not yet due on the latest payment's date has interest paid unless all of
@@ -178,6 +180,9 @@ class MoneyMachine(RuleBasedStateMachine):
         EXERCISED["examples"] += 1
         EXERCISED["penalties charged"] += charges.count()
         EXERCISED["penalties taken back"] += charges.exclude(reversed_at=None).count()
+        EXERCISED["interest credited at a settlement"] += mine.filter(
+            kind=Kind.CREDIT, reversed_at=None
+        ).count()
         EXERCISED["splits rewritten by a replay"] += mine.exclude(split_changed_at=None).count()
         EXERCISED["payments reversed"] += mine.filter(
             kind=Kind.REPAYMENT, reversed_at__isnull=False
@@ -503,11 +508,27 @@ class MoneyMachine(RuleBasedStateMachine):
     @rule(target=repayments, loan_id=loans, pick=st.integers(0, 10_000))
     def settle(self, loan_id: int, pick: int) -> int:
         loan = self._loan(loan_id)
+        return self._settle(loan, self._date(loan, pick))
+
+    @rule(
+        target=repayments,
+        loan_id=loans,
+        share=st.sampled_from([D("0.2"), D("0.5"), D("0.8")]),
+    )
+    def pay_ahead_and_settle(self, loan_id: int, share: Decimal) -> int:
+        """A borrower pays a good part of the loan on the business day, then settles it that
+        day: what an in-order loan's payment bought of future interest is credited."""
+        loan = self._loan(loan_id)
+        if loan.status != Loan.Status.ACTIVE:
+            return 0
+        self._pay(loan, share, self.clock, "cash")
+        return self._settle(self._loan(loan_id), self.clock)
+
+    def _settle(self, loan: Loan, on: date) -> int:
+        loan_id = loan.pk
         self.touched.add(loan_id)
         try:
-            repayment = loan_settle(
-                loan=loan, user=self.cashier, on=self._date(loan, pick), method="cash"
-            )
+            repayment = loan_settle(loan=loan, user=self.cashier, on=on, method="cash")
         except StateConflict:
             assert loan.status != Loan.Status.ACTIVE
             return 0
@@ -687,6 +708,11 @@ class MoneyMachine(RuleBasedStateMachine):
                 i.interest_paid for i in rows if i.due_date > last_paid
             ):
                 EXERCISED["interest paid ahead, in order"] += 1
+            # A settlement keeps no interest of the installments after its current period:
+            # what was paid on them ahead is credited (and whatever replays after it).
+            for settled_on in live.filter(is_settlement=True).values_list("paid_on", flat=True):
+                later = sorted((i for i in rows if i.due_date > settled_on), key=lambda i: i.number)
+                assert all(i.interest_paid == 0 for i in later[1:]), loan.number
 
 
 def _settings(examples: int, **extra: Any) -> settings:

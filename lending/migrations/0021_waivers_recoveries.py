@@ -21,7 +21,7 @@ def recoveries_account(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("lending", "0019_separate_disbursement"),
+        ("lending", "0020_interest_credit"),
         ("ledger", "0002_chart_and_triggers"),
     ]
 
