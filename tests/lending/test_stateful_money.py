@@ -1,8 +1,10 @@
 """Hypothesis state machine over the money services: random loans with varied terms (some
 on products that charge late penalties), payments on any date since the disbursement
 (backdated ones replay the loan), explicitly backdated payments (before the loan's latest
-transaction), reversals of any earlier payment, early settlements and the daily close for
-past days (penalties charged, then taken back or added by the replays). After every step:
+transaction), reversals of any earlier payment, early settlements, the daily close for
+past days (penalties charged, then taken back or added by the replays) and holidays entered
+on unpaid due dates followed by a rescheduling of the loans (due dates moved, amounts kept).
+After every step:
 
 - every loan's stored state equals a fresh replay of its transactions
   (`replay_differences(loan) == []`);
@@ -73,6 +75,7 @@ from lending.errors import StateConflict
 from lending.models import (
     Allocation,
     AuditLog,
+    Holiday,
     Installment,
     Loan,
     LoanProduct,
@@ -80,6 +83,7 @@ from lending.models import (
     Repayment,
 )
 from lending.replay import Kind
+from lending.services.calendar import fingerprint, holidays_add, loans_reschedule, reschedule_moves
 from lending.services.close_day import day_close
 from lending.services.loans import loan_write_off, loan_write_off_undo
 from lending.services.repayments import loan_settle, repayment_record, repayment_reverse
@@ -605,6 +609,44 @@ class MoneyMachine(RuleBasedStateMachine):
         self._close(min(repayment.paid_on + timedelta(days=gap), self.today))
         EXERCISED["reversals after a later close"] += 1
         self.reverse(repayment_id)
+
+    @rule(loan_id=loans, pick=st.integers(0, 10_000))
+    def holiday_then_reschedule(self, loan_id: int, pick: int) -> None:
+        """A holiday entered on an unpaid installment's due date, then the Admin reschedules
+        every loan with a due date on it (all the machine's loans move to the next working
+        day): no amount changes; a penalty whose day is no longer a penalty day is taken back.
+        Loans taken out afterwards are scheduled around the holiday from the start."""
+        loan = self._loan(loan_id)
+        unpaid = list(
+            Installment.objects.filter(loan=loan)
+            .exclude(status=Installment.Status.PAID)
+            .order_by("number")
+            .values_list("due_date", flat=True)
+        )
+        if loan.status != Loan.Status.ACTIVE or not unpaid:
+            return
+        day = unpaid[pick % len(unpaid)]
+        if Holiday.objects.filter(date=day).exists():
+            return
+        holidays_add(user=self.approver, first=day, name="Holiday")
+        amounts = {
+            row[0]: row[1:]
+            for row in Installment.objects.filter(loan_id__in=self.loan_ids).values_list(
+                "id", "principal", "interest", "fees"
+            )
+        }
+        moves = reschedule_moves()
+        assert moves, "an unpaid installment of an active loan is due on the new holiday"
+        result = loans_reschedule(user=self.approver, expected=fingerprint(moves))
+        assert result.installments == len(moves)
+        after = Installment.objects.filter(loan_id__in=self.loan_ids)
+        assert {r[0]: r[1:] for r in after.values_list("id", "principal", "interest", "fees")} == (
+            amounts
+        )
+        assert not after.filter(due_date=day).exclude(status=Installment.Status.PAID).exists()
+        EXERCISED["reschedules"] += 1
+        EXERCISED["penalties taken back by a reschedule"] += result.penalties_taken_back
+        self.touched.update(self.loan_ids)
 
     # --- invariants -----------------------------------------------------------------------
 
