@@ -57,6 +57,7 @@ _ADMIN = sorted(
         "accounts.add_useroffice",
         "accounts.change_useroffice",
         "accounts.delete_useroffice",
+        "lending.waive_loan",
         "lending.undo_loan_decision",
         "lending.manage_calendar",  # working days and holidays, rescheduling
         "ledger.add_account",
