@@ -15,11 +15,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from accounts.head_office import HEAD_OFFICE_ID
+from accounts.offices import office_create
 from ledger.models import JournalEntry
-from lending.models import AuditLog, Loan, LoanTransaction
+from lending.models import AuditLog, Borrower, Loan, LoanTransaction
 from lending.services.borrowers import borrower_transfer
 from lending.services.repayments import repayment_record
 from tests.api.conftest import ApiClient
+from tests.api.test_permissions import ENDPOINTS, Endpoint, World, world  # noqa: F401  (fixture)
 from tests.factories import ActiveLoanFactory, BorrowerFactory, LoanFactory
 from tests.offices import Branch, branch
 
@@ -220,3 +222,34 @@ def test_only_an_admin_moves_a_borrower_and_only_within_their_offices(
     assert "office" in refused.value.message_dict
     borrower.refresh_from_db()
     assert borrower.office_id == north.office.pk
+
+
+# --- every route that names a record, as each role of another office ----------------------
+
+
+@pytest.mark.parametrize("role", ["admin", "officer", "accountant"])
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if "{" in e.path], ids=lambda e: e.name)
+def test_every_route_naming_another_office_s_record_is_a_404(
+    world: World,  # noqa: F811  (the permission matrix's fixture)
+    admin_user: Any,
+    api_as: Any,
+    role: str,
+    endpoint: Endpoint,
+) -> None:
+    """The permission matrix's records (tests/api/test_permissions.py), moved to the South
+    branch, asked for by each role of the North branch: a 404 where the role may use the
+    route (a 403 or 404 where it may not), and nothing written."""
+    south = office_create(name="South branch", parent=None)
+    borrower = Borrower.objects.get(pk=world.borrower_id)
+    borrower_transfer(borrower=borrower, office_id=south.pk, user=admin_user)
+    north = branch("North branch")
+    user = {"admin": north.admin, "officer": north.officer, "accountant": north.accountant}[role]
+    audit = AuditLog.objects.count()
+    path = endpoint.path.format(**world.__dict__)
+    body = endpoint.body(world) if endpoint.body else None
+    response = api_as(user).call(endpoint.method.upper(), path, body)
+    if role in endpoint.allowed:
+        assert response.status_code == 404, (endpoint.name, role, response.content)
+    else:
+        assert response.status_code in (403, 404), (endpoint.name, role, response.status_code)
+    assert AuditLog.objects.count() == audit
