@@ -52,6 +52,7 @@ class Kind(StrEnum):
     WAIVER = "waiver"
     WRITE_OFF = "write_off"
     ACCRUAL = "accrual"
+    CREDIT = "interest_credit"  # an early settlement gives back interest paid ahead
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,8 @@ class Book:
         overpaid = ZERO
         if txn.kind in (Kind.REPAYMENT,):
             lines, overpaid = self._pay(txn)
+        elif txn.kind is Kind.CREDIT:
+            lines, overpaid = self._credit(txn)
         elif txn.kind is Kind.CHARGE:
             lines = self._charge(txn)
         elif txn.kind is Kind.WAIVER:
@@ -295,6 +298,37 @@ class Book:
         extra = txn.amount - payable
         self.overpaid += extra
         return tuple(result), extra
+
+    def _credit(self, txn: Txn) -> tuple[tuple[Line, ...], Decimal]:
+        """An early settlement's interest credit, booked right after its waiver: interest an
+        installment has paid beyond what it still bears once the waiver forgave the interest
+        not earned by the settlement date (interest paid ahead) is taken off its interest
+        paid and pays what the loan still owes instead, as a payment on that date would
+        (anything left over is overpaid, owed to the borrower). Worked out from the state, so
+        a replay after an earlier payment is reversed credits what is then paid ahead."""
+        moved: dict[int, Parts] = {}
+        credit = ZERO
+        for row in self.rows:
+            excess = row.paid.interest + row.waived.interest - row.due.interest
+            if excess > 0:
+                back = Parts(interest=-excess)
+                row.paid += back
+                moved[row.id] = back
+                credit += excess
+        if credit == 0:
+            return (), ZERO
+        owed = [row.owed() for row in self.rows if not row.is_paid]
+        payable = min(credit, sum((o.total for o in owed), ZERO))
+        if payable > 0:
+            on, order = txn.value_date, self.order
+            for line in allocation.allocate(owed, payable, on=on, order=order):
+                parts = parts_of(line)
+                self._by_id[line.installment_id].paid += parts
+                moved[line.installment_id] = moved.get(line.installment_id, Parts()) + parts
+        extra = credit - payable
+        self.total_paid -= extra
+        self.overpaid += extra
+        return tuple(Line(r.id, moved[r.id]) for r in self.rows if r.id in moved), extra
 
     def _charge(self, txn: Txn) -> tuple[Line, ...]:
         for line in txn.lines:

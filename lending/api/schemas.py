@@ -540,6 +540,36 @@ class RepaymentPage(Page):
 # --- status and reports ---------------------------------------------------------------------
 
 
+class PayoffFilters(Schema):
+    on: ValueDate | None = Field(
+        None, description="The settlement date (defaults to today; a future date may be quoted)."
+    )
+
+
+class PayoffOut(Schema):
+    """What settling an active loan on `on` costs (DESIGN.md "Repayments", early settlement):
+    `amount == past_due + principal_not_due + accrued_interest + penalties_and_fees -
+    interest_credited`."""
+
+    loan_id: int
+    on: date
+    amount: Money = Field(description="The payoff amount: what settling on `on` takes.")
+    past_due: Money = Field(description="Principal and interest due on or before `on`, unpaid.")
+    principal_not_due: Money = Field(description="Principal of the installments due later.")
+    accrued_interest: Money = Field(
+        description="Interest of the current period, day by day up to `on`, not yet paid."
+    )
+    penalties_and_fees: Money = Field(description="Unpaid penalties and fees.")
+    interest_credited: Money = Field(
+        description="Interest already paid on installments due after `on`, beyond what was "
+        "earned by then: credited (it pays the rest), never kept."
+    )
+    interest_waived: Money = Field(
+        description="Scheduled interest settling forgives (including the part credited)."
+    )
+    outstanding: Money = Field(description="What the schedule asks in all, as of today.")
+
+
 class StatusOut(Schema):
     status: Literal["ahead", "on_track", "behind"] | None = Field(
         description="Against plan; null for a loan that is not active (the figures still are)."

@@ -1,8 +1,10 @@
 """Hypothesis state machine over the money services: random loans with varied terms (some
 on products that charge late penalties), payments on any date since the disbursement
 (backdated ones replay the loan), explicitly backdated payments (before the loan's latest
-transaction), reversals of any earlier payment, early settlements and the daily close for
-past days (penalties charged, then taken back or added by the replays). After every step:
+transaction), reversals of any earlier payment, early settlements, the daily close for
+past days (penalties charged, then taken back or added by the replays) and holidays entered
+on unpaid due dates followed by a rescheduling of the loans (due dates moved, amounts kept).
+After every step:
 
 - every loan's stored state equals a fresh replay of its transactions
   (`replay_differences(loan) == []`);
@@ -11,6 +13,8 @@ past days (penalties charged, then taken back or added by the replays). After ev
   each component never exceeds it; total paid == non-reversed repayments == their current
   allocations; outstanding == total due - total paid, never negative; closed exactly when
   nothing is owed;
+- a settlement keeps no interest paid on the installments after its current period (the
+  interest paid ahead is credited);
 - on loans that pay ahead principal first (products pay ahead both ways, loans without one
   in order; an Admin may switch a product's order, its running loans keep theirs), no
   installment not yet due on the latest payment's date has interest paid unless all of
@@ -71,6 +75,7 @@ from lending.errors import StateConflict
 from lending.models import (
     Allocation,
     AuditLog,
+    Holiday,
     Installment,
     Loan,
     LoanProduct,
@@ -78,6 +83,7 @@ from lending.models import (
     Repayment,
 )
 from lending.replay import Kind
+from lending.services.calendar import fingerprint, holidays_add, loans_reschedule, reschedule_moves
 from lending.services.close_day import day_close
 from lending.services.loans import loan_write_off, loan_write_off_undo
 from lending.services.repayments import loan_settle, repayment_record, repayment_reverse
@@ -177,6 +183,9 @@ class MoneyMachine(RuleBasedStateMachine):
         EXERCISED["examples"] += 1
         EXERCISED["penalties charged"] += charges.count()
         EXERCISED["penalties taken back"] += charges.exclude(reversed_at=None).count()
+        EXERCISED["interest credited at a settlement"] += mine.filter(
+            kind=Kind.CREDIT, reversed_at=None
+        ).count()
         EXERCISED["splits rewritten by a replay"] += mine.exclude(split_changed_at=None).count()
         EXERCISED["payments reversed"] += mine.filter(
             kind=Kind.REPAYMENT, reversed_at__isnull=False
@@ -432,11 +441,27 @@ class MoneyMachine(RuleBasedStateMachine):
     @rule(target=repayments, loan_id=loans, pick=st.integers(0, 10_000))
     def settle(self, loan_id: int, pick: int) -> int:
         loan = self._loan(loan_id)
+        return self._settle(loan, self._date(loan, pick))
+
+    @rule(
+        target=repayments,
+        loan_id=loans,
+        share=st.sampled_from([D("0.2"), D("0.5"), D("0.8")]),
+    )
+    def pay_ahead_and_settle(self, loan_id: int, share: Decimal) -> int:
+        """A borrower pays a good part of the loan on the business day, then settles it that
+        day: what an in-order loan's payment bought of future interest is credited."""
+        loan = self._loan(loan_id)
+        if loan.status != Loan.Status.ACTIVE:
+            return 0
+        self._pay(loan, share, self.clock, "cash")
+        return self._settle(self._loan(loan_id), self.clock)
+
+    def _settle(self, loan: Loan, on: date) -> int:
+        loan_id = loan.pk
         self.touched.add(loan_id)
         try:
-            repayment = loan_settle(
-                loan=loan, user=self.cashier, on=self._date(loan, pick), method="cash"
-            )
+            repayment = loan_settle(loan=loan, user=self.cashier, on=on, method="cash")
         except StateConflict:
             assert loan.status != Loan.Status.ACTIVE
             return 0
@@ -513,6 +538,44 @@ class MoneyMachine(RuleBasedStateMachine):
         self._close(min(repayment.paid_on + timedelta(days=gap), self.today))
         EXERCISED["reversals after a later close"] += 1
         self.reverse(repayment_id)
+
+    @rule(loan_id=loans, pick=st.integers(0, 10_000))
+    def holiday_then_reschedule(self, loan_id: int, pick: int) -> None:
+        """A holiday entered on an unpaid installment's due date, then the Admin reschedules
+        every loan with a due date on it (all the machine's loans move to the next working
+        day): no amount changes; a penalty whose day is no longer a penalty day is taken back.
+        Loans taken out afterwards are scheduled around the holiday from the start."""
+        loan = self._loan(loan_id)
+        unpaid = list(
+            Installment.objects.filter(loan=loan)
+            .exclude(status=Installment.Status.PAID)
+            .order_by("number")
+            .values_list("due_date", flat=True)
+        )
+        if loan.status != Loan.Status.ACTIVE or not unpaid:
+            return
+        day = unpaid[pick % len(unpaid)]
+        if Holiday.objects.filter(date=day).exists():
+            return
+        holidays_add(user=self.approver, first=day, name="Holiday")
+        amounts = {
+            row[0]: row[1:]
+            for row in Installment.objects.filter(loan_id__in=self.loan_ids).values_list(
+                "id", "principal", "interest", "fees"
+            )
+        }
+        moves = reschedule_moves()
+        assert moves, "an unpaid installment of an active loan is due on the new holiday"
+        result = loans_reschedule(user=self.approver, expected=fingerprint(moves))
+        assert result.installments == len(moves)
+        after = Installment.objects.filter(loan_id__in=self.loan_ids)
+        assert {r[0]: r[1:] for r in after.values_list("id", "principal", "interest", "fees")} == (
+            amounts
+        )
+        assert not after.filter(due_date=day).exclude(status=Installment.Status.PAID).exists()
+        EXERCISED["reschedules"] += 1
+        EXERCISED["penalties taken back by a reschedule"] += result.penalties_taken_back
+        self.touched.update(self.loan_ids)
 
     # --- invariants -----------------------------------------------------------------------
 
@@ -609,6 +672,11 @@ class MoneyMachine(RuleBasedStateMachine):
                 i.interest_paid for i in rows if i.due_date > last_paid
             ):
                 EXERCISED["interest paid ahead, in order"] += 1
+            # A settlement keeps no interest of the installments after its current period:
+            # what was paid on them ahead is credited (and whatever replays after it).
+            for settled_on in live.filter(is_settlement=True).values_list("paid_on", flat=True):
+                later = sorted((i for i in rows if i.due_date > settled_on), key=lambda i: i.number)
+                assert all(i.interest_paid == 0 for i in later[1:]), loan.number
 
 
 def _settings(examples: int, **extra: Any) -> settings:

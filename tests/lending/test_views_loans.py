@@ -799,7 +799,9 @@ def test_approving_runs_the_same_queries_whatever_the_length(
             q["sql"].startswith('INSERT INTO "lending_installment"') for q in ctx.captured_queries
         )
         counts[n] = (len(ctx.captured_queries) - inserts, inserts)
-    assert counts[12][0] == counts[480][0] <= 22
+    # Raised by 1 from 22 when the working-day calendar (2 queries: its weekdays off and
+    # holidays, read to move due dates) and the product's fees (1, frozen on the loan) met.
+    assert counts[12][0] == counts[480][0] <= 23
     # One bulk_create: one INSERT on PostgreSQL; SQLite's 999-parameter limit splits it.
     assert counts[12][1] == 1
     assert counts[480][1] == (1 if connection.features.max_query_params is None else 8)
