@@ -49,6 +49,7 @@ _ADMIN = sorted(
     | set(_ACCOUNTANT)
     | {
         "lending.write_off_loan",
+        "lending.waive_loan",
         "lending.undo_loan_decision",
         "lending.manage_calendar",  # working days and holidays, rescheduling
         "ledger.add_account",

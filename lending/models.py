@@ -552,6 +552,7 @@ class Loan(models.Model):
             ("disburse_loan", "Can disburse approved loans"),
             ("undo_loan_decision", "Can undo a loan's approval or disbursement"),
             ("write_off_loan", "Can write off loans"),
+            ("waive_loan", "Can waive charges and interest"),
             ("view_portfolio_reports", "Can view portfolio reports"),
             ("view_financial_reports", "Can view financial reports"),
         ]
@@ -706,6 +707,8 @@ class Repayment(models.Model):
     method = models.CharField(max_length=16, choices=Method.choices)
     reference = models.CharField(max_length=100, blank=True)
     is_settlement = models.BooleanField(default=False)
+    # Money received on a written-off loan: booked to recoveries income, not to the loan.
+    is_recovery = models.BooleanField(default=False)
     outstanding_after = money_field(default=ZERO)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="recorded_repayments"
@@ -994,6 +997,8 @@ class AuditLog(models.Model):
         COLLATERAL_REMOVED = "collateral_removed", "Collateral removed"
         CALENDAR_CHANGED = "calendar_changed", "Working days changed"
         LOANS_RESCHEDULED = "loans_rescheduled", "Loans rescheduled"
+        CHARGES_WAIVED = "charges_waived", "Charges or interest waived"
+        RECOVERY_RECORDED = "recovery_recorded", "Recovery recorded"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from lending.views import borrowers, calculator, loans
+from lending.views import borrowers, calculator, loans, waivers
 from lending.views import calendar as working_days
 
 urlpatterns = [
@@ -24,6 +24,7 @@ urlpatterns = [
     path(
         "loans/<int:pk>/disburse/undo/", loans.loan_disbursement_undo, name="loan_disbursement_undo"
     ),
+    path("loans/<int:pk>/waive/", waivers.loan_waive, name="loan_waive"),
     path("calculator/", calculator.calculator, name="calculator"),
     path("working-days/", working_days.working_days, name="working_days"),
     path(

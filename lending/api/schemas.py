@@ -780,3 +780,38 @@ class BooksClosedOut(Schema):
     through: date
     closed_at: datetime
     closed_by: str | None
+
+
+# --- waivers and recoveries -------------------------------------------------------------------
+
+
+class WaiveIn(StrictIn):
+    """What to waive of each component (each up to what is left unpaid of it; at least one
+    above zero) and why."""
+
+    penalties: MoneyIn = Decimal("0.00")
+    fees: MoneyIn = Decimal("0.00")
+    interest: MoneyIn = Decimal("0.00")
+    reason: Annotated[LongText, Field(max_length=REASON_MAX_LENGTH)]
+
+
+class WaiverLineOut(Schema):
+    installment: int = Field(description="Installment number.")
+    penalties: Money
+    fees: Money
+    interest: Money
+
+
+class WaiverOut(Schema):
+    """What the waiver did (or, with `dry_run=true`, would do: nothing is stored)."""
+
+    dry_run: bool
+    transaction_id: int | None = Field(description="The waiver transaction (null in a dry run).")
+    total: Money
+    penalties: Money
+    fees: Money
+    interest: Money
+    lines: list[WaiverLineOut]
+    loan_before: LoanFiguresOut
+    loan_after: LoanFiguresOut
+    changes: list[ChangeOut]

@@ -26,8 +26,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.access import (
     can_approve,
     can_disburse,
+    can_record_repayment,
     can_undo_decision,
     can_view_ledger,
+    can_waive,
     can_withdraw,
     can_write_off,
     permission_required,
@@ -54,6 +56,7 @@ from lending.selectors.borrowers import borrower_search
 from lending.selectors.calendar import working_calendar
 from lending.selectors.loans import (
     LOAN_PAGE_REPAYMENTS,
+    loan_adjustments,
     loan_for_page,
     loan_history,
     loan_repayments,
@@ -296,7 +299,10 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         active and loan.total_paid == 0 and loan.approved_on is not None and can_undo_decision(user)
     )
     # Read only for an approver: whether approving disburses at once (the product says).
-    separate = may_approve and loan.product_id is not None and not loan.product.disburse_on_approval
+    product = loan.product if may_approve and loan.product_id is not None else None
+    separate = product is not None and not product.disburse_on_approval
+    # Read only when the cached records are missing, for a loan that was disbursed.
+    adjustments = SimpleLazyObject(lambda: loan_adjustments(loan=loan))
     context = {
         "generation": generation,
         "staff_generation": staff_generation,
@@ -323,6 +329,9 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "may_undo_approval": may_undo_approval,
         "may_undo_disbursement": may_undo_disbursement,
         "separate_disbursement": separate,
+        "may_waive": active and can_waive(user),
+        "may_record_recovery": loan.status == Status.WRITTEN_OFF and can_record_repayment(user),
+        "adjustments": adjustments,
         "may_record_repayment": active and user.has_perm("lending.add_repayment"),
         # Empty decision forms, for the decisions this user may take on this page.
         "approve_form": _approve_form(loan, today, separate) if may_approve else None,

@@ -171,6 +171,22 @@ ENDPOINTS = [
         lambda w: {"reason": "Borrower found"},
     ),
     Endpoint(
+        "waive (dry run)",
+        "post",
+        "/api/loans/{active_id}/waive?dry_run=true",
+        ADMIN,
+        200,
+        lambda w: {"interest": "1.00", "reason": "Goodwill"},
+    ),
+    Endpoint(
+        "waive",
+        "post",
+        "/api/loans/{active_id}/waive",
+        ADMIN,
+        200,
+        lambda w: {"interest": "1.00", "reason": "Goodwill"},
+    ),
+    Endpoint(
         "disburse",
         "post",
         "/api/loans/{approved_id}/disburse",

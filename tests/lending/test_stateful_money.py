@@ -88,6 +88,7 @@ from lending.services.close_day import day_close
 from lending.services.loans import loan_write_off, loan_write_off_undo
 from lending.services.repayments import loan_settle, repayment_record, repayment_reverse
 from lending.services.transactions import plan_replay, replay_differences
+from lending.services.waivers import loan_waive, waivable_totals
 from tests.factories import (
     AccountantFactory,
     ActiveLoanFactory,
@@ -412,6 +413,76 @@ class MoneyMachine(RuleBasedStateMachine):
             if loan_id not in self.undecided:
                 assert self._figures(loan_id) == figures
 
+    @rule(
+        loan_id=loans,
+        shares=st.tuples(*[st.sampled_from([D("0.3"), D("1"), D("0.5"), ZERO])] * 3),
+        dry_run=st.booleans(),
+    )
+    def waive(self, loan_id: int, shares: tuple[Decimal, ...], dry_run: bool) -> None:
+        """An Admin waives part or all of what is left of the penalties, fees and interest
+        (today): a later backdated payment cannot pay it, a later replay or close never takes
+        the waived penalty back. A dry run, nothing to waive, or a loan not active writes
+        nothing."""
+        loan = self._loan(loan_id)
+        before = self._snapshot(loan_id)
+        left = waivable_totals(list(Installment.objects.filter(loan=loan)))
+        EXERCISED["waiver attempts"] += 1
+        amounts = {
+            c: (left[c] * share).quantize(CENT)
+            for c, share in zip(("penalties", "fees", "interest"), shares, strict=True)
+        }
+        self.clock = max([self.clock, *self.closed])  # the business day, as for a write-off
+        try:
+            with mock.patch("django.utils.timezone.localdate", return_value=self.clock):
+                loan_waive(
+                    loan=loan, user=self.approver, reason="Hypothesis", dry_run=dry_run, **amounts
+                )
+        except StateConflict:
+            assert loan.status != Loan.Status.ACTIVE
+            assert self._snapshot(loan_id) == before
+            EXERCISED["waivers refused: loan not active"] += 1
+            return
+        except ValidationError as exc:
+            assert sum(amounts.values(), ZERO) == 0, exc
+            EXERCISED["waivers refused: nothing to waive"] += 1
+            assert self._snapshot(loan_id) == before
+            return
+        if dry_run:
+            assert self._snapshot(loan_id) == before
+            return
+        EXERCISED["waivers"] += 1
+        EXERCISED["penalties waived"] += amounts["penalties"] > 0
+        self.touched.add(loan_id)
+
+    @rule(
+        target=repayments,
+        loan_id=loans,
+        share=st.sampled_from([D("0.1"), D("0.5"), D("1")]),
+        pick=st.integers(0, 10_000),
+    )
+    def waive_penalties_then_pay_before(self, loan_id: int, share: Decimal, pick: int) -> int:
+        """Every unpaid penalty is waived, then a payment is dated before the waiver: it pays
+        what is still owed, never the waived penalties, which stay charged (not taken back)."""
+        loan = self._loan(loan_id)
+        left = waivable_totals(list(Installment.objects.filter(loan=loan)))
+        if loan.status != Loan.Status.ACTIVE or left["penalties"] <= 0:
+            return 0
+        self.clock = max([self.clock, *self.closed])
+        with mock.patch("django.utils.timezone.localdate", return_value=self.clock):
+            loan_waive(
+                loan=loan, user=self.approver, reason="Hypothesis", penalties=left["penalties"]
+            )
+        EXERCISED["penalties waived, then a payment before"] += 1
+        self.touched.add(loan_id)
+        loan = self._loan(loan_id)
+        if loan.status != Loan.Status.ACTIVE:
+            return 0
+        charged = LoanTransaction.objects.filter(loan=loan, kind=Kind.CHARGE, reversed_at=None)
+        before = charged.count()
+        repayment = self._pay(loan, share, self._date(loan, pick), "cash")
+        assert charged.count() >= before  # no waived penalty is taken back
+        return repayment
+
     def _figures(self, loan_id: int) -> tuple[Any, ...]:
         """What the borrower owes and has paid, installment by installment."""
         return self._snapshot(loan_id)[:5] + self._snapshot(loan_id)[-1:]
@@ -657,7 +728,14 @@ class MoneyMachine(RuleBasedStateMachine):
                 ).aggregate(s=Sum("penalties"))["s"]
                 or ZERO
             )
-            assert D(penalties).quantize(CENT) == sum((i.penalties for i in rows), ZERO)
+            # Installments keep penalties net of the Admin's waivers.
+            waived = (
+                LoanTransaction.objects.filter(
+                    loan=loan, kind=Kind.WAIVER, reversed_at=None
+                ).aggregate(s=Sum("penalties"))["s"]
+                or ZERO
+            )
+            assert D(penalties - waived).quantize(CENT) == sum((i.penalties for i in rows), ZERO)
             # Paid principal first, an installment not yet due on the latest payment's date
             # has interest paid only once every such installment's principal is paid.
             last_paid = live.aggregate(last=Max("paid_on"))["last"]
