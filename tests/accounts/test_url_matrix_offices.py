@@ -20,11 +20,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from collecting.imports import payment_import_upload
+from lending.services.loans import loan_approve
 from lending.services.repayments import repayment_record
 from origination.services import collateral_add, document_upload, guarantor_add
 from tests.accounts.test_url_matrix import MATRIX, url_for
 from tests.conftest import login
-from tests.factories import ActiveLoanFactory, BorrowerFactory, LoanFactory
+from tests.factories import ActiveLoanFactory, BorrowerFactory, LoanFactory, LoanProductFactory
 from tests.offices import Branch, branch
 from tests.origination.helpers import upload, use_temporary_document_storage
 
@@ -90,6 +91,15 @@ def objects(settings: Any, tmp_path: Path, south: Branch) -> dict[str, Any]:
         borrower=borrower, submitted_by=south.officer, approved_by=south.admin,
         disbursed_days_ago=40,
     )  # fmt: skip
+    two_step = LoanProductFactory(name="Two-step", disburse_on_approval=False)
+    approved = loan_approve(
+        loan=LoanFactory(
+            borrower=BorrowerFactory(created_by=south.officer),
+            submitted_by=south.officer,
+            product=two_step,
+        ),
+        user=south.admin,
+    )
     repayment = repayment_record(
         loan=active,
         user=south.accountant,
@@ -109,7 +119,8 @@ def objects(settings: Any, tmp_path: Path, south: Branch) -> dict[str, Any]:
         value=Decimal("900"),
     )  # fmt: skip
     return {
-        "pending": pending, "active": active, "repayment": repayment, "document": document,
+        "pending": pending, "active": active, "approved": approved, "repayment": repayment,
+        "document": document,
         "guarantor": guarantor, "collateral": item, "payment_import": payment_import,
     }  # fmt: skip
 
