@@ -524,7 +524,8 @@ def officers_report(
         )
         .annotate(
             applications=Count("pk"),
-            approved=Count("pk", filter=Q(status__in=DISBURSED_STATUSES)),
+            # Approved: disbursed since, or waiting for its money (a two-step product).
+            approved=Count("pk", filter=Q(status__in=[*DISBURSED_STATUSES, Loan.Status.APPROVED])),
             rejected=Count("pk", filter=Q(status=Loan.Status.REJECTED)),
             pending=Count("pk", filter=Q(status=Loan.Status.PENDING)),
             disbursed_sum=Sum("principal", filter=Q(status__in=DISBURSED_STATUSES)),

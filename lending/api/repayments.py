@@ -1,5 +1,6 @@
-"""Repayments of a loan: record one (idempotent with an `Idempotency-Key` header) and list
-them. Posting is `lending.services.repayments.repayment_record`, the same as the cashier's page.
+"""Repayments of a loan: record one (idempotent with an `Idempotency-Key` header), settle the
+loan early, and list them. Posting is `lending.services.repayments.repayment_record` (and
+`loan_settle`), the same as the cashier's pages.
 
 Idempotency: the key is scoped to the calling user (stored as `api:<user id>:<key>`, so one
 client cannot replay or block another's), and the request fingerprint is the SHA-256 of the
@@ -27,12 +28,13 @@ from lending.api.schemas import (
     RepaymentIn,
     RepaymentOut,
     RepaymentPage,
+    SettleIn,
     errors,
 )
 from lending.errors import StateConflict
 from lending.limits import IDEMPOTENCY_KEY_PATTERN
 from lending.models import Loan, Repayment
-from lending.services.repayments import IdempotencyConflict, repayment_record
+from lending.services.repayments import IdempotencyConflict, loan_settle, repayment_record
 
 router = Router(tags=["repayments"])
 
@@ -103,6 +105,49 @@ def create_repayment(
         raise StateConflict(
             "This Idempotency-Key was already used for a different request; send a new key "
             "for a new payment."
+        ) from None
+    return Status(201, repayment_answer(repayment.pk))
+
+
+@router.post(
+    "/loans/{id}/settle",
+    response={201: RepaymentOut, **errors(400, 401, 403, 404, 409, 422)},
+    summary="Settle a loan early",
+    openapi_extra={"responses": {409: {"description": IDEMPOTENCY_CONFLICT}}},
+)
+def settle_loan(
+    request: HttpRequest,
+    id: Id,
+    payload: SettleIn,
+    idempotency_key: str | None = Header(
+        None,
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description=IDEMPOTENCY_KEY,
+    ),
+) -> Status:
+    """Record the payoff amount as of `on` (the settlement's repayment, with its receipt),
+    waive the scheduled interest not earned by then, credit the interest already paid on
+    installments due after it, and close the loan: `lending.services.repayments.loan_settle`,
+    as the settlement page. 409 for a loan that is not active; 422 on `on` when something
+    was booked on the loan after that date, and on `expected_amount` when the payoff moved."""
+    user = user_with(request, "lending.add_repayment")
+    loan = found(Loan.objects.all(), id, "Loan")
+    try:
+        repayment = loan_settle(
+            loan=loan,
+            user=user,
+            on=payload.on or timezone.localdate(),
+            method=payload.method,
+            reference=payload.reference,
+            idempotency_key=f"api:{user.pk}:{idempotency_key}" if idempotency_key else None,
+            expected_amount=payload.expected_amount,
+            request=request,
+        )
+    except IdempotencyConflict:
+        raise StateConflict(
+            "This Idempotency-Key was already used for a different request; send a new key "
+            "for a new settlement."
         ) from None
     return Status(201, repayment_answer(repayment.pk))
 

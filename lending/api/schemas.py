@@ -513,6 +513,18 @@ class RepaymentIn(StrictIn):
     reference: Annotated[Text, Field(max_length=100)] = ""
 
 
+class SettleIn(StrictIn):
+    on: ValueDate | None = Field(None, description="The settlement date; defaults to today.")
+    method: Method = "cash"
+    reference: Annotated[Text, Field(max_length=100)] = ""
+    expected_amount: MoneyIn | None = Field(
+        None,
+        description="The payoff amount the client quoted (`GET /api/loans/{id}/payoff`): if "
+        "the loan's payoff differs now (a payment or a penalty came in), nothing is recorded "
+        "(422 on this field).",
+    )
+
+
 class AllocationOut(Schema):
     installment: int = Field(description="Installment number.")
     principal: Money

@@ -322,7 +322,7 @@ MONEY_DETAILS = {
     "principal", "total_repayable", "written_off", "outstanding", "amount", "total_paid",
     "total_waived", "interest_restored", "principal_not_due", "penalties_and_fees",
     "penalties", "past_due", "accrued_interest", "interest", "fees", "interest_waived",
-    "interest_credited",
+    "interest_credited", "approved_amount",
 }  # fmt: skip
 
 
