@@ -14,6 +14,7 @@ PATHS = {
     "/api/auth/logout": {"post"},
     "/api/borrowers": {"get", "post"},
     "/api/borrowers/{id}": {"get", "patch"},
+    "/api/borrowers/{id}/transfer": {"post"},
     "/api/loans": {"get", "post"},
     "/api/create-loans": {"post"},
     "/api/loans/{id}": {"get"},

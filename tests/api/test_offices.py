@@ -253,3 +253,42 @@ def test_every_route_naming_another_office_s_record_is_a_404(
     else:
         assert response.status_code in (403, 404), (endpoint.name, role, response.status_code)
     assert AuditLog.objects.count() == audit
+
+
+def test_the_transfer_page_moves_a_borrower_and_the_api_does_the_same(
+    admin_user: Any, loans: dict[str, Loan], north: Branch, south: Branch, api_as: Any
+) -> None:
+    from django.urls import reverse
+
+    from tests.conftest import login
+
+    loan = loans["south"]
+    client = login(admin_user)
+    url = reverse("borrower_transfer", args=[loan.borrower_id])
+    page = client.get(url)
+    assert page.status_code == 200 and b"North branch" in page.content
+    refused = client.post(url, {"office": north.office.pk, "reason": ""})
+    assert refused.status_code == 200 and b"Give a reason for the move." in refused.content
+    response = client.post(url, {"office": north.office.pk, "reason": "Moved house"})
+    assert response.status_code == 302
+    loan.refresh_from_db()
+    assert loan.office_id == north.office.pk
+    detail = client.get(reverse("borrower_detail", args=[loan.borrower_id]))
+    assert b"North branch" in detail.content
+
+    back = api_as(admin_user).post(
+        f"/api/borrowers/{loan.borrower_id}/transfer",
+        {"office_id": south.office.pk, "reason": "Moved back"},
+    )
+    assert back.status_code == 200 and back.json()["office_id"] == south.office.pk
+    assert AuditLog.objects.filter(action=AuditLog.Action.BORROWER_TRANSFERRED).count() == 2
+    # A branch Admin cannot move their borrower out of their tree, nor reach another's.
+    branch_api = api_as(north.admin)
+    assert (
+        branch_api.post(
+            f"/api/borrowers/{loans['north'].borrower_id}/transfer",
+            {"office_id": south.office.pk, "reason": "x"},
+        ).status_code
+        == 422
+    )
+    assert login(north.admin).get(url).status_code == 404
