@@ -19,6 +19,7 @@ from django.utils import timezone
 from ninja import Header, Query, Router
 from ninja.responses import Status
 
+from accounts.offices import reaches_everything, scope
 from lending.api.common import exists_or_404, found, json_answer, page_of, user_with
 from lending.api.history import repayment_answer, repayment_answers, repayment_rows
 from lending.api.schemas import (
@@ -86,7 +87,7 @@ def create_repayment(
     issued; the loan closes when nothing is left. 409 for a loan that is not active, or for
     an `Idempotency-Key` this user already sent with a different body (keys are per user)."""
     user = user_with(request, "lending.add_repayment")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     stored_key = f"api:{user.pk}:{idempotency_key}" if idempotency_key else None
     try:
         repayment = repayment_record(
@@ -159,7 +160,9 @@ def settle_loan(
 def list_repayments(request: HttpRequest, id: Id, paging: Query[PageParams]) -> HttpResponse:
     """Newest first, reversed ones included (`reversed: true`), a page at a time (`next`
     links the following page). The same queries whatever the loan's history."""
-    user_with(request, "lending.view_repayment")
+    user = user_with(request, "lending.view_repayment")
+    if not reaches_everything(user):  # another office's loan is a 404
+        exists_or_404(scope(Loan.objects.all(), user), id, "Loan")
     page = page_of(request, repayment_rows(Repayment.objects.filter(loan_id=id)), paging)
     if not page["items"]:  # no rows to say the loan exists: ask (instead of the allocations)
         exists_or_404(Loan.objects.all(), id, "Loan")

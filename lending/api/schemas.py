@@ -239,6 +239,9 @@ class BorrowerIn(StrictIn):
     reminders_opt_out: bool = Field(
         False, description="The borrower asked for no SMS or e-mail payment reminders."
     )
+    office_id: BodyId | None = Field(
+        None, description="One of your offices (default: your own office)."
+    )
 
 
 class BorrowerPatch(StrictIn):
@@ -272,6 +275,7 @@ class BorrowerOut(Schema):
     employer: str
     monthly_income: Money
     reminders_opt_out: bool
+    office_id: int = Field(description="The office the borrower and their loans belong to.")
     created_at: datetime
 
 
@@ -739,6 +743,9 @@ class GLAccountOut(Schema):
 
 class TrialBalanceIn(StrictIn):
     as_of: AnyDate | None = Field(None, description="Defaults to today.")
+    office_id: Id | None = Field(
+        None, description="One of your offices and those under it (default: all of yours)."
+    )
 
 
 class TrialBalanceRow(Schema):
