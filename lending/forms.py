@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
+from lending.charges import with_fees
 from lending.limits import (
     ADDRESS_MAX_LENGTH,
     NOTES_MAX_LENGTH,
@@ -50,7 +51,13 @@ from lending.services.borrowers import (
     check_monthly_income,
     check_national_id_free,
 )
-from lending.services.loans import TERM_FIELDS, check_product_limits, preview_schedule
+from lending.services.loans import (
+    TERM_FIELDS,
+    check_product_limits,
+    fees_for,
+    preview_schedule,
+    product_charge_terms,
+)
 
 
 def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
@@ -344,9 +351,14 @@ class LoanTermsForm(InputRulesMixin, forms.Form):
                 return True
         return False
 
-    def build_preview(self, disbursement_date: date) -> None:
+    def build_preview(self, disbursement_date: date, product: LoanProduct | None = None) -> None:
+        """The schedule these terms give, with the fees `product` would charge today."""
         try:
-            self.schedule = preview_schedule(self.terms(), disbursement_date)
+            terms = self.terms()
+            schedule = preview_schedule(terms, disbursement_date)
+            charges = product_charge_terms(product)
+            fees = fees_for(charges, terms["principal"], disbursement_date, schedule)
+            self.schedule = with_fees(schedule, fees, terms["principal"])
         except ValidationError as exc:
             add_service_errors(self, exc)
 
@@ -361,12 +373,19 @@ class CalculatorForm(LoanTermsForm):
             "invalid": "Enter the disbursement date as dd/mm/yyyy, for example 31/01/2027.",
         },
     )
+    product = forms.ModelChoiceField(
+        queryset=LoanProduct.objects.filter(is_active=True),
+        required=False,
+        empty_label="No product (no fees)",
+        help_text="The schedule shows the fees this product charges.",
+        error_messages={"invalid_choice": "That product is not offered; choose another."},
+    )
     field_order = ["principal", "annual_interest_rate", "installments", "disbursement_date"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data
-        if self.terms_ok() and "disbursement_date" not in self.errors:
-            self.build_preview(self.cleaned_data["disbursement_date"])
+        if self.terms_ok() and not {"disbursement_date", "product"} & set(self.errors):
+            self.build_preview(self.cleaned_data["disbursement_date"], cleaned.get("product"))
         return cleaned
 
 
@@ -448,8 +467,8 @@ class LoanApplicationForm(LoanTermsForm):
                 check_product_limits(product, self.terms())
             except ValidationError as exc:
                 add_service_errors(self, exc)
-        if self.terms_ok():
-            self.build_preview(timezone.localdate())
+        if self.terms_ok() and "product" not in self.errors:
+            self.build_preview(timezone.localdate(), product)
         return cleaned
 
 

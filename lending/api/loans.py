@@ -33,6 +33,7 @@ from lending.api.schemas import (
     TermsIn,
     errors,
 )
+from lending.charges import LoanFees
 from lending.forms import DEFAULT_TERMS, PRODUCT_DEFAULT_FIELDS
 from lending.models import Borrower, Loan, LoanProduct
 from lending.schedule import Schedule, build_schedule
@@ -41,12 +42,14 @@ from lending.selectors.status import LoanStatus, loan_status
 from lending.services.loans import (
     TERM_FIELDS,
     check_product_limits,
+    fees_for,
     loan_approve,
     loan_reject,
     loan_submit,
     loan_write_off,
     loan_write_off_undo,
     preview_schedule,
+    product_charge_terms,
     terms_for,
 )
 
@@ -274,18 +277,34 @@ def _row(
     }
 
 
-def _schedule(rows: Iterable[dict[str, Any]], *, projected: bool) -> dict[str, Any]:
+def _schedule(
+    rows: Iterable[dict[str, Any]], *, projected: bool, fees_deducted: Decimal = ZERO
+) -> dict[str, Any]:
     rows = list(rows)
     parts = ("principal", "interest", "fees", "penalties", "total")
     totals = {part: sum((row[part] for row in rows), ZERO) for part in parts}
-    return {"installments": rows, "totals": totals, "projected": projected}
+    return {
+        "installments": rows,
+        "totals": totals,
+        "projected": projected,
+        "fees_deducted": fees_deducted,
+    }
 
 
-def _from_engine(schedule: Schedule) -> list[dict[str, Any]]:
-    return [
-        _row(number=r.number, due_date=r.due_date, principal=r.principal, interest=r.interest)
+def _projected(schedule: Schedule, fees: LoanFees) -> dict[str, Any]:
+    """A schedule not stored yet, with the fees its product would charge."""
+    per = fees.by_installment()
+    rows = [
+        _row(
+            number=r.number,
+            due_date=r.due_date,
+            principal=r.principal,
+            interest=r.interest,
+            fees=per.get(r.number, ZERO),
+        )
         for r in schedule.installments
     ]
+    return _schedule(rows, projected=True, fees_deducted=fees.deducted)
 
 
 @router.get(
@@ -300,8 +319,10 @@ def get_loan_schedule(request: HttpRequest, id: Id) -> dict[str, Any]:
     user_with(request, "lending.view_loan")
     loan = found(Loan.objects.all(), id, "Loan")
     if loan.status == Loan.Status.PENDING:
-        projected = build_schedule(terms_for(loan, timezone.localdate()))
-        return _schedule(_from_engine(projected), projected=True)
+        today = timezone.localdate()
+        projected = build_schedule(terms_for(loan, today))
+        fees = fees_for(product_charge_terms(loan.product), loan.principal, today, projected)
+        return _projected(projected, fees)
     stored = loan_schedule(loan=loan, today=timezone.localdate())
     rows = (
         _row(
@@ -317,7 +338,7 @@ def get_loan_schedule(request: HttpRequest, id: Id) -> dict[str, Any]:
         )
         for row in stored.rows
     )
-    return _schedule(rows, projected=False)
+    return _schedule(rows, projected=False, fees_deducted=loan.fees_deducted)
 
 
 @router.get(
@@ -347,5 +368,7 @@ def schedule_preview(request: HttpRequest, payload: PreviewIn) -> dict[str, Any]
     user_with(request, "lending.view_loan")
     product, terms = _terms(payload)
     check_product_limits(product, terms)
-    schedule = preview_schedule(terms, payload.disbursement_date or timezone.localdate())
-    return _schedule(_from_engine(schedule), projected=True)
+    disbursed = payload.disbursement_date or timezone.localdate()
+    schedule = preview_schedule(terms, disbursed)
+    fees = fees_for(product_charge_terms(product), terms["principal"], disbursed, schedule)
+    return _projected(schedule, fees)

@@ -31,6 +31,7 @@ from accounts.access import (
     permission_required,
     require,
 )
+from lending.charges import with_fees
 from lending.forms import (
     DEFAULT_TERMS,
     ROUNDING_FIELDS,
@@ -253,7 +254,10 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
             return None, ""
         try:
             terms = {name: getattr(loan, name) for name in services.TERM_FIELDS}
-            return services.preview_schedule(terms, today), ""
+            schedule = services.preview_schedule(terms, today)
+            charges = services.product_charge_terms(loan.product)
+            fees = services.fees_for(charges, loan.principal, today, schedule)
+            return with_fees(schedule, fees, loan.principal), ""
         except ValidationError as exc:
             return None, error_text(exc)
 

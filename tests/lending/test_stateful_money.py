@@ -70,6 +70,7 @@ from lending.models import (
     Loan,
     LoanProduct,
     LoanTransaction,
+    ProductCharge,
     Repayment,
 )
 from lending.replay import Kind
@@ -108,8 +109,15 @@ terms = st.fixed_dictionaries(
 ).map(lambda t: {**t, "grace_periods": min(t["grace_periods"], t["installments"] - 1)})
 # None: no penalty; "flat": 5.00 from the day after the due date; "percent": 2 % after 2 days;
 # "repeat": 2 % of the unpaid principal + interest after 1 day, again every 5 days, 4 times at
-# most, with an arrears tolerance of 0.50.
-products = st.sampled_from([None, "flat", "flat", "percent", "repeat", "repeat"])
+# most, with an arrears tolerance of 0.50. With fees (DESIGN.md "Charges"): "fees": 1 % of the
+# principal deducted from the payout, 2.00 added to the first installment and 0.5 % of every
+# installment's principal + interest, with the "flat" penalty; "fees_repeat": 1.00 on every
+# installment and 5.00 deducted, with the "repeat" penalty. (Cash basis: on accrual basis the
+# machine finds accruals booked by a close run for a past day whose balance after differs from
+# the replay's, fees or not; see tests/lending/test_charges.py for fees on accrual basis.)
+products = st.sampled_from(
+    [None, "flat", "flat", "percent", "repeat", "repeat", "fees", "fees", "fees_repeat"]
+)
 
 
 class _Quiet(StringIO):
@@ -159,7 +167,32 @@ class MoneyMachine(RuleBasedStateMachine):
                 penalty_max_times=4,
                 arrears_tolerance=D("0.50"),
             ),
+            "fees": LoanProductFactory(
+                penalty_type=LoanProduct.PenaltyType.FLAT,
+                penalty_amount=D("5.00"),
+                penalty_grace_days=0,
+            ),
+            "fees_repeat": LoanProductFactory(
+                penalty_type=LoanProduct.PenaltyType.PERCENT,
+                penalty_rate=D("2"),
+                penalty_grace_days=1,
+                penalty_repeat_days=5,
+                penalty_max_times=4,
+                arrears_tolerance=D("0.50"),
+            ),
         }
+        fee = ProductCharge.objects.create
+        fees, repeat = self.products["fees"], self.products["fees_repeat"]
+        fee(product=fees, name="Processing", time="disbursement", calculation="percent",
+            amount=D("1"), deducted=True)  # fmt: skip
+        fee(product=fees, name="Application", time="disbursement", calculation="flat",
+            amount=D("2.00"))  # fmt: skip
+        fee(product=fees, name="Service", time="installment", calculation="percent",
+            amount=D("0.5"))  # fmt: skip
+        fee(product=repeat, name="Service", time="installment", calculation="flat",
+            amount=D("1.00"))  # fmt: skip
+        fee(product=repeat, name="Processing", time="disbursement", calculation="flat",
+            amount=D("5.00"), deducted=True)  # fmt: skip
 
     def teardown(self) -> None:
         # What the example exercised: printed at the end of the test (`pytest -s`).
@@ -582,6 +615,16 @@ class MoneyMachine(RuleBasedStateMachine):
                 or ZERO
             )
             assert D(penalties).quantize(CENT) == sum((i.penalties for i in rows), ZERO)
+            # Fees: charged once at approval (the scheduled ones) and deducted in the
+            # disbursement, as the loan's frozen charge terms say.
+            booked = LoanTransaction.objects.filter(loan=loan, reversed_at=None)
+            fees = booked.filter(kind=Kind.CHARGE, end_of_day=False).aggregate(s=Sum("fees"))
+            assert D(fees["s"] or ZERO).quantize(CENT) == sum((i.fees for i in rows), ZERO)
+            disbursed = booked.get(kind=Kind.DISBURSEMENT)
+            assert disbursed.fees == loan.fees_deducted < loan.principal
+            if loan.charges:
+                EXERCISED["loans with fees"] += 1
+                EXERCISED["fees paid"] += sum((i.fees_paid for i in rows), ZERO) > 0
 
 
 def _settings(examples: int, **extra: Any) -> settings:
