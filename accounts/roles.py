@@ -34,6 +34,7 @@ _ACCOUNTANT = [
     "lending.view_repayment",
     "lending.add_repayment",
     "lending.reverse_repayment",
+    "lending.disburse_loan",
     "lending.view_receipt",
     "lending.view_portfolio_reports",
     "lending.view_financial_reports",
@@ -48,6 +49,9 @@ _ADMIN = sorted(
     | set(_ACCOUNTANT)
     | {
         "lending.write_off_loan",
+        "lending.waive_loan",
+        "lending.undo_loan_decision",
+        "lending.manage_calendar",  # working days and holidays, rescheduling
         "ledger.add_account",
         "ledger.change_account",
         "ledger.delete_account",

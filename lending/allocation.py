@@ -5,13 +5,19 @@ seeder call the same functions, so there is one allocation rule, tested with Hyp
 milliseconds. The rules are those of DESIGN.md, "Repayments":
 
 - oldest installment first; within an installment penalties → fees → interest → principal;
-- whatever is left once every installment that is due has been paid goes to the next
-  installments in the same order (paying ahead);
+- whatever is left once every installment that is due on the payment's value date has been
+  paid goes to the next installments (paying ahead). How depends on the loan's
+  `prepayment_order`: `principal_first` pays the principal of every installment not yet due
+  (oldest first) before any of their interest (or fees and penalties), so interest not yet
+  earned is never bought in advance; `in_order` pays each one in the same order as a due one;
 - an amount above what is still owed is refused.
 
 Early settlement (`payoff`): everything due on or before the payoff date, plus the principal
 not yet due, plus the interest of the current period accrued day by day up to that date, plus
-every unpaid penalty and fee. The rest of the scheduled interest is waived.
+every unpaid penalty and fee, minus any interest already paid beyond that on the installments
+due after that date (paid ahead: it is credited, never kept). The rest of the scheduled
+interest is waived, including what was paid ahead (the settlement's interest credit moves that
+money to what the loan owes: `lending.replay.Book._credit`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from lending.schedule import MINOR_UNIT, daily_interest
 ZERO = Decimal("0.00")
 # The order in which a payment eats into one installment.
 COMPONENTS: tuple[str, ...] = ("penalties", "fees", "interest", "principal")
+# Loan.prepayment_order: how money paid ahead is spread over installments not yet due.
+IN_ORDER = "in_order"
+PRINCIPAL_FIRST = "principal_first"
+PREPAYMENT_ORDERS = (PRINCIPAL_FIRST, IN_ORDER)
 
 
 @dataclass(frozen=True)
@@ -78,29 +88,53 @@ def total_remaining(installments: Sequence[InstallmentDue]) -> Decimal:
     return sum((row.total for row in installments), ZERO)
 
 
-def allocate(installments: Sequence[InstallmentDue], amount: Decimal) -> list[AllocationLine]:
+def is_ahead(row: InstallmentDue, on: date | None, order: str) -> bool:
+    """Whether a payment on `on` pays `row` principal first: it is not due yet and the loan
+    pays ahead `principal_first`."""
+    return order == PRINCIPAL_FIRST and on is not None and row.due_date > on
+
+
+def allocate(
+    installments: Sequence[InstallmentDue],
+    amount: Decimal,
+    *,
+    on: date | None = None,
+    order: str = IN_ORDER,
+) -> list[AllocationLine]:
     """Spread `amount` over `installments`, oldest first, penalties → fees → interest →
-    principal within each. Installments left untouched get no line. Raises ValueError when
-    the amount is not a positive number of cents or exceeds everything still owed."""
+    principal within each. With `order` principal_first, the installments not yet due on the
+    payment's value date `on` are paid principal first: every such installment's principal
+    (oldest first) before any of their other components (then oldest first, in the usual
+    order). Installments left untouched get no line. Raises ValueError when the amount is not
+    a positive number of cents or exceeds everything still owed."""
     _check_amount(amount)
+    if order not in PREPAYMENT_ORDERS:
+        raise ValueError(f"Unknown prepayment order {order!r}.")
     rows = oldest_first(installments)
     owed = total_remaining(rows)
     if amount > owed:
         raise ValueError(f"The amount {amount} is above the {owed} still owed.")
+    # Each pass is (rows, components), taken in turn while money is left.
+    due = [row for row in rows if not is_ahead(row, on, order)]
+    ahead = [row for row in rows if is_ahead(row, on, order)]
+    passes: list[tuple[list[InstallmentDue], tuple[str, ...]]] = [(due, COMPONENTS)]
+    if ahead:
+        rest = tuple(c for c in COMPONENTS if c != "principal")
+        passes += [(ahead, ("principal",)), (ahead, rest)]
     left = amount
-    lines: list[AllocationLine] = []
-    for row in rows:
-        if left <= 0:
-            break
-        parts: dict[str, Decimal] = {}
-        for component in COMPONENTS:
-            take = min(left, getattr(row, component))
-            parts[component] = take
-            left -= take
-        line = AllocationLine(installment_id=row.id, **parts)
-        if line.total > 0:
-            lines.append(line)
-    return lines
+    taken: dict[int, dict[str, Decimal]] = {}
+    for group, components in passes:
+        for row in group:
+            if left <= 0:
+                break
+            parts = taken.setdefault(row.id, {})
+            for component in components:
+                take = min(left, getattr(row, component))
+                if take:
+                    parts[component] = take
+                    left -= take
+    lines = [AllocationLine(installment_id=row.id, **taken.get(row.id, {})) for row in rows]
+    return [line for line in lines if line.total > 0]
 
 
 def apply(row: InstallmentDue, line: AllocationLine, sign: int = -1) -> InstallmentDue:
@@ -122,8 +156,8 @@ class ScheduledInstallment:
 class Payoff:
     """The cost of settling a loan on `on`, with its breakdown.
 
-    `total == past_due + principal_not_due + accrued_interest + penalties_and_fees`, and
-    `total == everything still owed - interest_waived`.
+    `total == past_due + principal_not_due + accrued_interest + penalties_and_fees
+    - interest_credited`, and `total == everything still owed - interest_waived`.
     """
 
     on: date
@@ -131,15 +165,23 @@ class Payoff:
     principal_not_due: Decimal
     accrued_interest: Decimal  # current period, day by day up to `on`, net of what is paid
     penalties_and_fees: Decimal
-    interest_waived: Decimal  # scheduled interest that settling on `on` forgives
+    interest_waived: Decimal  # scheduled interest that settling on `on` forgives (paid or not)
     period_start: date | None = None  # the current period, if `on` falls inside the schedule
     period_end: date | None = None
     waivers: dict[int, Decimal] = field(default_factory=dict)  # installment id → interest
+    # Interest paid ahead on installments due after `on`, beyond what was earned by `on`:
+    # given back (it pays the rest of what is owed).
+    interest_credited: Decimal = ZERO
+    credits: dict[int, Decimal] = field(default_factory=dict)  # installment id → interest
 
     @property
     def total(self) -> Decimal:
         return (
-            self.past_due + self.principal_not_due + self.accrued_interest + self.penalties_and_fees
+            self.past_due
+            + self.principal_not_due
+            + self.accrued_interest
+            + self.penalties_and_fees
+            - self.interest_credited
         )
 
 
@@ -155,18 +197,21 @@ def payoff(
 ) -> Payoff:
     """What settling on `on` costs. `schedule` is every installment of the loan (paid ones
     too: their scheduled principal is part of the balance the current period's interest runs
-    on).
+    on, and the interest they paid ahead is credited).
 
     The current period is that of the first installment due after `on`; its interest accrues
     on the scheduled balance at the period's start (on the original `principal` for flat
     loans, whose interest ignores the balance), never more than the installment's own
-    scheduled interest, less any of it already paid ahead.
+    scheduled interest. Of each installment due after `on`, the interest earned by `on` (the
+    accrued interest of the current one, none of a later one) is kept and the rest of its
+    scheduled interest waived; what it paid beyond the interest it keeps is credited.
     """
     if on < disbursement_date:
         raise ValueError("The payoff date cannot be before the disbursement date.")
     rows = sorted(schedule, key=lambda s: (s.due.due_date, s.due.number))
     past_due = principal_not_due = accrued_due = penalties_and_fees = ZERO
     waivers: dict[int, Decimal] = {}
+    credits: dict[int, Decimal] = {}
     period_start: date | None = None
     period_end: date | None = None
     previous_due = disbursement_date
@@ -179,6 +224,7 @@ def payoff(
             previous_due = due.due_date
             continue
         principal_not_due += due.principal
+        earned = ZERO
         if not current_seen:
             current_seen = True
             period_start, period_end = previous_due, due.due_date
@@ -186,15 +232,15 @@ def payoff(
                 balance = principal
             else:
                 balance = sum((r.principal for r in rows[index:]), ZERO)
-            accrued = min(
+            earned = min(
                 daily_interest(balance, annual_rate, previous_due, on, days_in_year),
                 row.interest,
             )
-            already_paid = row.interest - due.interest
-            accrued_due = max(accrued - already_paid, ZERO)
-            waive = due.interest - accrued_due
-        else:
-            waive = due.interest
+        already_paid = row.interest - due.interest
+        accrued_due += max(earned - already_paid, ZERO)
+        if already_paid > earned:
+            credits[due.id] = already_paid - earned
+        waive = row.interest - earned
         if waive > 0:
             waivers[due.id] = waive
     return Payoff(
@@ -207,4 +253,6 @@ def payoff(
         period_start=period_start,
         period_end=period_end,
         waivers=waivers,
+        interest_credited=sum(credits.values(), ZERO),
+        credits=credits,
     )

@@ -29,6 +29,7 @@ from lending.limits import (
 from lending.models import (
     AMORTIZATION_CHOICES,
     DAYS_IN_YEAR_CHOICES,
+    DUE_DATE_RULE_CHOICES,
     FREQUENCY_CHOICES,
     INSTALLMENT_ROUNDING_CHOICES,
     INTEREST_METHOD_CHOICES,
@@ -38,7 +39,8 @@ from lending.models import (
     LoanProduct,
 )
 from lending.phones import normalise_phone
-from lending.schedule import MAX_INSTALLMENTS, MINOR_UNIT, Schedule
+from lending.schedule import MAX_INSTALLMENTS, MINOR_UNIT, DueDateRule, Schedule
+from lending.selectors.calendar import working_calendar
 from lending.selectors.loans import loan_officers
 from lending.services.borrowers import (
     ADULT_AGE,
@@ -54,6 +56,7 @@ from lending.services.borrowers import (
 from lending.services.loans import (
     TERM_FIELDS,
     check_product_limits,
+    due_date_rule_for,
     fees_for,
     preview_schedule,
     product_charge_terms,
@@ -351,11 +354,21 @@ class LoanTermsForm(InputRulesMixin, forms.Form):
                 return True
         return False
 
-    def build_preview(self, disbursement_date: date, product: LoanProduct | None = None) -> None:
+    def build_preview(
+        self,
+        disbursement_date: date,
+        due_date_rule: str = DueDateRule.NEXT,
+        product: LoanProduct | None = None,
+    ) -> None:
         """The schedule these terms give, with the fees `product` would charge today."""
         try:
             terms = self.terms()
-            schedule = preview_schedule(terms, disbursement_date)
+            schedule = preview_schedule(
+                terms,
+                disbursement_date,
+                due_date_rule=due_date_rule,
+                calendar=working_calendar(),
+            )
             charges = product_charge_terms(product)
             fees = fees_for(charges, terms["principal"], disbursement_date, schedule)
             self.schedule = with_fees(schedule, fees, terms["principal"])
@@ -380,12 +393,20 @@ class CalculatorForm(LoanTermsForm):
         help_text="The schedule shows the fees this product charges.",
         error_messages={"invalid_choice": "That product is not offered; choose another."},
     )
+    due_date_rule = forms.ChoiceField(
+        label="A due date on a day off moves to",
+        choices=DUE_DATE_RULE_CHOICES,
+        required=False,
+        help_text="Days off are those of the Working days page.",
+    )
     field_order = ["principal", "annual_interest_rate", "installments", "disbursement_date"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data
         if self.terms_ok() and not {"disbursement_date", "product"} & set(self.errors):
-            self.build_preview(self.cleaned_data["disbursement_date"], cleaned.get("product"))
+            rule = cleaned.get("due_date_rule") or DueDateRule.NEXT
+            product = cleaned.get("product")
+            self.build_preview(self.cleaned_data["disbursement_date"], rule, product)
         return cleaned
 
 
@@ -468,7 +489,7 @@ class LoanApplicationForm(LoanTermsForm):
             except ValidationError as exc:
                 add_service_errors(self, exc)
         if self.terms_ok() and "product" not in self.errors:
-            self.build_preview(timezone.localdate(), product)
+            self.build_preview(timezone.localdate(), due_date_rule_for(product), product)
         return cleaned
 
 

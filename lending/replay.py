@@ -24,8 +24,9 @@ loan's arrears tolerance at the end of a penalty day (due date + grace days + 1,
 falls on that day) owes a penalty for that day, charged as of that day; one paid by then owes
 none. When the services replay a loan after a reversal or a backdated posting, each penalty
 day is decided again: a close's charge already booked stays where it is, one missing is
-charged as of its day (if the close has run for it), and one the replay shows paid in time is
-taken back.
+charged as of its day (if the close has run for it), and one the replay shows paid in time, or
+whose day is no longer a penalty day of its installment (its due date was moved off a day off,
+`lending.services.calendar.loans_reschedule`), is taken back.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Kind(StrEnum):
     WAIVER = "waiver"
     WRITE_OFF = "write_off"
     ACCRUAL = "accrual"
+    CREDIT = "interest_credit"  # an early settlement gives back interest paid ahead
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class Txn:
     `penalty` marks a close's late-penalty charge, which the penalty rule may take back.
     A disbursement's split is its principal, and in `fees` what was `deducted` from the money
     handed over (a fee paid at once: no installment owes it).
+    `reserved` marks an Admin's waiver (`lending.services.waivers`): what it waives is set
+    aside from the start of a replay, so a payment backdated before it never pays it.
     """
 
     id: int
@@ -124,6 +128,7 @@ class Txn:
     end_of_day: bool = False
     penalty: bool = False
     deducted: Decimal = ZERO  # a disbursement: the fees taken from the money handed over
+    reserved: bool = False  # an Admin's waiver: no payment dated before it pays what it waives
 
     @property
     def sort_key(self) -> tuple[date, bool, int]:
@@ -199,6 +204,9 @@ class Book:
     written_off: Decimal = ZERO
     recovered: Decimal = ZERO
     closed_on: date | None = None
+    order: str = allocation.IN_ORDER  # the loan's prepayment order (`allocation.allocate`)
+    # What later Admin waivers will forgive, per installment: no payment before them pays it.
+    reserved: dict[int, Parts] = field(default_factory=dict)
     _by_id: dict[int, Row] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -206,7 +214,9 @@ class Book:
         self._by_id = {row.id: row for row in self.rows}
 
     @classmethod
-    def open(cls, schedule: Iterable[ScheduleRow], disbursed_on: date) -> Book:
+    def open(
+        cls, schedule: Iterable[ScheduleRow], disbursed_on: date, order: str = allocation.IN_ORDER
+    ) -> Book:
         """The state right after disbursement. A 0.00 row (coarse rounding can end a schedule
         with some) owes nothing, so it is paid from the start."""
         rows = [
@@ -221,7 +231,7 @@ class Book:
         for row in rows:
             if row.due.total == 0:
                 row.paid_on = disbursed_on
-        return cls(rows=rows, total_repayable=sum((r.due.total for r in rows), ZERO))
+        return cls(rows=rows, total_repayable=sum((r.due.total for r in rows), ZERO), order=order)
 
     @property
     def outstanding(self) -> Decimal:
@@ -243,6 +253,8 @@ class Book:
         overpaid = ZERO
         if txn.kind in (Kind.REPAYMENT,):
             lines, overpaid = self._pay(txn)
+        elif txn.kind is Kind.CREDIT:
+            lines, overpaid = self._credit(txn)
         elif txn.kind is Kind.CHARGE:
             lines = self._charge(txn)
         elif txn.kind is Kind.WAIVER:
@@ -267,17 +279,24 @@ class Book:
         return Effect(split, lines, overpaid, self.outstanding)
 
     def _pay(self, txn: Txn) -> tuple[tuple[Line, ...], Decimal]:
-        # Money goes to the oldest installments first: only those it can reach are read.
+        # Money goes to the oldest installments first: only those it can reach are read (paid
+        # principal first, an installment not yet due is reached by its principal).
         owed: list[allocation.InstallmentDue] = []
-        reach = ZERO
+        reach = total = ZERO
+        on, order = txn.value_date, self.order
         for row in self.rows:
             if reach >= txn.amount:
                 break
             if not row.is_paid:
-                owed.append(row.owed())
-                reach += owed[-1].total
-        payable = min(txn.amount, reach)
-        lines = allocation.allocate(owed, payable) if payable > 0 else []
+                due = self._payable(row)
+                if due.total <= 0:
+                    continue
+                owed.append(due)
+                total += due.total
+                ahead = allocation.is_ahead(due, on, order)
+                reach += due.principal if ahead else due.total
+        payable = min(txn.amount, total)
+        lines = allocation.allocate(owed, payable, on=on, order=order) if payable > 0 else []
         result = []
         for line in lines:
             parts = parts_of(line)
@@ -287,6 +306,58 @@ class Book:
         extra = txn.amount - payable
         self.overpaid += extra
         return tuple(result), extra
+
+    def _payable(self, row: Row) -> allocation.InstallmentDue:
+        """What a payment may take of a row: its remaining, less what a later Admin waiver
+        forgives (never below zero: a penalty it waives may not be charged yet)."""
+        set_aside = self.reserved.get(row.id)
+        if set_aside is None:
+            return row.owed()
+        left = row.remaining
+        return allocation.InstallmentDue(
+            id=row.id,
+            number=row.number,
+            due_date=row.due_date,
+            **{c: max(getattr(left, c) - getattr(set_aside, c), ZERO) for c in _PARTS},
+        )
+
+    def reserve(self, txn: Txn) -> None:
+        """Set aside what a (later) Admin waiver forgives, before anything is applied."""
+        for line in txn.lines:
+            self.reserved[line.installment_id] = (
+                self.reserved.get(line.installment_id, Parts()) + line.parts
+            )
+
+    def _credit(self, txn: Txn) -> tuple[tuple[Line, ...], Decimal]:
+        """An early settlement's interest credit, booked right after its waiver: interest an
+        installment has paid beyond what it still bears once the waiver forgave the interest
+        not earned by the settlement date (interest paid ahead) is taken off its interest
+        paid and pays what the loan still owes instead, as a payment on that date would
+        (anything left over is overpaid, owed to the borrower). Worked out from the state, so
+        a replay after an earlier payment is reversed credits what is then paid ahead."""
+        moved: dict[int, Parts] = {}
+        credit = ZERO
+        for row in self.rows:
+            excess = row.paid.interest + row.waived.interest - row.due.interest
+            if excess > 0:
+                back = Parts(interest=-excess)
+                row.paid += back
+                moved[row.id] = back
+                credit += excess
+        if credit == 0:
+            return (), ZERO
+        owed = [row.owed() for row in self.rows if not row.is_paid]
+        payable = min(credit, sum((o.total for o in owed), ZERO))
+        if payable > 0:
+            on, order = txn.value_date, self.order
+            for line in allocation.allocate(owed, payable, on=on, order=order):
+                parts = parts_of(line)
+                self._by_id[line.installment_id].paid += parts
+                moved[line.installment_id] = moved.get(line.installment_id, Parts()) + parts
+        extra = credit - payable
+        self.total_paid -= extra
+        self.overpaid += extra
+        return tuple(Line(r.id, moved[r.id]) for r in self.rows if r.id in moved), extra
 
     def _charge(self, txn: Txn) -> tuple[Line, ...]:
         for line in txn.lines:
@@ -301,9 +372,19 @@ class Book:
         return txn.lines
 
     def _waive(self, txn: Txn) -> tuple[Line, ...]:
+        """Waived fees and penalties are taken off what the installment owes (the stored
+        installment keeps them net of waivers, as if never charged); waived interest (and
+        principal) stays scheduled and counts as waived."""
         for line in txn.lines:
-            self._by_id[line.installment_id].waived += line.parts
-            self.total_waived += line.parts.total
+            row = self._by_id[line.installment_id]
+            charges = Parts(fees=line.parts.fees, penalties=line.parts.penalties)
+            rest = line.parts - charges
+            row.due -= charges
+            row.waived += rest
+            self.total_repayable -= charges.total
+            self.total_waived += rest.total
+            if txn.reserved and line.installment_id in self.reserved:
+                self.reserved[line.installment_id] -= line.parts
         return txn.lines
 
     def _mark_paid(self, on: date) -> None:
@@ -399,13 +480,25 @@ def replay(
     txns: Iterable[Txn],
     *,
     penalties: Penalties | None = None,
+    order: str = allocation.IN_ORDER,
 ) -> Replayed:
-    """Replay `txns` (the non-reversed transactions) over `schedule` in order. Without
+    """Replay `txns` (the non-reversed transactions) over `schedule` in order, money paid
+    ahead spread by the loan's prepayment `order`. Without
     `penalties`, charges are applied as booked; with it, late penalties are decided again
     (see the module docstring), and the charges to add carry ids from NEW_ID + 1 up."""
-    book = Book.open(schedule, disbursed_on)
+    book = Book.open(schedule, disbursed_on, order)
     ordered = sorted(txns, key=lambda t: t.sort_key)
     result = Replayed(book=book, effects={})
+    # An Admin's waiver is set aside from the start, and the penalties it waives stay charged.
+    waived_until: dict[int, date] = {}
+    for txn in ordered:
+        if txn.kind is Kind.WAIVER and txn.reserved:
+            book.reserve(txn)
+            for line in txn.lines:
+                if line.parts.penalties > 0:
+                    last = waived_until.get(line.installment_id)
+                    if last is None or txn.value_date > last:
+                        waived_until[line.installment_id] = txn.value_date
     if penalties is None:
         for txn in ordered:
             result.effects[txn.id] = book.apply(txn)
@@ -443,7 +536,11 @@ def replay(
                 continue
             if txn.penalty and txn.lines and penalties.decides(day):
                 row = book.row(txn.lines[0].installment_id)
-                keep = owes.setdefault((row.id, day), rule.owes(row))
+                # A due date moved since (rescheduled off a day off) can leave a penalty on a
+                # day that is no longer one of the installment's penalty days: taken back.
+                keep = day in penalties.days(row) and owes.setdefault((row.id, day), rule.owes(row))
+                if not keep and waived_until.get(row.id, day - timedelta(days=1)) >= day:
+                    keep = True  # waived since: never taken back (nor charged again)
                 if not keep:
                     result.penalties_taken_back.append(txn.id)
                     continue

@@ -146,8 +146,11 @@ InterestMethod = Literal["declining", "flat"]
 Amortization = Literal["equal_installments", "equal_principal"]
 InstallmentRounding = Literal["nearest", "up"]
 InterestPeriod = Literal["per_period", "daily"]
+PrepaymentOrderName = Literal["principal_first", "in_order"]
 DaysInYear = Literal[360, 365]
-LoanStatusName = Literal["pending", "active", "rejected", "withdrawn", "closed", "written_off"]
+LoanStatusName = Literal[
+    "pending", "approved", "active", "rejected", "withdrawn", "closed", "written_off"
+]
 Method = Literal["cash", "bank_transfer", "mobile_money", "cheque"]
 
 
@@ -374,11 +377,26 @@ class LoanOut(Schema):
     days_in_year: int
     purpose: str
     disbursement_date: date | None
+    approved_amount: Money | None = Field(
+        description="The most that may be disbursed, set at approval (null before)."
+    )
+    approved_on: date | None = Field(description="The day the loan was approved.")
+    expected_disbursement_date: date | None = Field(
+        description="When the product disburses separately: the day the approver expects "
+        "the money to be handed over."
+    )
+    disbursement_reference: str
     total_repayable: Money
     total_paid: Money
     total_waived: Money
     outstanding: Money
     days_past_due: int
+    prepayment_order: PrepaymentOrderName = Field(
+        description="How money paid ahead (on installments not yet due) is split: "
+        "`principal_first` pays their principal before any of their interest, `in_order` "
+        "interest first as for a due installment. Copied from the product at approval (a "
+        "pending application shows its product's); loans without a product are `in_order`."
+    )
     projected: bool = Field(
         description="True for a pending application: `total_repayable` and `outstanding` "
         "are what its terms would give if it were disbursed today (nothing is owed yet)."
@@ -432,9 +450,32 @@ class LoanPage(Page):
 
 
 class ApproveIn(StrictIn):
-    """Every field is optional: send `{}` (or no body at all) to disburse today."""
+    """Every field is optional: send `{}` (or no body at all) to approve as applied for (and,
+    when the product disburses on approval, to disburse today)."""
 
-    disbursement_date: ValueDate | None = Field(None, description="Defaults to today.")
+    disbursement_date: ValueDate | None = Field(
+        None, description="Product disbursing on approval: defaults to today."
+    )
+    approved_amount: MoneyIn | None = Field(
+        None,
+        description="Product disbursing separately: at most the principal applied for "
+        "(the default).",
+    )
+    expected_disbursement_date: ValueDate | None = Field(
+        None,
+        description="Product disbursing separately: from today (the default) to a year ahead.",
+    )
+
+
+class DisburseIn(StrictIn):
+    """Hand an approved loan's money over."""
+
+    method: Method = Field(description="How the money was handed over.")
+    amount: MoneyIn | None = Field(None, description="At most the approved amount (the default).")
+    disbursement_date: ValueDate | None = Field(
+        None, description="On or after the approval date, not in the future; defaults to today."
+    )
+    reference: Annotated[Text, Field(max_length=100)] = ""
 
 
 class RejectIn(StrictIn):
@@ -526,6 +567,36 @@ class RepaymentPage(Page):
 # --- status and reports ---------------------------------------------------------------------
 
 
+class PayoffFilters(Schema):
+    on: ValueDate | None = Field(
+        None, description="The settlement date (defaults to today; a future date may be quoted)."
+    )
+
+
+class PayoffOut(Schema):
+    """What settling an active loan on `on` costs (DESIGN.md "Repayments", early settlement):
+    `amount == past_due + principal_not_due + accrued_interest + penalties_and_fees -
+    interest_credited`."""
+
+    loan_id: int
+    on: date
+    amount: Money = Field(description="The payoff amount: what settling on `on` takes.")
+    past_due: Money = Field(description="Principal and interest due on or before `on`, unpaid.")
+    principal_not_due: Money = Field(description="Principal of the installments due later.")
+    accrued_interest: Money = Field(
+        description="Interest of the current period, day by day up to `on`, not yet paid."
+    )
+    penalties_and_fees: Money = Field(description="Unpaid penalties and fees.")
+    interest_credited: Money = Field(
+        description="Interest already paid on installments due after `on`, beyond what was "
+        "earned by then: credited (it pays the rest), never kept."
+    )
+    interest_waived: Money = Field(
+        description="Scheduled interest settling forgives (including the part credited)."
+    )
+    outstanding: Money = Field(description="What the schedule asks in all, as of today.")
+
+
 class StatusOut(Schema):
     status: Literal["ahead", "on_track", "behind"] | None = Field(
         description="Against plan; null for a loan that is not active (the figures still are)."
@@ -591,7 +662,9 @@ class SummaryOut(Schema):
 class TransactionOut(Schema):
     id: int
     type: str = Field(
-        description="disbursement, repayment, recovery, charge, waiver, write_off or accrual.",
+        description="disbursement, repayment, recovery, charge, waiver, write_off, accrual or "
+        "interest_credit (an early settlement gives back interest paid ahead: negative "
+        "interest, the same amount of principal).",
     )
     value_date: date
     booked_at: datetime
@@ -736,3 +809,38 @@ class BooksClosedOut(Schema):
     through: date
     closed_at: datetime
     closed_by: str | None
+
+
+# --- waivers and recoveries -------------------------------------------------------------------
+
+
+class WaiveIn(StrictIn):
+    """What to waive of each component (each up to what is left unpaid of it; at least one
+    above zero) and why."""
+
+    penalties: MoneyIn = Decimal("0.00")
+    fees: MoneyIn = Decimal("0.00")
+    interest: MoneyIn = Decimal("0.00")
+    reason: Annotated[LongText, Field(max_length=REASON_MAX_LENGTH)]
+
+
+class WaiverLineOut(Schema):
+    installment: int = Field(description="Installment number.")
+    penalties: Money
+    fees: Money
+    interest: Money
+
+
+class WaiverOut(Schema):
+    """What the waiver did (or, with `dry_run=true`, would do: nothing is stored)."""
+
+    dry_run: bool
+    transaction_id: int | None = Field(description="The waiver transaction (null in a dry run).")
+    total: Money
+    penalties: Money
+    fees: Money
+    interest: Money
+    lines: list[WaiverLineOut]
+    loan_before: LoanFiguresOut
+    loan_after: LoanFiguresOut
+    changes: list[ChangeOut]

@@ -112,6 +112,9 @@ def _describe(txn: LoanTransaction, change: Decimal) -> tuple[str, str, str]:
         return ("Fees" if txn.fees else "Charge"), "on the schedule, as approved", reference
     if txn.kind == Kind.WAIVER:
         return "Interest waived", "interest not yet earned, forgiven on settlement", reference
+    if txn.kind == Kind.CREDIT:
+        detail = f"{-txn.interest:,.2f} of interest paid ahead, given back on settlement"
+        return "Interest credited", detail, reference
     if txn.kind == Kind.WRITE_OFF:
         return "Written off", "", reference
     return str(txn.get_kind_display()), "", reference

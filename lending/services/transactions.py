@@ -143,6 +143,8 @@ def txn_of(t: LoanTransaction, lines: Iterable[Allocation] = ()) -> Txn:
         end_of_day=t.end_of_day,
         penalty=t.is_penalty,
         deducted=t.fees if t.kind == Kind.DISBURSEMENT else ZERO,
+        # An Admin's waiver (a settlement's comes with its repayment).
+        reserved=t.kind == Kind.WAIVER and t.repayment_id is None,
     )
 
 
@@ -297,6 +299,7 @@ def open_book(loan: Loan, installments: list[Installment]) -> Book:
         total_paid=loan.total_paid,
         total_waived=loan.total_waived,
         overpaid=loan.overpaid,
+        order=loan.prepayment_order,
     )
 
 
@@ -550,6 +553,7 @@ def plan_replay(
         loan.disbursement_date,
         txns,
         penalties=penalties or penalties_for(loan),
+        order=loan.prepayment_order,
     )
     plan = Plan(loan, installments, stored, lines, result, removed, add)
     for t in stored:
@@ -794,6 +798,7 @@ def replay_differences(loan: Loan) -> list[str]:
         [schedule_row(i) for i in installments],
         loan.disbursement_date,
         [txn_of(t, lines[t.pk] if t.kind in GIVEN_LINES else ()) for t in stored],
+        order=loan.prepayment_order,
     )
     book, problems = result.book, []
     for inst in installments:

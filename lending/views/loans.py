@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -25,11 +25,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import (
     can_approve,
+    can_record_repayment,
     can_view_ledger,
+    can_waive,
     can_withdraw,
     can_write_off,
     permission_required,
-    require,
 )
 from lending.charges import with_fees
 from lending.forms import (
@@ -49,8 +50,10 @@ from lending.pagination import CachedCountPaginator
 from lending.receivers import portfolio_generation
 from lending.schedule import Schedule
 from lending.selectors.borrowers import borrower_search
+from lending.selectors.calendar import working_calendar
 from lending.selectors.loans import (
     LOAN_PAGE_REPAYMENTS,
+    loan_adjustments,
     loan_for_page,
     loan_history,
     loan_repayments,
@@ -254,7 +257,12 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
             return None, ""
         try:
             terms = {name: getattr(loan, name) for name in services.TERM_FIELDS}
-            schedule = services.preview_schedule(terms, today)
+            schedule = services.preview_schedule(
+                terms,
+                today,
+                due_date_rule=services.due_date_rule_for(loan.product),
+                calendar=working_calendar(),
+            )
             charges = services.product_charge_terms(loan.product)
             fees = services.fees_for(charges, loan.principal, today, schedule)
             return with_fees(schedule, fees, loan.principal), ""
@@ -283,6 +291,8 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     may_withdraw = pending and can_withdraw(user, loan)
     may_write_off = active and can_write_off(user)
     may_undo_write_off = loan.status == Status.WRITTEN_OFF and can_write_off(user)
+    # Read only when the cached records are missing, for a loan that was disbursed.
+    adjustments = SimpleLazyObject(lambda: loan_adjustments(loan=loan))
     context = {
         "generation": generation,
         "staff_generation": staff_generation,
@@ -305,6 +315,9 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "may_withdraw": may_withdraw,
         "may_write_off": may_write_off,
         "may_undo_write_off": may_undo_write_off,
+        "may_waive": active and can_waive(user),
+        "may_record_recovery": loan.status == Status.WRITTEN_OFF and can_record_repayment(user),
+        "adjustments": adjustments,
         "may_record_repayment": active and user.has_perm("lending.add_repayment"),
         # Empty decision forms, for the decisions this user may take on this page.
         "approve_form": ApproveForm(initial={"disbursement_date": today}) if may_approve else None,
@@ -313,10 +326,6 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         **forms,
     }
     return render(request, "lending/loans/detail.html", context)
-
-
-FOUR_EYES_APPROVE = "You submitted this application, so someone else must approve it."
-FOUR_EYES_DECIDE = "You submitted this application, so someone else must decide it."
 
 
 def _own(request: HttpRequest, loan: Loan) -> bool:
@@ -364,7 +373,8 @@ def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
     # Four eyes before anything else, so one's own application is a 403 whatever was posted
     # (the service checks it again under the row lock).
-    require(not _own(request, loan), FOUR_EYES_APPROVE)
+    if _own(request, loan):
+        raise PermissionDenied(services.four_eyes_refusal(loan))
     return _transition(
         request,
         pk,
@@ -384,7 +394,8 @@ def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def loan_reject(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
-    require(not _own(request, loan), FOUR_EYES_DECIDE)
+    if _own(request, loan):
+        raise PermissionDenied(services.four_eyes_refusal(loan, "decide"))
     return _transition(
         request,
         pk,

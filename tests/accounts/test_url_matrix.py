@@ -7,7 +7,7 @@ admin have their own matrix tests (tests/api, tests/accounts/test_audit_log.py).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from collecting.imports import payment_import_upload
 from ledger.models import Account
+from lending.models import Holiday
 from lending.services.repayments import repayment_record
 from origination.services import collateral_add, document_upload, guarantor_add
 from tests.factories import AccountantFactory, ActiveLoanFactory, LoanFactory, OfficerFactory
@@ -49,6 +50,7 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "loan_withdraw": ("post", set()),  # only the officer who submitted it (tested elsewhere)
     "loan_write_off": ("get", {ADM}),  # its page; posting it is tested per role elsewhere
     "loan_write_off_undo": ("get", {ADM}),  # on an active loan: back to the loan page
+    "loan_waive": ("get", {ADM}),  # Admin only (DESIGN's matrix: waive charges or interest)
     "calculator": ("get", ALL),
     "loan_payoff": ("get", ALL),
     # Documents for the borrower: whoever can see a loan prints them (DESIGN's matrix).
@@ -93,6 +95,13 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "guarantor_remove": ("post", {ADM, OFF}),
     "collateral_add": ("get", {ADM, OFF}),
     "collateral_remove": ("post", {ADM, OFF}),
+    # Working days and holidays (DESIGN's matrix: Admin only). Posts of empty forms are
+    # refused beside their fields (422) or, for the rescheduling, with a message.
+    "working_days": ("get", {ADM}),
+    "working_days_weekdays": ("post", {ADM}),
+    "holiday_add": ("post", {ADM}),
+    "holiday_remove": ("post", {ADM}),
+    "loans_reschedule": ("get", {ADM}),
 }
 PUBLIC = {"login"}
 
@@ -148,6 +157,7 @@ def objects(settings: Any, tmp_path: Path) -> dict[str, Any]:
         "pending": pending, "active": active, "repayment": repayment, "document": document,
         "guarantor": guarantor, "collateral": item,
         "payment_import": payment_import,
+        "holiday": Holiday.objects.create(date=date(2030, 12, 25), name="Christmas"),
     }  # fmt: skip
 
 
@@ -155,6 +165,8 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
     active, pending, repayment = objects["active"], objects["pending"], objects["repayment"]
     if name in {"document_download", "document_delete"}:
         return reverse(name, args=[objects["document"].borrower_id, objects["document"].pk])
+    if name == "holiday_remove":
+        return reverse(name, args=[objects["holiday"].pk])
     if name in {"guarantor_add", "collateral_add"}:
         return reverse(name, args=[pending.pk])
     if name == "guarantor_remove":
@@ -175,6 +187,7 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         "loan_detail",
         "loan_write_off",
         "loan_write_off_undo",
+        "loan_waive",
         "loan_payoff",
         "loan_settle",
         "repayment_create",
