@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.offices import scope
 from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
 from lending.charges import with_fees
 from lending.limits import (
@@ -37,6 +38,7 @@ from lending.models import (
     Borrower,
     Loan,
     LoanProduct,
+    Repayment,
 )
 from lending.phones import normalise_phone
 from lending.schedule import MAX_INSTALLMENTS, MINOR_UNIT, DueDateRule, Schedule
@@ -446,12 +448,20 @@ class LoanApplicationForm(LoanTermsForm):
     purpose = forms.CharField(max_length=200, required=False)
     field_order = ["borrower_q", "borrower", "product", "purpose"]
 
-    def __init__(self, *args: Any, borrower_options: list[Borrower] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        borrower_options: list[Borrower] | None = None,
+        user: Any = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         # Only the selected borrower and the search matches are listed, never the whole
-        # register; validation still accepts any registered borrower's id.
+        # register; validation still accepts any borrower of the user's offices.
         field = self.fields["borrower"]
         assert isinstance(field, BorrowerChoiceField)
+        if user is not None:
+            field.queryset = scope(Borrower.objects.all(), user)
         field.choices = [
             ("", field.empty_label or ""),
             *[(b.pk, field.label_from_instance(b)) for b in borrower_options or []],
@@ -537,11 +547,11 @@ class LoanFilterForm(InputRulesMixin, forms.Form):
         required=False,
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         officer = self.fields["officer"]
         assert isinstance(officer, forms.ModelChoiceField)
-        officer.queryset = loan_officers()
+        officer.queryset = loan_officers(user=user)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data
@@ -576,6 +586,49 @@ class ApproveForm(InputRulesMixin, forms.Form):
             "required": "Enter the disbursement date.",
             "invalid": "Enter the disbursement date as dd/mm/yyyy, for example 31/01/2027.",
         },
+    )
+
+
+class ApproveOnlyForm(InputRulesMixin, forms.Form):
+    """Approval of a loan whose product disburses separately: how much, and when the money is
+    expected to be handed over (from today, the approval date, to a year ahead)."""
+
+    approved_amount = PlainDecimalField(
+        label="Approved amount",
+        max_digits=14,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+        help_text="At most the amount applied for.",
+    )
+    expected_disbursement_date = DayFirstDateField(
+        label="Expected disbursement date",
+        validators=[check_value_date],
+        error_messages={"required": "Enter the expected disbursement date."},
+    )
+
+
+class DisburseForm(InputRulesMixin, forms.Form):
+    """Handing an approved loan's money over."""
+
+    amount = PlainDecimalField(
+        label="Amount handed over",
+        max_digits=14,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+    )
+    disbursement_date = DayFirstDateField(
+        label="Disbursement date",
+        validators=[check_value_date],
+        error_messages={"required": "Enter the disbursement date."},
+        help_text="The schedule is built from this date: on or after the approval, not in "
+        "the future.",
+    )
+    method = forms.ChoiceField(label="Method", choices=Repayment.Method.choices)
+    reference = forms.CharField(
+        label="Reference",
+        max_length=100,
+        required=False,
+        help_text="Voucher, bank transfer or mobile-money transaction ID.",
     )
 
 

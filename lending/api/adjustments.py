@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Router
 
+from accounts.offices import scope
 from lending.api.common import found, user_with
 from lending.api.schemas import Id, WaiveIn, WaiverOut, errors
 from lending.models import Loan
@@ -35,7 +36,7 @@ def waive(request: HttpRequest, id: Id, payload: WaiveIn, dry_run: bool = False)
     that is not active or a day in closed books."""
     user = user_with(request, "lending.waive_loan")
     _only_dry_run(request)
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     result = loan_waive(
         loan=loan,
         user=user,
