@@ -51,6 +51,7 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "loan_write_off": ("get", {ADM}),  # its page; posting it is tested per role elsewhere
     "loan_write_off_undo": ("get", {ADM}),  # on an active loan: back to the loan page
     "loan_waive": ("get", {ADM}),  # Admin only (DESIGN's matrix: waive charges or interest)
+    "recovery_create": ("get", STAFF_MONEY),  # on an active loan: back to the loan page
     "calculator": ("get", ALL),
     "loan_payoff": ("get", ALL),
     # Documents for the borrower: whoever can see a loan prints them (DESIGN's matrix).
@@ -188,6 +189,7 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         "loan_write_off",
         "loan_write_off_undo",
         "loan_waive",
+        "recovery_create",
         "loan_payoff",
         "loan_settle",
         "repayment_create",
