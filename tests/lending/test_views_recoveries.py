@@ -74,3 +74,17 @@ def test_an_officer_cannot_record_one(officer_client: Client, loan: Loan) -> Non
     response = officer_client.post(reverse("recovery_create", args=[loan.pk]), _body())
     assert response.status_code == 403
     assert not Repayment.objects.exists()
+
+
+def test_a_recovery_is_reversed_from_its_page(accountant_client: Client, loan: Loan) -> None:
+    accountant_client.post(reverse("recovery_create", args=[loan.pk]), _body())
+    recovery = Repayment.objects.get(is_recovery=True)
+    url = reverse("repayment_reverse", args=[recovery.pk])
+    page = accountant_client.get(url).content.decode()
+    assert "the loan stays written off" in page
+    response = accountant_client.post(url, {"reason": "Posted to the wrong loan"})
+    assert response.status_code == 302
+    recovery.refresh_from_db()
+    assert recovery.is_reversed
+    receipt = accountant_client.get(reverse("receipt_detail", args=[recovery.receipt.number]))
+    assert "Recovery receipt" in receipt.content.decode()
