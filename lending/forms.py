@@ -36,6 +36,7 @@ from lending.models import (
     Borrower,
     Loan,
     LoanProduct,
+    Repayment,
 )
 from lending.phones import normalise_phone
 from lending.schedule import MAX_INSTALLMENTS, MINOR_UNIT, DueDateRule, Schedule
@@ -555,6 +556,49 @@ class ApproveForm(InputRulesMixin, forms.Form):
             "required": "Enter the disbursement date.",
             "invalid": "Enter the disbursement date as dd/mm/yyyy, for example 31/01/2027.",
         },
+    )
+
+
+class ApproveOnlyForm(InputRulesMixin, forms.Form):
+    """Approval of a loan whose product disburses separately: how much, and when the money is
+    expected to be handed over (from today, the approval date, to a year ahead)."""
+
+    approved_amount = PlainDecimalField(
+        label="Approved amount",
+        max_digits=14,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+        help_text="At most the amount applied for.",
+    )
+    expected_disbursement_date = DayFirstDateField(
+        label="Expected disbursement date",
+        validators=[check_value_date],
+        error_messages={"required": "Enter the expected disbursement date."},
+    )
+
+
+class DisburseForm(InputRulesMixin, forms.Form):
+    """Handing an approved loan's money over."""
+
+    amount = PlainDecimalField(
+        label="Amount handed over",
+        max_digits=14,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+    )
+    disbursement_date = DayFirstDateField(
+        label="Disbursement date",
+        validators=[check_value_date],
+        error_messages={"required": "Enter the disbursement date."},
+        help_text="The schedule is built from this date: on or after the approval, not in "
+        "the future.",
+    )
+    method = forms.ChoiceField(label="Method", choices=Repayment.Method.choices)
+    reference = forms.CharField(
+        label="Reference",
+        max_length=100,
+        required=False,
+        help_text="Voucher, bank transfer or mobile-money transaction ID.",
     )
 
 

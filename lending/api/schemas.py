@@ -635,7 +635,9 @@ class SummaryOut(Schema):
 class TransactionOut(Schema):
     id: int
     type: str = Field(
-        description="disbursement, repayment, recovery, charge, waiver, write_off or accrual.",
+        description="disbursement, repayment, recovery, charge, waiver, write_off, accrual or "
+        "interest_credit (an early settlement gives back interest paid ahead: negative "
+        "interest, the same amount of principal).",
     )
     value_date: date
     booked_at: datetime

@@ -25,7 +25,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import (
     can_approve,
+    can_disburse,
     can_record_repayment,
+    can_undo_decision,
     can_view_ledger,
     can_waive,
     can_withdraw,
@@ -36,6 +38,8 @@ from lending.forms import (
     DEFAULT_TERMS,
     ROUNDING_FIELDS,
     ApproveForm,
+    ApproveOnlyForm,
+    DisburseForm,
     LoanApplicationForm,
     LoanFilterForm,
     ReasonForm,
@@ -287,6 +291,16 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     may_withdraw = pending and can_withdraw(user, loan)
     may_write_off = active and can_write_off(user)
     may_undo_write_off = loan.status == Status.WRITTEN_OFF and can_write_off(user)
+    approved = loan.status == Status.APPROVED
+    may_disburse = approved and can_disburse(user)
+    may_undo_approval = approved and can_undo_decision(user)
+    # Offered while the disbursement may be its only transaction (the service checks it).
+    may_undo_disbursement = (
+        active and loan.total_paid == 0 and loan.approved_on is not None and can_undo_decision(user)
+    )
+    # Read only for an approver: whether approving disburses at once (the product says).
+    product = loan.product if may_approve and loan.product_id is not None else None
+    separate = product is not None and not product.disburse_on_approval
     # Read only when the cached records are missing, for a loan that was disbursed.
     adjustments = SimpleLazyObject(lambda: loan_adjustments(loan=loan))
     context = {
@@ -311,12 +325,16 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "may_withdraw": may_withdraw,
         "may_write_off": may_write_off,
         "may_undo_write_off": may_undo_write_off,
+        "may_disburse": may_disburse,
+        "may_undo_approval": may_undo_approval,
+        "may_undo_disbursement": may_undo_disbursement,
+        "separate_disbursement": separate,
         "may_waive": active and can_waive(user),
         "may_record_recovery": loan.status == Status.WRITTEN_OFF and can_record_repayment(user),
         "adjustments": adjustments,
         "may_record_repayment": active and user.has_perm("lending.add_repayment"),
         # Empty decision forms, for the decisions this user may take on this page.
-        "approve_form": ApproveForm(initial={"disbursement_date": today}) if may_approve else None,
+        "approve_form": _approve_form(loan, today, separate) if may_approve else None,
         "reject_form": ReasonForm(prefix="reject", what="rejection") if may_approve else None,
         "withdraw_form": WithdrawForm(prefix="withdraw") if may_withdraw else None,
         **forms,
@@ -363,14 +381,42 @@ def _transition(
     return redirect("loan_detail", pk=pk)
 
 
+def _approve_form(loan: Loan, today: Any, separate: bool) -> Form:
+    if separate:
+        initial = {"approved_amount": loan.principal, "expected_disbursement_date": today}
+        return ApproveOnlyForm(initial=initial)
+    return ApproveForm(initial={"disbursement_date": today})
+
+
 @permission_required("lending.view_loan", "lending.approve_loan")
 @require_POST
 def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
+    # With the product's one flag, in the same query: does approving disburse at once?
+    loan = get_object_or_404(
+        Loan.objects.select_related("product").only(
+            "id", "submitted_by_id", "product__disburse_on_approval"
+        ),
+        pk=pk,
+    )
     # Four eyes before anything else, so one's own application is a 403 whatever was posted
     # (the service checks it again under the row lock).
     if _own(request, loan):
         raise PermissionDenied(services.four_eyes_refusal(loan))
+    if loan.product is not None and not loan.product.disburse_on_approval:
+        return _transition(
+            request,
+            pk,
+            "approve_form",
+            ApproveOnlyForm(request.POST),
+            lambda loan, data: services.loan_approve(
+                loan=loan,
+                user=signed_in(request),
+                approved_amount=data["approved_amount"],
+                expected_disbursement_date=data["expected_disbursement_date"],
+                request=request,
+            ),
+            "Loan {number} is approved; an accountant hands the money over from its page.",
+        )
     return _transition(
         request,
         pk,
@@ -491,3 +537,149 @@ def loan_write_off_undo(request: HttpRequest, pk: int) -> HttpResponse:
             )
             return redirect("loan_detail", pk=pk)
     return render(request, "lending/loans/write_off_undo.html", {"loan": loan, "form": form})
+
+
+# --- Disbursement as its own step ----------------------------------------------------------------
+
+
+def _refuse_unless(
+    request: HttpRequest, loan: Loan, status: str, words: str
+) -> HttpResponse | None:
+    """Back to the loan page with the reason when the loan is not in `status` (the service
+    refuses it again under the row lock)."""
+    if loan.status == status:
+        return None
+    messages.error(request, f"Loan {loan.number} is {loan.get_status_display().lower()}; {words}")
+    return redirect("loan_detail", pk=loan.pk)
+
+
+@permission_required("lending.view_loan", "lending.disburse_loan")
+@require_http_methods(["GET", "POST"])
+def loan_disburse(request: HttpRequest, pk: int) -> HttpResponse:
+    """Its own page: the approval (amount, date, approver), the schedule the approved amount
+    would get, and the disbursement form; the browser asks for confirmation before it posts.
+    Bad input stays here next to its field, nothing written."""
+    loan = loan_for_page(pk)
+    refused = _refuse_unless(request, loan, Status.APPROVED, "only approved loans are disbursed.")
+    if refused:
+        return refused
+    today = timezone.localdate()
+    initial = {
+        "amount": loan.approved_amount or loan.principal,
+        "disbursement_date": today,
+        "method": "bank_transfer",
+    }
+    form = DisburseForm(request.POST if request.method == "POST" else None, initial=initial)
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.loan_disburse(
+                loan=loan, user=signed_in(request), amount=data["amount"],
+                disbursement_date=data["disbursement_date"], method=data["method"],
+                reference=data["reference"], request=request,
+            )  # fmt: skip
+        except ValidationError as exc:
+            if not _shown_on_form(form, exc):
+                messages.error(request, error_text(exc))
+                return redirect("loan_detail", pk=pk)
+        else:
+            messages.success(
+                request, f"Loan {loan.number} is disbursed and active; its schedule is below."
+            )
+            return redirect("loan_detail", pk=pk)
+    try:
+        projected: Schedule | None = services.projected_schedule(loan, today)
+    except ValidationError:
+        projected = None
+    context = {"loan": loan, "form": form, "projected": projected, "today": today}
+    return render(request, "lending/loans/disburse.html", context)
+
+
+def _undo_page(
+    request: HttpRequest,
+    pk: int,
+    *,
+    status: str,
+    refused_words: str,
+    what: str,
+    service: Callable[..., Loan],
+    success: str,
+    template_context: dict[str, Any],
+) -> HttpResponse:
+    loan = loan_for_page(pk)
+    refused = _refuse_unless(request, loan, status, refused_words)
+    if refused:
+        return refused
+    data = _reason_data(request, "undo") if request.method == "POST" else None
+    form = ReasonForm(data, prefix="undo")
+    form.fields["reason"].error_messages["required"] = f"Give a reason for {what}."
+    if form.is_bound and form.is_valid():
+        try:
+            service(
+                loan=loan, user=signed_in(request), reason=form.cleaned_data["reason"],
+                request=request,
+            )  # fmt: skip
+        except ValidationError as exc:
+            if not _shown_on_form(form, exc):
+                messages.error(request, error_text(exc))
+                return redirect("loan_detail", pk=pk)
+        else:
+            messages.success(request, success.format(number=loan.number))
+            return redirect("loan_detail", pk=pk)
+    context = {"loan": loan, "form": form, **template_context}
+    return render(request, "lending/loans/decision_undo.html", context)
+
+
+@permission_required("lending.view_loan", "lending.undo_loan_decision")
+@require_http_methods(["GET", "POST"])
+def loan_approval_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    """Its own page, with the reason: the approved loan goes back to pending."""
+    return _undo_page(
+        request,
+        pk,
+        status=Status.APPROVED,
+        refused_words="only an approved loan not yet disbursed can go back to pending.",
+        what="undoing the approval",
+        service=services.loan_approval_undo,
+        success="Loan {number} is pending again; its approval is undone.",
+        template_context={
+            "title": "Undo the approval",
+            "action": "loan_approval_undo",
+            "button": "Undo the approval",
+            "question": "Undo the approval? The loan goes back to pending, to be decided again.",
+            "explain": [
+                "The loan goes back to pending: the approved amount and expected date are "
+                "cleared, and an officer decides it again (four eyes).",
+                "Nothing was disbursed, so no money and no journal entry are involved.",
+            ],
+        },
+    )
+
+
+@permission_required("lending.view_loan", "lending.undo_loan_decision")
+@require_http_methods(["GET", "POST"])
+def loan_disbursement_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    """Its own page, with the reason: the disbursement is reversed, the loan approved again."""
+    return _undo_page(
+        request,
+        pk,
+        status=Status.ACTIVE,
+        refused_words="only an active loan can have its disbursement undone.",
+        what="undoing the disbursement",
+        service=services.loan_disbursement_undo,
+        success="Loan {number} is approved again; its disbursement is undone.",
+        template_context={
+            "title": "Undo the disbursement",
+            "action": "loan_disbursement_undo",
+            "button": "Undo the disbursement",
+            "question": "Undo the disbursement? The money is taken back into the books and "
+            "the schedule removed.",
+            "explain": [
+                "The disbursement is reversed with the mirror of its journal entry, dated as "
+                "it was; the schedule is removed and the loan is approved again, for the same "
+                "approved amount, to be disbursed anew.",
+                "Possible only while the disbursement is the loan's only transaction (nothing "
+                "repaid, charged or accrued since) and the books are open for its date.",
+            ],
+        },
+    )

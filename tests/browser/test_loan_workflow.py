@@ -67,8 +67,11 @@ def test_officer_applies_and_a_second_officer_approves(page_as: Any) -> None:
     # A second officer approves it; the stored schedule is shown.
     approver = page_as("officer2")
     approver.goto(f"/loans/{loan.pk}/")
+    asked: list[str] = []
+    approver.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     approver.click("text=Approve loan")
     approver.wait_for_url(f"**/loans/{loan.pk}/")
+    assert asked and "and disburse" in asked[0]  # approving asks first
     assert "approved and disbursed" in approver.locator(".messages").inner_text()
     assert approver.locator("h1 .badge").inner_text() == "Active"
     rows = approver.locator("table.schedule tbody tr")

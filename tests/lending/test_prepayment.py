@@ -287,7 +287,7 @@ def test_the_payoff_credits_interest_paid_on_installments_due_later() -> None:
 
 @pytest.mark.django_db
 def test_settling_an_in_order_loan_credits_the_interest_paid_ahead(
-    accountant: User, admin_user: User
+    accountant: User, admin_user: User, admin_client: Any
 ) -> None:
     loan = review_loan(IN_ORDER)
     today = timezone.localdate()
@@ -315,6 +315,8 @@ def test_settling_an_in_order_loan_credits_the_interest_paid_ahead(
     call_command("check_money", stdout=StringIO())
     entry = AuditLog.objects.filter(action=AuditLog.Action.LOAN_SETTLED).latest("id")
     assert entry.details["interest_credited"] == "943.96"
+    loan_page = admin_client.get(f"/loans/{loan.pk}/").content.decode()
+    assert "interest paid ahead, credited at settlement" in loan_page
 
     # Reversing the settlement takes the credit back with it.
     repayment_reverse(repayment=settlement, user=admin_user, reason="Cheque bounced")

@@ -85,7 +85,14 @@ from lending.models import (
 from lending.replay import Kind
 from lending.services.calendar import fingerprint, holidays_add, loans_reschedule, reschedule_moves
 from lending.services.close_day import day_close
-from lending.services.loans import loan_write_off, loan_write_off_undo
+from lending.services.loans import (
+    loan_approval_undo,
+    loan_approve,
+    loan_disburse,
+    loan_disbursement_undo,
+    loan_write_off,
+    loan_write_off_undo,
+)
 from lending.services.recoveries import recoverable, recovery_record
 from lending.services.repayments import loan_settle, repayment_record, repayment_reverse
 from lending.services.transactions import plan_replay, replay_differences
@@ -94,6 +101,7 @@ from tests.factories import (
     AccountantFactory,
     ActiveLoanFactory,
     AdminFactory,
+    LoanFactory,
     LoanProductFactory,
 )
 
@@ -175,6 +183,14 @@ class MoneyMachine(RuleBasedStateMachine):
                 penalty_max_times=4,
                 arrears_tolerance=D("0.50"),
                 prepayment_order=PRINCIPAL_FIRST,
+            ),
+            # Approval and disbursement are two steps (issue 16): a flat penalty too.
+            "two_step": LoanProductFactory(
+                name="Two-step",
+                disburse_on_approval=False,
+                penalty_type=LoanProduct.PenaltyType.FLAT,
+                penalty_amount=D("5.00"),
+                penalty_grace_days=0,
             ),
         }
 
@@ -278,6 +294,74 @@ class MoneyMachine(RuleBasedStateMachine):
             self.undecided.add(loan.pk)
         self.touched.add(loan.pk)
         return int(loan.pk)
+
+    @rule(
+        target=loans,
+        loan_terms=terms,
+        share=st.sampled_from([D("1"), D("0.9"), D("0.5")]),
+        undo_approval=st.booleans(),
+        undo_disbursement=st.booleans(),
+    )
+    def approve_then_disburse(
+        self,
+        loan_terms: dict[str, Any],
+        share: Decimal,
+        undo_approval: bool,
+        undo_disbursement: bool,
+    ) -> int:
+        """A product that disburses separately: approved (for less, maybe) on the business
+        day, perhaps sent back to pending and approved again; more than the approved amount is
+        refused with nothing written; disbursed by the cashier on the same day, perhaps taken
+        back (the books as before) and disbursed again."""
+        pending = LoanFactory(product=self.products["two_step"], **loan_terms)
+        approved = max((pending.principal * share).quantize(CENT), CENT)
+        with mock.patch("django.utils.timezone.localdate", return_value=self.clock):
+            try:
+                loan = loan_approve(loan=pending, user=self.approver, approved_amount=approved)
+            except ValidationError as exc:
+                # The approved amount makes no schedule (a multiple larger than it rounds).
+                assert set(exc.message_dict) == {"approved_amount"}, exc
+                assert self._loan(pending.pk).status == Loan.Status.PENDING
+                approved = pending.principal
+                pending = self._loan(pending.pk)
+                loan = loan_approve(loan=pending, user=self.approver)
+            if undo_approval:
+                loan = loan_approval_undo(loan=loan, user=self.approver, reason="Hypothesis")
+                assert loan.status == Loan.Status.PENDING
+                loan = loan_approve(loan=loan, user=self.approver, approved_amount=approved)
+                EXERCISED["approvals undone"] += 1
+            assert loan.status == Loan.Status.APPROVED
+            books = self._ledger()
+            with pytest.raises(ValidationError):
+                loan_disburse(loan=loan, user=self.cashier, amount=approved + CENT, method="cash")
+            assert self._ledger() == books and self._loan(loan.pk).status == Loan.Status.APPROVED
+            loan = loan_disburse(loan=loan, user=self.cashier, method="mobile_money")
+            if undo_disbursement:
+                try:
+                    loan = loan_disbursement_undo(
+                        loan=loan, user=self.approver, reason="Hypothesis"
+                    )
+                except StateConflict:
+                    # Penalty days already closed were decided at the disbursement.
+                    assert LoanTransaction.objects.filter(loan=loan).count() > 1
+                else:
+                    assert loan.status == Loan.Status.APPROVED
+                    assert self._ledger() == books
+                    assert not Installment.objects.filter(loan=loan).exists()
+                    EXERCISED["disbursements undone"] += 1
+                    loan = loan_disburse(loan=loan, user=self.cashier, method="cash")
+        assert loan.status == Loan.Status.ACTIVE and loan.principal == approved
+        EXERCISED["disbursed as a second step"] += 1
+        self.loan_ids.append(loan.pk)
+        if self.closed and self.clock < max(self.closed):
+            self.undecided.add(loan.pk)
+        self.touched.add(loan.pk)
+        return int(loan.pk)
+
+    def _ledger(self) -> dict[int, Decimal]:
+        rows = JournalLine.objects.values("account_id").annotate(d=Sum("debit"), c=Sum("credit"))
+        balances = {r["account_id"]: D(r["d"] - r["c"]).quantize(CENT) for r in rows}
+        return {account: balance for account, balance in balances.items() if balance}
 
     def _pay(self, loan: Loan, share: Decimal, paid_on: date, method: str) -> int:
         amount = max((loan.outstanding * share).quantize(CENT), CENT)
@@ -690,7 +774,9 @@ class MoneyMachine(RuleBasedStateMachine):
         assert {r[0]: r[1:] for r in after.values_list("id", "principal", "interest", "fees")} == (
             amounts
         )
-        assert not after.filter(due_date=day).exclude(status=Installment.Status.PAID).exists()
+        # (A written-off loan is not rescheduled: nothing more falls due on it.)
+        unmoved = after.filter(due_date=day, loan__status=Loan.Status.ACTIVE)
+        assert not unmoved.exclude(status=Installment.Status.PAID).exists()
         EXERCISED["reschedules"] += 1
         EXERCISED["penalties taken back by a reschedule"] += result.penalties_taken_back
         self.touched.update(self.loan_ids)
