@@ -172,3 +172,14 @@ def test_a_loan_officer_cannot_record_a_recovery(admin_user: Any) -> None:
         recovery_record(
             loan=loan, user=OfficerFactory(), amount="1.00", paid_on=today(), method="cash"
         )
+
+
+def test_recovering_everything_in_parts_reconciles(admin_user: Any) -> None:
+    loan = written_off(admin_user)
+    cashier = AccountantFactory()
+    first = (loan.outstanding * D("0.1")).quantize(D("0.01"))
+    recovery_record(loan=loan, user=cashier, amount=first, paid_on=today(), method="cash")
+    recovery_record(
+        loan=loan, user=cashier, amount=loan.outstanding - first, paid_on=today(), method="cash"
+    )
+    check(loan)

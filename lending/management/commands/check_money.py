@@ -339,9 +339,9 @@ def _ledger_checks() -> list[tuple[str, str]]:
                 FROM {t["txn"]} x JOIN {t["loan"]} l ON l.id = x.loan_id
                 WHERE x.kind = 'recovery' AND x.reversed_at IS NULL
                 GROUP BY l.id, l.number, l.status
-                HAVING l.status <> 'written_off' OR SUM(x.amount) > COALESCE((
+                HAVING l.status <> 'written_off' OR ROUND(SUM(x.amount) - COALESCE((
                     SELECT SUM(w.amount) FROM {t["txn"]} w WHERE w.loan_id = l.id
-                      AND w.kind = 'write_off' AND w.reversed_at IS NULL), 0)""",
+                      AND w.kind = 'write_off' AND w.reversed_at IS NULL), 0), 2) > 0""",
         ),
         *fund_checks,
     ]
