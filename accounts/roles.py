@@ -49,6 +49,14 @@ _ADMIN = sorted(
     | set(_ACCOUNTANT)
     | {
         "lending.write_off_loan",
+        "lending.transfer_borrower",
+        "accounts.view_office",
+        "accounts.add_office",
+        "accounts.change_office",
+        "accounts.view_useroffice",
+        "accounts.add_useroffice",
+        "accounts.change_useroffice",
+        "accounts.delete_useroffice",
         "lending.waive_loan",
         "lending.undo_loan_decision",
         "lending.manage_calendar",  # working days and holidays, rescheduling

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.offices import scope
 from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
 from lending.limits import (
     ADDRESS_MAX_LENGTH,
@@ -426,12 +427,20 @@ class LoanApplicationForm(LoanTermsForm):
     purpose = forms.CharField(max_length=200, required=False)
     field_order = ["borrower_q", "borrower", "product", "purpose"]
 
-    def __init__(self, *args: Any, borrower_options: list[Borrower] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        borrower_options: list[Borrower] | None = None,
+        user: Any = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         # Only the selected borrower and the search matches are listed, never the whole
-        # register; validation still accepts any registered borrower's id.
+        # register; validation still accepts any borrower of the user's offices.
         field = self.fields["borrower"]
         assert isinstance(field, BorrowerChoiceField)
+        if user is not None:
+            field.queryset = scope(Borrower.objects.all(), user)
         field.choices = [
             ("", field.empty_label or ""),
             *[(b.pk, field.label_from_instance(b)) for b in borrower_options or []],
@@ -517,11 +526,11 @@ class LoanFilterForm(InputRulesMixin, forms.Form):
         required=False,
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         officer = self.fields["officer"]
         assert isinstance(officer, forms.ModelChoiceField)
-        officer.queryset = loan_officers()
+        officer.queryset = loan_officers(user=user)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data

@@ -11,6 +11,7 @@ from django.utils import timezone
 from ninja import Header, Router
 from ninja.responses import Status
 
+from accounts.offices import scope
 from lending.api.common import found, user_with
 from lending.api.history import repayment_answer
 from lending.api.repayments import IDEMPOTENCY_KEY, fingerprint
@@ -43,7 +44,7 @@ def waive(request: HttpRequest, id: Id, payload: WaiveIn, dry_run: bool = False)
     that is not active or a day in closed books."""
     user = user_with(request, "lending.waive_loan")
     _only_dry_run(request)
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     result = loan_waive(
         loan=loan,
         user=user,

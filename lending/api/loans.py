@@ -15,7 +15,8 @@ from django.utils import timezone
 from ninja import Query, Router
 from ninja.responses import Status
 
-from lending.api.common import found, not_found, page_of, referenced, user_with
+from accounts.offices import reaches_everything, scope
+from lending.api.common import exists_or_404, found, not_found, page_of, referenced, user_with
 from lending.api.history import loan_answer, loans_for_answers
 from lending.api.schemas import (
     ApproveIn,
@@ -84,7 +85,9 @@ def _terms(payload: TermsIn) -> tuple[LoanProduct | None, dict[str, Any]]:
 
 def _submit(request: HttpRequest, *, borrower_id: int, purpose: str, terms: TermsIn) -> Status:
     user = user_with(request, "lending.add_loan")
-    borrower = referenced(Borrower.objects.all(), borrower_id, "borrower_id", "borrower")
+    borrower = referenced(
+        scope(Borrower.objects.all(), user), borrower_id, "borrower_id", "borrower"
+    )
     product, values = _terms(terms)
     loan = loan_submit(
         user=user,
@@ -94,7 +97,7 @@ def _submit(request: HttpRequest, *, borrower_id: int, purpose: str, terms: Term
         request=request,
         **values,
     )
-    return Status(201, _loan(loan.pk))
+    return Status(201, _loan(loan.pk, user))
 
 
 @router.post(
@@ -155,9 +158,9 @@ def create_loan_seed(request: HttpRequest, payload: SeedLoanIn) -> Status:
     return _submit(request, borrower_id=payload.borrower_id, purpose=payload.purpose, terms=terms)
 
 
-def _loan(pk: int) -> dict[str, Any]:
-    """The answer for one loan, or 404: one query."""
-    loan = loans_for_answers(Loan.objects.filter(pk=pk)).first()
+def _loan(pk: int, user: User) -> dict[str, Any]:
+    """The answer for one loan, or 404 (also another office's): one query."""
+    loan = loans_for_answers(scope(Loan.objects.filter(pk=pk), user)).first()
     if loan is None:
         raise not_found("Loan")
     return loan_answer(loan, today=timezone.localdate())
@@ -165,18 +168,21 @@ def _loan(pk: int) -> dict[str, Any]:
 
 @router.get("/loans", response={200: LoanPage, **errors(401, 403, 422)}, summary="List loans")
 def list_loans(request: HttpRequest, filters: Query[LoanFilters]) -> dict[str, Any]:
-    user_with(request, "lending.view_loan")
+    user = user_with(request, "lending.view_loan")
     officer = None
     if filters.officer:
         officer = User.objects.filter(username=filters.officer).first()
         if officer is None:  # nobody by that name submitted anything
             return page_of(request, Loan.objects.none(), filters)
-    matching = loan_list(
-        query=filters.q,
-        status=filters.status or "",
-        officer=officer,
-        product_id=filters.product_id,
-        borrower_id=filters.borrower_id,
+    matching = scope(
+        loan_list(
+            query=filters.q,
+            status=filters.status or "",
+            officer=officer,
+            product_id=filters.product_id,
+            borrower_id=filters.borrower_id,
+        ),
+        user,
     )
     page = page_of(request, loans_for_answers(matching), filters)
     today = timezone.localdate()
@@ -193,8 +199,8 @@ def get_loan(request: HttpRequest, id: Id) -> dict[str, Any]:
     """A pending application shows the totals its terms would give (`projected: true`); an
     active loan its `balance`: owed today by component (the same figures as the loan page and
     `/loans/{id}/status`)."""
-    user_with(request, "lending.view_loan")
-    answer = _loan(id)
+    user = user_with(request, "lending.view_loan")
+    answer = _loan(id, user)
     active = answer["status"] == Loan.Status.ACTIVE
     answer["balance"] = loan_status(id).balance if active else None
     return answer
@@ -213,7 +219,7 @@ def approve_loan(request: HttpRequest, id: Id, payload: ApproveIn | None = None)
     when the body is empty or left out). Otherwise it is `approved` for `approved_amount`
     and waits for `POST /loans/{id}/disburse`."""
     user = user_with(request, "lending.approve_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_approve(
         loan=loan,
         user=user,
@@ -222,7 +228,7 @@ def approve_loan(request: HttpRequest, id: Id, payload: ApproveIn | None = None)
         expected_disbursement_date=payload.expected_disbursement_date if payload else None,
         request=request,
     )
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -236,7 +242,7 @@ def disburse_loan(request: HttpRequest, id: Id, payload: DisburseIn) -> dict[str
     (409); more than the approved amount, a date before the approval or in the future, or a
     closed day is a 422 naming the field."""
     user = user_with(request, "lending.disburse_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_disburse(
         loan=loan,
         user=user,
@@ -246,7 +252,7 @@ def disburse_loan(request: HttpRequest, id: Id, payload: DisburseIn) -> dict[str
         reference=payload.reference,
         request=request,
     )
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -257,9 +263,9 @@ def disburse_loan(request: HttpRequest, id: Id, payload: DisburseIn) -> dict[str
 def undo_approval(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str, Any]:
     """Only an approved loan not yet disbursed (409); the reason is required (422)."""
     user = user_with(request, "lending.undo_loan_decision")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_approval_undo(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -273,9 +279,9 @@ def undo_disbursement(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[s
     disbursement (409); not when the books are closed through its date, and the reason is
     required (422)."""
     user = user_with(request, "lending.undo_loan_decision")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_disbursement_undo(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -285,9 +291,9 @@ def undo_disbursement(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[s
 )
 def reject_loan(request: HttpRequest, id: Id, payload: RejectIn) -> dict[str, Any]:
     user = user_with(request, "lending.approve_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_reject(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -299,9 +305,9 @@ def write_off_loan(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str,
     """Collection stops: everything left is written off by component and journalled as a
     loss. Only an active loan (409); the reason is required (400)."""
     user = user_with(request, "lending.write_off_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_write_off(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -314,9 +320,9 @@ def undo_write_off(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str,
     mirrored. Only a written-off loan with nothing booked since (409); not when the books are
     closed through the write-off's date (400); the reason is required (400)."""
     user = user_with(request, "lending.write_off_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_write_off_undo(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 def _row(
@@ -370,8 +376,8 @@ def get_loan_schedule(request: HttpRequest, id: Id) -> dict[str, Any]:
     answer is the schedule it would get if disbursed today, marked `projected`; so has an
     approved loan not disbursed yet (for its approved amount, from the later of today and the
     expected disbursement date)."""
-    user_with(request, "lending.view_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    user = user_with(request, "lending.view_loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     if loan.status in (Loan.Status.PENDING, Loan.Status.APPROVED):
         projected = projected_schedule(loan, timezone.localdate())
         return _schedule(_from_engine(projected), projected=True)
@@ -402,7 +408,9 @@ def get_loan_status(request: HttpRequest, id: Id) -> LoanStatus:
     """`ahead`, `on_track` or `behind` with the figures behind it, from the same cache as the
     pages (`loan_status:{id}`, dropped on every repayment, reversal or status change). The
     status is null for a loan that is not active; the figures are still given."""
-    user_with(request, "lending.view_loan")
+    user = user_with(request, "lending.view_loan")
+    if not reaches_everything(user):  # another office's loan is a 404
+        exists_or_404(scope(Loan.objects.all(), user), id, "Loan")
     try:
         return loan_status(id)
     except Loan.DoesNotExist:
@@ -420,8 +428,8 @@ def get_loan_payoff(request: HttpRequest, id: Id, filters: Query[PayoffFilters])
     penalties and fees, less the interest already paid on installments due after that date
     (credited, never kept). The same figures as the settlement page. 409 for a loan that is
     not active; 422 for a date before the disbursement."""
-    user_with(request, "lending.view_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    user = user_with(request, "lending.view_loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     quote = payoff_quote(loan=loan, on=filters.on or timezone.localdate())
     return {
         "loan_id": loan.pk,

@@ -239,6 +239,9 @@ class BorrowerIn(StrictIn):
     reminders_opt_out: bool = Field(
         False, description="The borrower asked for no SMS or e-mail payment reminders."
     )
+    office_id: BodyId | None = Field(
+        None, description="One of your offices (default: your own office)."
+    )
 
 
 class BorrowerPatch(StrictIn):
@@ -272,6 +275,7 @@ class BorrowerOut(Schema):
     employer: str
     monthly_income: Money
     reminders_opt_out: bool
+    office_id: int = Field(description="The office the borrower and their loans belong to.")
     created_at: datetime
 
 
@@ -509,6 +513,18 @@ class RepaymentIn(StrictIn):
     reference: Annotated[Text, Field(max_length=100)] = ""
 
 
+class SettleIn(StrictIn):
+    on: ValueDate | None = Field(None, description="The settlement date; defaults to today.")
+    method: Method = "cash"
+    reference: Annotated[Text, Field(max_length=100)] = ""
+    expected_amount: MoneyIn | None = Field(
+        None,
+        description="The payoff amount the client quoted (`GET /api/loans/{id}/payoff`): if "
+        "the loan's payoff differs now (a payment or a penalty came in), nothing is recorded "
+        "(422 on this field).",
+    )
+
+
 class AllocationOut(Schema):
     installment: int = Field(description="Installment number.")
     principal: Money
@@ -727,6 +743,9 @@ class GLAccountOut(Schema):
 
 class TrialBalanceIn(StrictIn):
     as_of: AnyDate | None = Field(None, description="Defaults to today.")
+    office_id: Id | None = Field(
+        None, description="One of your offices and those under it (default: all of yours)."
+    )
 
 
 class TrialBalanceRow(Schema):

@@ -7,10 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from accounts.offices import get_scoped_or_404
 from lending.models import ZERO, Installment, Loan, LoanTransaction
 from lending.selectors.repayments import due_now
 
@@ -116,11 +118,13 @@ def _describe(txn: LoanTransaction, change: Decimal) -> tuple[str, str, str]:
     return str(txn.get_kind_display()), "", reference
 
 
-def loan_statement(pk: int, today: date) -> Statement:
+def loan_statement(pk: int, today: date, user: Any = None) -> Statement:
     """A loan's statement: every transaction the borrower sees (interest accruals are the
     institution's bookkeeping, not a change in what is owed) in the replay's order with the
     running balance, and the payment due next. Three queries whatever the loan's length."""
-    loan = get_object_or_404(Loan.objects.select_related("borrower", "product"), pk=pk)
+    loans = Loan.objects.select_related("borrower", "product")
+    # The pages pass the user: another office's loan is a 404 (no user: a command's read).
+    loan = get_scoped_or_404(loans, user, pk=pk) if user else get_object_or_404(loans, pk=pk)
     statement = Statement(loan=loan)
     txns = (
         LoanTransaction.objects.filter(loan=loan)

@@ -428,6 +428,7 @@ def _book_charges(charges: list[_Charge], *, by_id: dict[int, Loan], user: User 
         [
             LoanTransaction(
                 loan_id=charge.installment.loan_id,
+                office_id=by_id[charge.installment.loan_id].office_id,
                 kind=Kind.CHARGE,
                 value_date=charge.day,
                 booked_by=user,

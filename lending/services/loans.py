@@ -27,6 +27,7 @@ from accounts.access import (
     can_write_off,
     require,
 )
+from accounts.offices import may_reach
 from ledger.services import check_open
 from lending.audit import audit_record
 from lending.bulk import update_rows
@@ -298,13 +299,20 @@ def loan_submit(
     if unknown:
         raise TypeError(f"Unknown loan terms: {sorted(unknown)}")
     require(user.has_perm("lending.add_loan"), "Your role does not allow loan applications.")
-    if borrower is None:
+    if borrower is None or not may_reach(user, borrower.office_id):
         raise ValidationError({"borrower": "Choose the borrower the loan is for."})
     today = timezone.localdate()
     check_product_limits(product, terms)
     preview_schedule(terms, today)
-    loan = Loan(borrower=borrower, product=product, purpose=purpose, submitted_by=user, **terms)
-    loan.full_clean(exclude=["number", "submitted_by", "borrower", "product"])
+    loan = Loan(
+        borrower=borrower,
+        office_id=borrower.office_id,  # a loan is its borrower's office's
+        product=product,
+        purpose=purpose,
+        submitted_by=user,
+        **terms,
+    )
+    loan.full_clean(exclude=["number", "submitted_by", "borrower", "product", "office"])
     with transaction.atomic():
         loan.number = next_loan_number(today.year)
         loan.save()

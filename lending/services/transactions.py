@@ -216,6 +216,7 @@ def entry_for(
         source=source,
         transaction_id=t.pk,
         loan_id=loan.pk,
+        office_id=t.office_id,
     )
 
 
@@ -337,6 +338,7 @@ def store_in_order(
     journal entry. The caller saves the loan (`save_loan_totals`) once its action is booked."""
     stored = LoanTransaction.objects.create(
         loan=loan,
+        office_id=loan.office_id,
         booked_by=user,
         **fields,
         **effect.split.as_dict(),
@@ -375,6 +377,7 @@ def accrual_txn(loan: Loan, *, on: date, amount: Decimal, user: User | None) -> 
         loan.incremental_from = day
     return LoanTransaction(
         loan=loan,
+        office_id=loan.office_id,
         kind=Kind.ACCRUAL,
         value_date=on,
         booked_by=user,
@@ -623,6 +626,7 @@ def store_replay(
         assert effect is not None
         new_row = LoanTransaction.objects.create(
             loan=loan,
+            office_id=loan.office_id,
             booked_by=user,
             **new_fields,
             **effect.split.as_dict(),
@@ -669,6 +673,7 @@ def store_replay(
                 source="replay",
                 transaction_id=t.pk,
                 loan_id=loan.pk,
+                office_id=t.office_id,
             )
         )
     rewritten = [c.txn.pk for c in plan.changes if c.txn.kind not in GIVEN_LINES]
@@ -704,6 +709,7 @@ def store_replay(
             [
                 LoanTransaction(
                     loan=loan,
+                    office_id=loan.office_id,
                     kind=Kind.CHARGE,
                     value_date=t.value_date,
                     booked_by=user,

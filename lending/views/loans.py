@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -34,6 +34,7 @@ from accounts.access import (
     can_write_off,
     permission_required,
 )
+from accounts.offices import check_office, get_scoped_or_404, scope
 from lending.forms import (
     DEFAULT_TERMS,
     ROUNDING_FIELDS,
@@ -81,7 +82,7 @@ def loan_list(request: HttpRequest) -> HttpResponse:
     # is built and checked (its choices read) and the loans read only when that cached copy is
     # missing.
     generation = portfolio_generation()
-    form: LoanFilterForm = SimpleLazyObject(lambda: LoanFilterForm(request.GET))  # type: ignore[assignment]
+    form: LoanFilterForm = SimpleLazyObject(lambda: LoanFilterForm(request.GET, user=request.user))  # type: ignore[assignment]
 
     @cache
     def filters() -> dict[str, Any]:
@@ -89,9 +90,8 @@ def loan_list(request: HttpRequest) -> HttpResponse:
         return form.filters()
 
     def page() -> Page[Loan]:
-        page_obj = CachedCountPaginator(select_loans(**filters()), PAGE_SIZE).get_page(
-            request.GET.get("page")
-        )
+        loans = scope(select_loans(**filters()), request.user)
+        page_obj = CachedCountPaginator(loans, PAGE_SIZE).get_page(request.GET.get("page"))
         # Status against plan for the active loans on this page (cached; one query for misses).
         plans = loan_statuses([loan for loan in page_obj if loan.status == Status.ACTIVE])
         for loan in page_obj:
@@ -100,7 +100,9 @@ def loan_list(request: HttpRequest) -> HttpResponse:
 
     def borrower() -> Borrower | None:
         borrower_id = filters()["borrower_id"]
-        return Borrower.objects.filter(pk=borrower_id).first() if borrower_id else None
+        if not borrower_id:
+            return None
+        return scope(Borrower.objects.filter(pk=borrower_id), request.user).first()
 
     context = {
         "generation": generation,
@@ -123,12 +125,13 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def _borrower_options(selected_id: int | None, query: str) -> list[Borrower]:
-    """The picker lists the chosen borrower first, then the search matches."""
-    matches = borrower_search(query=query) if query else []
+def _borrower_options(request: HttpRequest, selected_id: int | None, query: str) -> list[Borrower]:
+    """The picker lists the chosen borrower first, then the search matches (of the user's
+    offices)."""
+    matches = borrower_search(query=query, user=request.user) if query else []
     selected = next((b for b in matches if b.pk == selected_id), None)
     if selected is None and selected_id is not None:
-        selected = Borrower.objects.filter(pk=selected_id).first()
+        selected = scope(Borrower.objects.filter(pk=selected_id), request.user).first()
     return ([selected] if selected else []) + [b for b in matches if b != selected]
 
 
@@ -163,21 +166,24 @@ def loan_apply(request: HttpRequest) -> HttpResponse:
         query = initial.get("borrower_q", "")
         form = LoanApplicationForm(
             initial=initial,
-            borrower_options=_borrower_options(_int_or_none(initial.get("borrower")), query),
+            user=request.user,
+            borrower_options=_borrower_options(
+                request, _int_or_none(initial.get("borrower")), query
+            ),
         )
     elif "use_defaults" in data or "find_borrower" in data:
         initial = _initial_from(data)
         if "use_defaults" in data:
             initial = _with_product_defaults(initial)
         query = str(initial.get("borrower_q", "")).strip()[:100]
-        options = _borrower_options(_int_or_none(initial.get("borrower")), query)
+        options = _borrower_options(request, _int_or_none(initial.get("borrower")), query)
         if "find_borrower" in data and len(options) == 1:
             initial["borrower"] = options[0].pk
-        form = LoanApplicationForm(initial=initial, borrower_options=options)
+        form = LoanApplicationForm(initial=initial, borrower_options=options, user=request.user)
     else:
         query = data.get("borrower_q", "").strip()[:100]
-        options = _borrower_options(_int_or_none(data.get("borrower")), query)
-        form = LoanApplicationForm(data, borrower_options=options)
+        options = _borrower_options(request, _int_or_none(data.get("borrower")), query)
+        form = LoanApplicationForm(data, borrower_options=options, user=request.user)
         preview = "preview" in data
         if preview and "live" in data and is_partial(request):
             # The live preview as the terms change: only the preview, and each term's error
@@ -241,6 +247,7 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     # The generations the page's sections are cached under, with the loan's row (the borrower,
     # product and staff appear only in cached sections: read when one is missing).
     loan, generation, staff_generation = loan_with_generations(pk)
+    check_office(request.user, loan.office_id)  # another office's loan is a 404
     today = timezone.localdate()
     user = request.user
     pending, active = loan.status == Status.PENDING, loan.status == Status.ACTIVE
@@ -369,7 +376,7 @@ def _transition(
     top. PermissionDenied is left to become the 403 page."""
     if not form.is_valid():
         return _loan_page(request, pk, **{form_name: form})
-    loan = get_object_or_404(Loan, pk=pk)
+    loan = get_scoped_or_404(Loan.objects.all(), request.user, pk=pk)
     try:
         loan = action(loan, form.cleaned_data)
     except ValidationError as exc:
@@ -392,10 +399,11 @@ def _approve_form(loan: Loan, today: Any, separate: bool) -> Form:
 @require_POST
 def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
     # With the product's one flag, in the same query: does approving disburse at once?
-    loan = get_object_or_404(
+    loan = get_scoped_or_404(
         Loan.objects.select_related("product").only(
             "id", "submitted_by_id", "product__disburse_on_approval"
         ),
+        request.user,
         pk=pk,
     )
     # Four eyes before anything else, so one's own application is a 403 whatever was posted
@@ -435,7 +443,7 @@ def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("lending.view_loan", "lending.approve_loan")
 @require_POST
 def loan_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
+    loan = get_scoped_or_404(Loan.objects.only("id", "submitted_by_id"), request.user, pk=pk)
     if _own(request, loan):
         raise PermissionDenied(services.four_eyes_refusal(loan, "decide"))
     return _transition(
@@ -480,7 +488,7 @@ def loan_write_off(request: HttpRequest, pk: int) -> HttpResponse:
     """Its own page, as a confirmation: what would be written off, and the reason (required).
     Bad input stays on this page next to the field; a refused state (no longer active) goes
     back to the loan page with the reason at the top."""
-    loan = loan_for_page(pk)
+    loan = loan_for_page(pk, request.user)
     if loan.status != Status.ACTIVE:  # the service refuses it again under the row lock
         messages.error(
             request,
@@ -510,7 +518,7 @@ def loan_write_off(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def loan_write_off_undo(request: HttpRequest, pk: int) -> HttpResponse:
     """Its own page, as the write-off's: what comes back into collection, and the reason."""
-    loan = loan_for_page(pk)
+    loan = loan_for_page(pk, request.user)
     if loan.status != Status.WRITTEN_OFF:  # the service refuses it again under the row lock
         messages.error(
             request,
@@ -559,7 +567,7 @@ def loan_disburse(request: HttpRequest, pk: int) -> HttpResponse:
     """Its own page: the approval (amount, date, approver), the schedule the approved amount
     would get, and the disbursement form; the browser asks for confirmation before it posts.
     Bad input stays here next to its field, nothing written."""
-    loan = loan_for_page(pk)
+    loan = loan_for_page(pk, request.user)
     refused = _refuse_unless(request, loan, Status.APPROVED, "only approved loans are disbursed.")
     if refused:
         return refused
@@ -606,7 +614,7 @@ def _undo_page(
     success: str,
     template_context: dict[str, Any],
 ) -> HttpResponse:
-    loan = loan_for_page(pk)
+    loan = loan_for_page(pk, request.user)
     refused = _refuse_unless(request, loan, status, refused_words)
     if refused:
         return refused

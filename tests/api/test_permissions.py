@@ -231,6 +231,7 @@ ENDPOINTS = [
         lambda w: {"amount": "10.00"},
     ),
     Endpoint("list repayments", "get", "/api/loans/{active_id}/repayments", CASHIERS, 200),
+    Endpoint("settle", "post", "/api/loans/{active_id}/settle", CASHIERS, 201, lambda w: {}),
     Endpoint(
         "preview",
         "post",

@@ -119,6 +119,9 @@ def test_disbursement_page_confirms_and_disburses(accountant_client: Client) -> 
         "V-1",
     )
     assert "is disbursed and active" in response.content.decode()
+    history = response.content.decode()
+    assert "Loan disbursed" in history and "Loan approved" in history
+    assert "USD 4,000.00" in history  # the approved amount, as money
 
 
 @pytest.mark.parametrize(
