@@ -80,7 +80,7 @@ def create_recovery(
     for a loan that is not written off or a key already used with another body. Reversed with
     `POST /api/repayments/{id}/reverse`."""
     user = user_with(request, "lending.add_repayment")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     stored_key = f"api:{user.pk}:{idempotency_key}" if idempotency_key else None
     try:
         recovery = recovery_record(

@@ -26,7 +26,7 @@ from lending.views.borrowers import signed_in
 @permission_required("lending.view_loan", "lending.add_repayment")
 @require_http_methods(["GET", "POST"])
 def recovery_create(request: HttpRequest, pk: int) -> HttpResponse:
-    loan = loan_for_page(pk)
+    loan = loan_for_page(pk, request.user)
     if loan.status != Loan.Status.WRITTEN_OFF:  # the service refuses it again under the lock
         messages.error(
             request,
