@@ -1078,6 +1078,12 @@ def loan_write_off_undo(
             raise PermissionDenied("Only an administrator can undo a write-off.")
         live = list(LoanTransaction.objects.filter(loan=loan, reversed_at=None).order_by("id"))
         write_offs = [t for t in live if t.kind == Kind.WRITE_OFF]
+        recovered = sum((t.amount for t in live if t.kind == Kind.RECOVERY), Decimal("0.00"))
+        if recovered:
+            raise StateConflict(
+                f"{recovered:,.2f} was recovered on loan {loan.number} since its write-off; "
+                "reverse the recoveries before undoing the write-off."
+            )
         if write_offs and any(t.pk > write_offs[-1].pk for t in live):
             raise StateConflict(
                 f"Money was booked on loan {loan.number} after its write-off; reverse it "

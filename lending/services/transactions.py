@@ -249,6 +249,12 @@ def penalty_rule(loan: Loan) -> replay.PenaltyRule | None:
     )
 
 
+def penalties_as_booked(loan: Loan) -> replay.Penalties | None:
+    """A penalty rule that decides no day: the loan's charges stay as booked."""
+    rule = penalty_rule(loan)
+    return None if rule is None else replay.Penalties(rule, date.min)
+
+
 def days_closed() -> tuple[date | None, date | None]:
     """The day penalties began (the day the first close ever run closed: closing an earlier
     day later does not move it) and the last day closed."""

@@ -94,6 +94,7 @@ from lending.services.loans import (
     loan_write_off,
     loan_write_off_undo,
 )
+from lending.services.recoveries import recoverable, recovery_record
 from lending.services.repayments import loan_settle, repayment_record, repayment_reverse
 from lending.services.transactions import plan_replay, replay_differences
 from lending.services.waivers import loan_waive, waivable_totals
@@ -601,6 +602,43 @@ class MoneyMachine(RuleBasedStateMachine):
         assert charged.count() >= before  # no waived penalty is taken back
         return repayment
 
+    @rule(
+        target=repayments,
+        loan_id=loans,
+        share=st.sampled_from([D("0.1"), D("0.5"), D("1"), D("1.01")]),
+        pick=st.integers(0, 10_000),
+    )
+    def recover(self, loan_id: int, share: Decimal, pick: int) -> int:
+        """Money recovered on a written-off loan, dated from the write-off to the business
+        day: booked to recoveries income, at most what is left of the write-off (more, or a
+        loan not written off, is refused with nothing written); the write-off then cannot be
+        undone."""
+        loan = self._loan(loan_id)
+        before = self._snapshot(loan_id)
+        written_off, recovered, on = recoverable(loan)
+        amount = max(((written_off - recovered) * share).quantize(CENT), CENT)
+        paid_on = on + timedelta(days=pick % 5) if on else self.clock
+        self.clock = max(self.clock, paid_on)
+        try:
+            with mock.patch("django.utils.timezone.localdate", return_value=self.clock):
+                recovery = recovery_record(
+                    loan=loan, user=self.cashier, amount=amount, paid_on=paid_on, method="cash"
+                )
+        except StateConflict:
+            assert loan.status != Loan.Status.WRITTEN_OFF
+            assert self._snapshot(loan_id) == before
+            return 0
+        except ValidationError as exc:
+            assert amount > written_off - recovered, exc
+            assert self._snapshot(loan_id) == before
+            EXERCISED["recoveries refused: above the write-off"] += 1
+            return 0
+        EXERCISED["recoveries"] += 1
+        self.touched.add(loan_id)
+        with pytest.raises(StateConflict):
+            loan_write_off_undo(loan=loan, user=self.approver, reason="Hypothesis")
+        return int(recovery.pk)
+
     def _figures(self, loan_id: int) -> tuple[Any, ...]:
         """What the borrower owes and has paid, installment by installment."""
         return self._snapshot(loan_id)[:5] + self._snapshot(loan_id)[-1:]
@@ -612,6 +650,15 @@ class MoneyMachine(RuleBasedStateMachine):
         if not repayment_id:
             return
         repayment = Repayment.objects.get(pk=repayment_id)
+        if repayment.is_recovery:
+            # Reversed like any payment; the loan stays written off, its recoveries income
+            # goes down (check_money reconciles it).
+            self.touched.add(repayment.loan_id)
+            repayment_reverse(repayment=repayment, user=self.cashier, reason="Hypothesis")
+            assert self._loan(repayment.loan_id).status == Loan.Status.WRITTEN_OFF
+            assert Repayment.objects.get(pk=repayment_id).is_reversed
+            EXERCISED["recoveries reversed"] += 1
+            return
         if repayment.loan.status == Loan.Status.WRITTEN_OFF:
             before = self._snapshot(repayment.loan_id)
             with pytest.raises(StateConflict):
@@ -822,7 +869,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 elif i.status != Installment.Status.PAID:
                     # Only a 0.00 row of the schedule that no payment has reached yet.
                     assert i.total == 0 and loan.total_paid == 0
-            live = Repayment.objects.filter(loan=loan, reversed_at__isnull=True)
+            live = Repayment.objects.filter(loan=loan, reversed_at__isnull=True, is_recovery=False)
             paid = live.aggregate(s=Sum("amount"))["s"] or ZERO
             allocated = sum(
                 (
