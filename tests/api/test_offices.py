@@ -293,3 +293,27 @@ def test_the_transfer_page_moves_a_borrower_and_the_api_does_the_same(
         == 422
     )
     assert login(north.admin).get(url).status_code == 404
+
+
+def test_every_money_event_of_a_branch_loan_is_booked_in_its_branch(
+    loans: dict[str, Loan], north: Branch
+) -> None:
+    """Repayment, reversal, write-off, recovery and the daily close: each transaction and each
+    journal entry of a North branch loan is the North branch's."""
+    from lending.services.close_day import day_close
+    from lending.services.loans import loan_write_off
+    from lending.services.recoveries import recovery_record
+    from lending.services.repayments import repayment_reverse
+
+    loan = loans["north"]
+    today = timezone.localdate()
+    repayment_reverse(repayment=loan.repayments.get(), user=north.accountant, reason="Bounced")
+    day_close(on=today - timedelta(days=1))
+    loan = loan_write_off(loan=Loan.objects.get(pk=loan.pk), user=north.admin, reason="Gone")
+    recovery_record(loan=loan, user=north.accountant, amount="50.00", paid_on=today, method="cash")
+    kinds = set(LoanTransaction.objects.filter(loan=loan).values_list("kind", flat=True))
+    assert {"repayment", "write_off", "recovery"} <= kinds
+    offices = set(LoanTransaction.objects.filter(loan=loan).values_list("office_id", flat=True))
+    assert offices == {north.office.pk}
+    entries = JournalEntry.objects.filter(loan_id=loan.pk).values_list("office_id", flat=True)
+    assert set(entries) == {north.office.pk}
