@@ -271,7 +271,7 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
                 terms,
                 today,
                 due_date_rule=services.due_date_rule_for(loan.product),
-                calendar=working_calendar(),
+                calendar=working_calendar(loan.office_id),
             ), ""
         except ValidationError as exc:
             return None, error_text(exc)
