@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from lending.views import borrowers, calculator, loans, waivers
+from lending.views import borrowers, calculator, loans, recoveries, waivers
 from lending.views import calendar as working_days
 
 urlpatterns = [
@@ -25,6 +25,7 @@ urlpatterns = [
         "loans/<int:pk>/disburse/undo/", loans.loan_disbursement_undo, name="loan_disbursement_undo"
     ),
     path("loans/<int:pk>/waive/", waivers.loan_waive, name="loan_waive"),
+    path("loans/<int:pk>/recoveries/new/", recoveries.recovery_create, name="recovery_create"),
     path("calculator/", calculator.calculator, name="calculator"),
     path("working-days/", working_days.working_days, name="working_days"),
     path(

@@ -132,7 +132,7 @@ def settle_loan(
     as the settlement page. 409 for a loan that is not active; 422 on `on` when something
     was booked on the loan after that date, and on `expected_amount` when the payoff moved."""
     user = user_with(request, "lending.add_repayment")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     try:
         repayment = loan_settle(
             loan=loan,

@@ -472,11 +472,15 @@ def loan_adjustments(*, loan: Loan) -> Adjustments:
         waived=dict.fromkeys(ADJUSTMENT_PARTS, ZERO),
         written_off=dict.fromkeys(ADJUSTMENT_PARTS, ZERO),
     )
+
+    def cents(value: Decimal | None) -> Decimal:  # SQLite sums come back as 25, not 25.00
+        return Decimal(value or ZERO).quantize(Decimal("0.01"))
+
     for row in rows:
         if row["kind"] == "recovery":
-            result.recovered, result.recoveries = row["amount"] or ZERO, row["n"]
+            result.recovered, result.recoveries = cents(row["amount"]), row["n"]
             continue
         target = result.waived if row["kind"] == "waiver" else result.written_off
         for c in ADJUSTMENT_PARTS:
-            target[c] = row[c] or ZERO
+            target[c] = cents(row[c])
     return result

@@ -249,6 +249,12 @@ def penalty_rule(loan: Loan) -> replay.PenaltyRule | None:
     )
 
 
+def penalties_as_booked(loan: Loan) -> replay.Penalties | None:
+    """A penalty rule that decides no day: the loan's charges stay as booked."""
+    rule = penalty_rule(loan)
+    return None if rule is None else replay.Penalties(rule, date.min)
+
+
 def days_closed() -> tuple[date | None, date | None]:
     """The day penalties began (the day the first close ever run closed: closing an earlier
     day later does not move it) and the last day closed."""
@@ -759,10 +765,16 @@ def _difference_postings(
 
 
 def mirror_entries(
-    txns: Iterable[LoanTransaction], *, loan: Loan, accounts: dict[str, int], user: User | None
+    txns: Iterable[LoanTransaction],
+    *,
+    loan: Loan,
+    accounts: dict[str, int],
+    user: User | None,
+    interest_recognised: Decimal | None = None,
 ) -> None:
     """Book the mirror of each reversed transaction's entry, as it stands (its own entry plus
-    any replay corrections), dated on its value date."""
+    any replay corrections), dated on its value date. `interest_recognised`: for an
+    accrual-basis write-off, the interest its entry wrote off (see `journal.postings`)."""
     journal_post_many(
         [
             entry_for(
@@ -773,6 +785,7 @@ def mirror_entries(
                 source="reversal",
                 sign=-1,
                 prefix="Reversal of ",
+                interest_recognised=interest_recognised,
             )
             for t in txns
         ],

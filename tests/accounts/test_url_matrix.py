@@ -61,6 +61,7 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "loan_approval_undo": ("get", {ADM}),  # its page, on an approved loan
     "loan_disbursement_undo": ("get", {ADM}),  # its page, on an active loan
     "loan_waive": ("get", {ADM}),  # Admin only (DESIGN's matrix: waive charges or interest)
+    "recovery_create": ("get", STAFF_MONEY),  # on an active loan: back to the loan page
     "calculator": ("get", ALL),
     "loan_payoff": ("get", ALL),
     # Documents for the borrower: whoever can see a loan prints them (DESIGN's matrix).
@@ -206,6 +207,7 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         "loan_write_off_undo",
         "loan_disbursement_undo",
         "loan_waive",
+        "recovery_create",
         "loan_payoff",
         "loan_settle",
         "repayment_create",

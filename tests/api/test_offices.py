@@ -92,7 +92,7 @@ def test_borrowers_and_loans_of_another_office_are_404_and_not_listed(
         "PATCH", f"/api/borrowers/{theirs.borrower_id}", {"notes": "x"}
     ).status_code in (404, 422)
     assert api.call("PATCH", f"/api/borrowers/{theirs.borrower_id}", {}).status_code == 404
-    for path in ("", "/schedule", "/status"):
+    for path in ("", "/schedule", "/status", "/payoff"):
         assert api.get(f"/api/loans/{theirs.pk}{path}").status_code == 404, path
         assert api.get(f"/api/loans/{mine.pk}{path}").status_code == 200, path
     assert api.get(f"/api/loans/{theirs.pk}/transactions").status_code == 404
@@ -135,6 +135,7 @@ def test_money_routes_of_another_office_are_404(
     paid = {"amount": "10.00"}
     assert api.post(f"/api/loans/{theirs.pk}/repayments", paid).status_code == 404
     assert api.get(f"/api/loans/{theirs.pk}/repayments").status_code == 404
+    assert api.post(f"/api/loans/{theirs.pk}/settle", {}).status_code == 404
     repayment = theirs.repayments.get()
     reverse = api.post(f"/api/repayments/{repayment.pk}/reverse", {"reason": "Mistake"})
     assert reverse.status_code == 404
