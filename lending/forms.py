@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.offices import scope
 from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
+from lending.charges import with_fees
 from lending.limits import (
     ADDRESS_MAX_LENGTH,
     NOTES_MAX_LENGTH,
@@ -58,7 +59,9 @@ from lending.services.loans import (
     TERM_FIELDS,
     check_product_limits,
     due_date_rule_for,
+    fees_for,
     preview_schedule,
+    product_charge_terms,
 )
 
 
@@ -353,14 +356,24 @@ class LoanTermsForm(InputRulesMixin, forms.Form):
                 return True
         return False
 
-    def build_preview(self, disbursement_date: date, due_date_rule: str = DueDateRule.NEXT) -> None:
+    def build_preview(
+        self,
+        disbursement_date: date,
+        due_date_rule: str = DueDateRule.NEXT,
+        product: LoanProduct | None = None,
+    ) -> None:
+        """The schedule these terms give, with the fees `product` would charge today."""
         try:
-            self.schedule = preview_schedule(
-                self.terms(),
+            terms = self.terms()
+            schedule = preview_schedule(
+                terms,
                 disbursement_date,
                 due_date_rule=due_date_rule,
                 calendar=working_calendar(),
             )
+            charges = product_charge_terms(product)
+            fees = fees_for(charges, terms["principal"], disbursement_date, schedule)
+            self.schedule = with_fees(schedule, fees, terms["principal"])
         except ValidationError as exc:
             add_service_errors(self, exc)
 
@@ -375,6 +388,13 @@ class CalculatorForm(LoanTermsForm):
             "invalid": "Enter the disbursement date as dd/mm/yyyy, for example 31/01/2027.",
         },
     )
+    product = forms.ModelChoiceField(
+        queryset=LoanProduct.objects.filter(is_active=True),
+        required=False,
+        empty_label="No product (no fees)",
+        help_text="The schedule shows the fees this product charges.",
+        error_messages={"invalid_choice": "That product is not offered; choose another."},
+    )
     due_date_rule = forms.ChoiceField(
         label="A due date on a day off moves to",
         choices=DUE_DATE_RULE_CHOICES,
@@ -385,9 +405,10 @@ class CalculatorForm(LoanTermsForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data
-        if self.terms_ok() and "disbursement_date" not in self.errors:
+        if self.terms_ok() and not {"disbursement_date", "product"} & set(self.errors):
             rule = cleaned.get("due_date_rule") or DueDateRule.NEXT
-            self.build_preview(self.cleaned_data["disbursement_date"], rule)
+            product = cleaned.get("product")
+            self.build_preview(self.cleaned_data["disbursement_date"], rule, product)
         return cleaned
 
 
@@ -477,8 +498,8 @@ class LoanApplicationForm(LoanTermsForm):
                 check_product_limits(product, self.terms())
             except ValidationError as exc:
                 add_service_errors(self, exc)
-        if self.terms_ok():
-            self.build_preview(timezone.localdate(), due_date_rule_for(product))
+        if self.terms_ok() and "product" not in self.errors:
+            self.build_preview(timezone.localdate(), due_date_rule_for(product), product)
         return cleaned
 
 

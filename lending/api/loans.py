@@ -38,6 +38,7 @@ from lending.api.schemas import (
     TermsIn,
     errors,
 )
+from lending.charges import LoanFees
 from lending.forms import DEFAULT_TERMS, PRODUCT_DEFAULT_FIELDS
 from lending.models import Borrower, Loan, LoanProduct
 from lending.schedule import Schedule
@@ -48,6 +49,7 @@ from lending.services.loans import (
     TERM_FIELDS,
     check_product_limits,
     due_date_rule_for,
+    fees_for,
     loan_approval_undo,
     loan_approve,
     loan_disburse,
@@ -57,6 +59,8 @@ from lending.services.loans import (
     loan_write_off,
     loan_write_off_undo,
     preview_schedule,
+    product_charge_terms,
+    projected_fees,
     projected_schedule,
 )
 from lending.services.repayments import payoff_quote
@@ -351,18 +355,34 @@ def _row(
     }
 
 
-def _schedule(rows: Iterable[dict[str, Any]], *, projected: bool) -> dict[str, Any]:
+def _schedule(
+    rows: Iterable[dict[str, Any]], *, projected: bool, fees_deducted: Decimal = ZERO
+) -> dict[str, Any]:
     rows = list(rows)
     parts = ("principal", "interest", "fees", "penalties", "total")
     totals = {part: sum((row[part] for row in rows), ZERO) for part in parts}
-    return {"installments": rows, "totals": totals, "projected": projected}
+    return {
+        "installments": rows,
+        "totals": totals,
+        "projected": projected,
+        "fees_deducted": fees_deducted,
+    }
 
 
-def _from_engine(schedule: Schedule) -> list[dict[str, Any]]:
-    return [
-        _row(number=r.number, due_date=r.due_date, principal=r.principal, interest=r.interest)
+def _projected(schedule: Schedule, fees: LoanFees) -> dict[str, Any]:
+    """A schedule not stored yet, with the fees its product would charge."""
+    per = fees.by_installment()
+    rows = [
+        _row(
+            number=r.number,
+            due_date=r.due_date,
+            principal=r.principal,
+            interest=r.interest,
+            fees=per.get(r.number, ZERO),
+        )
         for r in schedule.installments
     ]
+    return _schedule(rows, projected=True, fees_deducted=fees.deducted)
 
 
 @router.get(
@@ -379,8 +399,9 @@ def get_loan_schedule(request: HttpRequest, id: Id) -> dict[str, Any]:
     user = user_with(request, "lending.view_loan")
     loan = found(scope(Loan.objects.all(), user), id, "Loan")
     if loan.status in (Loan.Status.PENDING, Loan.Status.APPROVED):
-        projected = projected_schedule(loan, timezone.localdate())
-        return _schedule(_from_engine(projected), projected=True)
+        today = timezone.localdate()
+        projected = projected_schedule(loan, today)
+        return _projected(projected, projected_fees(loan, projected, today))
     stored = loan_schedule(loan=loan, today=timezone.localdate())
     rows = (
         _row(
@@ -396,7 +417,7 @@ def get_loan_schedule(request: HttpRequest, id: Id) -> dict[str, Any]:
         )
         for row in stored.rows
     )
-    return _schedule(rows, projected=False)
+    return _schedule(rows, projected=False, fees_deducted=loan.fees_deducted)
 
 
 @router.get(
@@ -456,10 +477,12 @@ def schedule_preview(request: HttpRequest, payload: PreviewIn) -> dict[str, Any]
     user_with(request, "lending.view_loan")
     product, terms = _terms(payload)
     check_product_limits(product, terms)
+    disbursed = payload.disbursement_date or timezone.localdate()
     schedule = preview_schedule(
         terms,
-        payload.disbursement_date or timezone.localdate(),
+        disbursed,
         due_date_rule=due_date_rule_for(product),
         calendar=working_calendar(),
     )
-    return _schedule(_from_engine(schedule), projected=True)
+    fees = fees_for(product_charge_terms(product), terms["principal"], disbursed, schedule)
+    return _projected(schedule, fees)

@@ -342,6 +342,22 @@ class PreviewIn(TermsIn):
     disbursement_date: ValueDate | None = Field(None, description="Defaults to today.")
 
 
+class ChargeTermOut(Schema):
+    """A fee as the loan keeps it (its product's, frozen at approval)."""
+
+    name: str
+    time: Literal["disbursement", "installment", "specified_date"] = Field(
+        description="When it is charged: at disbursement, on every installment, on a date."
+    )
+    calculation: Literal["flat", "percent"]
+    amount: str = Field(
+        description="Money when flat; when percent, of the principal (disbursement, specified "
+        "date) or of the installment's principal + interest (installment)."
+    )
+    deducted: bool = Field(description="Taken from the money handed over at disbursement.")
+    on_date: date | None = Field(description="A specified-date fee's date.")
+
+
 class LoanOut(Schema):
     id: int
     number: str
@@ -393,6 +409,13 @@ class LoanOut(Schema):
     submitted_at: datetime
     decided_at: datetime | None
     status_reason: str
+    charge_terms: list[ChargeTermOut] = Field(
+        description="The fees the loan was approved with (empty until it is approved)."
+    )
+    fees_deducted: Money = Field(
+        description="Fees deducted from the money handed over: the borrower received "
+        "principal - fees_deducted."
+    )
 
 
 class BalanceOut(Schema):
@@ -496,6 +519,10 @@ class ScheduleTotals(Schema):
 class ScheduleOut(Schema):
     installments: list[InstallmentOut]
     totals: ScheduleTotals
+    fees_deducted: Money = Field(
+        description="Fees deducted from the money handed over at disbursement (not in the "
+        "installments): the borrower receives the principal less this."
+    )
     projected: bool = Field(
         False,
         description="True for an application not yet approved: the schedule it would have if "

@@ -93,8 +93,10 @@ def _describe(txn: LoanTransaction, change: Decimal) -> tuple[str, str, str]:
     if txn.kind == Kind.DISBURSEMENT:
         scheduled = change - txn.amount
         detail = f"principal {txn.amount:,.2f}" + (
-            f", interest and fees on the schedule {scheduled:,.2f}" if scheduled else ""
+            f", interest on the schedule {scheduled:,.2f}" if scheduled else ""
         )
+        if txn.fees:  # a fee deducted from the money handed over: paid at once
+            detail += f"; paid out {txn.amount - txn.fees:,.2f}, fees deducted {txn.fees:,.2f}"
         return "Loan disbursed", detail, reference
     if txn.kind in (Kind.REPAYMENT, Kind.RECOVERY):
         if repayment is not None and repayment.is_settlement:
@@ -107,7 +109,9 @@ def _describe(txn: LoanTransaction, change: Decimal) -> tuple[str, str, str]:
         detail = ", ".join(x for x in (method, _parts(txn)) if x)
         return title, detail, reference
     if txn.kind == Kind.CHARGE:
-        return ("Late penalty" if txn.penalties else "Charge"), _parts(txn), reference
+        if txn.penalties:
+            return "Late penalty", _parts(txn), reference
+        return ("Fees" if txn.fees else "Charge"), "on the schedule, as approved", reference
     if txn.kind == Kind.WAIVER:
         return "Interest waived", "interest not yet earned, forgiven on settlement", reference
     if txn.kind == Kind.CREDIT:

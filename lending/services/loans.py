@@ -236,6 +236,17 @@ def projected_schedule(loan: Loan, today: date) -> Schedule:
     return build_schedule(terms, working_calendar())
 
 
+def projected_fees(loan: Loan, schedule: Schedule, today: date) -> LoanFees:
+    """The fees of `projected_schedule`: a pending application's product's fees as they are
+    now; an approved loan's own, frozen at approval, on its approved amount. A fee that
+    cannot apply (a date outside the term) is a ValidationError, as approving would be."""
+    terms = projection_terms(loan, today)
+    charges = (
+        loan.charge_terms if loan.status == Status.APPROVED else product_charge_terms(loan.product)
+    )
+    return fees_for(charges, terms.principal, terms.disbursement_date, schedule)
+
+
 def preview_schedule(
     terms: dict[str, Any],
     disbursement_date: date,
@@ -1090,7 +1101,15 @@ def loan_write_off_undo(
             t.reversed_by = user  # type: ignore[assignment]
             t.reversal_reason = reason
         update_rows(write_offs, ["reversed_at", "reversed_by", "reversal_reason"])
-        books.mirror_entries(write_offs, loan=loan, accounts=accounts, user=user)
+        recognised = None
+        if loan.accounting_basis == AccountingBasis.ACCRUAL:
+            # What the write-off's entry took out of the interest receivable: accrued and not
+            # paid (nothing was booked since it, and the close accrues only active loans).
+            paid = Installment.objects.filter(loan=loan).aggregate(s=Sum("interest_paid"))["s"]
+            recognised = loan.interest_accrued - (paid or ZERO)
+        books.mirror_entries(
+            write_offs, loan=loan, accounts=accounts, user=user, interest_recognised=recognised
+        )
         books.store_replay(plan, user=user, reason="write-off undone", accounts=accounts)
         loan.status = Status.CLOSED if loan.outstanding == 0 else Status.ACTIVE
         loan.status_reason = ""

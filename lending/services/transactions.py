@@ -765,10 +765,16 @@ def _difference_postings(
 
 
 def mirror_entries(
-    txns: Iterable[LoanTransaction], *, loan: Loan, accounts: dict[str, int], user: User | None
+    txns: Iterable[LoanTransaction],
+    *,
+    loan: Loan,
+    accounts: dict[str, int],
+    user: User | None,
+    interest_recognised: Decimal | None = None,
 ) -> None:
     """Book the mirror of each reversed transaction's entry, as it stands (its own entry plus
-    any replay corrections), dated on its value date."""
+    any replay corrections), dated on its value date. `interest_recognised`: for an
+    accrual-basis write-off, the interest its entry wrote off (see `journal.postings`)."""
     journal_post_many(
         [
             entry_for(
@@ -779,6 +785,7 @@ def mirror_entries(
                 source="reversal",
                 sign=-1,
                 prefix="Reversal of ",
+                interest_recognised=interest_recognised,
             )
             for t in txns
         ],

@@ -35,6 +35,7 @@ from accounts.access import (
     permission_required,
 )
 from accounts.offices import check_office, get_scoped_or_404, scope
+from lending.charges import with_fees
 from lending.forms import (
     DEFAULT_TERMS,
     ROUNDING_FIELDS,
@@ -267,12 +268,15 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
             return None, ""
         try:
             terms = {name: getattr(loan, name) for name in services.TERM_FIELDS}
-            return services.preview_schedule(
+            schedule = services.preview_schedule(
                 terms,
                 today,
                 due_date_rule=services.due_date_rule_for(loan.product),
                 calendar=working_calendar(),
-            ), ""
+            )
+            charges = services.product_charge_terms(loan.product)
+            fees = services.fees_for(charges, loan.principal, today, schedule)
+            return with_fees(schedule, fees, loan.principal), ""
         except ValidationError as exc:
             return None, error_text(exc)
 
