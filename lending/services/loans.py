@@ -314,7 +314,10 @@ def loan_submit(
         raise ValidationError({"borrower": "Choose the borrower the loan is for."})
     today = timezone.localdate()
     check_product_limits(product, terms)
-    preview_schedule(terms, today)
+    schedule = preview_schedule(terms, today)
+    # The product's fees must apply to these terms (a fee date within the term, something
+    # left to pay out); approval checks them again on the day it disburses.
+    fees_for(product_charge_terms(product), terms.get("principal") or ZERO, today, schedule)
     loan = Loan(
         borrower=borrower,
         office_id=borrower.office_id,  # a loan is its borrower's office's
