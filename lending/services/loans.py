@@ -233,7 +233,7 @@ def projected_schedule(loan: Loan, today: date) -> Schedule:
     on today's working-day calendar. For an approved loan not disbursed yet: what disbursing
     its approved amount on the later of today and the expected date would store."""
     terms = projection_terms(loan, today, due_date_rule=due_date_rule_for(loan.product))
-    return build_schedule(terms, working_calendar())
+    return build_schedule(terms, working_calendar(loan.office_id))
 
 
 def projected_fees(loan: Loan, schedule: Schedule, today: date) -> LoanFees:
@@ -393,7 +393,7 @@ def _disburse(
     installments; the caller saves the loan (with `charges` and `fees_deducted`)."""
     loan.principal = amount
     terms = terms_for(loan, disbursement_date, due_date_rule=loan.due_date_rule)
-    schedule = build_schedule(terms, working_calendar())
+    schedule = build_schedule(terms, working_calendar(loan.office_id))
     fees = fees_for(loan.charge_terms, amount, disbursement_date, schedule)
     per_installment = fees.by_installment()
     installments = Installment.objects.bulk_create(
