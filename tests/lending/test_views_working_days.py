@@ -24,6 +24,7 @@ from lending.services.calendar import (
 )
 from lending.services.close_day import day_close
 from lending.services.loans import loan_approve
+from lending.services.repayments import repayment_record
 from lending.services.transactions import replay_differences
 from tests.conftest import login
 from tests.factories import (
@@ -285,8 +286,6 @@ def test_a_penalty_whose_day_is_no_longer_a_penalty_day_is_taken_back(admin_user
 
 
 def test_paid_installments_are_not_moved(admin_user: Any) -> None:
-    from lending.services.repayments import repayment_record
-
     loan = _monthly_loan()
     first = Installment.objects.get(loan=loan, number=1)
     repayment_record(
@@ -359,3 +358,29 @@ def test_a_branch_admin_adds_a_holiday_for_their_office_on_the_page() -> None:
     other = Holiday.objects.create(date=date(2030, 12, 26), name="South fair", office=south.office)
     assert client.post(f"/working-days/holidays/{other.pk}/remove/").status_code == 404
     assert Holiday.objects.filter(pk=other.pk).exists()
+
+
+def test_a_loan_a_taken_back_penalty_leaves_owing_nothing_is_closed(admin_user: Any) -> None:
+    # One weekly installment due Monday 12 Feb 2024; the close of 13 Feb charges 10.00; a
+    # payment of principal + interest on 14 Feb pays the penalty first and leaves 10.00. Then
+    # 12 Feb becomes a holiday: the penalty is taken back and the payment covers everything.
+    product = LoanProductFactory(
+        due_date_rule="next", penalty_type="flat", penalty_amount=D("10.00")
+    )
+    loan = LoanFactory(product=product, frequency="weekly", installments=1)
+    loan = loan_approve(loan=loan, user=AdminFactory(), disbursement_date=date(2024, 2, 5))
+    day_close(on=date(2024, 2, 13))
+    inst = Installment.objects.get(loan=loan)
+    repayment_record(
+        loan=Loan.objects.get(pk=loan.pk),
+        user=admin_user,
+        amount=inst.principal + inst.interest,
+        paid_on=date(2024, 2, 14),
+        method="cash",
+    )
+    assert Loan.objects.get(pk=loan.pk).outstanding == D("10.00")
+    holidays_add(user=admin_user, first=date(2024, 2, 12), name="Founders' Day")
+    loans_reschedule(user=admin_user, expected=fingerprint(reschedule_moves()))
+    loan.refresh_from_db()
+    assert loan.outstanding == 0 and loan.status == Loan.Status.CLOSED
+    assert replay_differences(loan) == []
