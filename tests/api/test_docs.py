@@ -97,6 +97,7 @@ def test_idempotency_keys_are_documented_as_per_user_with_their_409() -> None:
     assert [(path, method) for path, method, _ in keyed] == [
         ("/api/loans/{id}/repayments", "post"),
         ("/api/loans/{id}/settle", "post"),
+        ("/api/loans/{id}/recoveries", "post"),
     ]
     for _, _, operation in keyed:
         header = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")
