@@ -685,4 +685,4 @@ class BorrowerTransferForm(InputRulesMixin, forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["office"]
         assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = visible_offices(user).exclude(pk=borrower.office_id)
+        field.queryset = visible_offices(user).exclude(pk=borrower.office_id or 0)

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import require
+from accounts.head_office import HEAD_OFFICE_ID
 from accounts.offices import check_office_choice, may_reach, user_office_id
 from karo.inputs import EARLIEST_BIRTH_DATE
 from lending.audit import audit_record, changes, snapshot
@@ -271,7 +272,7 @@ def borrower_transfer(
         names = dict(
             Office.objects.filter(pk__in=[locked.office_id, office_id]).values_list("pk", "name")
         )
-        before = locked.office_id
+        before = locked.office_id or HEAD_OFFICE_ID  # never None: the column has a default
         locked.office_id = office_id
         locked.save(update_fields=["office", "updated_at"])
         Loan.objects.filter(borrower=locked).update(office_id=office_id, updated_at=timezone.now())
