@@ -48,6 +48,7 @@ _ADMIN = sorted(
     | set(_ACCOUNTANT)
     | {
         "lending.write_off_loan",
+        "lending.reassign_officer",
         "ledger.add_account",
         "ledger.change_account",
         "ledger.delete_account",

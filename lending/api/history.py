@@ -53,6 +53,7 @@ LOAN_COLUMNS = (
     "total_waived",
     "outstanding",
     "days_past_due",
+    "officer_id",
     "submitted_at",
     "decided_at",
     "status_reason",

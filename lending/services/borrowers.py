@@ -159,7 +159,7 @@ def borrower_create(*, user: User, request: HttpRequest | None = None, **fields:
     if unknown:
         raise TypeError(f"Unknown borrower fields: {sorted(unknown)}")
     require(user.has_perm("lending.add_borrower"), "Your role does not allow adding borrowers.")
-    borrower = Borrower(created_by=user, **fields)
+    borrower = Borrower(created_by=user, officer=user, **fields)
     borrower.national_id = Borrower.normalise_national_id(borrower.national_id or "")
     borrower.full_clean(exclude=["number", "created_by"], validate_unique=False)
     clean_contact(borrower)

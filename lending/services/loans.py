@@ -232,7 +232,14 @@ def loan_submit(
     today = timezone.localdate()
     check_product_limits(product, terms)
     preview_schedule(terms, today)
-    loan = Loan(borrower=borrower, product=product, purpose=purpose, submitted_by=user, **terms)
+    loan = Loan(
+        borrower=borrower,
+        product=product,
+        purpose=purpose,
+        submitted_by=user,
+        officer=user,
+        **terms,
+    )
     loan.full_clean(exclude=["number", "submitted_by", "borrower", "product"])
     with transaction.atomic():
         loan.number = next_loan_number(today.year)

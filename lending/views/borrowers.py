@@ -123,7 +123,7 @@ def borrower_search(request: HttpRequest) -> HttpResponse:
 @permission_required("lending.view_borrower")
 @require_GET
 def borrower_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    borrower = get_object_or_404(Borrower.objects.select_related("created_by"), pk=pk)
+    borrower = get_object_or_404(Borrower.objects.select_related("created_by", "officer"), pk=pk)
     page_obj = Paginator(borrower_loans(borrower=borrower), PAGE_SIZE).get_page(
         request.GET.get("page")
     )

@@ -93,6 +93,9 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "guarantor_remove": ("post", {ADM, OFF}),
     "collateral_add": ("get", {ADM, OFF}),
     "collateral_remove": ("post", {ADM, OFF}),
+    "my_portfolio": ("get", {ADM, OFF}),
+    "waiting_for_approval": ("get", {ADM, OFF}),
+    "officers_reassign": ("get", {ADM}),
 }
 PUBLIC = {"login"}
 
