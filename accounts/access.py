@@ -46,6 +46,16 @@ def can_approve(user: AnyUser, loan: Loan) -> bool:
     return bool(user.has_perm("lending.approve_loan")) and loan.submitted_by_id != user.pk
 
 
+def can_disburse(user: AnyUser) -> bool:
+    """Handing the money over (a product that disburses separately): Accountant or Admin."""
+    return bool(user.has_perm("lending.disburse_loan"))
+
+
+def can_undo_decision(user: AnyUser) -> bool:
+    """Undo an approval or a disbursement: Admin."""
+    return bool(user.has_perm("lending.undo_loan_decision"))
+
+
 def can_withdraw(user: AnyUser, loan: Loan) -> bool:
     """Only the officer who submitted a pending application may withdraw it."""
     return bool(user.has_perm("lending.add_loan")) and loan.submitted_by_id == user.pk

@@ -82,6 +82,12 @@ MAIN_NAVIGATION: list[tuple[str, str, str, Callable[[str, str], bool]]] = [
         "collecting.view_daycloserun",
         lambda path, url: path.startswith(url),
     ),
+    (
+        "Working days",
+        "working_days",
+        "lending.manage_calendar",
+        lambda path, url: path.startswith(url),
+    ),
 ]
 
 

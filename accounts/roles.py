@@ -34,6 +34,7 @@ _ACCOUNTANT = [
     "lending.view_repayment",
     "lending.add_repayment",
     "lending.reverse_repayment",
+    "lending.disburse_loan",
     "lending.view_receipt",
     "lending.view_portfolio_reports",
     "lending.view_financial_reports",
@@ -49,6 +50,8 @@ _ADMIN = sorted(
     | {
         "lending.write_off_loan",
         "lending.reassign_officer",
+        "lending.undo_loan_decision",
+        "lending.manage_calendar",  # working days and holidays, rescheduling
         "ledger.add_account",
         "ledger.change_account",
         "ledger.delete_account",

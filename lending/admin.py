@@ -124,6 +124,23 @@ class LoanProductAdmin(admin.ModelAdmin):
         ),
         ("Tolerances", {"fields": [("arrears_tolerance", "close_tolerance")]}),
         (
+            "Paying ahead",
+            {
+                "fields": ["prepayment_order"],
+                "description": "How a payment above what is due is spread over the "
+                "installments not yet due. A loan keeps the order of its product as it was "
+                "when it was approved.",
+            },
+        ),
+        (
+            "Working days",
+            {
+                "fields": ["due_date_rule"],
+                "description": "Where a due date that falls on a weekday off or a holiday "
+                "goes. A loan keeps its product's choice as it was when it was approved.",
+            },
+        ),
+        (
             "Payment reminders",
             {
                 "fields": [

@@ -5,8 +5,11 @@ seeder call the same functions, so there is one allocation rule, tested with Hyp
 milliseconds. The rules are those of DESIGN.md, "Repayments":
 
 - oldest installment first; within an installment penalties → fees → interest → principal;
-- whatever is left once every installment that is due has been paid goes to the next
-  installments in the same order (paying ahead);
+- whatever is left once every installment that is due on the payment's value date has been
+  paid goes to the next installments (paying ahead). How depends on the loan's
+  `prepayment_order`: `principal_first` pays the principal of every installment not yet due
+  (oldest first) before any of their interest (or fees and penalties), so interest not yet
+  earned is never bought in advance; `in_order` pays each one in the same order as a due one;
 - an amount above what is still owed is refused.
 
 Early settlement (`payoff`): everything due on or before the payoff date, plus the principal
@@ -26,6 +29,10 @@ from lending.schedule import MINOR_UNIT, daily_interest
 ZERO = Decimal("0.00")
 # The order in which a payment eats into one installment.
 COMPONENTS: tuple[str, ...] = ("penalties", "fees", "interest", "principal")
+# Loan.prepayment_order: how money paid ahead is spread over installments not yet due.
+IN_ORDER = "in_order"
+PRINCIPAL_FIRST = "principal_first"
+PREPAYMENT_ORDERS = (PRINCIPAL_FIRST, IN_ORDER)
 
 
 @dataclass(frozen=True)
@@ -78,29 +85,53 @@ def total_remaining(installments: Sequence[InstallmentDue]) -> Decimal:
     return sum((row.total for row in installments), ZERO)
 
 
-def allocate(installments: Sequence[InstallmentDue], amount: Decimal) -> list[AllocationLine]:
+def is_ahead(row: InstallmentDue, on: date | None, order: str) -> bool:
+    """Whether a payment on `on` pays `row` principal first: it is not due yet and the loan
+    pays ahead `principal_first`."""
+    return order == PRINCIPAL_FIRST and on is not None and row.due_date > on
+
+
+def allocate(
+    installments: Sequence[InstallmentDue],
+    amount: Decimal,
+    *,
+    on: date | None = None,
+    order: str = IN_ORDER,
+) -> list[AllocationLine]:
     """Spread `amount` over `installments`, oldest first, penalties → fees → interest →
-    principal within each. Installments left untouched get no line. Raises ValueError when
-    the amount is not a positive number of cents or exceeds everything still owed."""
+    principal within each. With `order` principal_first, the installments not yet due on the
+    payment's value date `on` are paid principal first: every such installment's principal
+    (oldest first) before any of their other components (then oldest first, in the usual
+    order). Installments left untouched get no line. Raises ValueError when the amount is not
+    a positive number of cents or exceeds everything still owed."""
     _check_amount(amount)
+    if order not in PREPAYMENT_ORDERS:
+        raise ValueError(f"Unknown prepayment order {order!r}.")
     rows = oldest_first(installments)
     owed = total_remaining(rows)
     if amount > owed:
         raise ValueError(f"The amount {amount} is above the {owed} still owed.")
+    # Each pass is (rows, components), taken in turn while money is left.
+    due = [row for row in rows if not is_ahead(row, on, order)]
+    ahead = [row for row in rows if is_ahead(row, on, order)]
+    passes: list[tuple[list[InstallmentDue], tuple[str, ...]]] = [(due, COMPONENTS)]
+    if ahead:
+        rest = tuple(c for c in COMPONENTS if c != "principal")
+        passes += [(ahead, ("principal",)), (ahead, rest)]
     left = amount
-    lines: list[AllocationLine] = []
-    for row in rows:
-        if left <= 0:
-            break
-        parts: dict[str, Decimal] = {}
-        for component in COMPONENTS:
-            take = min(left, getattr(row, component))
-            parts[component] = take
-            left -= take
-        line = AllocationLine(installment_id=row.id, **parts)
-        if line.total > 0:
-            lines.append(line)
-    return lines
+    taken: dict[int, dict[str, Decimal]] = {}
+    for group, components in passes:
+        for row in group:
+            if left <= 0:
+                break
+            parts = taken.setdefault(row.id, {})
+            for component in components:
+                take = min(left, getattr(row, component))
+                if take:
+                    parts[component] = take
+                    left -= take
+    lines = [AllocationLine(installment_id=row.id, **taken.get(row.id, {})) for row in rows]
+    return [line for line in lines if line.total > 0]
 
 
 def apply(row: InstallmentDue, line: AllocationLine, sign: int = -1) -> InstallmentDue:

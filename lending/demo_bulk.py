@@ -481,13 +481,13 @@ class _Row(Row):
         return due
 
 
-def _open_book(schedule: list[ScheduleRow], disbursed_on: date) -> Book:
+def _open_book(schedule: list[ScheduleRow], disbursed_on: date, order: str) -> Book:
     """`Book.open`, on caching rows."""
-    book = Book.open(schedule, disbursed_on)
+    book = Book.open(schedule, disbursed_on, order)
     rows: list[Row] = [
         _Row(r.id, r.number, r.due_date, r.due, r.paid, r.waived, r.paid_on) for r in book.rows
     ]
-    return Book(rows=rows, total_repayable=book.total_repayable)
+    return Book(rows=rows, total_repayable=book.total_repayable, order=order)
 
 
 @dataclass
@@ -539,7 +539,9 @@ class _LoanState:
         )
 
 
-def _start_state(terms: LoanTerms, ids: _Ids, txn_ids: _Ids, pay_ids: _Ids) -> _LoanState:
+def _start_state(
+    terms: LoanTerms, ids: _Ids, txn_ids: _Ids, pay_ids: _Ids, order: str
+) -> _LoanState:
     schedule = build_schedule(terms)
     rows = list(schedule.installments)
     pks = [ids.take() for _ in rows]
@@ -552,6 +554,7 @@ def _start_state(terms: LoanTerms, ids: _Ids, txn_ids: _Ids, pay_ids: _Ids) -> _
             for pk, r in zip(pks, rows, strict=True)
         ],
         terms.disbursement_date,
+        order,
     )  # fmt: skip
     state = _LoanState(ids=pks, rows=rows, book=book, txn_ids=txn_ids, pay_ids=pay_ids)
     state.post(
@@ -577,7 +580,8 @@ def _pay(
     payment = _Payment(state.pay_ids.take(), on, amount, ZERO, method, reversed=mistaken)
     if mistaken:
         lines = tuple(
-            Line(x.installment_id, parts_of(x)) for x in allocation.allocate(state.unpaid(), amount)
+            Line(x.installment_id, parts_of(x))
+            for x in allocation.allocate(state.unpaid(), amount, on=on, order=state.book.order)
         )
         split = sum((line.parts for line in lines), Parts())
         payment.outstanding_after = state.outstanding - amount
@@ -919,8 +923,9 @@ def _write_portfolio(
             "annual_interest_rate", "installments", "frequency", "interest_method",
             "amortization", "grace_periods", "first_due_date", "installment_multiple",
             "installment_rounding", "interest_period", "days_in_year", "purpose",
-            "disbursement_date", "total_repayable", "total_paid", "total_waived", "outstanding",
-            "overpaid", "incremental_from", "accounting_basis", "days_past_due",
+            "disbursement_date", "approved_amount", "approved_on", "expected_disbursement_date",
+            "disbursement_reference", "total_repayable", "total_paid", "total_waived",
+            "outstanding", "overpaid", "incremental_from", "accounting_basis", "days_past_due",
             "submitted_by_id", "officer_id", "submitted_at", "decided_by_id", "decided_at",
             "status_reason", "closed_on", "updated_at", *FROZEN_TERMS,
         ],
@@ -1092,7 +1097,13 @@ def _write_portfolio(
                 decided_by = None
         else:
             terms = LoanTerms(disbursement_date=disbursed, **plan.terms)
-            state = _start_state(terms, ids[Installment], ids[LoanTransaction], ids[Repayment])
+            state = _start_state(
+                terms,
+                ids[Installment],
+                ids[LoanTransaction],
+                ids[Repayment],
+                plan.product.prepayment_order,
+            )
             settled_on = _play(state, terms, status, today, rng)
             decided_at = _at(disbursed, rng)
             book = state.book
@@ -1196,7 +1207,10 @@ def _write_portfolio(
                 plan.terms["interest_method"], plan.terms["amortization"],
                 plan.terms["grace_periods"], None, plan.terms["installment_multiple"],
                 plan.terms["installment_rounding"], plan.terms["interest_period"],
-                plan.terms["days_in_year"], rng.choice(PURPOSES), disbursed, repayable,
+                plan.terms["days_in_year"], rng.choice(PURPOSES), disbursed,
+                # Approved as it was disbursed (these products disburse on approval).
+                plan.terms["principal"] if disbursed else None, disbursed, None, "",
+                repayable,
                 paid_total, waived, outstanding, overpaid, resume_on, CASH, days_past_due,
                 submitted_by.pk, submitted_by.pk, submitted_at,
                 decided_by.pk if decided_by is not None else None, decided_at, reason,

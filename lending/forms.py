@@ -28,6 +28,7 @@ from lending.limits import (
 from lending.models import (
     AMORTIZATION_CHOICES,
     DAYS_IN_YEAR_CHOICES,
+    DUE_DATE_RULE_CHOICES,
     FREQUENCY_CHOICES,
     INSTALLMENT_ROUNDING_CHOICES,
     INTEREST_METHOD_CHOICES,
@@ -37,7 +38,8 @@ from lending.models import (
     LoanProduct,
 )
 from lending.phones import normalise_phone
-from lending.schedule import MAX_INSTALLMENTS, MINOR_UNIT, Schedule
+from lending.schedule import MAX_INSTALLMENTS, MINOR_UNIT, DueDateRule, Schedule
+from lending.selectors.calendar import working_calendar
 from lending.selectors.loans import loan_officers
 from lending.services.borrowers import (
     ADULT_AGE,
@@ -50,7 +52,12 @@ from lending.services.borrowers import (
     check_monthly_income,
     check_national_id_free,
 )
-from lending.services.loans import TERM_FIELDS, check_product_limits, preview_schedule
+from lending.services.loans import (
+    TERM_FIELDS,
+    check_product_limits,
+    due_date_rule_for,
+    preview_schedule,
+)
 
 
 def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
@@ -344,9 +351,14 @@ class LoanTermsForm(InputRulesMixin, forms.Form):
                 return True
         return False
 
-    def build_preview(self, disbursement_date: date) -> None:
+    def build_preview(self, disbursement_date: date, due_date_rule: str = DueDateRule.NEXT) -> None:
         try:
-            self.schedule = preview_schedule(self.terms(), disbursement_date)
+            self.schedule = preview_schedule(
+                self.terms(),
+                disbursement_date,
+                due_date_rule=due_date_rule,
+                calendar=working_calendar(),
+            )
         except ValidationError as exc:
             add_service_errors(self, exc)
 
@@ -361,12 +373,19 @@ class CalculatorForm(LoanTermsForm):
             "invalid": "Enter the disbursement date as dd/mm/yyyy, for example 31/01/2027.",
         },
     )
+    due_date_rule = forms.ChoiceField(
+        label="A due date on a day off moves to",
+        choices=DUE_DATE_RULE_CHOICES,
+        required=False,
+        help_text="Days off are those of the Working days page.",
+    )
     field_order = ["principal", "annual_interest_rate", "installments", "disbursement_date"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data
         if self.terms_ok() and "disbursement_date" not in self.errors:
-            self.build_preview(self.cleaned_data["disbursement_date"])
+            rule = cleaned.get("due_date_rule") or DueDateRule.NEXT
+            self.build_preview(self.cleaned_data["disbursement_date"], rule)
         return cleaned
 
 
@@ -449,7 +468,7 @@ class LoanApplicationForm(LoanTermsForm):
             except ValidationError as exc:
                 add_service_errors(self, exc)
         if self.terms_ok():
-            self.build_preview(timezone.localdate())
+            self.build_preview(timezone.localdate(), due_date_rule_for(product))
         return cleaned
 
 

@@ -31,6 +31,7 @@ from lending.charges import (
 from lending.replay import Kind, Parts, parts_of
 from lending.schedule import (
     Amortization,
+    DueDateRule,
     Frequency,
     InstallmentRounding,
     InterestMethod,
@@ -62,6 +63,11 @@ FREQUENCY_CHOICES = _choices(Frequency)
 INTEREST_METHOD_CHOICES = _choices(InterestMethod)
 AMORTIZATION_CHOICES = _choices(Amortization)
 INSTALLMENT_ROUNDING_CHOICES = _choices(InstallmentRounding)
+DUE_DATE_RULE_CHOICES = [
+    (DueDateRule.NEXT.value, "Next working day"),
+    (DueDateRule.PREVIOUS.value, "Previous working day"),
+    (DueDateRule.KEEP.value, "Keep the date"),
+]
 INTEREST_PERIOD_CHOICES = [("per_period", "Per period"), ("daily", "Daily (actual days)")]
 DAYS_IN_YEAR_CHOICES = [(360, "360"), (365, "365")]
 
@@ -140,6 +146,13 @@ class AccountingBasis(models.TextChoices):
     ACCRUAL = "accrual", "Accrual"
 
 
+class PrepaymentOrder(models.TextChoices):
+    """How money paid ahead (on installments not yet due) is split (DESIGN.md, "Repayments")."""
+
+    PRINCIPAL_FIRST = "principal_first", "Principal first (interest not yet earned is never bought)"
+    IN_ORDER = "in_order", "In order (interest, then principal, of each installment)"
+
+
 class PenaltyType(models.TextChoices):
     NONE = "none", "No penalty"
     FLAT = "flat", "Flat amount"
@@ -159,6 +172,8 @@ FROZEN_TERMS = (
     "penalty_max_times",
     "arrears_tolerance",
     "close_tolerance",
+    "prepayment_order",
+    "due_date_rule",
 )
 
 
@@ -265,6 +280,25 @@ class LoanProduct(models.Model):
     )
     accounting_basis = models.CharField(
         max_length=8, choices=AccountingBasis.choices, default=AccountingBasis.CASH
+    )
+    disburse_on_approval = models.BooleanField(
+        default=True,
+        help_text="On: approving a loan disburses it at once. Off: approval and disbursement "
+        "are two steps; an accountant or administrator disburses the approved loan.",
+    )
+    prepayment_order = models.CharField(
+        max_length=16,
+        choices=PrepaymentOrder.choices,
+        default=PrepaymentOrder.PRINCIPAL_FIRST,
+        help_text="Money paid ahead, on installments not yet due: principal first (the "
+        "borrower never pays interest not yet earned) or in order (interest first).",
+    )
+    due_date_rule = models.CharField(
+        "a due date on a day off moves to",
+        max_length=8,
+        choices=DUE_DATE_RULE_CHOICES,
+        default=DueDateRule.NEXT.value,
+        help_text="Days off are the weekdays and holidays of the Working days page.",
     )
     # Payment reminders (collecting.reminders): read on the day they are sent, not frozen.
     reminder_days_before = models.CharField(
@@ -413,6 +447,7 @@ class Loan(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"  # not disbursed yet (DESIGN.md, "Loan life cycle")
         ACTIVE = "active", "Active"
         REJECTED = "rejected", "Rejected"
         WITHDRAWN = "withdrawn", "Withdrawn"
@@ -453,6 +488,13 @@ class Loan(models.Model):
     purpose = models.CharField(max_length=200, blank=True)
 
     disbursement_date = models.DateField(null=True, blank=True)
+    # Set at approval: the most that may be disbursed, the day of the decision (no
+    # disbursement is dated before it) and, for a product that disburses separately, the day
+    # the approver expects the money to be handed over.
+    approved_amount = money_field(null=True, blank=True)
+    approved_on = models.DateField(null=True, blank=True)
+    expected_disbursement_date = models.DateField(null=True, blank=True)
+    disbursement_reference = models.CharField(max_length=100, blank=True)
     total_repayable = money_field(default=ZERO)
     total_paid = money_field(default=ZERO)
     total_waived = money_field(default=ZERO)
@@ -481,6 +523,17 @@ class Loan(models.Model):
     penalty_max_times = models.PositiveSmallIntegerField(default=1, editable=False)
     arrears_tolerance = money_field(default=ZERO, editable=False)
     close_tolerance = money_field(default=ZERO, editable=False)
+    # Loans without a product, and those approved before the option, pay ahead in order.
+    prepayment_order = models.CharField(
+        max_length=16,
+        choices=PrepaymentOrder.choices,
+        default=PrepaymentOrder.IN_ORDER,
+        editable=False,
+    )
+    # Loans approved before working days existed keep their dates (`keep`).
+    due_date_rule = models.CharField(
+        max_length=8, choices=DUE_DATE_RULE_CHOICES, default=DueDateRule.KEEP.value, editable=False
+    )
     # The product's fees as they were at approval (`ChargeTerm.as_json()` of each), and what
     # of them was deducted from the money handed over.
     charges = models.JSONField(default=list, blank=True, editable=False)
@@ -516,6 +569,8 @@ class Loan(models.Model):
         ordering = ["-submitted_at", "-id"]
         permissions = [
             ("approve_loan", "Can approve or reject loan applications"),
+            ("disburse_loan", "Can disburse approved loans"),
+            ("undo_loan_decision", "Can undo a loan's approval or disbursement"),
             ("write_off_loan", "Can write off loans"),
             ("reassign_officer", "Can reassign loan officers"),
             ("view_portfolio_reports", "Can view portfolio reports"),
@@ -929,6 +984,9 @@ class AuditLog(models.Model):
         LOAN_SUBMITTED = "loan_submitted", "Loan submitted"
         LOAN_APPROVED = "loan_approved", "Loan approved"
         LOAN_REJECTED = "loan_rejected", "Loan rejected"
+        LOAN_DISBURSED = "loan_disbursed", "Loan disbursed"
+        LOAN_APPROVAL_UNDONE = "loan_approval_undone", "Loan approval undone"
+        LOAN_DISBURSEMENT_UNDONE = "loan_disbursement_undone", "Loan disbursement undone"
         LOAN_WITHDRAWN = "loan_withdrawn", "Loan withdrawn"
         LOAN_WRITTEN_OFF = "loan_written_off", "Loan written off"
         LOAN_CLOSED = "loan_closed", "Loan closed"
@@ -958,6 +1016,8 @@ class AuditLog(models.Model):
         COLLATERAL_ADDED = "collateral_added", "Collateral added"
         COLLATERAL_REMOVED = "collateral_removed", "Collateral removed"
         OFFICERS_REASSIGNED = "officers_reassigned", "Loan officers reassigned"
+        CALENDAR_CHANGED = "calendar_changed", "Working days changed"
+        LOANS_RESCHEDULED = "loans_rescheduled", "Loans rescheduled"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(
@@ -1079,3 +1139,8 @@ class AuditCheckpoint(models.Model):
             "prev": self.prev_signature,
         }
         return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+# Working days and holidays live in their own module; imported here so Django finds them.
+from lending.models_calendar import Holiday as Holiday  # noqa: E402
+from lending.models_calendar import NonWorkingWeekday as NonWorkingWeekday  # noqa: E402

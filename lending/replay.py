@@ -24,8 +24,9 @@ loan's arrears tolerance at the end of a penalty day (due date + grace days + 1,
 falls on that day) owes a penalty for that day, charged as of that day; one paid by then owes
 none. When the services replay a loan after a reversal or a backdated posting, each penalty
 day is decided again: a close's charge already booked stays where it is, one missing is
-charged as of its day (if the close has run for it), and one the replay shows paid in time is
-taken back.
+charged as of its day (if the close has run for it), and one the replay shows paid in time, or
+whose day is no longer a penalty day of its installment (its due date was moved off a day off,
+`lending.services.calendar.loans_reschedule`), is taken back.
 """
 
 from __future__ import annotations
@@ -199,6 +200,7 @@ class Book:
     written_off: Decimal = ZERO
     recovered: Decimal = ZERO
     closed_on: date | None = None
+    order: str = allocation.IN_ORDER  # the loan's prepayment order (`allocation.allocate`)
     _by_id: dict[int, Row] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -206,7 +208,9 @@ class Book:
         self._by_id = {row.id: row for row in self.rows}
 
     @classmethod
-    def open(cls, schedule: Iterable[ScheduleRow], disbursed_on: date) -> Book:
+    def open(
+        cls, schedule: Iterable[ScheduleRow], disbursed_on: date, order: str = allocation.IN_ORDER
+    ) -> Book:
         """The state right after disbursement. A 0.00 row (coarse rounding can end a schedule
         with some) owes nothing, so it is paid from the start."""
         rows = [
@@ -221,7 +225,7 @@ class Book:
         for row in rows:
             if row.due.total == 0:
                 row.paid_on = disbursed_on
-        return cls(rows=rows, total_repayable=sum((r.due.total for r in rows), ZERO))
+        return cls(rows=rows, total_repayable=sum((r.due.total for r in rows), ZERO), order=order)
 
     @property
     def outstanding(self) -> Decimal:
@@ -267,17 +271,21 @@ class Book:
         return Effect(split, lines, overpaid, self.outstanding)
 
     def _pay(self, txn: Txn) -> tuple[tuple[Line, ...], Decimal]:
-        # Money goes to the oldest installments first: only those it can reach are read.
+        # Money goes to the oldest installments first: only those it can reach are read (paid
+        # principal first, an installment not yet due is reached by its principal).
         owed: list[allocation.InstallmentDue] = []
-        reach = ZERO
+        reach = total = ZERO
+        on, order = txn.value_date, self.order
         for row in self.rows:
             if reach >= txn.amount:
                 break
             if not row.is_paid:
                 owed.append(row.owed())
-                reach += owed[-1].total
-        payable = min(txn.amount, reach)
-        lines = allocation.allocate(owed, payable) if payable > 0 else []
+                total += owed[-1].total
+                ahead = allocation.is_ahead(owed[-1], on, order)
+                reach += owed[-1].principal if ahead else owed[-1].total
+        payable = min(txn.amount, total)
+        lines = allocation.allocate(owed, payable, on=on, order=order) if payable > 0 else []
         result = []
         for line in lines:
             parts = parts_of(line)
@@ -399,11 +407,13 @@ def replay(
     txns: Iterable[Txn],
     *,
     penalties: Penalties | None = None,
+    order: str = allocation.IN_ORDER,
 ) -> Replayed:
-    """Replay `txns` (the non-reversed transactions) over `schedule` in order. Without
+    """Replay `txns` (the non-reversed transactions) over `schedule` in order, money paid
+    ahead spread by the loan's prepayment `order`. Without
     `penalties`, charges are applied as booked; with it, late penalties are decided again
     (see the module docstring), and the charges to add carry ids from NEW_ID + 1 up."""
-    book = Book.open(schedule, disbursed_on)
+    book = Book.open(schedule, disbursed_on, order)
     ordered = sorted(txns, key=lambda t: t.sort_key)
     result = Replayed(book=book, effects={})
     if penalties is None:
@@ -443,7 +453,9 @@ def replay(
                 continue
             if txn.penalty and txn.lines and penalties.decides(day):
                 row = book.row(txn.lines[0].installment_id)
-                keep = owes.setdefault((row.id, day), rule.owes(row))
+                # A due date moved since (rescheduled off a day off) can leave a penalty on a
+                # day that is no longer one of the installment's penalty days: taken back.
+                keep = day in penalties.days(row) and owes.setdefault((row.id, day), rule.owes(row))
                 if not keep:
                     result.penalties_taken_back.append(txn.id)
                     continue

@@ -8,7 +8,7 @@ Hypothesis in milliseconds. The rules are those of DESIGN.md, "Loan terms and th
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, Decimal, localcontext
 from enum import StrEnum
@@ -56,6 +56,15 @@ class InterestPeriod(StrEnum):
     DAILY = "daily"
 
 
+class DueDateRule(StrEnum):
+    """Where a due date that falls on a day off goes (DESIGN.md, "Working days and holidays"):
+    the next working day, the previous one, or nowhere (`keep`)."""
+
+    NEXT = "next"
+    PREVIOUS = "previous"
+    KEEP = "keep"
+
+
 class TermsError(ValueError):
     """Invalid loan terms; `field` names the input to blame, so a form can show it there."""
 
@@ -83,6 +92,7 @@ class LoanTerms:
     installment_rounding: InstallmentRounding = InstallmentRounding.NEAREST
     interest_period: InterestPeriod = InterestPeriod.PER_PERIOD
     days_in_year: int = 365
+    due_date_rule: DueDateRule = DueDateRule.KEEP
 
     def __post_init__(self) -> None:
         for name, kind in _ENUM_FIELDS.items():
@@ -124,6 +134,7 @@ _ENUM_FIELDS: dict[str, type[StrEnum]] = {
     "amortization": Amortization,
     "installment_rounding": InstallmentRounding,
     "interest_period": InterestPeriod,
+    "due_date_rule": DueDateRule,
 }
 
 
@@ -289,13 +300,114 @@ def _clamp(amount: Decimal, balance: Decimal) -> Decimal:
     return min(max(amount, _ZERO), balance)
 
 
-def build_schedule(terms: LoanTerms) -> Schedule:
+def build_schedule(terms: LoanTerms, calendar: WorkingCalendar | None = None) -> Schedule:
     """The installments for `terms`. Whatever the options, the principal parts add up to the
-    principal exactly and no amount is negative: the last installment absorbs the rounding."""
+    principal exactly and no amount is negative: the last installment absorbs the rounding.
+
+    With a `calendar`, a due date on a day off moves by the terms' `due_date_rule` (see
+    `move_due_dates`). The amounts are those of the dates as contracted: a holiday changes
+    when an installment is due, never how much (interest, the daily option and a broken first
+    period included), so the borrower neither pays for the days a holiday adds nor gains
+    those it takes away, and rescheduling a loan later changes no amount either."""
     with localcontext(_context()):
         flat = terms.interest_method is InterestMethod.FLAT
         rows = _flat(terms) if flat else _declining(terms)
+    if calendar is not None and terms.due_date_rule is not DueDateRule.KEEP:
+        moved = move_due_dates(
+            [row.due_date for row in rows], terms.due_date_rule, calendar, terms.disbursement_date
+        )
+        rows = [replace(row, due_date=due) for row, due in zip(rows, moved, strict=True)]
     return Schedule(tuple(rows))
+
+
+# --- working days ------------------------------------------------------------------------
+
+# The longest stretch of days off a calendar may hold: a due date inside a longer one would
+# have to move by more than a month, which is a rescheduling, not a holiday.
+MAX_DAYS_OFF_IN_A_ROW = 31
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class CalendarError(ValueError):
+    """Days off that leave no working day to move a due date to."""
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """The institution's days off: weekdays off every week (0 = Monday ... 6 = Sunday) and
+    dated holidays. Checked on creation: a calendar in which a due date could find no working
+    day within `MAX_DAYS_OFF_IN_A_ROW` days raises `CalendarError`."""
+
+    weekdays_off: frozenset[int] = frozenset()
+    holidays: frozenset[date] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weekdays_off", frozenset(self.weekdays_off))
+        object.__setattr__(self, "holidays", frozenset(self.holidays))
+        if any(not 0 <= day <= 6 for day in self.weekdays_off):
+            raise ValueError("weekdays are 0 (Monday) to 6 (Sunday)")
+        if len(self.weekdays_off) == 7:
+            raise CalendarError(
+                "Every day of the week would be a day off, which leaves no working day: "
+                "keep at least one working day in the week."
+            )
+        longest = self.longest_days_off()
+        if longest is not None:
+            first, last = longest
+            if (last - first).days + 1 > MAX_DAYS_OFF_IN_A_ROW:
+                raise CalendarError(
+                    f"These days off leave no working day from {first:%d %b %Y} to "
+                    f"{last:%d %b %Y} ({(last - first).days + 1} days in a row): a due date "
+                    f"there could not move to a working day. Keep at least one working day "
+                    f"in every {MAX_DAYS_OFF_IN_A_ROW}."
+                )
+
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() not in self.weekdays_off and day not in self.holidays
+
+    def longest_days_off(self) -> tuple[date, date] | None:
+        """The first and last day of the longest run of days off that holds a holiday (None
+        without holidays; weekdays alone leave a working day every week)."""
+        best: tuple[date, date] | None = None
+        for holiday in sorted(self.holidays):
+            if best is not None and best[0] <= holiday <= best[1]:
+                continue
+            first = last = holiday
+            while not self.is_working_day(first - timedelta(days=1)):
+                first -= timedelta(days=1)
+            while not self.is_working_day(last + timedelta(days=1)):
+                last += timedelta(days=1)
+            if best is None or (last - first) > (best[1] - best[0]):
+                best = (first, last)
+        return best
+
+
+def move_due_date(
+    due: date, rule: DueDateRule | str, calendar: WorkingCalendar, after: date | None = None
+) -> date:
+    """`due` moved to a working day by `rule` (unchanged when it is one, or under `keep`).
+    `previous` never moves a date to or before `after` (the disbursement): it moves to the
+    next working day instead."""
+    rule = DueDateRule(rule)
+    if rule is DueDateRule.KEEP or calendar.is_working_day(due):
+        return due
+    step = timedelta(days=-1 if rule is DueDateRule.PREVIOUS else 1)
+    day = due
+    for _ in range(MAX_DAYS_OFF_IN_A_ROW + 7):
+        day += step
+        if after is not None and step.days < 0 and day <= after:
+            return move_due_date(due, DueDateRule.NEXT, calendar)
+        if calendar.is_working_day(day):
+            return day
+    raise CalendarError(f"No working day near {due:%d %b %Y}.")
+
+
+def move_due_dates(
+    dues: list[date], rule: DueDateRule | str, calendar: WorkingCalendar, after: date
+) -> list[date]:
+    """Each due date moved by `rule`. The dates stay in order (moving to the nearest working
+    day one way never swaps two dates), though two may land on the same day."""
+    return [move_due_date(due, rule, calendar, after) for due in dues]
 
 
 def _row(

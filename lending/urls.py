@@ -3,6 +3,7 @@
 from django.urls import path
 
 from lending.views import borrowers, calculator, loans
+from lending.views import calendar as working_days
 
 urlpatterns = [
     path("borrowers/", borrowers.borrower_list, name="borrower_list"),
@@ -19,4 +20,17 @@ urlpatterns = [
     path("loans/<int:pk>/write-off/", loans.loan_write_off, name="loan_write_off"),
     path("loans/<int:pk>/write-off/undo/", loans.loan_write_off_undo, name="loan_write_off_undo"),
     path("calculator/", calculator.calculator, name="calculator"),
+    path("working-days/", working_days.working_days, name="working_days"),
+    path(
+        "working-days/weekdays/",
+        working_days.working_days_weekdays,
+        name="working_days_weekdays",
+    ),
+    path("working-days/holidays/", working_days.holiday_add, name="holiday_add"),
+    path(
+        "working-days/holidays/<int:pk>/remove/",
+        working_days.holiday_remove,
+        name="holiday_remove",
+    ),
+    path("working-days/reschedule/", working_days.loans_reschedule, name="loans_reschedule"),
 ]

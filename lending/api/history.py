@@ -25,7 +25,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from lending.models import Allocation, Installment, Loan, LoanTransaction, Repayment
 from lending.schedule import build_schedule
 from lending.selectors.repayments import with_balance_after
-from lending.services.loans import terms_for
+from lending.services.loans import projection_terms
 
 # The loan's own columns an answer shows, as they are named in it.
 LOAN_COLUMNS = (
@@ -48,12 +48,17 @@ LOAN_COLUMNS = (
     "days_in_year",
     "purpose",
     "disbursement_date",
+    "approved_amount",
+    "approved_on",
+    "expected_disbursement_date",
+    "disbursement_reference",
     "total_repayable",
     "total_paid",
     "total_waived",
     "outstanding",
     "days_past_due",
     "officer_id",
+    "prepayment_order",
     "submitted_at",
     "decided_at",
     "status_reason",
@@ -67,8 +72,13 @@ def loans_for_answers(loans: QuerySet[Loan]) -> QuerySet[Loan]:
         Installment.objects.filter(loan=OuterRef("pk")).order_by("number").values("due_date")[:1]
     )
     return (
-        loans.select_related("borrower", "submitted_by")
-        .only(*LOAN_COLUMNS, "borrower__full_name", "submitted_by__username")
+        loans.select_related("borrower", "submitted_by", "product")
+        .only(
+            *LOAN_COLUMNS,
+            "borrower__full_name",
+            "submitted_by__username",
+            "product__prepayment_order",
+        )
         .annotate(first_installment_due=Subquery(first_due))
     )
 
@@ -82,9 +92,14 @@ def loan_answer(loan: Loan, *, today: date) -> dict[str, Any]:
     answer["submitted_by"] = loan.submitted_by.username
     answer["first_due_date"] = loan.first_due_date or getattr(loan, "first_installment_due", None)
     answer["projected"] = False
-    if loan.status == Loan.Status.PENDING:
+    if loan.status == Loan.Status.PENDING and loan.product_id is not None:
+        # Frozen at approval: until then, the product's (what approval would copy).
+        product = loan.product
+        assert product is not None
+        answer["prepayment_order"] = product.prepayment_order
+    if loan.status in (Loan.Status.PENDING, Loan.Status.APPROVED):
         try:
-            total = build_schedule(terms_for(loan, today)).total
+            total = build_schedule(projection_terms(loan, today)).total
         except ValidationError:
             return answer
         answer["total_repayable"] = total

@@ -18,6 +18,7 @@ from lending.api.common import found, not_found, page_of, referenced, user_with
 from lending.api.history import loan_answer, loans_for_answers
 from lending.api.schemas import (
     ApproveIn,
+    DisburseIn,
     Id,
     LoanDetailOut,
     LoanFilters,
@@ -35,19 +36,24 @@ from lending.api.schemas import (
 )
 from lending.forms import DEFAULT_TERMS, PRODUCT_DEFAULT_FIELDS
 from lending.models import Borrower, Loan, LoanProduct
-from lending.schedule import Schedule, build_schedule
+from lending.schedule import Schedule
+from lending.selectors.calendar import working_calendar
 from lending.selectors.loans import loan_list, loan_schedule
 from lending.selectors.status import LoanStatus, loan_status
 from lending.services.loans import (
     TERM_FIELDS,
     check_product_limits,
+    due_date_rule_for,
+    loan_approval_undo,
     loan_approve,
+    loan_disburse,
+    loan_disbursement_undo,
     loan_reject,
     loan_submit,
     loan_write_off,
     loan_write_off_undo,
     preview_schedule,
-    terms_for,
+    projected_schedule,
 )
 
 router = Router(tags=["loans"])
@@ -193,17 +199,78 @@ def get_loan(request: HttpRequest, id: Id) -> dict[str, Any]:
 @router.post(
     "/loans/{id}/approve",
     response={200: LoanOut, **errors(400, 401, 403, 404, 409, 422)},
-    summary="Approve and disburse an application",
+    summary="Approve an application (and disburse it, when its product says so)",
     openapi_extra={"requestBody": {"required": False}},
 )
 def approve_loan(request: HttpRequest, id: Id, payload: ApproveIn | None = None) -> dict[str, Any]:
-    """Four eyes: whoever submitted the application cannot approve it (403). Only a pending
-    application can be approved (409). The schedule is built from the disbursement date
-    (today when the body is empty or left out)."""
+    """Four eyes: whoever submitted the application cannot approve it (403, naming who can).
+    Only a pending application can be approved (409). When the product disburses on approval
+    (the default) the loan is active, its schedule built from the disbursement date (today
+    when the body is empty or left out). Otherwise it is `approved` for `approved_amount`
+    and waits for `POST /loans/{id}/disburse`."""
     user = user_with(request, "lending.approve_loan")
     loan = found(Loan.objects.all(), id, "Loan")
-    disbursement_date = payload.disbursement_date if payload else None
-    loan_approve(loan=loan, user=user, disbursement_date=disbursement_date, request=request)
+    loan_approve(
+        loan=loan,
+        user=user,
+        disbursement_date=payload.disbursement_date if payload else None,
+        approved_amount=payload.approved_amount if payload else None,
+        expected_disbursement_date=payload.expected_disbursement_date if payload else None,
+        request=request,
+    )
+    return _loan(id)
+
+
+@router.post(
+    "/loans/{id}/disburse",
+    response={200: LoanOut, **errors(400, 401, 403, 404, 409, 422)},
+    summary="Disburse an approved loan (Accountant, Admin)",
+)
+def disburse_loan(request: HttpRequest, id: Id, payload: DisburseIn) -> dict[str, Any]:
+    """The money is handed over: the schedule is built from `disbursement_date` and the
+    disbursement booked with its journal entry; the loan is active. Only an approved loan
+    (409); more than the approved amount, a date before the approval or in the future, or a
+    closed day is a 422 naming the field."""
+    user = user_with(request, "lending.disburse_loan")
+    loan = found(Loan.objects.all(), id, "Loan")
+    loan_disburse(
+        loan=loan,
+        user=user,
+        disbursement_date=payload.disbursement_date,
+        amount=payload.amount,
+        method=payload.method,
+        reference=payload.reference,
+        request=request,
+    )
+    return _loan(id)
+
+
+@router.post(
+    "/loans/{id}/undo-approval",
+    response={200: LoanOut, **errors(400, 401, 403, 404, 409, 422)},
+    summary="Send an approved loan back to pending (Admin)",
+)
+def undo_approval(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str, Any]:
+    """Only an approved loan not yet disbursed (409); the reason is required (422)."""
+    user = user_with(request, "lending.undo_loan_decision")
+    loan = found(Loan.objects.all(), id, "Loan")
+    loan_approval_undo(loan=loan, user=user, reason=payload.reason, request=request)
+    return _loan(id)
+
+
+@router.post(
+    "/loans/{id}/undo-disbursement",
+    response={200: LoanOut, **errors(400, 401, 403, 404, 409, 422)},
+    summary="Take a disbursement back while it is the loan's only transaction (Admin)",
+)
+def undo_disbursement(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str, Any]:
+    """The disbursement is reversed with the mirror of its journal entry, the schedule
+    removed, and the loan approved again. Only an active loan with nothing booked since its
+    disbursement (409); not when the books are closed through its date, and the reason is
+    required (422)."""
+    user = user_with(request, "lending.undo_loan_decision")
+    loan = found(Loan.objects.all(), id, "Loan")
+    loan_disbursement_undo(loan=loan, user=user, reason=payload.reason, request=request)
     return _loan(id)
 
 
@@ -296,11 +363,13 @@ def _from_engine(schedule: Schedule) -> list[dict[str, Any]]:
 def get_loan_schedule(request: HttpRequest, id: Id) -> dict[str, Any]:
     """The stored schedule with what has been paid against each installment (`overdue` when
     its due date has passed unpaid). A pending application has no stored schedule yet: its
-    answer is the schedule it would get if disbursed today, marked `projected`."""
+    answer is the schedule it would get if disbursed today, marked `projected`; so has an
+    approved loan not disbursed yet (for its approved amount, from the later of today and the
+    expected disbursement date)."""
     user_with(request, "lending.view_loan")
     loan = found(Loan.objects.all(), id, "Loan")
-    if loan.status == Loan.Status.PENDING:
-        projected = build_schedule(terms_for(loan, timezone.localdate()))
+    if loan.status in (Loan.Status.PENDING, Loan.Status.APPROVED):
+        projected = projected_schedule(loan, timezone.localdate())
         return _schedule(_from_engine(projected), projected=True)
     stored = loan_schedule(loan=loan, today=timezone.localdate())
     rows = (
@@ -347,5 +416,10 @@ def schedule_preview(request: HttpRequest, payload: PreviewIn) -> dict[str, Any]
     user_with(request, "lending.view_loan")
     product, terms = _terms(payload)
     check_product_limits(product, terms)
-    schedule = preview_schedule(terms, payload.disbursement_date or timezone.localdate())
+    schedule = preview_schedule(
+        terms,
+        payload.disbursement_date or timezone.localdate(),
+        due_date_rule=due_date_rule_for(product),
+        calendar=working_calendar(),
+    )
     return _schedule(_from_engine(schedule), projected=True)

@@ -146,8 +146,11 @@ InterestMethod = Literal["declining", "flat"]
 Amortization = Literal["equal_installments", "equal_principal"]
 InstallmentRounding = Literal["nearest", "up"]
 InterestPeriod = Literal["per_period", "daily"]
+PrepaymentOrderName = Literal["principal_first", "in_order"]
 DaysInYear = Literal[360, 365]
-LoanStatusName = Literal["pending", "active", "rejected", "withdrawn", "closed", "written_off"]
+LoanStatusName = Literal[
+    "pending", "approved", "active", "rejected", "withdrawn", "closed", "written_off"
+]
 Method = Literal["cash", "bank_transfer", "mobile_money", "cheque"]
 
 
@@ -359,11 +362,26 @@ class LoanOut(Schema):
     days_in_year: int
     purpose: str
     disbursement_date: date | None
+    approved_amount: Money | None = Field(
+        description="The most that may be disbursed, set at approval (null before)."
+    )
+    approved_on: date | None = Field(description="The day the loan was approved.")
+    expected_disbursement_date: date | None = Field(
+        description="When the product disburses separately: the day the approver expects "
+        "the money to be handed over."
+    )
+    disbursement_reference: str
     total_repayable: Money
     total_paid: Money
     total_waived: Money
     outstanding: Money
     days_past_due: int
+    prepayment_order: PrepaymentOrderName = Field(
+        description="How money paid ahead (on installments not yet due) is split: "
+        "`principal_first` pays their principal before any of their interest, `in_order` "
+        "interest first as for a due installment. Copied from the product at approval (a "
+        "pending application shows its product's); loans without a product are `in_order`."
+    )
     projected: bool = Field(
         description="True for a pending application: `total_repayable` and `outstanding` "
         "are what its terms would give if it were disbursed today (nothing is owed yet)."
@@ -430,9 +448,32 @@ class ReassignOut(Schema):
 
 
 class ApproveIn(StrictIn):
-    """Every field is optional: send `{}` (or no body at all) to disburse today."""
+    """Every field is optional: send `{}` (or no body at all) to approve as applied for (and,
+    when the product disburses on approval, to disburse today)."""
 
-    disbursement_date: ValueDate | None = Field(None, description="Defaults to today.")
+    disbursement_date: ValueDate | None = Field(
+        None, description="Product disbursing on approval: defaults to today."
+    )
+    approved_amount: MoneyIn | None = Field(
+        None,
+        description="Product disbursing separately: at most the principal applied for "
+        "(the default).",
+    )
+    expected_disbursement_date: ValueDate | None = Field(
+        None,
+        description="Product disbursing separately: from today (the default) to a year ahead.",
+    )
+
+
+class DisburseIn(StrictIn):
+    """Hand an approved loan's money over."""
+
+    method: Method = Field(description="How the money was handed over.")
+    amount: MoneyIn | None = Field(None, description="At most the approved amount (the default).")
+    disbursement_date: ValueDate | None = Field(
+        None, description="On or after the approval date, not in the future; defaults to today."
+    )
+    reference: Annotated[Text, Field(max_length=100)] = ""
 
 
 class RejectIn(StrictIn):

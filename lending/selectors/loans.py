@@ -121,6 +121,13 @@ class ScheduleTotals:
     paid: Decimal = ZERO
     remaining: Decimal = ZERO
     overdue: int = 0
+    # Paid on installments not yet due (today): principal and interest paid ahead.
+    paid_ahead_principal: Decimal = ZERO
+    paid_ahead_interest: Decimal = ZERO
+
+    @property
+    def paid_ahead(self) -> Decimal:
+        return self.paid_ahead_principal + self.paid_ahead_interest
 
 
 # A schedule longer than this shows the rows around today on the loan page, the rest on request:
@@ -187,6 +194,9 @@ def loan_schedule(*, loan: Loan, today: date, window: bool = False) -> LoanSched
         t.paid += row.paid
         t.remaining += row.remaining
         t.overdue += 1 if row.overdue and not written_off else 0  # type: ignore[attr-defined]
+        if row.due_date > today:
+            t.paid_ahead_principal += row.principal_paid
+            t.paid_ahead_interest += row.interest_paid
     return schedule
 
 

@@ -1,4 +1,5 @@
-"""Loan life cycle: submit, approve, reject, withdraw, write off, close, re-open.
+"""Loan life cycle: submit, approve, disburse, reject, withdraw, write off, close, re-open, and
+the undo of an approval, a disbursement and a write-off.
 
 Each transition is one function, inside one transaction, that locks the loan row, refuses a
 wrong starting state with `StateConflict` (nothing written), saves with `update_fields`,
@@ -14,11 +15,18 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.access import can_approve, can_withdraw, can_write_off, require
+from accounts.access import (
+    can_approve,
+    can_disburse,
+    can_undo_decision,
+    can_withdraw,
+    can_write_off,
+    require,
+)
 from ledger.services import check_open
 from lending.audit import audit_record
 from lending.bulk import update_rows
@@ -33,10 +41,21 @@ from lending.models import (
     Loan,
     LoanProduct,
     LoanTransaction,
+    PrepaymentOrder,
     ProductCharge,
+    Repayment,
 )
 from lending.replay import Book, Kind, Line, Parts
-from lending.schedule import MAX_PRINCIPAL, LoanTerms, Schedule, TermsError, build_schedule
+from lending.schedule import (
+    MAX_PRINCIPAL,
+    DueDateRule,
+    LoanTerms,
+    Schedule,
+    TermsError,
+    WorkingCalendar,
+    build_schedule,
+)
+from lending.selectors.calendar import working_calendar
 from lending.services import transactions as books
 from lending.services.numbers import next_loan_number
 from lending.signals import loan_changed
@@ -62,12 +81,41 @@ CENT = Decimal("0.01")
 DISBURSEMENT_METHOD = "bank_transfer"
 
 
-def terms_for(loan: Loan, disbursement_date: date) -> LoanTerms:
-    """The schedule engine's view of a loan's stored terms."""
+def due_date_rule_for(product: LoanProduct | None) -> str:
+    """Where a due date on a day off goes for a new loan: its product's rule, else `next`
+    (DESIGN.md: the next working day)."""
+    return product.due_date_rule if product is not None else DueDateRule.NEXT
+
+
+def terms_for(
+    loan: Loan, disbursement_date: date, *, due_date_rule: str = DueDateRule.KEEP
+) -> LoanTerms:
+    """The schedule engine's view of a loan's stored terms; due dates move by
+    `due_date_rule` when the engine is given a calendar (the amounts never depend on it)."""
     try:
         return LoanTerms(
             disbursement_date=disbursement_date,
+            due_date_rule=DueDateRule(due_date_rule),
             **{name: getattr(loan, name) for name in TERM_FIELDS},
+        )
+    except TermsError as exc:
+        raise ValidationError({exc.field: exc.message}) from exc
+
+
+def projection_terms(
+    loan: Loan, today: date, *, due_date_rule: str = DueDateRule.KEEP
+) -> LoanTerms:
+    """The terms a loan not disbursed yet would be scheduled with: a pending application from
+    today; an approved loan for its approved amount, from the later of today and the expected
+    disbursement date, with its due-date rule frozen at approval."""
+    if loan.status != Status.APPROVED:
+        return terms_for(loan, today, due_date_rule=due_date_rule)
+    start = max(today, loan.expected_disbursement_date or today)
+    values = {name: getattr(loan, name) for name in TERM_FIELDS}
+    values["principal"] = loan.approved_amount or loan.principal
+    try:
+        return LoanTerms(
+            disbursement_date=start, due_date_rule=DueDateRule(loan.due_date_rule), **values
         )
     except TermsError as exc:
         raise ValidationError({exc.field: exc.message}) from exc
@@ -179,10 +227,33 @@ def check_installment_multiple(
         )
 
 
-def preview_schedule(terms: dict[str, Any], disbursement_date: date) -> Schedule:
-    """Build a schedule from raw terms, turning engine errors into field ValidationErrors."""
+def projected_schedule(loan: Loan, today: date) -> Schedule:
+    """What approving a pending application today would store: its product's due-date rule
+    on today's working-day calendar. For an approved loan not disbursed yet: what disbursing
+    its approved amount on the later of today and the expected date would store."""
+    terms = projection_terms(loan, today, due_date_rule=due_date_rule_for(loan.product))
+    return build_schedule(terms, working_calendar())
+
+
+def preview_schedule(
+    terms: dict[str, Any],
+    disbursement_date: date,
+    *,
+    due_date_rule: str = DueDateRule.NEXT,
+    calendar: WorkingCalendar | None = None,
+) -> Schedule:
+    """Build a schedule from raw terms, turning engine errors into field ValidationErrors.
+    With a `calendar`, due dates on days off move by `due_date_rule` (the amounts do not
+    depend on it, so checking terms needs no calendar)."""
     try:
-        schedule = build_schedule(LoanTerms(disbursement_date=disbursement_date, **terms))
+        schedule = build_schedule(
+            LoanTerms(
+                disbursement_date=disbursement_date,
+                due_date_rule=DueDateRule(due_date_rule),
+                **terms,
+            ),
+            calendar,
+        )
     except TermsError as exc:
         raise ValidationError({exc.field: exc.message}) from exc
     except (InvalidOperation, TypeError) as exc:
@@ -258,89 +329,173 @@ def loan_submit(
     return loan
 
 
+def approvers_instead(loan: Loan, *, most: int = 5) -> str:
+    """Who may decide `loan` when its submitter may not (four eyes), named for the refusal:
+    "Ann Smith (ann), bob"; the first `most` by name, then how many more."""
+    perm = Q(
+        groups__permissions__codename="approve_loan",
+        groups__permissions__content_type__app_label="lending",
+    ) | Q(
+        user_permissions__codename="approve_loan",
+        user_permissions__content_type__app_label="lending",
+    )
+    users = (
+        User.objects.filter(Q(is_superuser=True) | perm, is_active=True)
+        .exclude(pk=loan.submitted_by_id)
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+    names = []
+    for user in users[: most + 1]:
+        full = user.get_full_name()
+        names.append(f"{full} ({user.username})" if full else user.username)
+    if not names:
+        return (
+            "nobody else may approve loans yet: an administrator can give a colleague the "
+            "Loan Officer role."
+        )
+    if len(names) > most:
+        more = users.count() - most
+        return f"{', '.join(names[:most])} and {more} more can decide it."
+    return f"{', '.join(names)} can decide it."
+
+
+def four_eyes_refusal(loan: Loan, verb: str = "approve") -> str:
+    """The four-eyes refusal, naming who may decide instead (DESIGN.md, permission matrix)."""
+    return (
+        f"You submitted this application, so someone else must {verb} it: {approvers_instead(loan)}"
+    )
+
+
+def _disburse(
+    loan: Loan, *, user: User, disbursement_date: date, amount: Decimal, method: str
+) -> tuple[Book, int]:
+    """Hand the money over (the loan is locked and its terms frozen): the schedule is built
+    from the disbursement date on the working-day calendar and stored in one bulk insert; the
+    disbursement is the loan's first transaction, with its journal entry (loan portfolio
+    debited, the fund source of `method` credited, less any fee deducted), and the fees the
+    installments owe are one charge on the same day. Returns the loan's book and its number of
+    installments; the caller saves the loan (with `charges` and `fees_deducted`)."""
+    loan.principal = amount
+    terms = terms_for(loan, disbursement_date, due_date_rule=loan.due_date_rule)
+    schedule = build_schedule(terms, working_calendar())
+    fees = fees_for(loan.charge_terms, amount, disbursement_date, schedule)
+    per_installment = fees.by_installment()
+    installments = Installment.objects.bulk_create(
+        [
+            Installment(
+                loan=loan,
+                number=row.number,
+                due_date=row.due_date,
+                principal=row.principal,
+                interest=row.interest,
+            )
+            for row in schedule.installments
+        ]
+    )
+    loan.status = Status.ACTIVE
+    loan.disbursement_date = disbursement_date
+    loan.fees_deducted = fees.deducted
+    book = Book.open(
+        [books.schedule_row(i) for i in installments], disbursement_date, loan.prepayment_order
+    )
+    accounts = books.accounts_for(loan)
+    effect = book.apply(
+        books.new_txn(Kind.DISBURSEMENT, disbursement_date, amount, deducted=fees.deducted)
+    )
+    books.store_in_order(
+        loan=loan,
+        installments=installments,
+        book=book,
+        effect=effect,
+        fields={
+            "kind": Kind.DISBURSEMENT,
+            "value_date": disbursement_date,
+            "amount": amount,
+            "method": method,
+        },
+        user=user,
+        accounts=accounts,
+    )
+    if per_installment:
+        _charge_scheduled_fees(loan, installments, book, per_installment, user, accounts)
+    return book, len(installments)
+
+
+def _check_disbursement_date(disbursement_date: date, today: date) -> None:
+    if disbursement_date > today:
+        raise ValidationError(
+            {"disbursement_date": "The disbursement date cannot be in the future."}
+        )
+    check_open(disbursement_date, field="disbursement_date")
+
+
 def loan_approve(
     *,
     loan: Loan,
     user: User,
     disbursement_date: date | None = None,
     method: str = DISBURSEMENT_METHOD,
+    approved_amount: Decimal | None = None,
+    expected_disbursement_date: date | None = None,
     request: HttpRequest | None = None,
 ) -> Loan:
-    """Approve and disburse: the schedule is built from the disbursement date and stored in
-    one bulk insert; the disbursement is the loan's first transaction, with its journal
-    entry (loan portfolio debited, the fund source of `method` credited)."""
+    """Approve an application. When its product disburses on approval (the default), the loan
+    is disbursed at once (`disbursement_date`, default today) and is active. Otherwise it is
+    `approved`: for `approved_amount` (at most the principal applied for; default all of it),
+    expected to be disbursed on `expected_disbursement_date` (default today); an accountant
+    disburses it with `loan_disburse`. The product's terms are frozen either way."""
     today = timezone.localdate()
-    disbursement_date = disbursement_date or today
-    if disbursement_date > today:
-        raise ValidationError(
-            {"disbursement_date": "The disbursement date cannot be in the future."}
-        )
-    check_open(disbursement_date, field="disbursement_date")
     with transaction.atomic():
         loan = _lock(loan)
         _require_status(loan, Status.PENDING, action="approved")
         if not can_approve(user, loan):
-            raise PermissionDenied(
-                "You submitted this application, so someone else must approve it."
+            raise PermissionDenied(four_eyes_refusal(loan))
+        if loan.product is not None and not loan.product.disburse_on_approval:
+            return _approve_only(
+                loan=loan,
+                user=user,
+                approved_amount=approved_amount,
+                expected=expected_disbursement_date or today,
+                today=today,
+                request=request,
             )
-        schedule = build_schedule(terms_for(loan, disbursement_date))
-        _freeze_terms(loan)
-        fees = fees_for(loan.charge_terms, loan.principal, disbursement_date, schedule)
-        per_installment = fees.by_installment()
-        installments = Installment.objects.bulk_create(
-            [
-                Installment(
-                    loan=loan,
-                    number=row.number,
-                    due_date=row.due_date,
-                    principal=row.principal,
-                    interest=row.interest,
-                )
-                for row in schedule.installments
-            ]
-        )
-        loan.status = Status.ACTIVE
-        loan.disbursement_date = disbursement_date
+        disbursement_date = disbursement_date or today
+        _check_disbursement_date(disbursement_date, today)
+        if approved_amount is not None and approved_amount != loan.principal:
+            raise ValidationError(
+                {
+                    "approved_amount": f"{loan.product or 'This loan'} disburses on approval: "
+                    f"approve the {loan.principal:,.2f} applied for, or reject the application."
+                }
+            )
         loan.decided_by = user  # type: ignore[assignment]
         loan.decided_at = timezone.now()
-        loan.fees_deducted = fees.deducted
-        book = Book.open([books.schedule_row(i) for i in installments], disbursement_date)
-        accounts = books.accounts_for(loan)
-        effect = book.apply(
-            books.new_txn(
-                Kind.DISBURSEMENT, disbursement_date, loan.principal, deducted=fees.deducted
-            )
-        )
-        books.store_in_order(
-            loan=loan,
-            installments=installments,
-            book=book,
-            effect=effect,
-            fields={
-                "kind": Kind.DISBURSEMENT,
-                "value_date": disbursement_date,
-                "amount": loan.principal,
-                "method": method,
-            },
+        loan.approved_amount = loan.principal
+        loan.approved_on = today
+        _freeze_terms(loan)
+        book, count = _disburse(
+            loan,
             user=user,
-            accounts=accounts,
+            disbursement_date=disbursement_date,
+            amount=loan.principal,
+            method=method,
         )
-        if per_installment:
-            _charge_scheduled_fees(loan, installments, book, per_installment, user, accounts)
         loan.save(
             update_fields=[
                 "status",
                 "disbursement_date",
                 "decided_by",
                 "decided_at",
+                "approved_amount",
+                "approved_on",
                 "accounting_basis",
                 "charges",
                 "fees_deducted",
                 *FROZEN_TERMS,
             ]
         )
-        books.save_loan_totals(loan, book)
-        _decide_past_penalties(loan, book, user=user)
+        _book_totals(loan, book, user)
         audit_record(
             action=AuditLog.Action.LOAN_APPROVED,
             user=user,
@@ -351,7 +506,7 @@ def loan_approve(
                     "status": loan.status,
                     "disbursement_date": disbursement_date,
                     "total_repayable": loan.total_repayable,
-                    "installments": len(schedule.installments),
+                    "installments": count,
                     "frozen_terms": {name: getattr(loan, name) for name in FROZEN_TERMS},
                     **({"charges": loan.charges} if loan.charges else {}),
                     **({"fees_deducted": loan.fees_deducted} if loan.fees_deducted else {}),
@@ -363,6 +518,325 @@ def loan_approve(
     return loan
 
 
+def _book_totals(loan: Loan, book: Book, user: User) -> None:
+    """After `_disburse` and the loan's save: its totals from its new schedule, and any
+    penalty days already closed decided."""
+    books.save_loan_totals(loan, book)
+    _decide_past_penalties(loan, book, user=user)
+
+
+# The latest an approver may expect the money to be handed over.
+MAX_EXPECTED_DAYS = 365
+
+
+def _approve_only(
+    *,
+    loan: Loan,
+    user: User,
+    approved_amount: Decimal | None,
+    expected: date,
+    today: date,
+    request: HttpRequest | None,
+) -> Loan:
+    """Approve without disbursing (the loan is locked, pending, and `user` may decide it)."""
+    if expected < today:
+        raise ValidationError(
+            {
+                "expected_disbursement_date": "The expected disbursement date cannot be "
+                "before today, the approval date."
+            }
+        )
+    if (expected - today).days > MAX_EXPECTED_DAYS:
+        raise ValidationError(
+            {
+                "expected_disbursement_date": "Expect the disbursement within "
+                f"{MAX_EXPECTED_DAYS} days of the approval."
+            }
+        )
+    amount = loan.principal if approved_amount is None else approved_amount
+    if amount <= ZERO or amount > loan.principal:
+        raise ValidationError(
+            {
+                "approved_amount": "Approve an amount above 0.00 and at most the "
+                f"{loan.principal:,.2f} applied for."
+            }
+        )
+    # The approved amount must still make a schedule (multiples, the largest total).
+    terms = {name: getattr(loan, name) for name in TERM_FIELDS}
+    try:
+        preview_schedule({**terms, "principal": amount}, expected)
+    except ValidationError as exc:
+        raise ValidationError({"approved_amount": error_messages(exc)}) from exc
+    loan.status = Status.APPROVED
+    loan.approved_amount = amount
+    loan.approved_on = today
+    loan.expected_disbursement_date = expected
+    loan.decided_by = user  # type: ignore[assignment]
+    loan.decided_at = timezone.now()
+    _freeze_terms(loan)
+    loan.save(
+        update_fields=[
+            "status",
+            "approved_amount",
+            "approved_on",
+            "expected_disbursement_date",
+            "decided_by",
+            "decided_at",
+            "accounting_basis",
+            "charges",
+            "updated_at",
+            *FROZEN_TERMS,
+        ]
+    )
+    audit_record(
+        action=AuditLog.Action.LOAN_APPROVED,
+        user=user,
+        obj=loan,
+        details={
+            "before": {"status": Status.PENDING, "principal": loan.principal},
+            "after": {
+                "status": loan.status,
+                "approved_amount": amount,
+                "expected_disbursement_date": expected,
+                "frozen_terms": {name: getattr(loan, name) for name in FROZEN_TERMS},
+            },
+        },
+        request=request,
+    )
+    loan_changed.send(sender=Loan, loan_id=loan.pk, event="approved")
+    return loan
+
+
+def error_messages(exc: ValidationError) -> str:
+    return " ".join(str(m) for m in exc.messages)
+
+
+METHODS = dict(Repayment.Method.choices)
+
+
+def loan_disburse(
+    *,
+    loan: Loan,
+    user: User,
+    disbursement_date: date | None = None,
+    amount: Decimal | None = None,
+    method: str,
+    reference: str = "",
+    request: HttpRequest | None = None,
+) -> Loan:
+    """Hand an approved loan's money over (Accountant or Admin): at most the approved amount
+    (default all of it), dated on or after the approval and not in the future, by `method`
+    with the payment's `reference`. The schedule is built from this date; the disbursement is
+    the loan's first transaction with its journal entry. The loan is active."""
+    require(can_disburse(user), "Only an accountant or an administrator can disburse a loan.")
+    today = timezone.localdate()
+    disbursement_date = disbursement_date or today
+    reference = (reference or "").strip()
+    errors: dict[str, str] = {}
+    if method not in METHODS:
+        errors["method"] = (
+            "Choose how the money was handed over: "
+            + ", ".join(label.lower() for label in METHODS.values())
+            + "."
+        )
+    if len(reference) > 100:
+        errors["reference"] = "Keep the reference to 100 characters."
+    if errors:
+        raise ValidationError(errors)
+    _check_disbursement_date(disbursement_date, today)
+    with transaction.atomic():
+        loan = _lock(loan)
+        _require_status(loan, Status.APPROVED, action="disbursed")
+        approved = loan.approved_amount or loan.principal
+        amount = approved if amount is None else amount
+        if amount <= ZERO:
+            raise ValidationError({"amount": "Disburse an amount above 0.00."})
+        if amount > approved:
+            raise ValidationError(
+                {
+                    "amount": f"Loan {loan.number} is approved for {approved:,.2f}: "
+                    f"disburse at most that, not {amount:,.2f}."
+                }
+            )
+        if loan.approved_on and disbursement_date < loan.approved_on:
+            raise ValidationError(
+                {
+                    "disbursement_date": f"Loan {loan.number} was approved on "
+                    f"{loan.approved_on:%d/%m/%Y}: the disbursement cannot be dated before it."
+                }
+            )
+        terms = {name: getattr(loan, name) for name in TERM_FIELDS}
+        try:
+            preview_schedule({**terms, "principal": amount}, disbursement_date)
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict") and "first_due_date" in exc.error_dict:
+                raise
+            raise ValidationError({"amount": error_messages(exc)}) from exc
+        before = {"status": loan.status, "principal": loan.principal}
+        book, count = _disburse(
+            loan, user=user, disbursement_date=disbursement_date, amount=amount, method=method
+        )
+        loan.disbursement_reference = reference
+        loan.save(
+            update_fields=[
+                "status",
+                "principal",
+                "disbursement_date",
+                "disbursement_reference",
+                "fees_deducted",
+                "incremental_from",
+                "updated_at",
+            ]
+        )
+        _book_totals(loan, book, user)
+        audit_record(
+            action=AuditLog.Action.LOAN_DISBURSED,
+            user=user,
+            obj=loan,
+            details={
+                "before": before,
+                "after": {
+                    "status": loan.status,
+                    "principal": amount,
+                    "disbursement_date": disbursement_date,
+                    "method": method,
+                    "reference": reference,
+                    "total_repayable": loan.total_repayable,
+                    "installments": count,
+                },
+            },
+            request=request,
+        )
+        loan_changed.send(sender=Loan, loan_id=loan.pk, event="disbursed")
+    return loan
+
+
+def loan_approval_undo(
+    *, loan: Loan, user: User, reason: str, request: HttpRequest | None = None
+) -> Loan:
+    """Take an approval back before the money is handed over (Admin, reason): the loan is a
+    pending application again, to be decided anew."""
+    reason = _reason(reason, "undoing the approval")
+    with transaction.atomic():
+        loan = _lock(loan)
+        _require_status(loan, Status.APPROVED, action="sent back to pending")
+        require(can_undo_decision(user), "Only an administrator can undo an approval.")
+        before = {
+            "status": loan.status,
+            "approved_amount": loan.approved_amount,
+            "approved_on": loan.approved_on,
+            "expected_disbursement_date": loan.expected_disbursement_date,
+            "decided_by": loan.decided_by_id,
+        }
+        loan.status = Status.PENDING
+        loan.approved_amount = None
+        loan.approved_on = None
+        loan.expected_disbursement_date = None
+        loan.decided_by = None
+        loan.decided_at = None
+        loan.save(
+            update_fields=[
+                "status",
+                "approved_amount",
+                "approved_on",
+                "expected_disbursement_date",
+                "decided_by",
+                "decided_at",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            action=AuditLog.Action.LOAN_APPROVAL_UNDONE,
+            user=user,
+            obj=loan,
+            details={"before": before, "after": {"status": loan.status}, "reason": reason},
+            request=request,
+        )
+        loan_changed.send(sender=Loan, loan_id=loan.pk, event="approval_undone")
+    return loan
+
+
+def loan_disbursement_undo(
+    *, loan: Loan, user: User, reason: str, request: HttpRequest | None = None
+) -> Loan:
+    """Take a disbursement back (Admin, reason) while it is the loan's only transaction
+    (nothing repaid, charged or accrued since): the disbursement is marked reversed with the
+    mirror of its journal entry (dated as it was), its schedule is removed and the loan is
+    approved again, for the same approved amount, to be disbursed anew."""
+    reason = _reason(reason, "undoing the disbursement")
+    with transaction.atomic():
+        loan = _lock(loan)
+        _require_status(loan, Status.ACTIVE, action="taken back to approved")
+        require(can_undo_decision(user), "Only an administrator can undo a disbursement.")
+        txns = list(LoanTransaction.objects.filter(loan=loan).order_by("id"))
+        live = [t for t in txns if t.reversed_at is None]
+        if len(txns) != 1 or not live or live[0].kind != Kind.DISBURSEMENT:
+            raise StateConflict(
+                f"Loan {loan.number} has transactions after its disbursement (payments, "
+                "charges or accruals): a disbursement can be undone only while it is the "
+                "loan's only transaction."
+            )
+        disbursement = live[0]
+        check_open(disbursement.value_date, field="reason")
+        before = {
+            "status": loan.status,
+            "principal": loan.principal,
+            "disbursement_date": loan.disbursement_date,
+            "disbursement_reference": loan.disbursement_reference,
+            "method": disbursement.method,
+            "total_repayable": loan.total_repayable,
+        }
+        disbursement.reversed_at = timezone.now()
+        disbursement.reversed_by = user  # type: ignore[assignment]
+        disbursement.reversal_reason = reason
+        disbursement.save(update_fields=["reversed_at", "reversed_by", "reversal_reason"])
+        books.mirror_entries(
+            [disbursement], loan=loan, accounts=books.accounts_for(loan), user=user
+        )
+        removed, _ = Installment.objects.filter(loan=loan).delete()
+        loan.status = Status.APPROVED
+        loan.disbursement_date = None
+        loan.disbursement_reference = ""
+        loan.incremental_from = None
+        for name in ("total_repayable", "total_paid", "total_waived", "outstanding", "overpaid"):
+            setattr(loan, name, ZERO)
+        loan.days_past_due = 0
+        loan.fees_deducted = ZERO
+        if loan.approved_amount is None:  # approved before approval amounts were kept
+            loan.approved_amount = loan.principal
+        loan.save(
+            update_fields=[
+                "status",
+                "disbursement_date",
+                "disbursement_reference",
+                "incremental_from",
+                "total_repayable",
+                "total_paid",
+                "total_waived",
+                "outstanding",
+                "overpaid",
+                "days_past_due",
+                "fees_deducted",
+                "approved_amount",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            action=AuditLog.Action.LOAN_DISBURSEMENT_UNDONE,
+            user=user,
+            obj=loan,
+            details={
+                "before": before,
+                "after": {"status": loan.status, "approved_amount": loan.approved_amount},
+                "installments_removed": removed,
+                "reason": reason,
+            },
+            request=request,
+        )
+        loan_changed.send(sender=Loan, loan_id=loan.pk, event="disbursement_undone")
+    return loan
+
+
 def _freeze_terms(loan: Loan) -> None:
     """Copy the product's terms onto the loan as they are at approval (DESIGN.md, "Charges,
     penalties and delinquency"): a later edit of the product leaves this loan alone. Without a
@@ -371,6 +845,8 @@ def _freeze_terms(loan: Loan) -> None:
     source = product if product is not None else LoanProduct()
     for name in FROZEN_TERMS:
         setattr(loan, name, getattr(source, name))
+    if product is None:  # no product, no promise: money paid ahead is spread in order
+        loan.prepayment_order = PrepaymentOrder.IN_ORDER
     loan.accounting_basis = (
         product.accounting_basis if product is not None else AccountingBasis.CASH
     )
@@ -464,9 +940,7 @@ def loan_reject(*, loan: Loan, user: User, reason: str, request: HttpRequest | N
         loan = _lock(loan)
         _require_status(loan, Status.PENDING, action="rejected")
         if not can_approve(user, loan):
-            raise PermissionDenied(
-                "You submitted this application, so someone else must decide it."
-            )
+            raise PermissionDenied(four_eyes_refusal(loan, "decide"))
         loan.status = Status.REJECTED
         loan.status_reason = reason
         loan.decided_by = user  # type: ignore[assignment]

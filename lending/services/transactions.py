@@ -297,6 +297,7 @@ def open_book(loan: Loan, installments: list[Installment]) -> Book:
         total_paid=loan.total_paid,
         total_waived=loan.total_waived,
         overpaid=loan.overpaid,
+        order=loan.prepayment_order,
     )
 
 
@@ -550,6 +551,7 @@ def plan_replay(
         loan.disbursement_date,
         txns,
         penalties=penalties or penalties_for(loan),
+        order=loan.prepayment_order,
     )
     plan = Plan(loan, installments, stored, lines, result, removed, add)
     for t in stored:
@@ -787,6 +789,7 @@ def replay_differences(loan: Loan) -> list[str]:
         [schedule_row(i) for i in installments],
         loan.disbursement_date,
         [txn_of(t, lines[t.pk] if t.kind in GIVEN_LINES else ()) for t in stored],
+        order=loan.prepayment_order,
     )
     book, problems = result.book, []
     for inst in installments:

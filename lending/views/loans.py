@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -29,7 +29,6 @@ from accounts.access import (
     can_withdraw,
     can_write_off,
     permission_required,
-    require,
 )
 from lending.forms import (
     DEFAULT_TERMS,
@@ -48,6 +47,7 @@ from lending.pagination import CachedCountPaginator
 from lending.receivers import portfolio_generation
 from lending.schedule import Schedule
 from lending.selectors.borrowers import borrower_search
+from lending.selectors.calendar import working_calendar
 from lending.selectors.loans import (
     LOAN_PAGE_REPAYMENTS,
     loan_for_page,
@@ -253,7 +253,12 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
             return None, ""
         try:
             terms = {name: getattr(loan, name) for name in services.TERM_FIELDS}
-            return services.preview_schedule(terms, today), ""
+            return services.preview_schedule(
+                terms,
+                today,
+                due_date_rule=services.due_date_rule_for(loan.product),
+                calendar=working_calendar(),
+            ), ""
         except ValidationError as exc:
             return None, error_text(exc)
 
@@ -311,10 +316,6 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     return render(request, "lending/loans/detail.html", context)
 
 
-FOUR_EYES_APPROVE = "You submitted this application, so someone else must approve it."
-FOUR_EYES_DECIDE = "You submitted this application, so someone else must decide it."
-
-
 def _own(request: HttpRequest, loan: Loan) -> bool:
     return loan.submitted_by_id == request.user.pk
 
@@ -360,7 +361,8 @@ def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
     # Four eyes before anything else, so one's own application is a 403 whatever was posted
     # (the service checks it again under the row lock).
-    require(not _own(request, loan), FOUR_EYES_APPROVE)
+    if _own(request, loan):
+        raise PermissionDenied(services.four_eyes_refusal(loan))
     return _transition(
         request,
         pk,
@@ -380,7 +382,8 @@ def loan_approve(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def loan_reject(request: HttpRequest, pk: int) -> HttpResponse:
     loan = get_object_or_404(Loan.objects.only("id", "submitted_by_id"), pk=pk)
-    require(not _own(request, loan), FOUR_EYES_DECIDE)
+    if _own(request, loan):
+        raise PermissionDenied(services.four_eyes_refusal(loan, "decide"))
     return _transition(
         request,
         pk,

@@ -22,6 +22,7 @@
 
   var STATUS_COLOURS = {
     pending: "#d79b00",
+    approved: "#6941c6",
     active: "#1d5fbf",
     closed: "#1e7a46",
     rejected: "#b42318",

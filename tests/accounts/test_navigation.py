@@ -21,6 +21,7 @@ EXPECTED = {
         "Reports",
         "Ledger",
         "Daily close",
+        "Working days",
         "Admin",
     ],
     "officer_client": ["Dashboard", "Borrowers", "Loans", "Calculator", "Collections", "Reports"],

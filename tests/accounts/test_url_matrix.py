@@ -7,7 +7,7 @@ admin have their own matrix tests (tests/api, tests/accounts/test_audit_log.py).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from collecting.imports import payment_import_upload
 from ledger.models import Account
+from lending.models import Holiday
 from lending.services.repayments import repayment_record
 from origination.services import collateral_add, document_upload, guarantor_add
 from tests.factories import AccountantFactory, ActiveLoanFactory, LoanFactory, OfficerFactory
@@ -96,6 +97,13 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "my_portfolio": ("get", {ADM, OFF}),
     "waiting_for_approval": ("get", {ADM, OFF}),
     "officers_reassign": ("get", {ADM}),
+    # Working days and holidays (DESIGN's matrix: Admin only). Posts of empty forms are
+    # refused beside their fields (422) or, for the rescheduling, with a message.
+    "working_days": ("get", {ADM}),
+    "working_days_weekdays": ("post", {ADM}),
+    "holiday_add": ("post", {ADM}),
+    "holiday_remove": ("post", {ADM}),
+    "loans_reschedule": ("get", {ADM}),
 }
 PUBLIC = {"login"}
 
@@ -151,6 +159,7 @@ def objects(settings: Any, tmp_path: Path) -> dict[str, Any]:
         "pending": pending, "active": active, "repayment": repayment, "document": document,
         "guarantor": guarantor, "collateral": item,
         "payment_import": payment_import,
+        "holiday": Holiday.objects.create(date=date(2030, 12, 25), name="Christmas"),
     }  # fmt: skip
 
 
@@ -158,6 +167,8 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
     active, pending, repayment = objects["active"], objects["pending"], objects["repayment"]
     if name in {"document_download", "document_delete"}:
         return reverse(name, args=[objects["document"].borrower_id, objects["document"].pk])
+    if name == "holiday_remove":
+        return reverse(name, args=[objects["holiday"].pk])
     if name in {"guarantor_add", "collateral_add"}:
         return reverse(name, args=[pending.pk])
     if name == "guarantor_remove":

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from lending.api.auth import make_token
 from lending.models import AuditLog, Loan, Repayment
-from lending.services.loans import loan_write_off
+from lending.services.loans import loan_approve, loan_disburse, loan_write_off
 from lending.services.repayments import repayment_record
 from tests.api.conftest import ApiClient, token_for
 from tests.factories import (
@@ -24,6 +24,7 @@ from tests.factories import (
     AdminFactory,
     BorrowerFactory,
     LoanFactory,
+    LoanProductFactory,
     OfficerFactory,
 )
 
@@ -39,6 +40,8 @@ class World:
     active_id: int
     repayment_id: int
     written_off_id: int
+    approved_id: int
+    disbursed_id: int
 
 
 @pytest.fixture
@@ -62,7 +65,24 @@ def world(db: Any) -> World:
         user=AdminFactory(username="admin_y"),
         reason="Gone",
     )
-    return World(borrower.pk, pending.pk, active.pk, repayment.pk, written_off.pk)
+    # A product that disburses separately: one loan approved, one disbursed (nothing since).
+    two_step = LoanProductFactory(name="Two-step", disburse_on_approval=False)
+    approver = OfficerFactory(username="officer_y")
+    approved = loan_approve(
+        loan=LoanFactory(borrower=borrower, submitted_by=someone, product=two_step),
+        user=approver,
+    )
+    disbursed = loan_disburse(
+        loan=loan_approve(
+            loan=LoanFactory(borrower=borrower, submitted_by=someone, product=two_step),
+            user=approver,
+        ),
+        user=AdminFactory(username="admin_x"),
+        method="cash",
+    )
+    return World(
+        borrower.pk, pending.pk, active.pk, repayment.pk, written_off.pk, approved.pk, disbursed.pk
+    )
 
 
 def _borrower_body() -> dict[str, Any]:
@@ -150,7 +170,32 @@ ENDPOINTS = [
         200,
         lambda w: {"reason": "Borrower found"},
     ),
+    Endpoint(
+        "disburse",
+        "post",
+        "/api/loans/{approved_id}/disburse",
+        CASHIERS,
+        200,
+        lambda w: {"method": "cash", "reference": "VCH-1"},
+    ),
+    Endpoint(
+        "undo approval",
+        "post",
+        "/api/loans/{approved_id}/undo-approval",
+        ADMIN,
+        200,
+        lambda w: {"reason": "Papers forged"},
+    ),
+    Endpoint(
+        "undo disbursement",
+        "post",
+        "/api/loans/{disbursed_id}/undo-disbursement",
+        ADMIN,
+        200,
+        lambda w: {"reason": "Wrong account"},
+    ),
     Endpoint("schedule", "get", "/api/loans/{active_id}/schedule", ALL, 200),
+    Endpoint("approved loan's schedule", "get", "/api/loans/{approved_id}/schedule", ALL, 200),
     Endpoint("status", "get", "/api/loans/{active_id}/status", ALL, 200),
     Endpoint(
         "record repayment",
@@ -329,6 +374,9 @@ def test_unknown_ids_are_404_for_allowed_roles(admin_api: ApiClient) -> None:
         assert response.json()["detail"]
     assert admin_api.post("/api/loans/999999/approve", {}).status_code == 404
     assert admin_api.post("/api/loans/999999/reject", {"reason": "x"}).status_code == 404
+    assert admin_api.post("/api/loans/999999/disburse", {"method": "cash"}).status_code == 404
+    for undo in ("undo-approval", "undo-disbursement"):
+        assert admin_api.post(f"/api/loans/999999/{undo}", {"reason": "x"}).status_code == 404
     assert admin_api.post("/api/loans/999999/repayments", {"amount": "1.00"}).status_code == 404
     reverse = "/api/repayments/999999/reverse"
     assert admin_api.post(reverse, {"reason": "x"}).status_code == 404
@@ -338,6 +386,8 @@ def test_unknown_ids_are_404_for_allowed_roles(admin_api: ApiClient) -> None:
 def test_forbidden_role_gets_403_before_404(accountant_api: ApiClient) -> None:
     """A role that may not approve learns nothing about which ids exist."""
     assert accountant_api.post("/api/loans/999999/approve", {}).status_code == 403
+    undo = accountant_api.post("/api/loans/999999/undo-approval", {"reason": "x"})
+    assert undo.status_code == 403
 
 
 def test_officer_cannot_reverse_an_unknown_repayment_either(officer_api: ApiClient) -> None:

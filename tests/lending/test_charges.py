@@ -255,7 +255,10 @@ def test_approval_charges_the_fees_and_deducts_the_disbursement_fee() -> None:
 
 @pytest.mark.django_db
 def test_accrual_basis_books_the_scheduled_fees_as_receivable() -> None:
-    loan = weekly_loan(product=product_with_fees(accounting_basis="accrual"))
+    # In order: the payment below, before installment 1 falls due, pays its fees first.
+    loan = weekly_loan(
+        product=product_with_fees(accounting_basis="accrual", prepayment_order="in_order")
+    )
     assert role_balance("fee_receivable") == D("28.00")  # 10.00 + 12 x 1.50
     assert role_balance("fee_income") == D("-52.00")  # 28.00 + the 24.00 deducted
     pay(loan, "111.50", on=days_ago(0))  # installment 1: 11.50 fees + 100.00 principal

@@ -44,6 +44,7 @@ def calculator_data(**overrides: Any) -> dict[str, Any]:
     return data | overrides
 
 
+@pytest.mark.django_db  # the preview reads the working-day calendar
 def test_calculator_form_builds_the_worked_example() -> None:
     form = CalculatorForm(calculator_data())
     assert form.is_valid(), form.errors
@@ -77,6 +78,7 @@ def test_calculator_form_builds_the_worked_example() -> None:
         ("disbursement_date", "", "Enter the disbursement date."),
     ],
 )
+@pytest.mark.django_db
 def test_bad_terms_get_a_message_next_to_the_field(field: str, value: str, message: str) -> None:
     form = CalculatorForm(calculator_data(**{field: value}))
     assert not form.is_valid()

@@ -54,6 +54,7 @@ def test_a_loan_keeps_its_products_terms_as_approved() -> None:
         penalty_max_times=4,
         arrears_tolerance=D("0.50"),
         close_tolerance=D("1.00"),
+        due_date_rule="previous",
     )
     loan = reload(weekly_loan(product=product))
     assert {name: getattr(loan, name) for name in FROZEN_TERMS} == {
@@ -65,6 +66,8 @@ def test_a_loan_keeps_its_products_terms_as_approved() -> None:
         "penalty_max_times": 4,
         "arrears_tolerance": D("0.50"),
         "close_tolerance": D("1.00"),
+        "prepayment_order": "principal_first",
+        "due_date_rule": "previous",
     }
     approved = AuditLog.objects.filter(action=AuditLog.Action.LOAN_APPROVED).first()
     assert approved is not None

@@ -11,6 +11,10 @@ past days (penalties charged, then taken back or added by the replays). After ev
   each component never exceeds it; total paid == non-reversed repayments == their current
   allocations; outstanding == total due - total paid, never negative; closed exactly when
   nothing is owed;
+- on loans that pay ahead principal first (products pay ahead both ways, loans without one
+  in order; an Admin may switch a product's order, its running loans keep theirs), no
+  installment not yet due on the latest payment's date has interest paid unless all of
+  their principal is;
 - every journal entry balances, and `check_money` passes (it reconciles the general ledger
   with the loans: portfolio == principal outstanding, interest income == interest repaid,
   each fund account == money in - money out).
@@ -47,7 +51,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Max, Sum
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -62,6 +66,7 @@ from hypothesis.stateful import (
 )
 
 from ledger.models import JournalLine
+from lending.allocation import IN_ORDER, PRINCIPAL_FIRST
 from lending.errors import StateConflict
 from lending.models import (
     Allocation,
@@ -141,15 +146,18 @@ class MoneyMachine(RuleBasedStateMachine):
         # the machine checks them on everything but that.
         self.undecided: set[int] = set()
         self.products = {
+            # Products pay ahead both ways (a loan without a product pays in order).
             "flat": LoanProductFactory(
                 penalty_type=LoanProduct.PenaltyType.FLAT,
                 penalty_amount=D("5.00"),
                 penalty_grace_days=0,
+                prepayment_order=IN_ORDER,
             ),
             "percent": LoanProductFactory(
                 penalty_type=LoanProduct.PenaltyType.PERCENT,
                 penalty_rate=D("2"),
                 penalty_grace_days=2,
+                prepayment_order=PRINCIPAL_FIRST,
             ),
             "repeat": LoanProductFactory(
                 penalty_type=LoanProduct.PenaltyType.PERCENT,
@@ -158,6 +166,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 penalty_repeat_days=5,
                 penalty_max_times=4,
                 arrears_tolerance=D("0.50"),
+                prepayment_order=PRINCIPAL_FIRST,
             ),
         }
 
@@ -455,8 +464,11 @@ class MoneyMachine(RuleBasedStateMachine):
         rate=st.sampled_from([D("5"), D("20")]),
         repeat=st.sampled_from([0, 1, 3]),
         tolerance=st.sampled_from([ZERO, D("5.00")]),
+        order=st.sampled_from([IN_ORDER, PRINCIPAL_FIRST]),
     )
-    def edit_a_product(self, name: str, rate: Decimal, repeat: int, tolerance: Decimal) -> None:
+    def edit_a_product(
+        self, name: str, rate: Decimal, repeat: int, tolerance: Decimal, order: str
+    ) -> None:
         """An Admin changes a product's penalty and tolerance: its running loans keep the
         terms they were approved with (the close and the replays must agree on them), loans
         approved afterwards take the new ones."""
@@ -467,6 +479,7 @@ class MoneyMachine(RuleBasedStateMachine):
         product.penalty_repeat_days = repeat
         product.penalty_max_times = 10
         product.arrears_tolerance = tolerance
+        product.prepayment_order = order
         product.save()
         EXERCISED["products edited"] += 1
 
@@ -582,6 +595,20 @@ class MoneyMachine(RuleBasedStateMachine):
                 or ZERO
             )
             assert D(penalties).quantize(CENT) == sum((i.penalties for i in rows), ZERO)
+            # Paid principal first, an installment not yet due on the latest payment's date
+            # has interest paid only once every such installment's principal is paid.
+            last_paid = live.aggregate(last=Max("paid_on"))["last"]
+            if loan.prepayment_order == PRINCIPAL_FIRST and last_paid is not None:
+                ahead = [i for i in rows if i.due_date > last_paid]
+                if any(i.interest_paid for i in ahead):
+                    EXERCISED["interest paid ahead, principal first"] += 1
+                    assert all(i.principal_paid == i.principal for i in ahead), loan.number
+                if any(i.principal_paid for i in ahead):
+                    EXERCISED[f"paid ahead ({loan.prepayment_order})"] += 1
+            elif last_paid is not None and any(
+                i.interest_paid for i in rows if i.due_date > last_paid
+            ):
+                EXERCISED["interest paid ahead, in order"] += 1
 
 
 def _settings(examples: int, **extra: Any) -> settings:

@@ -549,7 +549,11 @@ def test_a_long_schedule_shows_the_rows_around_today_and_all_on_request(
 ) -> None:
     # Weekly, disbursed 30 days ago: 4 installments due by today, none paid yet.
     loan = ActiveLoanFactory(
-        installments=480, frequency="weekly", product=LoanProductFactory(), disbursed_days_ago=30
+        installments=480,
+        frequency="weekly",
+        # In order: the ten installments paid below are paid whole, interest and principal.
+        product=LoanProductFactory(prepayment_order="in_order"),
+        disbursed_days_ago=30,
     )
     url = reverse("loan_detail", args=[loan.pk])
     html = accountant_client.get(url).content.decode()

@@ -70,6 +70,7 @@ def test_figures_match_the_hand_worked_portfolio() -> None:
     assert (f.due_today_count, f.due_today_amount) == (2, D("200.00"))
     assert f.loans_by_status == {
         "pending": 1,
+        "approved": 0,
         "active": 2,
         "rejected": 1,
         "withdrawn": 1,
@@ -126,7 +127,7 @@ def test_chart_json_shape(officer_client: Client) -> None:
     status = data["loans_by_status"]
     assert status["keys"] == [s.value for s in Loan.Status]
     assert status["labels"] == [s.label for s in Loan.Status]
-    assert status["counts"] == [1, 2, 1, 1, 1, 1]
+    assert status["counts"] == [1, 0, 2, 1, 1, 1, 1]
     daily = data["repayments_last_7_days"]
     assert daily["dates"] == [days_ago(n).isoformat() for n in range(6, -1, -1)]
     assert len(daily["labels"]) == len(daily["counts"]) == 7
@@ -236,3 +237,20 @@ def test_a_snapshot_stored_across_a_change_is_not_served() -> None:
     cache.set(DASHBOARD_CACHE_KEY, before)  # the late write of the racing request
     after = dashboard()
     assert after.figures.collected_this_month == before.figures.collected_this_month + D("20.00")
+
+
+def test_an_approved_loan_waits_in_its_own_slice(admin_client: Client) -> None:
+    """Approved but not disbursed (a product that disburses separately): counted under
+    `approved`, lending nothing yet, so no active principal, outstanding or PAR."""
+    from lending.services.loans import loan_approve
+    from tests.factories import LoanFactory, LoanProductFactory, OfficerFactory
+
+    product = LoanProductFactory(name="Two-step", disburse_on_approval=False)
+    loan_approve(loan=LoanFactory(product=product), user=OfficerFactory())
+    f = dashboard_figures()
+    assert f.loans_by_status["approved"] == 1 and f.total_loans == 1
+    assert (f.active_loans, f.active_principal, f.outstanding) == (0, D("0.00"), D("0.00"))
+    data = chart_json(admin_client.get(reverse("dashboard")))
+    status = data["loans_by_status"]
+    assert status["keys"][1] == "approved" and status["counts"][1] == 1
+    assert status["labels"][1] == "Approved"

@@ -1,0 +1,210 @@
+"""Paying ahead: the product's prepayment order (DESIGN.md, "Repayments").
+
+The domain review's case: 12,000.00 at 36 % a year, 12 monthly installments, declining
+balance, equal installments, interest per period (the 365-day year only prices the days of the
+current period in a payoff quote). The schedule starts
+
+    1: 845.55 principal + 360.00 interest (12,000.00 x 3 %)
+    2: 870.92 principal + 334.63 interest (11,154.45 x 3 %)
+    3: 897.04 principal + 308.51 interest (10,283.53 x 3 %)
+
+3,000.00 paid five days after the disbursement, when nothing is due yet:
+
+- `in_order` pays installment 1 (1,205.55), installment 2 (1,205.55), then 588.90 of
+  installment 3 (its 308.51 interest first): 1,003.14 of interest (360.00 + 334.63 + 308.51)
+  and only 1,996.86 of principal. Settling that day then cost 12,000.00 - 1,996.86 = 10,003.14
+  (the five days' interest, 59.18, counted as paid by installment 1's 360.00).
+- `principal_first` pays 3,000.00 of principal; settling costs 9,000.00 + the five days'
+  interest, 12,000.00 x 36 % x 5 / 365 = 59.18: 9,059.18.
+
+10,003.14 - 9,059.18 = 943.96 = 1,003.14 of interest bought ahead - 59.18 earned by then.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from lending.allocation import IN_ORDER, PRINCIPAL_FIRST, InstallmentDue, allocate
+from lending.models import Installment, Loan, LoanProduct
+from lending.services.repayments import payoff_quote, repayment_record
+from lending.services.transactions import replay_differences
+from tests.api.conftest import ApiClient, token_for
+from tests.factories import ActiveLoanFactory, LoanFactory, LoanProductFactory
+
+D = Decimal
+
+
+def row(n: int, interest: str, principal: str, *, fees: str = "0") -> InstallmentDue:
+    return InstallmentDue(
+        id=n,
+        number=n,
+        due_date=date(2026, n, 10),
+        fees=D(fees),
+        interest=D(interest),
+        principal=D(principal),
+    )
+
+
+ROWS = [row(1, "50.00", "300.00"), row(2, "40.00", "310.00"), row(3, "30.00", "320.00")]
+
+
+def parts(lines: list) -> list[tuple[int, Decimal, Decimal]]:  # type: ignore[type-arg]
+    return [(x.installment_id, x.interest, x.principal) for x in lines]
+
+
+# --- the rule, without a database -------------------------------------------------------
+
+
+def test_in_order_pays_installments_not_yet_due_interest_first() -> None:
+    lines = allocate(ROWS, D("400.00"), on=date(2026, 1, 1), order=IN_ORDER)
+    assert parts(lines) == [(1, D("50.00"), D("300.00")), (2, D("40.00"), D("10.00"))]
+
+
+def test_principal_first_pays_the_principal_of_every_installment_not_yet_due_first() -> None:
+    lines = allocate(ROWS, D("400.00"), on=date(2026, 1, 1), order=PRINCIPAL_FIRST)
+    assert parts(lines) == [(1, D("0.00"), D("300.00")), (2, D("0.00"), D("100.00"))]
+
+
+def test_principal_first_pays_interest_ahead_only_once_all_principal_is_paid() -> None:
+    lines = allocate(ROWS, D("1000.00"), on=date(2026, 1, 1), order=PRINCIPAL_FIRST)
+    assert parts(lines) == [
+        (1, D("50.00"), D("300.00")),
+        (2, D("20.00"), D("310.00")),
+        (3, D("0.00"), D("320.00")),
+    ]
+
+
+def test_principal_first_pays_what_is_due_on_the_value_date_in_the_usual_order() -> None:
+    rows = [row(1, "50.00", "300.00", fees="5.00"), *ROWS[1:]]
+    # Installment 1 falls due on the payment's date: it is due, so fees, interest, principal.
+    lines = allocate(rows, D("400.00"), on=date(2026, 1, 10), order=PRINCIPAL_FIRST)
+    assert [(x.installment_id, x.fees, x.interest, x.principal) for x in lines] == [
+        (1, D("5.00"), D("50.00"), D("300.00")),
+        (2, D("0.00"), D("0.00"), D("45.00")),
+    ]
+
+
+def test_allocation_without_a_date_is_in_order() -> None:
+    assert allocate(ROWS, D("400.00"), order=PRINCIPAL_FIRST) == allocate(ROWS, D("400.00"))
+
+
+def test_an_unknown_order_is_refused() -> None:
+    with pytest.raises(ValueError):
+        allocate(ROWS, D("10.00"), on=date(2026, 1, 1), order="interest_first")
+
+
+# --- the review's case, on stored loans -------------------------------------------------
+
+
+def review_loan(order: str) -> Loan:
+    """The review's loan, disbursed five days ago under a product paying ahead by `order`."""
+    product = LoanProductFactory(name=f"Prepay {order}", prepayment_order=order)
+    return ActiveLoanFactory(
+        product=product,
+        principal=D("12000.00"),
+        annual_interest_rate=D("36"),
+        installments=12,
+        disbursed_days_ago=5,
+    )
+
+
+def paid(loan: Loan) -> tuple[Decimal, Decimal]:
+    rows = Installment.objects.filter(loan=loan)
+    return (
+        sum((i.interest_paid for i in rows), D(0)),
+        sum((i.principal_paid for i in rows), D(0)),
+    )
+
+
+@pytest.mark.django_db
+def test_the_reviews_case_in_order_buys_1003_14_of_future_interest(accountant: User) -> None:
+    loan = review_loan(IN_ORDER)
+    assert loan.prepayment_order == IN_ORDER
+    today = timezone.localdate()
+    repayment_record(loan=loan, user=accountant, amount=D("3000.00"), paid_on=today, method="cash")
+    assert paid(loan) == (D("1003.14"), D("1996.86"))
+    assert replay_differences(Loan.objects.get(pk=loan.pk)) == []
+
+
+@pytest.mark.django_db
+def test_the_reviews_case_principal_first_buys_none_and_settling_costs_9059_18(
+    accountant: User,
+) -> None:
+    loan = review_loan(PRINCIPAL_FIRST)
+    assert loan.prepayment_order == PRINCIPAL_FIRST
+    today = timezone.localdate()
+    repayment_record(loan=loan, user=accountant, amount=D("3000.00"), paid_on=today, method="cash")
+    assert paid(loan) == (D("0.00"), D("3000.00"))
+    loan = Loan.objects.get(pk=loan.pk)
+    assert replay_differences(loan) == []
+    quote = payoff_quote(loan=loan, on=today)
+    assert quote.accrued_interest == D("59.18")  # 12,000.00 x 36 % x 5 / 365
+    assert quote.total == D("9059.18")
+
+
+@pytest.mark.django_db
+def test_a_backdated_payment_replays_principal_first(accountant: User) -> None:
+    loan = review_loan(PRINCIPAL_FIRST)
+    today = timezone.localdate()
+    repayment_record(loan=loan, user=accountant, amount=D("500.00"), paid_on=today, method="cash")
+    repayment_record(
+        loan=loan,
+        user=accountant,
+        amount=D("1000.00"),
+        paid_on=today - timedelta(days=2),
+        method="cash",
+    )
+    assert paid(loan) == (D("0.00"), D("1500.00"))
+    assert replay_differences(Loan.objects.get(pk=loan.pk)) == []
+
+
+# --- the option is frozen at approval ---------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_new_products_pay_principal_first_and_loans_keep_their_order(db: None) -> None:
+    assert LoanProduct().prepayment_order == PRINCIPAL_FIRST
+    loan = review_loan(PRINCIPAL_FIRST)
+    LoanProduct.objects.filter(pk=loan.product_id).update(prepayment_order=IN_ORDER)
+    assert Loan.objects.get(pk=loan.pk).prepayment_order == PRINCIPAL_FIRST
+
+
+@pytest.mark.django_db
+def test_a_loan_without_a_product_pays_ahead_in_order(db: None) -> None:
+    loan = ActiveLoanFactory()
+    assert loan.product is None and loan.prepayment_order == IN_ORDER
+
+
+# --- where it shows ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_api_gives_the_order_and_the_loan_page_what_was_paid_ahead(
+    accountant: User, admin_client: Any
+) -> None:
+    loan = review_loan(PRINCIPAL_FIRST)
+    pending = LoanFactory(product=loan.product)
+    repayment_record(
+        loan=loan,
+        user=accountant,
+        amount=D("3000.00"),
+        paid_on=timezone.localdate(),
+        method="cash",
+    )
+    api = ApiClient(token_for(accountant))
+    assert api.get(f"/api/loans/{loan.pk}").json()["prepayment_order"] == PRINCIPAL_FIRST
+    # Not frozen yet: an application shows its product's order.
+    assert pending.prepayment_order == IN_ORDER
+    assert api.get(f"/api/loans/{pending.pk}").json()["prepayment_order"] == PRINCIPAL_FIRST
+    listed = api.get("/api/loans", {"q": loan.number}).json()["items"]
+    assert [item["prepayment_order"] for item in listed] == [PRINCIPAL_FIRST]
+
+    page = admin_client.get(f"/loans/{loan.pk}/").content.decode()
+    assert "principal first" in page
+    assert "Paid ahead, on installments not yet due: USD 3,000.00" in page
