@@ -65,6 +65,11 @@ def can_write_off(user: AnyUser) -> bool:
     return bool(user.has_perm("lending.write_off_loan"))
 
 
+def can_waive(user: AnyUser) -> bool:
+    """Waive charges (fees, penalties) or interest: Admin only (DESIGN.md matrix)."""
+    return bool(user.has_perm("lending.waive_loan"))
+
+
 def can_record_repayment(user: AnyUser) -> bool:
     return bool(user.has_perm("lending.add_repayment"))
 

@@ -50,6 +50,7 @@ _ADMIN = sorted(
     | {
         "lending.write_off_loan",
         "lending.reassign_officer",
+        "lending.waive_loan",
         "lending.undo_loan_decision",
         "lending.manage_calendar",  # working days and holidays, rescheduling
         "ledger.add_account",

@@ -14,7 +14,10 @@ milliseconds. The rules are those of DESIGN.md, "Repayments":
 
 Early settlement (`payoff`): everything due on or before the payoff date, plus the principal
 not yet due, plus the interest of the current period accrued day by day up to that date, plus
-every unpaid penalty and fee. The rest of the scheduled interest is waived.
+every unpaid penalty and fee, minus any interest already paid beyond that on the installments
+due after that date (paid ahead: it is credited, never kept). The rest of the scheduled
+interest is waived, including what was paid ahead (the settlement's interest credit moves that
+money to what the loan owes: `lending.replay.Book._credit`).
 """
 
 from __future__ import annotations
@@ -153,8 +156,8 @@ class ScheduledInstallment:
 class Payoff:
     """The cost of settling a loan on `on`, with its breakdown.
 
-    `total == past_due + principal_not_due + accrued_interest + penalties_and_fees`, and
-    `total == everything still owed - interest_waived`.
+    `total == past_due + principal_not_due + accrued_interest + penalties_and_fees
+    - interest_credited`, and `total == everything still owed - interest_waived`.
     """
 
     on: date
@@ -162,15 +165,23 @@ class Payoff:
     principal_not_due: Decimal
     accrued_interest: Decimal  # current period, day by day up to `on`, net of what is paid
     penalties_and_fees: Decimal
-    interest_waived: Decimal  # scheduled interest that settling on `on` forgives
+    interest_waived: Decimal  # scheduled interest that settling on `on` forgives (paid or not)
     period_start: date | None = None  # the current period, if `on` falls inside the schedule
     period_end: date | None = None
     waivers: dict[int, Decimal] = field(default_factory=dict)  # installment id → interest
+    # Interest paid ahead on installments due after `on`, beyond what was earned by `on`:
+    # given back (it pays the rest of what is owed).
+    interest_credited: Decimal = ZERO
+    credits: dict[int, Decimal] = field(default_factory=dict)  # installment id → interest
 
     @property
     def total(self) -> Decimal:
         return (
-            self.past_due + self.principal_not_due + self.accrued_interest + self.penalties_and_fees
+            self.past_due
+            + self.principal_not_due
+            + self.accrued_interest
+            + self.penalties_and_fees
+            - self.interest_credited
         )
 
 
@@ -186,18 +197,21 @@ def payoff(
 ) -> Payoff:
     """What settling on `on` costs. `schedule` is every installment of the loan (paid ones
     too: their scheduled principal is part of the balance the current period's interest runs
-    on).
+    on, and the interest they paid ahead is credited).
 
     The current period is that of the first installment due after `on`; its interest accrues
     on the scheduled balance at the period's start (on the original `principal` for flat
     loans, whose interest ignores the balance), never more than the installment's own
-    scheduled interest, less any of it already paid ahead.
+    scheduled interest. Of each installment due after `on`, the interest earned by `on` (the
+    accrued interest of the current one, none of a later one) is kept and the rest of its
+    scheduled interest waived; what it paid beyond the interest it keeps is credited.
     """
     if on < disbursement_date:
         raise ValueError("The payoff date cannot be before the disbursement date.")
     rows = sorted(schedule, key=lambda s: (s.due.due_date, s.due.number))
     past_due = principal_not_due = accrued_due = penalties_and_fees = ZERO
     waivers: dict[int, Decimal] = {}
+    credits: dict[int, Decimal] = {}
     period_start: date | None = None
     period_end: date | None = None
     previous_due = disbursement_date
@@ -210,6 +224,7 @@ def payoff(
             previous_due = due.due_date
             continue
         principal_not_due += due.principal
+        earned = ZERO
         if not current_seen:
             current_seen = True
             period_start, period_end = previous_due, due.due_date
@@ -217,15 +232,15 @@ def payoff(
                 balance = principal
             else:
                 balance = sum((r.principal for r in rows[index:]), ZERO)
-            accrued = min(
+            earned = min(
                 daily_interest(balance, annual_rate, previous_due, on, days_in_year),
                 row.interest,
             )
-            already_paid = row.interest - due.interest
-            accrued_due = max(accrued - already_paid, ZERO)
-            waive = due.interest - accrued_due
-        else:
-            waive = due.interest
+        already_paid = row.interest - due.interest
+        accrued_due += max(earned - already_paid, ZERO)
+        if already_paid > earned:
+            credits[due.id] = already_paid - earned
+        waive = row.interest - earned
         if waive > 0:
             waivers[due.id] = waive
     return Payoff(
@@ -238,4 +253,6 @@ def payoff(
         period_start=period_start,
         period_end=period_end,
         waivers=waivers,
+        interest_credited=sum(credits.values(), ZERO),
+        credits=credits,
     )

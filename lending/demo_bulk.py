@@ -625,6 +625,8 @@ def _settle(state: _LoanState, terms: LoanTerms, on: date, rng: random.Random) -
     if waivers:
         lines = tuple(Line(pk, Parts(interest=amount)) for pk, amount in waivers.items())
         state.post(Kind.WAIVER, on, waived_total, lines=lines, payment=payment)
+    if quote.interest_credited > 0:  # interest paid ahead, given back
+        state.post(Kind.CREDIT, on, quote.interest_credited, payment=payment)
     event = state.post(Kind.REPAYMENT, on, quote.total, method=method, payment=payment)
     payment.outstanding_after = event.effect.outstanding_after
     state.payments.append(payment)

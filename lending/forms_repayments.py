@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -179,3 +180,47 @@ class RepaymentFilterForm(InputRulesMixin, forms.Form):
             recorded_by=user.pk if user is not None else None,
             loan=data.get("loan"),
         )
+
+
+def _waiver_amount(label: str) -> PlainDecimalField:
+    return PlainDecimalField(
+        label=label,
+        max_digits=14,
+        decimal_places=2,
+        required=False,
+        min_value=Decimal("0"),
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "inputmode": "decimal"}),
+        error_messages={
+            "max_digits": "The amount is too large.",
+            "max_whole_digits": "The amount is too large.",
+            "max_decimal_places": "The amount must be in whole cents.",
+            "min_value": "The amount cannot be negative.",
+        },
+    )
+
+
+class WaiverForm(InputRulesMixin, ServiceErrorsMixin, forms.Form):
+    """What to waive of each component (blank: nothing) and why. `confirmed` is set by the
+    confirmation page, whose copy of the form rides hidden."""
+
+    penalties = _waiver_amount("Penalties to waive")
+    fees = _waiver_amount("Fees to waive")
+    interest = _waiver_amount("Interest to waive")
+    reason = forms.CharField(
+        label="Reason for the waiver",
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Give a reason for the waiver."},
+    )
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def amounts(self) -> dict[str, Decimal]:
+        return {
+            c: self.cleaned_data.get(c) or Decimal("0.00")
+            for c in ("penalties", "fees", "interest")
+        }
+
+    def hide(self) -> None:
+        """Carried through the confirmation page unchanged."""
+        for field in self.fields.values():
+            field.widget = forms.HiddenInput()

@@ -88,6 +88,16 @@ def postings(
             *((side[c], -getattr(split, c)) for c in ("interest", "fees", "penalties")),
             ("overpayment", -overpaid),
         ]
+    if kind == Kind.CREDIT:
+        # Interest paid ahead, given back at an early settlement: it leaves interest income
+        # (the receivable on accrual basis) and pays what the loan owes, as a payment with
+        # no money in; its split's interest is negative, its total zero (less any overpaid).
+        side = RECEIVABLE if accrual else INCOME
+        return [
+            ("loan_portfolio", -split.principal),
+            *((side[c], -getattr(split, c)) for c in ("interest", "fees", "penalties")),
+            ("overpayment", -overpaid),
+        ]
     if kind == Kind.RECOVERY:
         return [(fund_role(method), amount), ("recoveries_income", -amount)]
     if kind == Kind.WRITE_OFF:

@@ -573,6 +573,7 @@ class Loan(models.Model):
             ("undo_loan_decision", "Can undo a loan's approval or disbursement"),
             ("write_off_loan", "Can write off loans"),
             ("reassign_officer", "Can reassign loan officers"),
+            ("waive_loan", "Can waive charges and interest"),
             ("view_portfolio_reports", "Can view portfolio reports"),
             ("view_financial_reports", "Can view financial reports"),
         ]
@@ -729,6 +730,8 @@ class Repayment(models.Model):
     method = models.CharField(max_length=16, choices=Method.choices)
     reference = models.CharField(max_length=100, blank=True)
     is_settlement = models.BooleanField(default=False)
+    # Money received on a written-off loan: booked to recoveries income, not to the loan.
+    is_recovery = models.BooleanField(default=False)
     outstanding_after = money_field(default=ZERO)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="recorded_repayments"
@@ -1018,6 +1021,8 @@ class AuditLog(models.Model):
         OFFICERS_REASSIGNED = "officers_reassigned", "Loan officers reassigned"
         CALENDAR_CHANGED = "calendar_changed", "Working days changed"
         LOANS_RESCHEDULED = "loans_rescheduled", "Loans rescheduled"
+        CHARGES_WAIVED = "charges_waived", "Charges or interest waived"
+        RECOVERY_RECORDED = "recovery_recorded", "Recovery recorded"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

@@ -52,6 +52,7 @@ class Kind(StrEnum):
     WAIVER = "waiver"
     WRITE_OFF = "write_off"
     ACCRUAL = "accrual"
+    CREDIT = "interest_credit"  # an early settlement gives back interest paid ahead
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ class Txn:
     `penalty` marks a close's late-penalty charge, which the penalty rule may take back.
     A disbursement's split is its principal, and in `fees` what was `deducted` from the money
     handed over (a fee paid at once: no installment owes it).
+    `reserved` marks an Admin's waiver (`lending.services.waivers`): what it waives is set
+    aside from the start of a replay, so a payment backdated before it never pays it.
     """
 
     id: int
@@ -125,6 +128,7 @@ class Txn:
     end_of_day: bool = False
     penalty: bool = False
     deducted: Decimal = ZERO  # a disbursement: the fees taken from the money handed over
+    reserved: bool = False  # an Admin's waiver: no payment dated before it pays what it waives
 
     @property
     def sort_key(self) -> tuple[date, bool, int]:
@@ -201,6 +205,8 @@ class Book:
     recovered: Decimal = ZERO
     closed_on: date | None = None
     order: str = allocation.IN_ORDER  # the loan's prepayment order (`allocation.allocate`)
+    # What later Admin waivers will forgive, per installment: no payment before them pays it.
+    reserved: dict[int, Parts] = field(default_factory=dict)
     _by_id: dict[int, Row] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -247,6 +253,8 @@ class Book:
         overpaid = ZERO
         if txn.kind in (Kind.REPAYMENT,):
             lines, overpaid = self._pay(txn)
+        elif txn.kind is Kind.CREDIT:
+            lines, overpaid = self._credit(txn)
         elif txn.kind is Kind.CHARGE:
             lines = self._charge(txn)
         elif txn.kind is Kind.WAIVER:
@@ -280,10 +288,13 @@ class Book:
             if reach >= txn.amount:
                 break
             if not row.is_paid:
-                owed.append(row.owed())
-                total += owed[-1].total
-                ahead = allocation.is_ahead(owed[-1], on, order)
-                reach += owed[-1].principal if ahead else owed[-1].total
+                due = self._payable(row)
+                if due.total <= 0:
+                    continue
+                owed.append(due)
+                total += due.total
+                ahead = allocation.is_ahead(due, on, order)
+                reach += due.principal if ahead else due.total
         payable = min(txn.amount, total)
         lines = allocation.allocate(owed, payable, on=on, order=order) if payable > 0 else []
         result = []
@@ -295,6 +306,58 @@ class Book:
         extra = txn.amount - payable
         self.overpaid += extra
         return tuple(result), extra
+
+    def _payable(self, row: Row) -> allocation.InstallmentDue:
+        """What a payment may take of a row: its remaining, less what a later Admin waiver
+        forgives (never below zero: a penalty it waives may not be charged yet)."""
+        set_aside = self.reserved.get(row.id)
+        if set_aside is None:
+            return row.owed()
+        left = row.remaining
+        return allocation.InstallmentDue(
+            id=row.id,
+            number=row.number,
+            due_date=row.due_date,
+            **{c: max(getattr(left, c) - getattr(set_aside, c), ZERO) for c in _PARTS},
+        )
+
+    def reserve(self, txn: Txn) -> None:
+        """Set aside what a (later) Admin waiver forgives, before anything is applied."""
+        for line in txn.lines:
+            self.reserved[line.installment_id] = (
+                self.reserved.get(line.installment_id, Parts()) + line.parts
+            )
+
+    def _credit(self, txn: Txn) -> tuple[tuple[Line, ...], Decimal]:
+        """An early settlement's interest credit, booked right after its waiver: interest an
+        installment has paid beyond what it still bears once the waiver forgave the interest
+        not earned by the settlement date (interest paid ahead) is taken off its interest
+        paid and pays what the loan still owes instead, as a payment on that date would
+        (anything left over is overpaid, owed to the borrower). Worked out from the state, so
+        a replay after an earlier payment is reversed credits what is then paid ahead."""
+        moved: dict[int, Parts] = {}
+        credit = ZERO
+        for row in self.rows:
+            excess = row.paid.interest + row.waived.interest - row.due.interest
+            if excess > 0:
+                back = Parts(interest=-excess)
+                row.paid += back
+                moved[row.id] = back
+                credit += excess
+        if credit == 0:
+            return (), ZERO
+        owed = [row.owed() for row in self.rows if not row.is_paid]
+        payable = min(credit, sum((o.total for o in owed), ZERO))
+        if payable > 0:
+            on, order = txn.value_date, self.order
+            for line in allocation.allocate(owed, payable, on=on, order=order):
+                parts = parts_of(line)
+                self._by_id[line.installment_id].paid += parts
+                moved[line.installment_id] = moved.get(line.installment_id, Parts()) + parts
+        extra = credit - payable
+        self.total_paid -= extra
+        self.overpaid += extra
+        return tuple(Line(r.id, moved[r.id]) for r in self.rows if r.id in moved), extra
 
     def _charge(self, txn: Txn) -> tuple[Line, ...]:
         for line in txn.lines:
@@ -309,9 +372,19 @@ class Book:
         return txn.lines
 
     def _waive(self, txn: Txn) -> tuple[Line, ...]:
+        """Waived fees and penalties are taken off what the installment owes (the stored
+        installment keeps them net of waivers, as if never charged); waived interest (and
+        principal) stays scheduled and counts as waived."""
         for line in txn.lines:
-            self._by_id[line.installment_id].waived += line.parts
-            self.total_waived += line.parts.total
+            row = self._by_id[line.installment_id]
+            charges = Parts(fees=line.parts.fees, penalties=line.parts.penalties)
+            rest = line.parts - charges
+            row.due -= charges
+            row.waived += rest
+            self.total_repayable -= charges.total
+            self.total_waived += rest.total
+            if txn.reserved and line.installment_id in self.reserved:
+                self.reserved[line.installment_id] -= line.parts
         return txn.lines
 
     def _mark_paid(self, on: date) -> None:
@@ -416,6 +489,16 @@ def replay(
     book = Book.open(schedule, disbursed_on, order)
     ordered = sorted(txns, key=lambda t: t.sort_key)
     result = Replayed(book=book, effects={})
+    # An Admin's waiver is set aside from the start, and the penalties it waives stay charged.
+    waived_until: dict[int, date] = {}
+    for txn in ordered:
+        if txn.kind is Kind.WAIVER and txn.reserved:
+            book.reserve(txn)
+            for line in txn.lines:
+                if line.parts.penalties > 0:
+                    last = waived_until.get(line.installment_id)
+                    if last is None or txn.value_date > last:
+                        waived_until[line.installment_id] = txn.value_date
     if penalties is None:
         for txn in ordered:
             result.effects[txn.id] = book.apply(txn)
@@ -456,6 +539,8 @@ def replay(
                 # A due date moved since (rescheduled off a day off) can leave a penalty on a
                 # day that is no longer one of the installment's penalty days: taken back.
                 keep = day in penalties.days(row) and owes.setdefault((row.id, day), rule.owes(row))
+                if not keep and waived_until.get(row.id, day - timedelta(days=1)) >= day:
+                    keep = True  # waived since: never taken back (nor charged again)
                 if not keep:
                     result.penalties_taken_back.append(txn.id)
                     continue

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from lending.views import borrowers, calculator, loans
+from lending.views import borrowers, calculator, loans, waivers
 from lending.views import calendar as working_days
 
 urlpatterns = [
@@ -19,6 +19,7 @@ urlpatterns = [
     path("loans/<int:pk>/withdraw/", loans.loan_withdraw, name="loan_withdraw"),
     path("loans/<int:pk>/write-off/", loans.loan_write_off, name="loan_write_off"),
     path("loans/<int:pk>/write-off/undo/", loans.loan_write_off_undo, name="loan_write_off_undo"),
+    path("loans/<int:pk>/waive/", waivers.loan_waive, name="loan_waive"),
     path("calculator/", calculator.calculator, name="calculator"),
     path("working-days/", working_days.working_days, name="working_days"),
     path(

@@ -1,5 +1,6 @@
-"""Loans: apply (and the seed's alias), list, read, approve, reject, schedule, status, and the
-schedule preview. Every write is one call to a service of `lending.services.loans`."""
+"""Loans: apply (and the seed's alias), list, read, approve, reject, schedule, status, payoff
+quote, and the schedule preview. Every write is one call to a service of
+`lending.services.loans`."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from lending.api.schemas import (
     LoanIn,
     LoanOut,
     LoanPage,
+    PayoffFilters,
+    PayoffOut,
     PreviewIn,
     ReasonIn,
     RejectIn,
@@ -55,6 +58,7 @@ from lending.services.loans import (
     preview_schedule,
     projected_schedule,
 )
+from lending.services.repayments import payoff_quote
 
 router = Router(tags=["loans"])
 
@@ -403,6 +407,34 @@ def get_loan_status(request: HttpRequest, id: Id) -> LoanStatus:
         return loan_status(id)
     except Loan.DoesNotExist:
         raise not_found("Loan") from None
+
+
+@router.get(
+    "/loans/{id}/payoff",
+    response={200: PayoffOut, **errors(401, 403, 404, 409, 422)},
+    summary="What settling a loan early costs",
+)
+def get_loan_payoff(request: HttpRequest, id: Id, filters: Query[PayoffFilters]) -> dict[str, Any]:
+    """The payoff quote of an active loan for a date (default today), with its parts: what is
+    due, the principal not yet due, the current period's interest up to that date, unpaid
+    penalties and fees, less the interest already paid on installments due after that date
+    (credited, never kept). The same figures as the settlement page. 409 for a loan that is
+    not active; 422 for a date before the disbursement."""
+    user_with(request, "lending.view_loan")
+    loan = found(Loan.objects.all(), id, "Loan")
+    quote = payoff_quote(loan=loan, on=filters.on or timezone.localdate())
+    return {
+        "loan_id": loan.pk,
+        "on": quote.on,
+        "amount": quote.total,
+        "past_due": quote.past_due,
+        "principal_not_due": quote.principal_not_due,
+        "accrued_interest": quote.accrued_interest,
+        "penalties_and_fees": quote.penalties_and_fees,
+        "interest_credited": quote.interest_credited,
+        "interest_waived": quote.interest_waived,
+        "outstanding": quote.outstanding,
+    }
 
 
 @router.post(

@@ -561,6 +561,36 @@ class RepaymentPage(Page):
 # --- status and reports ---------------------------------------------------------------------
 
 
+class PayoffFilters(Schema):
+    on: ValueDate | None = Field(
+        None, description="The settlement date (defaults to today; a future date may be quoted)."
+    )
+
+
+class PayoffOut(Schema):
+    """What settling an active loan on `on` costs (DESIGN.md "Repayments", early settlement):
+    `amount == past_due + principal_not_due + accrued_interest + penalties_and_fees -
+    interest_credited`."""
+
+    loan_id: int
+    on: date
+    amount: Money = Field(description="The payoff amount: what settling on `on` takes.")
+    past_due: Money = Field(description="Principal and interest due on or before `on`, unpaid.")
+    principal_not_due: Money = Field(description="Principal of the installments due later.")
+    accrued_interest: Money = Field(
+        description="Interest of the current period, day by day up to `on`, not yet paid."
+    )
+    penalties_and_fees: Money = Field(description="Unpaid penalties and fees.")
+    interest_credited: Money = Field(
+        description="Interest already paid on installments due after `on`, beyond what was "
+        "earned by then: credited (it pays the rest), never kept."
+    )
+    interest_waived: Money = Field(
+        description="Scheduled interest settling forgives (including the part credited)."
+    )
+    outstanding: Money = Field(description="What the schedule asks in all, as of today.")
+
+
 class StatusOut(Schema):
     status: Literal["ahead", "on_track", "behind"] | None = Field(
         description="Against plan; null for a loan that is not active (the figures still are)."
@@ -626,7 +656,9 @@ class SummaryOut(Schema):
 class TransactionOut(Schema):
     id: int
     type: str = Field(
-        description="disbursement, repayment, recovery, charge, waiver, write_off or accrual.",
+        description="disbursement, repayment, recovery, charge, waiver, write_off, accrual or "
+        "interest_credit (an early settlement gives back interest paid ahead: negative "
+        "interest, the same amount of principal).",
     )
     value_date: date
     booked_at: datetime
@@ -771,3 +803,38 @@ class BooksClosedOut(Schema):
     through: date
     closed_at: datetime
     closed_by: str | None
+
+
+# --- waivers and recoveries -------------------------------------------------------------------
+
+
+class WaiveIn(StrictIn):
+    """What to waive of each component (each up to what is left unpaid of it; at least one
+    above zero) and why."""
+
+    penalties: MoneyIn = Decimal("0.00")
+    fees: MoneyIn = Decimal("0.00")
+    interest: MoneyIn = Decimal("0.00")
+    reason: Annotated[LongText, Field(max_length=REASON_MAX_LENGTH)]
+
+
+class WaiverLineOut(Schema):
+    installment: int = Field(description="Installment number.")
+    penalties: Money
+    fees: Money
+    interest: Money
+
+
+class WaiverOut(Schema):
+    """What the waiver did (or, with `dry_run=true`, would do: nothing is stored)."""
+
+    dry_run: bool
+    transaction_id: int | None = Field(description="The waiver transaction (null in a dry run).")
+    total: Money
+    penalties: Money
+    fees: Money
+    interest: Money
+    lines: list[WaiverLineOut]
+    loan_before: LoanFiguresOut
+    loan_after: LoanFiguresOut
+    changes: list[ChangeOut]

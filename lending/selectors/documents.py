@@ -108,6 +108,9 @@ def _describe(txn: LoanTransaction, change: Decimal) -> tuple[str, str, str]:
         return ("Late penalty" if txn.penalties else "Charge"), _parts(txn), reference
     if txn.kind == Kind.WAIVER:
         return "Interest waived", "interest not yet earned, forgiven on settlement", reference
+    if txn.kind == Kind.CREDIT:
+        detail = f"{-txn.interest:,.2f} of interest paid ahead, given back on settlement"
+        return "Interest credited", detail, reference
     if txn.kind == Kind.WRITE_OFF:
         return "Written off", "", reference
     return str(txn.get_kind_display()), "", reference

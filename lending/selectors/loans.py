@@ -15,11 +15,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from karo.caching import with_generations
-from lending.models import ZERO, AuditLog, Installment, Loan, Repayment
+from lending.models import ZERO, AuditLog, Installment, Loan, LoanTransaction, Repayment
 from lending.phones import phone_search_digits
 from lending.receivers import (
     PORTFOLIO_GENERATION_KEY,
@@ -317,6 +317,7 @@ MONEY_DETAILS = {
     "principal", "total_repayable", "written_off", "outstanding", "amount", "total_paid",
     "total_waived", "interest_restored", "principal_not_due", "penalties_and_fees",
     "penalties", "past_due", "accrued_interest", "interest", "fees", "interest_waived",
+    "interest_credited",
 }  # fmt: skip
 
 
@@ -423,3 +424,54 @@ def audit_details_in_words(details: Any, change: str = "Change") -> list[tuple[s
             continue
         out.append((key.replace("_", " ").capitalize(), _in_words(key, value)))
     return out
+
+
+@dataclass
+class Adjustments:
+    """What a loan had forgiven, written off and recovered (the non-reversed waivers,
+    write-off and recoveries), by component: the loan page's "Waived, written off and
+    recovered" section."""
+
+    waived: dict[str, Decimal] = field(default_factory=dict)
+    written_off: dict[str, Decimal] = field(default_factory=dict)
+    recovered: Decimal = ZERO
+    recoveries: int = 0
+
+    @property
+    def waived_total(self) -> Decimal:
+        return sum(self.waived.values(), ZERO)
+
+    @property
+    def written_off_total(self) -> Decimal:
+        return sum(self.written_off.values(), ZERO)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.waived_total or self.written_off_total or self.recoveries)
+
+
+ADJUSTMENT_PARTS = ("principal", "interest", "fees", "penalties")
+
+
+def loan_adjustments(*, loan: Loan) -> Adjustments:
+    """One query: the loan's live waivers, write-off and recoveries summed by kind."""
+    rows = (
+        LoanTransaction.objects.filter(
+            loan=loan, reversed_at=None, kind__in=["waiver", "write_off", "recovery"]
+        )
+        .values("kind")
+        .annotate(n=Count("id"), amount=Sum("amount"), **{c: Sum(c) for c in ADJUSTMENT_PARTS})
+        .order_by("kind")
+    )
+    result = Adjustments(
+        waived=dict.fromkeys(ADJUSTMENT_PARTS, ZERO),
+        written_off=dict.fromkeys(ADJUSTMENT_PARTS, ZERO),
+    )
+    for row in rows:
+        if row["kind"] == "recovery":
+            result.recovered, result.recoveries = row["amount"] or ZERO, row["n"]
+            continue
+        target = result.waived if row["kind"] == "waiver" else result.written_off
+        for c in ADJUSTMENT_PARTS:
+            target[c] = row[c] or ZERO
+    return result

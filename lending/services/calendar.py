@@ -40,6 +40,7 @@ from lending.schedule import (
 )
 from lending.selectors.calendar import working_calendar
 from lending.services import transactions as books
+from lending.services.loans import loan_close
 from lending.signals import loan_changed
 
 PERMISSION = "lending.manage_calendar"
@@ -296,6 +297,9 @@ def loans_reschedule(
         books.store_replay(
             plan, user=user, reason=reason, accounts=books.accounts_for(loan), today=today
         )
+        if loan.status == Loan.Status.ACTIVE and loan.outstanding == 0:
+            # A penalty taken back can leave nothing owed (the borrower had paid it).
+            loan_close(loan=loan, user=user, on=plan.book.closed_on or today, request=request)
         taken_back += len(plan.penalties_taken_back)
         added += len(plan.penalties_added)
         details.append(

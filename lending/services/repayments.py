@@ -16,9 +16,11 @@ key with a different request is refused (`IdempotencyConflict`). The key is chec
 the loan lock is taken, so two simultaneous submits of one form are serialised and the
 second finds the first.
 
-Waivers: settling waives the scheduled interest that is not yet earned. The interest waived
-per installment is stored on the settlement's allocation rows (`Allocation.interest_waived`),
-so reversing a settlement restores exactly those amounts.
+Waivers: settling waives the scheduled interest that is not yet earned (a `waiver`
+transaction with a line per installment), and, when interest was paid ahead on installments
+due after the settlement date, gives it back (an `interest_credit` transaction, right after
+the waiver: that interest pays what the loan owes instead). Both belong to the settlement's
+repayment, so reversing the settlement takes them back with it.
 """
 
 from __future__ import annotations
@@ -308,6 +310,7 @@ def _post(
     fingerprint: str,
     installments: list[Installment] | None = None,
     waivers: dict[int, Decimal] | None = None,
+    credit: Decimal = ZERO,
     accounts: dict[str, int] | None = None,
 ) -> _Posted:
     """Book a payment (and a settlement's waivers) on the locked loan: in order onto the
@@ -355,11 +358,15 @@ def _post(
             .order_by("due_date", "number")
         )
     book = books.open_book(loan, installments)
-    waiver_effect = None
+    waiver_effect = credit_effect = None
     if waivers:
         lines = tuple(replay.Line(pk, replay.Parts(interest=v)) for pk, v in waivers.items() if v)
         waiver = books.new_txn(Kind.WAIVER, paid_on, sum(waivers.values(), ZERO), lines)
         waiver_effect = book.apply(waiver)
+    if credit > 0:  # interest paid ahead, beyond what the waiver left: given back
+        credit_effect = book.apply(books.new_txn(Kind.CREDIT, paid_on, credit))
+        if credit_effect.overpaid:  # the quote covers this by construction; never book it
+            raise StateConflict("The interest credit is above what the loan owes.")
     try:
         effect = book.apply(books.new_txn(Kind.REPAYMENT, paid_on, amount))
     except ValueError as exc:
@@ -388,6 +395,21 @@ def _post(
                 "kind": Kind.WAIVER,
                 "value_date": paid_on,
                 "amount": waiver_effect.split.total,
+                "repayment": repayment,
+            },
+            user=user,
+            accounts=accounts,
+        )
+    if credit_effect is not None:
+        books.store_in_order(
+            loan=loan,
+            installments=[],
+            book=book,
+            effect=credit_effect,
+            fields={
+                "kind": Kind.CREDIT,
+                "value_date": paid_on,
+                "amount": credit,
                 "repayment": repayment,
             },
             user=user,
@@ -633,11 +655,11 @@ def loan_settle(
                         f"remaining {money(loan.outstanding)} as a payment instead."
                     }
                 )
-            unpaid = [inst for inst in everything if inst.status != PAID or inst.remaining]
+            # Every installment: the credit gives back interest paid on paid ones too.
             posted = _post(
                 loan=loan,
                 user=user,
-                installments=unpaid,
+                installments=everything,
                 amount=quote.total,
                 paid_on=on,
                 method=method,
@@ -645,6 +667,7 @@ def loan_settle(
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
                 waivers=quote.waivers,
+                credit=quote.interest_credited,
             )
             if loan.outstanding != 0:  # the quote covers everything by construction
                 raise StateConflict(
@@ -669,13 +692,15 @@ def loan_settle(
                     },
                     "interest_waived": str(quote.interest_waived),
                     "waivers": {str(pk): str(v) for pk, v in quote.waivers.items()},
+                    "interest_credited": str(quote.interest_credited),
+                    "credits": {str(pk): str(v) for pk, v in quote.credits.items()},
                     "before": posted.before,
                     "after": {
                         "total_paid": str(loan.total_paid),
                         "total_waived": str(loan.total_waived),
                         "outstanding": str(loan.outstanding),
                     },
-                    "allocations": _allocation_details(posted, unpaid),
+                    "allocations": _allocation_details(posted, everything),
                 },
                 request=request,
             )

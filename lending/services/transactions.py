@@ -143,6 +143,8 @@ def txn_of(t: LoanTransaction, lines: Iterable[Allocation] = ()) -> Txn:
         end_of_day=t.end_of_day,
         penalty=t.is_penalty,
         deducted=t.fees if t.kind == Kind.DISBURSEMENT else ZERO,
+        # An Admin's waiver (a settlement's comes with its repayment).
+        reserved=t.kind == Kind.WAIVER and t.repayment_id is None,
     )
 
 

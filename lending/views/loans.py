@@ -25,7 +25,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import (
     can_approve,
+    can_record_repayment,
     can_view_ledger,
+    can_waive,
     can_withdraw,
     can_write_off,
     permission_required,
@@ -50,6 +52,7 @@ from lending.selectors.borrowers import borrower_search
 from lending.selectors.calendar import working_calendar
 from lending.selectors.loans import (
     LOAN_PAGE_REPAYMENTS,
+    loan_adjustments,
     loan_for_page,
     loan_history,
     loan_repayments,
@@ -284,6 +287,8 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
     may_withdraw = pending and can_withdraw(user, loan)
     may_write_off = active and can_write_off(user)
     may_undo_write_off = loan.status == Status.WRITTEN_OFF and can_write_off(user)
+    # Read only when the cached records are missing, for a loan that was disbursed.
+    adjustments = SimpleLazyObject(lambda: loan_adjustments(loan=loan))
     context = {
         "generation": generation,
         "staff_generation": staff_generation,
@@ -306,6 +311,9 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "may_withdraw": may_withdraw,
         "may_write_off": may_write_off,
         "may_undo_write_off": may_undo_write_off,
+        "may_waive": active and can_waive(user),
+        "may_record_recovery": loan.status == Status.WRITTEN_OFF and can_record_repayment(user),
+        "adjustments": adjustments,
         "may_record_repayment": active and user.has_perm("lending.add_repayment"),
         # Empty decision forms, for the decisions this user may take on this page.
         "approve_form": ApproveForm(initial={"disbursement_date": today}) if may_approve else None,

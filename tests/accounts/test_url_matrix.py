@@ -50,6 +50,7 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "loan_withdraw": ("post", set()),  # only the officer who submitted it (tested elsewhere)
     "loan_write_off": ("get", {ADM}),  # its page; posting it is tested per role elsewhere
     "loan_write_off_undo": ("get", {ADM}),  # on an active loan: back to the loan page
+    "loan_waive": ("get", {ADM}),  # Admin only (DESIGN's matrix: waive charges or interest)
     "calculator": ("get", ALL),
     "loan_payoff": ("get", ALL),
     # Documents for the borrower: whoever can see a loan prints them (DESIGN's matrix).
@@ -189,6 +190,7 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         "loan_detail",
         "loan_write_off",
         "loan_write_off_undo",
+        "loan_waive",
         "loan_payoff",
         "loan_settle",
         "repayment_create",

@@ -21,6 +21,7 @@ PATHS = {
     "/api/loans/{id}/reject": {"post"},
     "/api/loans/{id}/write-off": {"post"},
     "/api/loans/{id}/undo-write-off": {"post"},
+    "/api/loans/{id}/waive": {"post"},
     "/api/loans/{id}/disburse": {"post"},
     "/api/loans/{id}/undo-approval": {"post"},
     "/api/loans/{id}/undo-disbursement": {"post"},

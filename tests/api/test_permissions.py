@@ -171,6 +171,22 @@ ENDPOINTS = [
         lambda w: {"reason": "Borrower found"},
     ),
     Endpoint(
+        "waive (dry run)",
+        "post",
+        "/api/loans/{active_id}/waive?dry_run=true",
+        ADMIN,
+        200,
+        lambda w: {"interest": "1.00", "reason": "Goodwill"},
+    ),
+    Endpoint(
+        "waive",
+        "post",
+        "/api/loans/{active_id}/waive",
+        ADMIN,
+        200,
+        lambda w: {"interest": "1.00", "reason": "Goodwill"},
+    ),
+    Endpoint(
         "disburse",
         "post",
         "/api/loans/{approved_id}/disburse",
@@ -197,6 +213,7 @@ ENDPOINTS = [
     Endpoint("schedule", "get", "/api/loans/{active_id}/schedule", ALL, 200),
     Endpoint("approved loan's schedule", "get", "/api/loans/{approved_id}/schedule", ALL, 200),
     Endpoint("status", "get", "/api/loans/{active_id}/status", ALL, 200),
+    Endpoint("payoff quote", "get", "/api/loans/{active_id}/payoff", ALL, 200),
     Endpoint(
         "record repayment",
         "post",
@@ -366,6 +383,7 @@ def test_unknown_ids_are_404_for_allowed_roles(admin_api: ApiClient) -> None:
         "/api/loans/999999",
         "/api/loans/999999/schedule",
         "/api/loans/999999/status",
+        "/api/loans/999999/payoff",
         "/api/loans/999999/repayments",
         "/api/loans/999999/transactions",
     ]:

@@ -24,15 +24,40 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db.models import Sum
 from django.utils import timezone
 
-from lending.allocation import IN_ORDER, PRINCIPAL_FIRST, InstallmentDue, allocate
-from lending.models import Installment, Loan, LoanProduct
-from lending.services.repayments import payoff_quote, repayment_record
+from ledger.models import JournalLine
+from lending.allocation import (
+    IN_ORDER,
+    PRINCIPAL_FIRST,
+    InstallmentDue,
+    ScheduledInstallment,
+    allocate,
+    payoff,
+)
+from lending.models import (
+    AuditLog,
+    Installment,
+    Loan,
+    LoanProduct,
+    LoanTransaction,
+    ProductAccount,
+)
+from lending.replay import Kind
+from lending.schedule import LoanTerms, build_schedule
+from lending.services.repayments import (
+    loan_settle,
+    payoff_quote,
+    repayment_record,
+    repayment_reverse,
+)
 from lending.services.transactions import replay_differences
 from tests.api.conftest import ApiClient, token_for
 from tests.factories import ActiveLoanFactory, LoanFactory, LoanProductFactory
@@ -208,3 +233,194 @@ def test_the_api_gives_the_order_and_the_loan_page_what_was_paid_ahead(
     page = admin_client.get(f"/loans/{loan.pk}/").content.decode()
     assert "principal first" in page
     assert "Paid ahead, on installments not yet due: USD 3,000.00" in page
+
+
+# --- the payoff credits interest paid ahead -----------------------------------------------
+
+
+def interest_income() -> Decimal:
+    account = ProductAccount.objects.get(product=None, role="interest_income").account_id
+    sums = JournalLine.objects.filter(account_id=account).aggregate(d=Sum("debit"), c=Sum("credit"))
+    return (sums["c"] or D("0")) - (sums["d"] or D("0"))
+
+
+def test_the_payoff_credits_interest_paid_on_installments_due_later() -> None:
+    """Pure: the review's in-order state five days in. Installment 1 keeps the 59.18 earned
+    by then, 300.82 of its interest and all of 2's and 3's are credited: 943.96."""
+    terms = LoanTerms(
+        principal=D("12000.00"),
+        annual_interest_rate=D("36"),
+        installments=12,
+        disbursement_date=date(2026, 3, 1),
+    )
+    left = D("3000.00")
+    rows = []
+    for n, inst in enumerate(build_schedule(terms).installments, start=1):
+        interest = min(left, inst.interest)
+        principal = min(left - interest, inst.principal)
+        left -= interest + principal
+        due = InstallmentDue(
+            id=n,
+            number=n,
+            due_date=inst.due_date,
+            interest=inst.interest - interest,
+            principal=inst.principal - principal,
+        )
+        rows.append(ScheduledInstallment(due=due, principal=inst.principal, interest=inst.interest))
+    quote = payoff(
+        schedule=rows,
+        on=date(2026, 3, 6),
+        disbursement_date=date(2026, 3, 1),
+        annual_rate=D("36"),
+        days_in_year=365,
+    )
+    assert quote.credits == {1: D("300.82"), 2: D("334.63"), 3: D("308.51")}
+    assert quote.interest_credited == D("943.96")
+    assert quote.accrued_interest == D("0.00")  # installment 1 paid the 59.18 already
+    assert quote.principal_not_due == D("10003.14")
+    assert quote.total == D("9059.18")
+    # Waived: every installment's interest but the 59.18 earned, paid or not.
+    assert quote.waivers[1] == D("300.82") and quote.waivers[2] == D("334.63")
+    owed = sum((r.due.total for r in rows), D(0))
+    assert quote.total == owed - quote.interest_waived
+
+
+@pytest.mark.django_db
+def test_settling_an_in_order_loan_credits_the_interest_paid_ahead(
+    accountant: User, admin_user: User, admin_client: Any
+) -> None:
+    loan = review_loan(IN_ORDER)
+    today = timezone.localdate()
+    repayment_record(loan=loan, user=accountant, amount=D("3000.00"), paid_on=today, method="cash")
+    assert interest_income() == D("1003.14")
+    quote = payoff_quote(loan=loan, on=today)
+    assert (quote.interest_credited, quote.total) == (D("943.96"), D("9059.18"))
+
+    settlement = loan_settle(loan=loan, user=accountant, on=today, method="cash")
+    loan = Loan.objects.get(pk=loan.pk)
+    assert settlement.amount == D("9059.18")
+    assert loan.status == Loan.Status.CLOSED and loan.outstanding == 0
+    assert loan.total_paid == D("12059.18")  # 3,000.00 + 9,059.18: 12,000.00 + 59.18 interest
+    assert paid(loan) == (D("59.18"), D("12000.00"))
+    credit = LoanTransaction.objects.get(loan=loan, kind=Kind.CREDIT)
+    assert credit.repayment_id == settlement.pk and credit.amount == D("943.96")
+    assert (credit.interest, credit.principal, credit.overpaid) == (
+        D("-943.96"),
+        D("943.96"),
+        D("0.00"),
+    )
+    # The credit leaves interest income: the institution keeps the 59.18 earned.
+    assert interest_income() == D("59.18")
+    assert replay_differences(loan) == []
+    call_command("check_money", stdout=StringIO())
+    entry = AuditLog.objects.filter(action=AuditLog.Action.LOAN_SETTLED).latest("id")
+    assert entry.details["interest_credited"] == "943.96"
+    loan_page = admin_client.get(f"/loans/{loan.pk}/").content.decode()
+    assert "interest paid ahead, credited at settlement" in loan_page
+
+    # Reversing the settlement takes the credit back with it.
+    repayment_reverse(repayment=settlement, user=admin_user, reason="Cheque bounced")
+    loan = Loan.objects.get(pk=loan.pk)
+    assert loan.status == Loan.Status.ACTIVE
+    assert paid(loan) == (D("1003.14"), D("1996.86"))
+    assert interest_income() == D("1003.14")
+    assert replay_differences(loan) == []
+    call_command("check_money", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_settling_a_principal_first_loan_has_nothing_to_credit(accountant: User) -> None:
+    loan = review_loan(PRINCIPAL_FIRST)
+    today = timezone.localdate()
+    repayment_record(loan=loan, user=accountant, amount=D("3000.00"), paid_on=today, method="cash")
+    settlement = loan_settle(loan=loan, user=accountant, on=today, method="cash")
+    assert settlement.amount == D("9059.18")  # what the in-order borrower pays now too
+    assert not LoanTransaction.objects.filter(loan=loan, kind=Kind.CREDIT).exists()
+    assert paid(loan) == (D("59.18"), D("12000.00"))
+    assert replay_differences(Loan.objects.get(pk=loan.pk)) == []
+
+
+@pytest.mark.django_db
+def test_the_settlement_page_shows_the_credit(accountant: User, admin_client: Any) -> None:
+    loan = review_loan(IN_ORDER)
+    today = timezone.localdate()
+    repayment_record(loan=loan, user=accountant, amount=D("3000.00"), paid_on=today, method="cash")
+    page = admin_client.get(f"/loans/{loan.pk}/payoff/", {"on": today.isoformat()})
+    html = page.content.decode()
+    assert "Less interest already paid on installments due after that date" in html
+    assert "USD 943.96" in html and "USD 9,059.18" in html
+    loan_page = admin_client.get(f"/loans/{loan.pk}/").content.decode()
+    assert "USD 1,003.14 interest" in loan_page and "credited back" in loan_page
+
+
+@pytest.mark.django_db
+def test_the_api_payoff_quote_gives_the_credit(accountant: User) -> None:
+    loan = review_loan(IN_ORDER)
+    today = timezone.localdate()
+    repayment_record(loan=loan, user=accountant, amount=D("3000.00"), paid_on=today, method="cash")
+    api = ApiClient(token_for(accountant))
+    body = api.get(f"/api/loans/{loan.pk}/payoff", {"on": today.isoformat()}).json()
+    assert body["amount"] == "9059.18"
+    assert body["interest_credited"] == "943.96"
+    assert (body["principal_not_due"], body["accrued_interest"]) == ("10003.14", "0.00")
+    assert body["on"] == today.isoformat()
+    too_early = api.get(f"/api/loans/{loan.pk}/payoff", {"on": "2000-01-01"})
+    assert too_early.status_code == 422
+    closed = review_loan(PRINCIPAL_FIRST)
+    loan_settle(loan=closed, user=accountant, on=today, method="cash")
+    assert api.get(f"/api/loans/{closed.pk}/payoff").status_code == 409
+
+
+@pytest.mark.django_db
+def test_reversing_a_payment_before_the_settlement_replays_the_credit(
+    accountant: User, admin_user: User
+) -> None:
+    loan = review_loan(IN_ORDER)
+    today = timezone.localdate()
+    first = repayment_record(
+        loan=loan,
+        user=accountant,
+        amount=D("1500.00"),
+        paid_on=today - timedelta(days=4),
+        method="cash",
+    )
+    repayment_record(loan=loan, user=accountant, amount=D("1500.00"), paid_on=today, method="cash")
+    loan_settle(loan=loan, user=accountant, on=today, method="cash")
+    assert interest_income() == D("59.18")
+    # The first payment bounces. Replayed, the second (1,500.00) pays installment 1 whole
+    # (360.00 interest) and 294.45 of installment 2's interest: the credit, worked out again
+    # from that state, is 360.00 - 59.18 + 294.45 = 595.27 (it was 943.96).
+    repayment_reverse(repayment=first, user=admin_user, reason="Bounced")
+    loan = Loan.objects.get(pk=loan.pk)
+    assert loan.status == Loan.Status.ACTIVE and loan.outstanding == D("1500.00")
+    credit = LoanTransaction.objects.get(loan=loan, kind=Kind.CREDIT)
+    assert (credit.amount, credit.interest) == (D("943.96"), D("-595.27"))
+    assert credit.split_changed_at is not None
+    assert interest_income() == D("59.18")
+    rows = list(Installment.objects.filter(loan=loan).order_by("number"))
+    assert [i.interest_paid for i in rows[:3]] == [D("59.18"), D("0.00"), D("0.00")]
+    assert replay_differences(loan) == []
+    call_command("check_money", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_an_accrual_basis_credit_takes_the_interest_back_from_the_receivable(
+    accountant: User,
+) -> None:
+    product = LoanProductFactory(
+        name="Prepay accrual", prepayment_order=IN_ORDER, accounting_basis="accrual"
+    )
+    loan = ActiveLoanFactory(
+        product=product,
+        principal=D("12000.00"),
+        annual_interest_rate=D("36"),
+        installments=12,
+        disbursed_days_ago=5,
+    )
+    today = timezone.localdate()
+    repayment_record(loan=loan, user=accountant, amount=D("3000.00"), paid_on=today, method="cash")
+    settlement = loan_settle(loan=loan, user=accountant, on=today, method="cash")
+    assert settlement.amount == D("9059.18")
+    assert interest_income() == D("59.18")  # the closing accrual: exactly the interest kept
+    assert replay_differences(Loan.objects.get(pk=loan.pk)) == []
+    call_command("check_money", stdout=StringIO())

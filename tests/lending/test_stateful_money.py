@@ -1,8 +1,10 @@
 """Hypothesis state machine over the money services: random loans with varied terms (some
 on products that charge late penalties), payments on any date since the disbursement
 (backdated ones replay the loan), explicitly backdated payments (before the loan's latest
-transaction), reversals of any earlier payment, early settlements and the daily close for
-past days (penalties charged, then taken back or added by the replays). After every step:
+transaction), reversals of any earlier payment, early settlements, the daily close for
+past days (penalties charged, then taken back or added by the replays) and holidays entered
+on unpaid due dates followed by a rescheduling of the loans (due dates moved, amounts kept).
+After every step:
 
 - every loan's stored state equals a fresh replay of its transactions
   (`replay_differences(loan) == []`);
@@ -11,6 +13,8 @@ past days (penalties charged, then taken back or added by the replays). After ev
   each component never exceeds it; total paid == non-reversed repayments == their current
   allocations; outstanding == total due - total paid, never negative; closed exactly when
   nothing is owed;
+- a settlement keeps no interest paid on the installments after its current period (the
+  interest paid ahead is credited);
 - on loans that pay ahead principal first (products pay ahead both ways, loans without one
   in order; an Admin may switch a product's order, its running loans keep theirs), no
   installment not yet due on the latest payment's date has interest paid unless all of
@@ -71,6 +75,7 @@ from lending.errors import StateConflict
 from lending.models import (
     Allocation,
     AuditLog,
+    Holiday,
     Installment,
     Loan,
     LoanProduct,
@@ -78,10 +83,12 @@ from lending.models import (
     Repayment,
 )
 from lending.replay import Kind
+from lending.services.calendar import fingerprint, holidays_add, loans_reschedule, reschedule_moves
 from lending.services.close_day import day_close
 from lending.services.loans import loan_write_off, loan_write_off_undo
 from lending.services.repayments import loan_settle, repayment_record, repayment_reverse
 from lending.services.transactions import plan_replay, replay_differences
+from lending.services.waivers import loan_waive, waivable_totals
 from tests.factories import (
     AccountantFactory,
     ActiveLoanFactory,
@@ -177,6 +184,9 @@ class MoneyMachine(RuleBasedStateMachine):
         EXERCISED["examples"] += 1
         EXERCISED["penalties charged"] += charges.count()
         EXERCISED["penalties taken back"] += charges.exclude(reversed_at=None).count()
+        EXERCISED["interest credited at a settlement"] += mine.filter(
+            kind=Kind.CREDIT, reversed_at=None
+        ).count()
         EXERCISED["splits rewritten by a replay"] += mine.exclude(split_changed_at=None).count()
         EXERCISED["payments reversed"] += mine.filter(
             kind=Kind.REPAYMENT, reversed_at__isnull=False
@@ -403,6 +413,76 @@ class MoneyMachine(RuleBasedStateMachine):
             if loan_id not in self.undecided:
                 assert self._figures(loan_id) == figures
 
+    @rule(
+        loan_id=loans,
+        shares=st.tuples(*[st.sampled_from([D("0.3"), D("1"), D("0.5"), ZERO])] * 3),
+        dry_run=st.booleans(),
+    )
+    def waive(self, loan_id: int, shares: tuple[Decimal, ...], dry_run: bool) -> None:
+        """An Admin waives part or all of what is left of the penalties, fees and interest
+        (today): a later backdated payment cannot pay it, a later replay or close never takes
+        the waived penalty back. A dry run, nothing to waive, or a loan not active writes
+        nothing."""
+        loan = self._loan(loan_id)
+        before = self._snapshot(loan_id)
+        left = waivable_totals(list(Installment.objects.filter(loan=loan)))
+        EXERCISED["waiver attempts"] += 1
+        amounts = {
+            c: (left[c] * share).quantize(CENT)
+            for c, share in zip(("penalties", "fees", "interest"), shares, strict=True)
+        }
+        self.clock = max([self.clock, *self.closed])  # the business day, as for a write-off
+        try:
+            with mock.patch("django.utils.timezone.localdate", return_value=self.clock):
+                loan_waive(
+                    loan=loan, user=self.approver, reason="Hypothesis", dry_run=dry_run, **amounts
+                )
+        except StateConflict:
+            assert loan.status != Loan.Status.ACTIVE
+            assert self._snapshot(loan_id) == before
+            EXERCISED["waivers refused: loan not active"] += 1
+            return
+        except ValidationError as exc:
+            assert sum(amounts.values(), ZERO) == 0, exc
+            EXERCISED["waivers refused: nothing to waive"] += 1
+            assert self._snapshot(loan_id) == before
+            return
+        if dry_run:
+            assert self._snapshot(loan_id) == before
+            return
+        EXERCISED["waivers"] += 1
+        EXERCISED["penalties waived"] += amounts["penalties"] > 0
+        self.touched.add(loan_id)
+
+    @rule(
+        target=repayments,
+        loan_id=loans,
+        share=st.sampled_from([D("0.1"), D("0.5"), D("1")]),
+        pick=st.integers(0, 10_000),
+    )
+    def waive_penalties_then_pay_before(self, loan_id: int, share: Decimal, pick: int) -> int:
+        """Every unpaid penalty is waived, then a payment is dated before the waiver: it pays
+        what is still owed, never the waived penalties, which stay charged (not taken back)."""
+        loan = self._loan(loan_id)
+        left = waivable_totals(list(Installment.objects.filter(loan=loan)))
+        if loan.status != Loan.Status.ACTIVE or left["penalties"] <= 0:
+            return 0
+        self.clock = max([self.clock, *self.closed])
+        with mock.patch("django.utils.timezone.localdate", return_value=self.clock):
+            loan_waive(
+                loan=loan, user=self.approver, reason="Hypothesis", penalties=left["penalties"]
+            )
+        EXERCISED["penalties waived, then a payment before"] += 1
+        self.touched.add(loan_id)
+        loan = self._loan(loan_id)
+        if loan.status != Loan.Status.ACTIVE:
+            return 0
+        charged = LoanTransaction.objects.filter(loan=loan, kind=Kind.CHARGE, reversed_at=None)
+        before = charged.count()
+        repayment = self._pay(loan, share, self._date(loan, pick), "cash")
+        assert charged.count() >= before  # no waived penalty is taken back
+        return repayment
+
     def _figures(self, loan_id: int) -> tuple[Any, ...]:
         """What the borrower owes and has paid, installment by installment."""
         return self._snapshot(loan_id)[:5] + self._snapshot(loan_id)[-1:]
@@ -432,11 +512,27 @@ class MoneyMachine(RuleBasedStateMachine):
     @rule(target=repayments, loan_id=loans, pick=st.integers(0, 10_000))
     def settle(self, loan_id: int, pick: int) -> int:
         loan = self._loan(loan_id)
+        return self._settle(loan, self._date(loan, pick))
+
+    @rule(
+        target=repayments,
+        loan_id=loans,
+        share=st.sampled_from([D("0.2"), D("0.5"), D("0.8")]),
+    )
+    def pay_ahead_and_settle(self, loan_id: int, share: Decimal) -> int:
+        """A borrower pays a good part of the loan on the business day, then settles it that
+        day: what an in-order loan's payment bought of future interest is credited."""
+        loan = self._loan(loan_id)
+        if loan.status != Loan.Status.ACTIVE:
+            return 0
+        self._pay(loan, share, self.clock, "cash")
+        return self._settle(self._loan(loan_id), self.clock)
+
+    def _settle(self, loan: Loan, on: date) -> int:
+        loan_id = loan.pk
         self.touched.add(loan_id)
         try:
-            repayment = loan_settle(
-                loan=loan, user=self.cashier, on=self._date(loan, pick), method="cash"
-            )
+            repayment = loan_settle(loan=loan, user=self.cashier, on=on, method="cash")
         except StateConflict:
             assert loan.status != Loan.Status.ACTIVE
             return 0
@@ -513,6 +609,46 @@ class MoneyMachine(RuleBasedStateMachine):
         self._close(min(repayment.paid_on + timedelta(days=gap), self.today))
         EXERCISED["reversals after a later close"] += 1
         self.reverse(repayment_id)
+
+    @rule(loan_id=loans, pick=st.integers(0, 10_000))
+    def holiday_then_reschedule(self, loan_id: int, pick: int) -> None:
+        """A holiday entered on an unpaid installment's due date, then the Admin reschedules
+        every loan with a due date on it (all the machine's loans move to the next working
+        day): no amount changes; a penalty whose day is no longer a penalty day is taken back.
+        Loans taken out afterwards are scheduled around the holiday from the start."""
+        loan = self._loan(loan_id)
+        unpaid = list(
+            Installment.objects.filter(loan=loan)
+            .exclude(status=Installment.Status.PAID)
+            .order_by("number")
+            .values_list("due_date", flat=True)
+        )
+        if loan.status != Loan.Status.ACTIVE or not unpaid:
+            return
+        day = unpaid[pick % len(unpaid)]
+        if Holiday.objects.filter(date=day).exists():
+            return
+        holidays_add(user=self.approver, first=day, name="Holiday")
+        amounts = {
+            row[0]: row[1:]
+            for row in Installment.objects.filter(loan_id__in=self.loan_ids).values_list(
+                "id", "principal", "interest", "fees"
+            )
+        }
+        moves = reschedule_moves()
+        assert moves, "an unpaid installment of an active loan is due on the new holiday"
+        result = loans_reschedule(user=self.approver, expected=fingerprint(moves))
+        assert result.installments == len(moves)
+        after = Installment.objects.filter(loan_id__in=self.loan_ids)
+        assert {r[0]: r[1:] for r in after.values_list("id", "principal", "interest", "fees")} == (
+            amounts
+        )
+        # (A written-off loan is not rescheduled: nothing more falls due on it.)
+        unmoved = after.filter(due_date=day, loan__status=Loan.Status.ACTIVE)
+        assert not unmoved.exclude(status=Installment.Status.PAID).exists()
+        EXERCISED["reschedules"] += 1
+        EXERCISED["penalties taken back by a reschedule"] += result.penalties_taken_back
+        self.touched.update(self.loan_ids)
 
     # --- invariants -----------------------------------------------------------------------
 
@@ -594,7 +730,14 @@ class MoneyMachine(RuleBasedStateMachine):
                 ).aggregate(s=Sum("penalties"))["s"]
                 or ZERO
             )
-            assert D(penalties).quantize(CENT) == sum((i.penalties for i in rows), ZERO)
+            # Installments keep penalties net of the Admin's waivers.
+            waived = (
+                LoanTransaction.objects.filter(
+                    loan=loan, kind=Kind.WAIVER, reversed_at=None
+                ).aggregate(s=Sum("penalties"))["s"]
+                or ZERO
+            )
+            assert D(penalties - waived).quantize(CENT) == sum((i.penalties for i in rows), ZERO)
             # Paid principal first, an installment not yet due on the latest payment's date
             # has interest paid only once every such installment's principal is paid.
             last_paid = live.aggregate(last=Max("paid_on"))["last"]
@@ -609,6 +752,11 @@ class MoneyMachine(RuleBasedStateMachine):
                 i.interest_paid for i in rows if i.due_date > last_paid
             ):
                 EXERCISED["interest paid ahead, in order"] += 1
+            # A settlement keeps no interest of the installments after its current period:
+            # what was paid on them ahead is credited (and whatever replays after it).
+            for settled_on in live.filter(is_settlement=True).values_list("paid_on", flat=True):
+                later = sorted((i for i in rows if i.due_date > settled_on), key=lambda i: i.number)
+                assert all(i.interest_paid == 0 for i in later[1:]), loan.number
 
 
 def _settings(examples: int, **extra: Any) -> settings:

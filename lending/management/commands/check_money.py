@@ -90,7 +90,7 @@ def _loan_checks(scope: str) -> list[tuple[str, str]]:
         WHERE reversed_at IS NULL GROUP BY loan_id"""
     alloc_sums = f"""
         SELECT x.loan_id,
-               SUM(CASE WHEN x.kind = 'repayment'
+               SUM(CASE WHEN x.kind IN ('repayment', 'interest_credit')
                         THEN a.principal + a.interest + a.fees + a.penalties ELSE 0 END) AS paid,
                SUM(CASE WHEN x.kind = 'waiver' THEN a.interest ELSE 0 END) AS waived
         FROM {t["alloc"]} a JOIN {t["txn"]} x ON x.id = a.transaction_id
@@ -209,11 +209,13 @@ def _loan_checks(scope: str) -> list[tuple[str, str]]:
                     WHERE a.superseded_at IS NULL
                     GROUP BY a.transaction_id
                 ) a ON a.transaction_id = x.id
-                WHERE x.kind IN ('repayment', 'charge', 'waiver', 'write_off') {scope}
+                WHERE x.kind IN ('repayment', 'charge', 'waiver', 'write_off',
+                                 'interest_credit') {scope}
                   AND (ROUND(COALESCE(a.total, 0) - (x.principal + x.interest + x.fees
                                                      + x.penalties), 2) <> 0
-                       OR ROUND(x.principal + x.interest + x.fees + x.penalties + x.overpaid
-                                - x.amount, 2) <> 0
+                       OR (x.kind <> 'interest_credit'
+                           AND ROUND(x.principal + x.interest + x.fees + x.penalties
+                                     + x.overpaid - x.amount, 2) <> 0)
                        OR COALESCE(a.foreign_rows, 0) > 0 OR x.amount <= 0)""",
         ),
         (
@@ -268,7 +270,8 @@ def _ledger_checks() -> list[tuple[str, str]]:
     interest_earned = f"""COALESCE((SELECT SUM(x.interest) FROM {t["txn"]} x
                            JOIN {t["loan"]} l ON l.id = x.loan_id
                            WHERE x.reversed_at IS NULL AND (
-                             (x.kind = 'repayment' AND l.accounting_basis = 'cash')
+                             (x.kind IN ('repayment', 'interest_credit')
+                              AND l.accounting_basis = 'cash')
                              OR (x.kind = 'accrual' AND l.accounting_basis = 'accrual'))), 0)"""
     # Interest receivable: accrued and not yet paid on accrual loans still on the books.
     receivable = f"""COALESCE((SELECT SUM(l.interest_accrued - COALESCE(p.paid, 0))
