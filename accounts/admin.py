@@ -13,7 +13,8 @@ from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from accounts.models import LoginFailure
+from accounts.models import LoginFailure, Office, UserOffice
+from accounts.offices import office_create
 from lending.audit import audit_record, changes, snapshot
 from lending.models import AuditLog
 
@@ -43,8 +44,25 @@ class ReadOnlyGroupAdmin(GroupAdmin):
         return False
 
 
+class UserOfficeInline(admin.StackedInline):
+    """The user's office: they reach its records and those of the offices under it. No office
+    (or the head office): every office."""
+
+    model = UserOffice
+    max_num = 1
+    extra = 1
+    verbose_name = "office"
+    verbose_name_plural = "office (none: the head office, every record)"
+
+
+def _office_name(user: User) -> str:
+    name = UserOffice.objects.filter(user=user).values_list("office__name", flat=True).first()
+    return name or "Head office"
+
+
 @admin.register(User)
 class AuditedUserAdmin(UserAdmin):
+    inlines = [UserOfficeInline]
     list_display = [
         "username", "first_name", "last_name", "roles", "is_active", "is_staff", "last_login",
     ]  # fmt: skip
@@ -95,6 +113,7 @@ class AuditedUserAdmin(UserAdmin):
         request._audit_groups = (  # type: ignore[attr-defined]
             sorted(obj.groups.values_list("name", flat=True)) if change else []
         )
+        request._audit_office = _office_name(obj) if change else "Head office"  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
         after = snapshot(obj, USER_FIELDS)
         if not change:
@@ -130,6 +149,16 @@ class AuditedUserAdmin(UserAdmin):
                 details={"before": before, "after": after},
                 request=request,
             )
+        office_before = getattr(request, "_audit_office", "Head office")
+        office_after = _office_name(form.instance)
+        if office_before != office_after:
+            audit_record(
+                action=AuditLog.Action.USER_OFFICE_CHANGED,
+                user=request.user,
+                obj=form.instance,
+                details={"before": office_before, "after": office_after},
+                request=request,
+            )
 
 
 @admin.register(LoginFailure)
@@ -147,3 +176,40 @@ class LoginFailureAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Office)
+class OfficeAdmin(admin.ModelAdmin):
+    """The office tree (DESIGN.md "Offices"). An office is created under a parent and stays
+    there (moving it would move its records' scoping); its name may change. Audited."""
+
+    list_display = ["tree_name", "parent", "path"]
+    search_fields = ["name"]
+    ordering = ["path"]
+
+    @admin.display(description="Office", ordering="path")
+    def tree_name(self, office: Office) -> str:
+        return office.indented_name
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["parent", "path"] if obj is not None else ["path"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # records refer to it
+
+    def save_model(self, request: HttpRequest, obj: Office, form: Any, change: bool) -> None:
+        if change:
+            before = Office.objects.get(pk=obj.pk).name
+            obj.save(update_fields=["name"])
+            details: dict[str, Any] = {"changes": {"name": [before, obj.name]}}
+        else:
+            created = office_create(name=obj.name, parent=obj.parent)
+            obj.pk, obj.path = created.pk, created.path
+            details = {"after": {"name": obj.name, "parent": str(obj.parent or "")}}
+        audit_record(
+            action=AuditLog.Action.OFFICE_SAVED,
+            user=request.user,
+            obj=obj,
+            details=details,
+            request=request,
+        )

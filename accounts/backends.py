@@ -37,10 +37,14 @@ ACCESS_SECONDS = 60
 class Access:
     permissions: frozenset[str]
     roles: tuple[str, ...]
+    # The user's office and its path ("0001/0003/"); None and "" reach every office (no
+    # office of their own, the head office, or a superuser). See accounts.offices.
+    office_id: int | None = None
+    office_path: str = ""
 
 
 def _key(user_id: int) -> str:
-    return f"access:{user_id}"
+    return f"access2:{user_id}"  # "2": an Access with the office (older entries lack it)
 
 
 def forget_access(user_ids: Iterable[int] | None = None) -> None:
@@ -81,19 +85,33 @@ def user_access(user: User | AnonymousUser) -> Access:
 
 def _read_access(user: User) -> Access:
     """Two queries: the user's own permissions, then their groups with the groups'
-    permissions (a superuser has every permission, as in ModelBackend)."""
+    permissions and their office (a superuser has every permission, as in ModelBackend,
+    and reaches every office)."""
+    from accounts.head_office import HEAD_OFFICE_ID
+
     backend = ModelBackend()
-    memberships = user.groups.values_list(
-        "name", "permissions__content_type__app_label", "permissions__codename"
+    memberships = list(
+        User.objects.filter(pk=user.pk).values_list(
+            "groups__name",
+            "groups__permissions__content_type__app_label",
+            "groups__permissions__codename",
+            "office_link__office_id",
+            "office_link__office__path",
+        )
     )
-    roles = sorted({name for name, _, _ in memberships})
+    roles = sorted({name for name, _, _, _, _ in memberships if name})
     if user.is_superuser:
         group_permissions = backend.get_group_permissions(user)
     else:
-        group_permissions = {f"{app}.{code}" for _, app, code in memberships if code}
+        group_permissions = {f"{app}.{code}" for _, app, code, _, _ in memberships if code}
+    office_id, office_path = (memberships[0][3], memberships[0][4]) if memberships else (None, "")
+    if user.is_superuser or office_id in (None, HEAD_OFFICE_ID):
+        office_id, office_path = None, ""
     return Access(
         permissions=frozenset({*backend.get_user_permissions(user), *group_permissions}),
         roles=tuple(roles),
+        office_id=office_id,
+        office_path=office_path or "",
     )
 
 
@@ -170,7 +188,15 @@ def _on_role_change(sender: Any, **kwargs: Any) -> None:
     forget_access()
 
 
+def _on_user_office_change(sender: Any, instance: Any, **kwargs: Any) -> None:
+    forget_access([instance.user_id])
+
+
 def connect() -> None:
+    from accounts.models import UserOffice
+
+    post_save.connect(_on_user_office_change, sender=UserOffice, dispatch_uid="access_office")
+    post_delete.connect(_on_user_office_change, sender=UserOffice, dispatch_uid="access_office_d")
     for through in (User.groups.through, User.user_permissions.through):
         m2m_changed.connect(_on_user_m2m, sender=through, dispatch_uid=f"access_{through}")
     m2m_changed.connect(_on_role_m2m, sender=Group.permissions.through, dispatch_uid="access_role")

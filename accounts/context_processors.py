@@ -11,6 +11,7 @@ from django.utils.functional import SimpleLazyObject
 
 from accounts.backends import user_access
 from accounts.middleware import restored_form
+from accounts.offices import scope_key
 
 
 def institution(request: HttpRequest) -> dict[str, Any]:
@@ -19,6 +20,9 @@ def institution(request: HttpRequest) -> dict[str, Any]:
         "CURRENCY": settings.KARO_CURRENCY,
         # The signed-in user's role names for the header, from the cached access.
         "ROLES": SimpleLazyObject(lambda: user_access(request.user).roles),
+        # Whose records the page shows ("all", or the office's path): part of every cached
+        # section's key, so no office sees another's cached list (accounts.offices).
+        "OFFICE_SCOPE": SimpleLazyObject(lambda: scope_key(request.user)),
         "NAV": SimpleLazyObject(lambda: main_navigation(request)),
         # A form posted after the session ended, to put back on its page (once).
         "RESTORED_FORM": restored_form(request),

@@ -69,3 +69,53 @@ class RefreshToken(models.Model):
 
     def __str__(self) -> str:
         return f"refresh {self.jti} (family {self.family})"
+
+
+class Office(models.Model):
+    """A node of the office tree (head office → regions → branches). `path` is the chain of
+    ids from the root, four digits each ("0001/0003/"), so an office's subtree is one
+    `path__startswith` filter and no query walks the tree. The head office is id 1; every
+    record (borrower, loan, transaction, journal entry) belongs to an office, the head office
+    unless said otherwise. An office does not move to another parent once created: its
+    records' scoping would change under their users' feet."""
+
+    name = models.CharField(max_length=100, unique=True)
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+    )
+    path = models.CharField(max_length=255, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/") - 1
+
+    @property
+    def indented_name(self) -> str:
+        """The name indented by its depth, for a select's options."""
+        return "\u2003" * max(self.depth, 0) + self.name
+
+
+def office_path_for(pk: int, parent_path: str = "") -> str:
+    return f"{parent_path}{pk:04d}/"
+
+
+class UserOffice(models.Model):
+    """The office a staff member belongs to: they reach its records and those of the offices
+    under it. A user with no row (or in the head office), and every superuser, reaches all."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="office_link"
+    )
+    office = models.ForeignKey(Office, on_delete=models.PROTECT, related_name="members")
+
+    class Meta:
+        verbose_name = "user's office"
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} in {self.office}"

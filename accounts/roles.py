@@ -50,6 +50,14 @@ _ADMIN = sorted(
     | {
         "lending.write_off_loan",
         "lending.reassign_officer",
+        "lending.transfer_borrower",
+        "accounts.view_office",
+        "accounts.add_office",
+        "accounts.change_office",
+        "accounts.view_useroffice",
+        "accounts.add_useroffice",
+        "accounts.change_useroffice",
+        "accounts.delete_useroffice",
         "lending.waive_loan",
         "lending.undo_loan_decision",
         "lending.manage_calendar",  # working days and holidays, rescheduling

@@ -101,12 +101,12 @@ class SheetPostOut(Schema):
 )
 def get_collection_sheet(request: HttpRequest, query: Query[SheetQuery]) -> dict[str, Any]:
     """Every active loan with something unpaid due on or before `date`, with the amount due."""
-    user_with(request, "lending.view_loan")
+    user = user_with(request, "lending.view_loan")
     officer = referenced(User.objects.all(), query.officer_id, "officer_id", "officer")
     filters = SheetFilters(
         on=query.date or timezone.localdate(), officer_id=officer.pk if officer else None
     )
-    rows = sheet_rows(filters)
+    rows = sheet_rows(filters, user=user)
     truncated = len(rows) > MAX_SHEET_ROWS
     rows = rows[:MAX_SHEET_ROWS]
     return {

@@ -11,6 +11,8 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from accounts.forms import OfficeChoiceField
+from accounts.offices import only_one_office, visible_offices
 from collecting.imports import FIELD_LABELS
 from collecting.selectors import SheetFilters, sheet_officers
 from collecting.services import SheetLine
@@ -33,13 +35,26 @@ class SheetFilterForm(InputRulesMixin, forms.Form):
     )
     on = DayFirstDateField(label="Due on or before", validators=[check_value_date])
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["officer"].queryset = sheet_officers()  # type: ignore[attr-defined]
+        self.fields["officer"].queryset = sheet_officers(user)  # type: ignore[attr-defined]
+        if user is not None and not only_one_office(user):
+            self.fields["office"] = OfficeChoiceField(
+                queryset=visible_offices(user),
+                required=False,
+                empty_label="All my offices",
+                error_messages={"invalid_choice": "Choose one of your offices."},
+            )
+            self.order_fields(["office", "officer", "on"])
 
     def filters(self) -> SheetFilters:
         officer = self.cleaned_data.get("officer")
-        return SheetFilters(on=self.cleaned_data["on"], officer_id=officer.pk if officer else None)
+        office = self.cleaned_data.get("office")
+        return SheetFilters(
+            on=self.cleaned_data["on"],
+            officer_id=officer.pk if officer else None,
+            office_id=office.pk if office else None,
+        )
 
 
 def default_filters() -> SheetFilters:

@@ -37,6 +37,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import can_record_repayment, require
+from accounts.offices import scope
 from collecting.models import ImportSource, PaymentImport, PaymentImportRow
 from collecting.payment_file import (
     CellProblem,
@@ -148,24 +149,30 @@ class _Matcher:
     active_by_phone: dict[str, list[Loan]]
 
     @classmethod
-    def for_rows(cls, rows: list[dict[str, str]], region: str | None) -> _Matcher:
+    def for_rows(cls, rows: list[dict[str, str]], region: str | None, user: Any = None) -> _Matcher:
+        """Rows match the loans of the offices of whoever checks the file (DESIGN.md
+        "Offices"): another office's loan number is "No loan ..." as anywhere else."""
+        loans = Loan.objects.all() if user is None else scope(Loan.objects.all(), user)
+        borrowers_seen = (
+            Borrower.objects.all() if user is None else scope(Borrower.objects.all(), user)
+        )
         numbers = {r["loan_number"].strip().upper() for r in rows if r.get("loan_number")}
         for r in rows:
             numbers.update(m.upper() for m in LOAN_NUMBER.findall(r.get("reference", "")))
         by_number = {
             loan.number.upper(): loan
-            for loan in Loan.objects.filter(number__in=numbers).only(*_LOAN_FIELDS)
+            for loan in loans.filter(number__in=numbers).only(*_LOAN_FIELDS)
         }
         tails = {phone_tail(r["phone"]) for r in rows if r.get("phone")} - {""}
         active_by_phone: dict[str, list[Loan]] = defaultdict(list)
         if tails:
             borrowers: dict[int, str] = {}
-            for pk, phone in Borrower.objects.exclude(phone="").values_list("id", "phone"):
+            for pk, phone in borrowers_seen.exclude(phone="").values_list("id", "phone"):
                 if phone_tail(phone) in tails:
                     normalised = normalise_phone(phone, region)
                     if normalised:
                         borrowers[pk] = normalised
-            for loan in Loan.objects.filter(
+            for loan in loans.filter(
                 borrower_id__in=list(borrowers), status=Loan.Status.ACTIVE
             ).only(*_LOAN_FIELDS):
                 active_by_phone[borrowers[loan.borrower_id]].append(loan)
@@ -244,7 +251,7 @@ def payment_import_check(
             )
         rows = list(payment_import.rows.order_by("number"))
         values = [_cells(row, columns) for row in rows]
-        matcher = _Matcher.for_rows(values, region)
+        matcher = _Matcher.for_rows(values, region, user)
         seen: dict[tuple[Any, ...], int] = {}
         owed: dict[int, Decimal] = {}
         context = _Posted.for_import(payment_import)

@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, DecimalField, F, Min, Q, QuerySet, Sum
+from django.db.models import Count, DecimalField, F, Min, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from accounts.models import Office
+from accounts.offices import scope
 from collecting.models import DayCloseRun
 from lending.models import DayClose, Installment, Loan
 
@@ -26,12 +29,13 @@ MAX_SHEET_ROWS = 3000
 
 @dataclass(frozen=True)
 class SheetFilters:
-    """Which loans a sheet lists. Offices do not exist yet: when they do, an `office_id` joins
-    here and `sheet_rows` filters on the loan's office (and its sub-offices) beside the officer,
-    and the user's own office scope is applied the same way as on every other list."""
+    """Which loans a sheet lists: those of one office and the offices under it (all of the
+    user's when None; `sheet_rows` applies the user's own office scope as every list does),
+    of one officer (all when None), with something due on or before the date."""
 
     on: date
     officer_id: int | None = None
+    office_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,24 @@ def _full_name(first: str, last: str, username: str) -> str:
     return f"{first} {last}".strip() or username
 
 
-def sheet_rows(filters: SheetFilters, *, limit: int = MAX_SHEET_ROWS + 1) -> list[SheetRow]:
-    """Every active loan with something unpaid due on or before `filters.on` (one query),
-    by borrower name. The loan's officer is the one who submitted it (DESIGN.md's default
-    until loans carry an assigned officer)."""
+def sheet_rows(
+    filters: SheetFilters, *, user: Any = None, limit: int = MAX_SHEET_ROWS + 1
+) -> list[SheetRow]:
+    """Every active loan (of the user's offices) with something unpaid due on or before
+    `filters.on` (one query), by borrower name. The loan's officer is the one who submitted
+    it (DESIGN.md's default until loans carry an assigned officer)."""
     unpaid = Installment.objects.filter(
         loan__status=Loan.Status.ACTIVE, due_date__lte=filters.on
     ).exclude(status=Installment.Status.PAID)
+    if user is not None:
+        unpaid = scope(unpaid, user, "loan__office")
+    if filters.office_id is not None:
+        subtree = Office.objects.filter(
+            path__startswith=Subquery(
+                Office.objects.filter(pk=filters.office_id).values("path")[:1]
+            )
+        ).values("pk")
+        unpaid = unpaid.filter(loan__office__in=subtree)
     if filters.officer_id is not None:
         unpaid = unpaid.filter(loan__submitted_by_id=filters.officer_id)
     grouped = (
@@ -125,13 +140,14 @@ def sheet_rows(filters: SheetFilters, *, limit: int = MAX_SHEET_ROWS + 1) -> lis
     return rows
 
 
-def sheet_officers() -> QuerySet[User]:
-    """The officers a sheet can be drawn for: whoever has active loans (one query)."""
+def sheet_officers(user: Any = None) -> QuerySet[User]:
+    """The officers a sheet can be drawn for: whoever has active loans (of the user's
+    offices; one query)."""
+    officers = User.objects.filter(submitted_loans__status=Loan.Status.ACTIVE)
+    if user is not None:
+        officers = scope(officers, user, "submitted_loans__office")
     return (
-        User.objects.filter(submitted_loans__status=Loan.Status.ACTIVE)
-        .distinct()
-        .order_by("username")
-        .only("id", "username", "first_name", "last_name")
+        officers.distinct().order_by("username").only("id", "username", "first_name", "last_name")
     )
 
 

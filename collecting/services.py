@@ -33,6 +33,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import can_record_repayment, require
+from accounts.offices import scope
 from lending.audit import audit_record
 from lending.errors import StateConflict
 from lending.models import AuditLog, Loan, Receipt, Repayment
@@ -148,7 +149,8 @@ def collection_sheet_post(
     if on > timezone.localdate():
         raise ValidationError({"date": "A sheet dated in the future cannot be posted yet."})
     _check_lines(lines)
-    loans = Loan.objects.in_bulk([line.loan_id for line in lines])
+    # Another office's loan is "no loan with id N", as everywhere (DESIGN.md "Offices").
+    loans = scope(Loan.objects.all(), user).in_bulk([line.loan_id for line in lines])
     keys = {
         line.loan_id: (
             day_row_key(on=on, loan_id=line.loan_id)

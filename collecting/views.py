@@ -29,8 +29,8 @@ from lending.views.receipts import static_only_fetcher
 def _filters(request: HttpRequest) -> tuple[SheetFilterForm, SheetFilters | None]:
     if not request.GET:
         filters = default_filters()
-        return SheetFilterForm(initial={"on": filters.on}), filters
-    form = SheetFilterForm(request.GET)
+        return SheetFilterForm(initial={"on": filters.on}, user=request.user), filters
+    form = SheetFilterForm(request.GET, user=request.user)
     return form, form.filters() if form.is_valid() else None
 
 
@@ -44,13 +44,14 @@ class ShownRow:
 
 
 def _sheet_context(
+    request: HttpRequest,
     filters: SheetFilters | None,
     submitted: dict[int, str] | None = None,
     row_errors: dict[int, str] | None = None,
     *,
     postable: bool = False,
 ) -> dict[str, Any]:
-    rows: list[SheetRow] = sheet_rows(filters) if filters is not None else []
+    rows: list[SheetRow] = sheet_rows(filters, user=request.user) if filters is not None else []
     too_many = len(rows) > MAX_SHEET_ROWS
     rows = rows[:MAX_SHEET_ROWS]
     submitted, row_errors = submitted or {}, row_errors or {}
@@ -85,7 +86,7 @@ def collection_sheet(request: HttpRequest) -> HttpResponse:
     form, filters = _filters(request)
     can_post = can_record_repayment(request.user)
     future = bool(filters and filters.on > timezone.localdate())
-    context = _sheet_context(filters, postable=can_post and not future)
+    context = _sheet_context(request, filters, postable=can_post and not future)
     post_form = None
     if can_post and filters is not None:
         post_form = SheetPostForm(
@@ -129,9 +130,11 @@ def collection_sheet_submit(request: HttpRequest) -> HttpResponse:
             officer_id=form.cleaned_data.get("officer"),
         )
         future = filters.on > timezone.localdate()
-        context = _sheet_context(filters, form.amounts, form.row_errors, postable=not future) | {
+        context = _sheet_context(
+            request, filters, form.amounts, form.row_errors, postable=not future
+        ) | {
             "filter_form": SheetFilterForm(
-                initial={"on": filters.on, "officer": filters.officer_id}
+                initial={"on": filters.on, "officer": filters.officer_id}, user=request.user
             ),
             "post_form": form,
             "can_post": True,
@@ -160,7 +163,7 @@ def collection_sheet_pdf(request: HttpRequest) -> HttpResponse:
             content_type="text/plain; charset=utf-8",
         )
     officer = form.cleaned_data.get("officer") if form.is_bound else None
-    context = _sheet_context(filters) | {
+    context = _sheet_context(request, filters) | {
         "officer": officer,
         "printed_at": timezone.localtime(),
         "printed_by": request.user,

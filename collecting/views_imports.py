@@ -9,11 +9,13 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import permission_required
+from accounts.offices import scope
 from collecting.forms import ImportMappingForm, ImportUploadForm
 from collecting.imports import (
     MAX_BYTES,
@@ -64,8 +66,10 @@ def payment_import_list(request: HttpRequest) -> HttpResponse:
                 _add_errors(form, error)
             else:
                 return redirect("payment_import_detail", pk=payment_import.pk)
-    imports = PaymentImport.objects.select_related("source", "uploaded_by").order_by(
-        "-uploaded_at", "-id"
+    imports = (
+        visible_imports(request)
+        .select_related("source", "uploaded_by")
+        .order_by("-uploaded_at", "-id")
     )
     page = Paginator(imports, 25).get_page(request.GET.get("page"))
     return render(
@@ -73,6 +77,12 @@ def payment_import_list(request: HttpRequest) -> HttpResponse:
         "collecting/imports.html",
         {"form": form, "page_obj": page, "max_mb": MAX_BYTES // 1024 // 1024},
     )
+
+
+def visible_imports(request: HttpRequest) -> QuerySet[PaymentImport]:
+    """The imports uploaded in the user's offices (an import is its uploader's office's:
+    DESIGN.md "Offices"); another office's is a 404."""
+    return scope(PaymentImport.objects.all(), request.user, "uploaded_by__office_link__office")
 
 
 def _detail_context(
@@ -106,7 +116,7 @@ def payment_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The mapping and the dry run (POST runs it), the rows with their verdicts, and the
     commit's progress."""
     payment_import = get_object_or_404(
-        PaymentImport.objects.select_related("source", "uploaded_by"), pk=pk
+        visible_imports(request).select_related("source", "uploaded_by"), pk=pk
     )
     initial = suggested_mapping(payment_import)
     form = ImportMappingForm(
@@ -137,7 +147,7 @@ def payment_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("lending.add_repayment")
 def payment_import_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress bar (polled by htmx while the rows are posted; a plain link otherwise)."""
-    payment_import = get_object_or_404(PaymentImport, pk=pk)
+    payment_import = get_object_or_404(visible_imports(request), pk=pk)
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("payment_import_detail", pk=pk)
     return render(request, "collecting/import_detail.html#progress", {"imp": payment_import})
@@ -146,7 +156,7 @@ def payment_import_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required("lending.add_repayment")
 def payment_import_commit_view(request: HttpRequest, pk: int) -> HttpResponse:
-    payment_import = get_object_or_404(PaymentImport, pk=pk)
+    payment_import = get_object_or_404(visible_imports(request), pk=pk)
     try:
         payment_import_commit(
             payment_import=payment_import,
@@ -167,7 +177,7 @@ class _Echo:
 @permission_required("lending.add_repayment")
 def payment_import_report(request: HttpRequest, pk: int) -> HttpResponse:
     """Every row with its verdict, loan and receipt, as CSV (audited, like every export)."""
-    payment_import = get_object_or_404(PaymentImport.objects.select_related("source"), pk=pk)
+    payment_import = get_object_or_404(visible_imports(request).select_related("source"), pk=pk)
     writer = csv.writer(_Echo())
     lines = [
         writer.writerow(

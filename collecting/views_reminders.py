@@ -17,6 +17,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.access import permission_required
+from accounts.offices import scope
 from collecting.models import Reminder
 from collecting.reminders import email_backend_name
 
@@ -37,7 +38,11 @@ class OutboxFilterForm(forms.Form):
 def reminder_outbox(request: HttpRequest) -> HttpResponse:
     """The reminders made, filtered by status and channel, 50 a page (two queries)."""
     form = OutboxFilterForm(request.GET or None)
-    reminders = Reminder.objects.select_related("loan", "borrower").order_by("-created_at", "-id")
+    reminders = (
+        scope(Reminder.objects.all(), request.user, "loan__office")
+        .select_related("loan", "borrower")
+        .order_by("-created_at", "-id")
+    )
     if form.is_bound and not form.is_valid():
         reminders = reminders.none()
     elif form.is_bound:

@@ -15,6 +15,9 @@ from typing import Any, cast
 from django import forms
 from django.utils import timezone
 
+from accounts.forms import OfficeChoiceField
+from accounts.models import Office
+from accounts.offices import only_one_office, visible_offices
 from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
 from ledger.models import Account
 
@@ -30,10 +33,24 @@ class _OneDateForm(InputRulesMixin, forms.Form):
 
     field_name = "as_of"
 
-    def __init__(self, data: Any = None) -> None:
-        if data is not None and not data.get(self.field_name):
+    def __init__(self, data: Any = None, *, user: Any = None) -> None:
+        if data is not None and not data.get(self.field_name) and not data.get("office"):
             data = None  # no filter given: today
         super().__init__(data, initial={self.field_name: timezone.localdate()})
+        self.fields[self.field_name].required = False  # none given: today
+        if user is not None and not only_one_office(user):  # one office's books, or all
+            self.fields["office"] = OfficeChoiceField(
+                queryset=visible_offices(user),
+                required=False,
+                empty_label="All my offices",
+                error_messages={"invalid_choice": "Choose one of your offices."},
+            )
+
+    def office(self) -> Office | None:
+        """The office chosen (call after is_valid), or None: all of the user's."""
+        if not self.is_bound or "office" not in self.fields:
+            return None
+        return self.cleaned_data.get("office")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -44,7 +61,7 @@ class _OneDateForm(InputRulesMixin, forms.Form):
 
     def day(self) -> date:
         """The chosen date (call after is_valid), or today when nothing was given."""
-        if self.is_bound:
+        if self.is_bound and self.cleaned_data.get(self.field_name):
             return self.cleaned_data[self.field_name]
         return self.initial[self.field_name]
 

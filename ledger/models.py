@@ -25,6 +25,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.head_office import HEAD_OFFICE_ID
+
 ZERO = Decimal("0.00")
 
 
@@ -113,6 +115,16 @@ class JournalEntry(AppendOnly):
     # never the other way round).
     transaction_id = models.BigIntegerField(null=True, blank=True)
     loan_id = models.BigIntegerField(null=True, blank=True)
+    # The office whose books the entry is in (DESIGN.md "Offices"): its loan transaction's,
+    # the head office's for a manual entry unless said otherwise. Its lines are the office's
+    # (through the entry): the trial balance filters by it.
+    office = models.ForeignKey(
+        "accounts.Office",
+        on_delete=models.PROTECT,
+        default=HEAD_OFFICE_ID,
+        db_default=HEAD_OFFICE_ID,
+        related_name="+",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

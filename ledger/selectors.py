@@ -6,10 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Prefetch, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
+from accounts.models import Office
+from accounts.offices import reaches_everything, scope
 from ledger.models import Account, AccountDayTotal, BooksClosing, JournalEntry, JournalLine
 
 ZERO = Decimal("0.00")
@@ -56,14 +59,46 @@ def _sums(qs: QuerySet, by: str = "account_id") -> dict[int, tuple[Decimal, Deci
     }
 
 
-def balances(as_of: date, *, before: bool = False) -> dict[int, tuple[Decimal, Decimal]]:
+@dataclass(frozen=True)
+class Books:
+    """Whose books: the user's office subtree (None: every office), narrowed to one office
+    and the offices under it when `office` is given (DESIGN.md "Offices")."""
+
+    user: Any = None
+    office: Office | None = None
+
+    @property
+    def everything(self) -> bool:
+        return self.office is None and (self.user is None or reaches_everything(self.user))
+
+    def lines(self, lines: QuerySet[JournalLine]) -> QuerySet[JournalLine]:
+        return self.entries_of(lines, "entry__office")
+
+    def entries_of(self, qs: QuerySet[Any], field: str = "office") -> QuerySet[Any]:
+        if self.user is not None:
+            qs = scope(qs, self.user, field)
+        if self.office is not None:
+            subtree = Office.objects.filter(path__startswith=self.office.path).values("pk")
+            qs = qs.filter(**{f"{field}__in": subtree})
+        return qs
+
+
+ALL_BOOKS = Books()
+
+
+def balances(
+    as_of: date, *, before: bool = False, books: Books = ALL_BOOKS
+) -> dict[int, tuple[Decimal, Decimal]]:
     """Debits and credits per account id of everything dated on or before `as_of` (strictly
     before it with `before=True`). Closed days are read from their day totals, the rest from
-    the lines (three queries)."""
-    through = BooksClosing.objects.order_by("-through").values_list("through", flat=True).first()
+    the lines (three queries). One office's books are read from their lines (the day totals
+    are the institution's)."""
     lookup = "lt" if before else "lte"
-    totals: dict[int, tuple[Decimal, Decimal]] = {}
     lines = JournalLine.objects.filter(**{f"value_date__{lookup}": as_of})
+    if not books.everything:
+        return _sums(books.lines(lines))
+    through = BooksClosing.objects.order_by("-through").values_list("through", flat=True).first()
+    totals: dict[int, tuple[Decimal, Decimal]] = {}
     if through is not None:
         closed = AccountDayTotal.objects.filter(**{f"value_date__{lookup}": as_of}).filter(
             value_date__lte=through
@@ -76,9 +111,10 @@ def balances(as_of: date, *, before: bool = False) -> dict[int, tuple[Decimal, D
     return totals
 
 
-def trial_balance(as_of: date) -> TrialBalance:
-    """Every account that has entries, with its debit or credit balance as of the date."""
-    sums = balances(as_of)
+def trial_balance(as_of: date, *, books: Books = ALL_BOOKS) -> TrialBalance:
+    """Every account that has entries, with its debit or credit balance as of the date (of
+    the books given: an office's, or every office's)."""
+    sums = balances(as_of, books=books)
     accounts = Account.objects.in_bulk(list(sums))
     result = TrialBalance(as_of=as_of, rows=[])
     for account_id, (d, c) in sorted(sums.items(), key=lambda kv: accounts[kv[0]].code):
@@ -111,15 +147,19 @@ class AccountLedger:
 MAX_LEDGER_LINES = 5000
 
 
-def account_ledger(account: Account, date_from: date, date_to: date) -> AccountLedger:
+def account_ledger(
+    account: Account, date_from: date, date_to: date, *, books: Books = ALL_BOOKS
+) -> AccountLedger:
     """The account's opening balance, its lines in the range with a running balance, and
     the closing balance. A range with more lines than a page can hold says so (`truncated`);
     the CSV has them all."""
-    d, c = balances(date_from, before=True).get(account.pk, (ZERO, ZERO))
+    d, c = balances(date_from, before=True, books=books).get(account.pk, (ZERO, ZERO))
     result = AccountLedger(account, date_from, date_to, opening=d - c)
     lines = (
-        JournalLine.objects.filter(
-            account=account, value_date__gte=date_from, value_date__lte=date_to
+        books.lines(
+            JournalLine.objects.filter(
+                account=account, value_date__gte=date_from, value_date__lte=date_to
+            )
         )
         .select_related("entry")
         .order_by("value_date", "entry_id", "id")
@@ -143,9 +183,10 @@ def entries(
     date_to: date | None = None,
     account: Account | None = None,
     loan_id: int | None = None,
+    books: Books = ALL_BOOKS,
 ) -> QuerySet[JournalEntry]:
     """Journal entries with their lines and accounts (two queries when iterated)."""
-    qs = JournalEntry.objects.all()
+    qs = books.entries_of(JournalEntry.objects.all())
     if date_from is not None:
         qs = qs.filter(value_date__gte=date_from)
     if date_to is not None:

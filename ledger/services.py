@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max, Sum
 
+from accounts.head_office import HEAD_OFFICE_ID
 from ledger.models import Account, AccountDayTotal, BooksClosing, JournalEntry, JournalLine
 
 ZERO = Decimal("0.00")
@@ -82,6 +83,7 @@ def journal_post(
     source: str,
     transaction_id: int | None = None,
     loan_id: int | None = None,
+    office_id: int = HEAD_OFFICE_ID,
     user: User | None = None,
     check_books: bool = True,
     check_accounts: bool = True,
@@ -112,6 +114,7 @@ def journal_post(
             source=source,
             transaction_id=transaction_id,
             loan_id=loan_id,
+            office_id=office_id,
             created_by=user,
         )
         JournalLine.objects.bulk_create(
@@ -139,6 +142,7 @@ class EntrySpec:
     source: str
     transaction_id: int | None = None
     loan_id: int | None = None
+    office_id: int = HEAD_OFFICE_ID  # the loan transaction's office (DESIGN.md "Offices")
 
 
 def journal_post_many(specs: Iterable[EntrySpec], *, user: User | None = None) -> int:
@@ -160,6 +164,7 @@ def journal_post_many(specs: Iterable[EntrySpec], *, user: User | None = None) -
                 source=spec.source,
                 transaction_id=spec.transaction_id,
                 loan_id=spec.loan_id,
+                office_id=spec.office_id,
                 created_by=user,
             )
         )

@@ -29,6 +29,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import permission_required
+from accounts.models import Office
 from ledger import selectors
 from ledger.forms import (
     AsOfForm,
@@ -65,6 +66,11 @@ def _csv_query(request: HttpRequest) -> str:
     return query.urlencode()
 
 
+def _books(request: HttpRequest, office: Office | None = None) -> selectors.Books:
+    """The books of the user's offices (DESIGN.md "Offices"), or of one of them."""
+    return selectors.Books(user=request.user, office=office)
+
+
 def _account_facts(account: Account) -> str:
     facts = [f"{account.get_type_display()} account"]
     if account.parent is not None:
@@ -80,11 +86,11 @@ def _account_facts(account: Account) -> str:
 @require_GET
 @permission_required(VIEW)
 def trial_balance(request: HttpRequest) -> HttpResponse:
-    form = AsOfForm(request.GET)
+    form = AsOfForm(request.GET, user=request.user)
     report, rows = None, []
     if not form.is_bound or form.is_valid():
         as_of = form.day()
-        report = selectors.trial_balance(as_of)
+        report = selectors.trial_balance(as_of, books=_books(request, form.office()))
         # Accounts whose debits and credits cancel out have no balance to show.
         rows = [r for r in report.rows if r.net]
         if _wants_csv(request):
@@ -107,7 +113,7 @@ def trial_balance(request: HttpRequest) -> HttpResponse:
                 filename=f"trial-balance-{as_of}.csv",
                 header=["Account", "Name", "Type", "Debit", "Credit"],
                 rows=cells,
-                params={"as_of": as_of},
+                params={"as_of": as_of, "office": str(form.office() or "")},
             )
     return render(
         request,
@@ -126,15 +132,19 @@ def trial_balance(request: HttpRequest) -> HttpResponse:
 # --- An account's ledger ------------------------------------------------------------------------
 
 
-def _ledger_csv_rows(ledger: selectors.AccountLedger) -> Iterator[list[Any]]:
+def _ledger_csv_rows(
+    ledger: selectors.AccountLedger, books: selectors.Books
+) -> Iterator[list[Any]]:
     """Opening balance, every line of the range (the page stops at MAX_LEDGER_LINES, the CSV
     does not) with its running balance, then the totals and the closing balance."""
     yield [ledger.date_from, "", "Opening balance", "", "", "", to_cents(ledger.opening)]
     lines = (
-        JournalLine.objects.filter(
-            account=ledger.account,
-            value_date__gte=ledger.date_from,
-            value_date__lte=ledger.date_to,
+        books.lines(
+            JournalLine.objects.filter(
+                account=ledger.account,
+                value_date__gte=ledger.date_from,
+                value_date__lte=ledger.date_to,
+            )
         )
         .select_related("entry")
         .order_by("value_date", "entry_id", "id")
@@ -172,14 +182,15 @@ def account_ledger(request: HttpRequest, code: str) -> HttpResponse:
     if not form.is_bound or form.is_valid():
         start, end = form.range()
         assert start is not None and end is not None
-        ledger = selectors.account_ledger(account, start, end)
+        books = _books(request)
+        ledger = selectors.account_ledger(account, start, end, books=books)
         if _wants_csv(request):
             return csv_response(
                 request=request,
                 report="account_ledger",
                 filename=f"ledger-{account.code}-{start}-to-{end}.csv",
                 header=["Date", "Entry", "Memo", "Loan id", "Debit", "Credit", "Balance"],
-                rows=_ledger_csv_rows(ledger),
+                rows=_ledger_csv_rows(ledger, books),
                 params={"account": account.code, "date_from": start, "date_to": end},
             )
     return render(
@@ -229,8 +240,9 @@ def journal(request: HttpRequest) -> HttpResponse:
     entry_id = _entry_id(request)
     form = JournalDayForm(request.GET)
     context: dict[str, Any] = {"form": form, "page_obj": None, "entry_id": entry_id}
+    books = _books(request)
     if entry_id is not None:
-        qs = selectors.entries().filter(pk=entry_id)
+        qs = selectors.entries(books=books).filter(pk=entry_id)
         entry = qs.first()
         if entry is None:
             return render(request, "ledger/journal.html", {**context, "missing": True}, status=404)
@@ -238,7 +250,7 @@ def journal(request: HttpRequest) -> HttpResponse:
         context["entry"] = entry
     elif not form.is_bound or form.is_valid():
         day = form.day()
-        qs = selectors.entries(date_from=day, date_to=day)
+        qs = selectors.entries(date_from=day, date_to=day, books=books)
     else:
         return render(request, "ledger/journal.html", context)
     if _wants_csv(request):

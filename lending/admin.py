@@ -122,6 +122,15 @@ class LoanProductAdmin(admin.ModelAdmin):
                 "were when it was approved: a change here applies to loans approved afterwards.",
             },
         ),
+        (
+            "Approval and disbursement",
+            {
+                "fields": ["disburse_on_approval"],
+                "description": "Ticked: approving a loan disburses it at once. Unticked: "
+                "approval and disbursement are two steps; an accountant or administrator hands "
+                "the money over from the approved loan's page, up to the approved amount.",
+            },
+        ),
         ("Tolerances", {"fields": [("arrears_tolerance", "close_tolerance")]}),
         (
             "Paying ahead",

@@ -29,6 +29,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Protocol
 
+from lending.schedule import Schedule, ScheduledInstallment
+
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 HUNDRED = Decimal("100")
@@ -235,3 +237,47 @@ def loan_fees(
 
 def terms_from_json(data: Iterable[dict[str, Any]] | None) -> list[ChargeTerm]:
     return [ChargeTerm.from_json(item) for item in data or ()]
+
+
+# --- a previewed schedule with its fees --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeeInstallment(ScheduledInstallment):
+    """A scheduled installment with the fees it would owe (`total` includes them)."""
+
+    fees: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class FeeSchedule(Schedule):
+    """A schedule as the calculator and the previews show it: each installment with its fees,
+    and what would be deducted from the money handed over."""
+
+    principal: Decimal = ZERO
+    fees_deducted: Decimal = ZERO
+
+    @property
+    def total_fees(self) -> Decimal:
+        return sum((getattr(row, "fees", ZERO) for row in self.installments), ZERO)
+
+    @property
+    def paid_out(self) -> Decimal:
+        return self.principal - self.fees_deducted
+
+
+def with_fees(schedule: Schedule, fees: LoanFees, principal: Decimal) -> FeeSchedule:
+    per = fees.by_installment()
+    rows = tuple(
+        FeeInstallment(
+            number=row.number,
+            due_date=row.due_date,
+            principal=row.principal,
+            interest=row.interest,
+            total=row.total + per.get(row.number, ZERO),
+            balance_after=row.balance_after,
+            fees=per.get(row.number, ZERO),
+        )
+        for row in schedule.installments
+    )
+    return FeeSchedule(rows, principal=principal, fees_deducted=fees.deducted)

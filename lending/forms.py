@@ -18,7 +18,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.offices import scope
 from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
+from lending.charges import with_fees
 from lending.limits import (
     ADDRESS_MAX_LENGTH,
     NOTES_MAX_LENGTH,
@@ -36,6 +38,7 @@ from lending.models import (
     Borrower,
     Loan,
     LoanProduct,
+    Repayment,
 )
 from lending.phones import normalise_phone
 from lending.schedule import MAX_INSTALLMENTS, MINOR_UNIT, DueDateRule, Schedule
@@ -56,7 +59,9 @@ from lending.services.loans import (
     TERM_FIELDS,
     check_product_limits,
     due_date_rule_for,
+    fees_for,
     preview_schedule,
+    product_charge_terms,
 )
 
 
@@ -351,14 +356,24 @@ class LoanTermsForm(InputRulesMixin, forms.Form):
                 return True
         return False
 
-    def build_preview(self, disbursement_date: date, due_date_rule: str = DueDateRule.NEXT) -> None:
+    def build_preview(
+        self,
+        disbursement_date: date,
+        due_date_rule: str = DueDateRule.NEXT,
+        product: LoanProduct | None = None,
+    ) -> None:
+        """The schedule these terms give, with the fees `product` would charge today."""
         try:
-            self.schedule = preview_schedule(
-                self.terms(),
+            terms = self.terms()
+            schedule = preview_schedule(
+                terms,
                 disbursement_date,
                 due_date_rule=due_date_rule,
                 calendar=working_calendar(),
             )
+            charges = product_charge_terms(product)
+            fees = fees_for(charges, terms["principal"], disbursement_date, schedule)
+            self.schedule = with_fees(schedule, fees, terms["principal"])
         except ValidationError as exc:
             add_service_errors(self, exc)
 
@@ -373,6 +388,13 @@ class CalculatorForm(LoanTermsForm):
             "invalid": "Enter the disbursement date as dd/mm/yyyy, for example 31/01/2027.",
         },
     )
+    product = forms.ModelChoiceField(
+        queryset=LoanProduct.objects.filter(is_active=True),
+        required=False,
+        empty_label="No product (no fees)",
+        help_text="The schedule shows the fees this product charges.",
+        error_messages={"invalid_choice": "That product is not offered; choose another."},
+    )
     due_date_rule = forms.ChoiceField(
         label="A due date on a day off moves to",
         choices=DUE_DATE_RULE_CHOICES,
@@ -383,9 +405,10 @@ class CalculatorForm(LoanTermsForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data
-        if self.terms_ok() and "disbursement_date" not in self.errors:
+        if self.terms_ok() and not {"disbursement_date", "product"} & set(self.errors):
             rule = cleaned.get("due_date_rule") or DueDateRule.NEXT
-            self.build_preview(self.cleaned_data["disbursement_date"], rule)
+            product = cleaned.get("product")
+            self.build_preview(self.cleaned_data["disbursement_date"], rule, product)
         return cleaned
 
 
@@ -425,12 +448,20 @@ class LoanApplicationForm(LoanTermsForm):
     purpose = forms.CharField(max_length=200, required=False)
     field_order = ["borrower_q", "borrower", "product", "purpose"]
 
-    def __init__(self, *args: Any, borrower_options: list[Borrower] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        borrower_options: list[Borrower] | None = None,
+        user: Any = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         # Only the selected borrower and the search matches are listed, never the whole
-        # register; validation still accepts any registered borrower's id.
+        # register; validation still accepts any borrower of the user's offices.
         field = self.fields["borrower"]
         assert isinstance(field, BorrowerChoiceField)
+        if user is not None:
+            field.queryset = scope(Borrower.objects.all(), user)
         field.choices = [
             ("", field.empty_label or ""),
             *[(b.pk, field.label_from_instance(b)) for b in borrower_options or []],
@@ -467,8 +498,8 @@ class LoanApplicationForm(LoanTermsForm):
                 check_product_limits(product, self.terms())
             except ValidationError as exc:
                 add_service_errors(self, exc)
-        if self.terms_ok():
-            self.build_preview(timezone.localdate(), due_date_rule_for(product))
+        if self.terms_ok() and "product" not in self.errors:
+            self.build_preview(timezone.localdate(), due_date_rule_for(product), product)
         return cleaned
 
 
@@ -516,11 +547,11 @@ class LoanFilterForm(InputRulesMixin, forms.Form):
         required=False,
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         officer = self.fields["officer"]
         assert isinstance(officer, forms.ModelChoiceField)
-        officer.queryset = loan_officers()
+        officer.queryset = loan_officers(user=user)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or self.cleaned_data
@@ -555,6 +586,49 @@ class ApproveForm(InputRulesMixin, forms.Form):
             "required": "Enter the disbursement date.",
             "invalid": "Enter the disbursement date as dd/mm/yyyy, for example 31/01/2027.",
         },
+    )
+
+
+class ApproveOnlyForm(InputRulesMixin, forms.Form):
+    """Approval of a loan whose product disburses separately: how much, and when the money is
+    expected to be handed over (from today, the approval date, to a year ahead)."""
+
+    approved_amount = PlainDecimalField(
+        label="Approved amount",
+        max_digits=14,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+        help_text="At most the amount applied for.",
+    )
+    expected_disbursement_date = DayFirstDateField(
+        label="Expected disbursement date",
+        validators=[check_value_date],
+        error_messages={"required": "Enter the expected disbursement date."},
+    )
+
+
+class DisburseForm(InputRulesMixin, forms.Form):
+    """Handing an approved loan's money over."""
+
+    amount = PlainDecimalField(
+        label="Amount handed over",
+        max_digits=14,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+    )
+    disbursement_date = DayFirstDateField(
+        label="Disbursement date",
+        validators=[check_value_date],
+        error_messages={"required": "Enter the disbursement date."},
+        help_text="The schedule is built from this date: on or after the approval, not in "
+        "the future.",
+    )
+    method = forms.ChoiceField(label="Method", choices=Repayment.Method.choices)
+    reference = forms.CharField(
+        label="Reference",
+        max_length=100,
+        required=False,
+        help_text="Voucher, bank transfer or mobile-money transaction ID.",
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import User
 
+from accounts.offices import scope
 from karo.inputs import InputRulesMixin
 from lending.forms import OfficerChoiceField
 from lending.forms_repayments import ServiceErrorsMixin
@@ -31,7 +32,7 @@ class ReassignFilterForm(InputRulesMixin, forms.Form):
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or number"}),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         officer = self.fields["officer"]
         assert isinstance(officer, forms.TypedChoiceField)
@@ -40,15 +41,16 @@ class ReassignFilterForm(InputRulesMixin, forms.Form):
             (NOBODY, "Nobody (unassigned)"),
             *(
                 (str(u.pk), u.get_full_name() or u.get_username())
-                for u in officers_with_borrowers()
+                for u in officers_with_borrowers(user)
             ),
         ]
 
 
-def officers_with_borrowers() -> list[User]:
-    """Everyone holding a borrower, even one who can no longer originate (who left)."""
+def officers_with_borrowers(user: User) -> list[User]:
+    """Everyone holding a borrower of the user's offices, even one who can no longer originate
+    (who left)."""
     return list(
-        User.objects.filter(pk__in=Borrower.objects.values("officer_id"))
+        User.objects.filter(pk__in=scope(Borrower.objects.all(), user).values("officer_id"))
         .only("id", "username", "first_name", "last_name")
         .order_by("first_name", "last_name", "username")
     )
@@ -72,8 +74,11 @@ class ReassignForm(InputRulesMixin, ServiceErrorsMixin, forms.Form):
     # Everyone the filter lists (every page), instead of the ticked rows.
     everyone = forms.BooleanField(required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         officer = self.fields["officer"]
         assert isinstance(officer, forms.ModelChoiceField)
-        officer.queryset = eligible_officers()
+        officer.queryset = eligible_officers(user)
+        borrowers = self.fields["borrowers"]
+        assert isinstance(borrowers, forms.ModelMultipleChoiceField)
+        borrowers.queryset = scope(Borrower.objects.all(), user)

@@ -146,11 +146,11 @@ class RepaymentFilterForm(InputRulesMixin, forms.Form):
         required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["recorded_by"]
         assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = recorders()
+        field.queryset = recorders(user)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

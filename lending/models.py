@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.head_office import HEAD_OFFICE_ID
 from lending.charges import (
     Calculation,
     ChargeError,
@@ -107,6 +108,15 @@ class Borrower(models.Model):
         default=False,
         help_text="Tick when the borrower asked not to receive SMS or e-mail reminders.",
     )
+    # The office the record belongs to (DESIGN.md "Offices"): scoping reads it. Moved
+    # only by `borrower_transfer`, which moves its loans with it.
+    office = models.ForeignKey(
+        "accounts.Office",
+        on_delete=models.PROTECT,
+        default=HEAD_OFFICE_ID,
+        db_default=HEAD_OFFICE_ID,
+        related_name="+",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
@@ -129,6 +139,7 @@ class Borrower(models.Model):
             models.Index(fields=["phone"]),
             models.Index(fields=["created_at"]),
         ]
+        permissions = [("transfer_borrower", "Can move a borrower to another office")]
 
     def __str__(self) -> str:
         return f"{self.full_name} ({self.number})"
@@ -456,6 +467,15 @@ class Loan(models.Model):
 
     number = models.CharField(max_length=20, unique=True, editable=False)
     borrower = models.ForeignKey(Borrower, on_delete=models.PROTECT, related_name="loans")
+    # The office the record belongs to (DESIGN.md "Offices"): the borrower's, always
+    # (a transfer moves both).
+    office = models.ForeignKey(
+        "accounts.Office",
+        on_delete=models.PROTECT,
+        default=HEAD_OFFICE_ID,
+        db_default=HEAD_OFFICE_ID,
+        related_name="+",
+    )
     product = models.ForeignKey(
         LoanProduct, on_delete=models.PROTECT, related_name="loans", null=True, blank=True
     )
@@ -790,6 +810,15 @@ class LoanTransaction(models.Model):
     Kind = Kind
 
     loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="transactions")
+    # The office the record belongs to (DESIGN.md "Offices"): the loan's when it was
+    # booked; a transfer of the borrower leaves it (where the money moved stays history).
+    office = models.ForeignKey(
+        "accounts.Office",
+        on_delete=models.PROTECT,
+        default=HEAD_OFFICE_ID,
+        db_default=HEAD_OFFICE_ID,
+        related_name="+",
+    )
     kind = models.CharField(max_length=16, choices=_choices(Kind))
     value_date = models.DateField()
     booked_at = models.DateTimeField(default=timezone.now)
@@ -1019,6 +1048,9 @@ class AuditLog(models.Model):
         COLLATERAL_ADDED = "collateral_added", "Collateral added"
         COLLATERAL_REMOVED = "collateral_removed", "Collateral removed"
         OFFICERS_REASSIGNED = "officers_reassigned", "Loan officers reassigned"
+        BORROWER_TRANSFERRED = "borrower_transferred", "Borrower moved to another office"
+        OFFICE_SAVED = "office_saved", "Office saved"
+        USER_OFFICE_CHANGED = "user_office_changed", "User's office changed"
         CALENDAR_CHANGED = "calendar_changed", "Working days changed"
         LOANS_RESCHEDULED = "loans_rescheduled", "Loans rescheduled"
         CHARGES_WAIVED = "charges_waived", "Charges or interest waived"

@@ -346,7 +346,8 @@ class Book:
                 credit += excess
         if credit == 0:
             return (), ZERO
-        owed = [row.owed() for row in self.rows if not row.is_paid]
+        # As a payment: never what a later Admin waiver forgives.
+        owed = [due for row in self.rows if not row.is_paid and (due := self._payable(row)).total]
         payable = min(credit, sum((o.total for o in owed), ZERO))
         if payable > 0:
             on, order = txn.value_date, self.order

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from lending.views import borrowers, calculator, loans, waivers
+from lending.views import borrowers, calculator, loans, recoveries, waivers
 from lending.views import calendar as working_days
 
 urlpatterns = [
@@ -19,7 +19,13 @@ urlpatterns = [
     path("loans/<int:pk>/withdraw/", loans.loan_withdraw, name="loan_withdraw"),
     path("loans/<int:pk>/write-off/", loans.loan_write_off, name="loan_write_off"),
     path("loans/<int:pk>/write-off/undo/", loans.loan_write_off_undo, name="loan_write_off_undo"),
+    path("loans/<int:pk>/disburse/", loans.loan_disburse, name="loan_disburse"),
+    path("loans/<int:pk>/approve/undo/", loans.loan_approval_undo, name="loan_approval_undo"),
+    path(
+        "loans/<int:pk>/disburse/undo/", loans.loan_disbursement_undo, name="loan_disbursement_undo"
+    ),
     path("loans/<int:pk>/waive/", waivers.loan_waive, name="loan_waive"),
+    path("loans/<int:pk>/recoveries/new/", recoveries.recovery_create, name="recovery_create"),
     path("calculator/", calculator.calculator, name="calculator"),
     path("working-days/", working_days.working_days, name="working_days"),
     path(

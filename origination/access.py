@@ -9,8 +9,8 @@ The role rules are the permission matrix's (DESIGN.md), by permission, never by 
   (`lending.add_loan`: Admin, Loan Officer), while the loan is pending; reading them is
   viewing the loan.
 
-Office scoping (a record of another office is a 404) plugs in at `visible_borrowers` and
-`visible_loans`: today every signed-in user with the role reaches every record.
+Office scoping (a record of another office is a 404) is at `visible_borrowers` and
+`visible_loans` (`accounts.offices`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
+from accounts.offices import scope
 from lending.models import Borrower, Loan
 
 if TYPE_CHECKING:
@@ -36,13 +37,13 @@ EDIT_APPLICATION = "lending.add_loan"
 def visible_borrowers(user: AnyUser) -> QuerySet[Borrower]:
     """The borrowers this user may reach. Office scoping (DESIGN.md "Offices") narrows this
     queryset to the user's office subtree; every origination page goes through it."""
-    return Borrower.objects.all()
+    return scope(Borrower.objects.all(), user)
 
 
 def visible_loans(user: AnyUser) -> QuerySet[Loan]:
     """The loans this user may reach. Office scoping narrows it to the loans of
     `visible_borrowers` (a loan carries its borrower's office)."""
-    return Loan.objects.all()
+    return scope(Loan.objects.all(), user)
 
 
 def borrower_for(user: AnyUser, pk: int) -> Borrower:

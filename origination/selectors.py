@@ -79,6 +79,7 @@ class ApplicationFile:
     exposure: Decimal
     guarantees_given_count: int
     guarantees_given_amount: Decimal
+    other_approved_amount: Decimal = ZERO  # approved, waiting for the money: in the exposure
     guarantors: list[Guarantor] = field(default_factory=list)
     collateral: list[Collateral] = field(default_factory=list)
     documents: DocumentList | None = None
@@ -129,6 +130,12 @@ def application_file(*, loan: Loan) -> ApplicationFile:
         pending_principal=Coalesce(
             Sum("principal", filter=pending), Value(ZERO), output_field=MONEY
         ),
+        # Approved and waiting for its money (a two-step product): already promised.
+        approved_amount=Coalesce(
+            Sum("approved_amount", filter=Q(status=Loan.Status.APPROVED)),
+            Value(ZERO),
+            output_field=MONEY,
+        ),
     )
     given = (
         Guarantor.objects.filter(borrower=borrower, loan__status__in=[ACTIVE, PENDING])
@@ -149,7 +156,8 @@ def application_file(*, loan: Loan) -> ApplicationFile:
         other_pending_count=totals["n_pending"],
         other_pending_principal=money(totals["pending_principal"]),
         other_late_count=totals["n_late"],
-        exposure=active_left + loan.principal,
+        exposure=active_left + money(totals["approved_amount"]) + loan.principal,
+        other_approved_amount=money(totals["approved_amount"]),
         guarantees_given_count=given["n"],
         guarantees_given_amount=money(given["amount"]),
         guarantors=loan_guarantors(loan=loan),

@@ -41,6 +41,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from accounts.offices import scope, scope_key
 from lending.models import Borrower, Installment, Loan, LoanTransaction, Repayment
 from lending.receivers import DASHBOARD_CACHE_KEY, portfolio_generation
 from lending.selectors.status import (
@@ -70,8 +71,14 @@ DASHBOARD_LIST_LIMIT = 10
 DASHBOARD_CACHE_SECONDS = 600
 
 
-def _not_reversed() -> QuerySet[Repayment]:
-    return Repayment.objects.filter(reversed_at__isnull=True)
+def _not_reversed(user: Any = None) -> QuerySet[Repayment]:
+    return _scoped(Repayment.objects.filter(reversed_at__isnull=True), user, "loan__office")
+
+
+def _scoped(qs: QuerySet[Any], user: Any, field: str = "office") -> QuerySet[Any]:
+    """The rows of the user's offices (DESIGN.md "Offices"); every row without a user (a
+    command's or the API summary's caller is always given)."""
+    return qs if user is None else scope(qs, user, field)
 
 
 def _day_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
@@ -165,20 +172,22 @@ class DashboardFigures:
         }
 
 
-def dashboard_figures(*, today: date | None = None) -> DashboardFigures:
-    """The dashboard's numbers in seven queries (two more for the lists below)."""
+def dashboard_figures(*, today: date | None = None, user: Any = None) -> DashboardFigures:
+    """The dashboard's numbers in seven queries (two more for the lists below), of the
+    user's offices."""
     today = today or timezone.localdate()
     by_status = {s.value: 0 for s in Loan.Status}
     active_principal = ZERO
-    for row in Loan.objects.order_by().values("status").annotate(n=Count("pk"), p=Sum("principal")):
+    loans = _scoped(Loan.objects.all(), user)
+    for row in loans.order_by().values("status").annotate(n=Count("pk"), p=Sum("principal")):
         by_status[row["status"]] = row["n"]
         if row["status"] == ACTIVE:
             active_principal = money(row["p"])
-    balances = portfolio_balances(today=today, by_product=True)
+    balances = portfolio_balances(today=today, loans=loans, by_product=True)
 
     first_day = today - timedelta(days=CHART_DAYS - 1)
     month_start = today.replace(day=1)
-    repayments = _not_reversed().filter(paid_on__lte=today)
+    repayments = _not_reversed(user).filter(paid_on__lte=today)
     collected = repayments.filter(paid_on__gte=month_start).aggregate(s=Sum("amount"))["s"]
     per_day = {
         row["paid_on"]: row
@@ -196,14 +205,14 @@ def dashboard_figures(*, today: date | None = None) -> DashboardFigures:
         for day in _days(first_day, today)
     ]
     due = (
-        unpaid_installments()
+        _scoped(unpaid_installments(), user, "loan__office")
         .filter(due_date=today, loan__status=ACTIVE)
         .aggregate(n=Count("pk"), amount=Sum(INSTALLMENT_REMAINING))
     )
     balance = balances.total.outstanding
     return DashboardFigures(
         as_of=today,
-        total_borrowers=Borrower.objects.count(),
+        total_borrowers=_scoped(Borrower.objects.all(), user).count(),
         total_loans=sum(by_status.values()),
         active_loans=by_status[ACTIVE],
         overdue_loans=balances.overdue_loans,
@@ -229,34 +238,36 @@ class Dashboard:
     generation: str = ""  # the portfolio generation it was computed under
 
 
-def dashboard(*, today: date | None = None) -> Dashboard:
+def dashboard(*, today: date | None = None, user: Any = None) -> Dashboard:
     """Everything the dashboard shows, from the cache when nothing changed since it was
     computed. Any loan change (posting, reversal, transition, daily close) or borrower change
     renews the portfolio generation (`lending.receivers`), which a cached copy must match
     (read before the figures, so a copy computed across a change is never served), and a new
-    day recomputes it; the cache only spares the aggregates on every page view."""
+    day recomputes it; the cache only spares the aggregates on every page view. Each office
+    subtree has its own copy (a branch sees its own figures, the head office everyone's)."""
     today = today or timezone.localdate()
     generation = portfolio_generation()
-    cached = cache.get(DASHBOARD_CACHE_KEY)
+    key = DASHBOARD_CACHE_KEY if user is None else f"{DASHBOARD_CACHE_KEY}:{scope_key(user)}"
+    cached = cache.get(key)
     if cached is not None and cached.figures.as_of == today and cached.generation == generation:
         return cast(Dashboard, cached)
     fresh = Dashboard(
-        figures=dashboard_figures(today=today),
-        due_today=installments_due_today(today=today),
-        overdue_loans=most_overdue_loans(today=today),
+        figures=dashboard_figures(today=today, user=user),
+        due_today=installments_due_today(today=today, user=user),
+        overdue_loans=most_overdue_loans(today=today, user=user),
         generation=generation,
     )
-    cache.set(DASHBOARD_CACHE_KEY, fresh, DASHBOARD_CACHE_SECONDS)
+    cache.set(key, fresh, DASHBOARD_CACHE_SECONDS)
     return fresh
 
 
 def installments_due_today(
-    *, today: date | None = None, limit: int = DASHBOARD_LIST_LIMIT
+    *, today: date | None = None, limit: int = DASHBOARD_LIST_LIMIT, user: Any = None
 ) -> list[Installment]:
     """Unpaid installments of active loans due today (one query), each with `remaining`."""
     today = today or timezone.localdate()
     rows: list[Installment] = list(
-        unpaid_installments()
+        _scoped(unpaid_installments(), user, "loan__office")
         .filter(due_date=today, loan__status=ACTIVE)
         .select_related("loan", "loan__borrower")
         .annotate(remaining_amount=INSTALLMENT_REMAINING)
@@ -268,13 +279,13 @@ def installments_due_today(
 
 
 def most_overdue_loans(
-    *, today: date | None = None, limit: int = DASHBOARD_LIST_LIMIT
+    *, today: date | None = None, limit: int = DASHBOARD_LIST_LIMIT, user: Any = None
 ) -> list[Loan]:
     """Active loans past due, oldest first (one query), each with `oldest_overdue`,
     `overdue_amount` and `dpd` (days past due)."""
     today = today or timezone.localdate()
     rows: list[Loan] = list(
-        Loan.objects.filter(status=ACTIVE)
+        _scoped(Loan.objects.filter(status=ACTIVE), user)
         .annotate(
             oldest_overdue=oldest_overdue_date(today),
             overdue_amount=Subquery(
@@ -307,13 +318,14 @@ def aging_report(
     today: date | None = None,
     disbursed_from: date | None = None,
     disbursed_to: date | None = None,
+    user: Any = None,
 ) -> AgingReport:
     """Active loans by days past due (the buckets an Admin set), as of today, with their
     outstanding by component, PAR at each bucket's lower limit and PAR30 by product (three
     queries: the limits, the product names, the grouped sums).
 
     The optional range narrows the portfolio to loans disbursed in it (a vintage view)."""
-    loans = Loan.objects.all()
+    loans = _scoped(Loan.objects.all(), user)
     if disbursed_from:
         loans = loans.filter(disbursement_date__gte=disbursed_from)
     if disbursed_to:
@@ -358,12 +370,12 @@ class CollectionsReport:
         return self.components.get("fees", ZERO) + self.components.get("penalties", ZERO)
 
 
-def collections_report(*, date_from: date, date_to: date) -> CollectionsReport:
+def collections_report(*, date_from: date, date_to: date, user: Any = None) -> CollectionsReport:
     """Money received (non-reversed repayments by `paid_on`) per day and method, every day of
     the range listed (zero when nothing came in), and how it was allocated (two queries)."""
     methods = list(Repayment.Method.choices)
     rows = (
-        _not_reversed()
+        _not_reversed(user)
         .filter(paid_on__range=(date_from, date_to))
         .order_by()
         .values("paid_on", "method")
@@ -397,10 +409,14 @@ def collections_report(*, date_from: date, date_to: date) -> CollectionsReport:
         )
         for m, label in methods
     ]
-    components = LoanTransaction.objects.filter(
-        kind=LoanTransaction.Kind.REPAYMENT,
-        reversed_at__isnull=True,
-        value_date__range=(date_from, date_to),
+    components = _scoped(
+        LoanTransaction.objects.filter(
+            kind=LoanTransaction.Kind.REPAYMENT,
+            reversed_at__isnull=True,
+            value_date__range=(date_from, date_to),
+        ),
+        user,
+        "loan__office",
     ).aggregate(
         principal_sum=Sum("principal"),
         interest_sum=Sum("interest"),
@@ -429,12 +445,11 @@ class DisbursementTotals:
     total_repayable: Decimal
 
 
-def disbursed_loans(*, date_from: date, date_to: date) -> QuerySet[Loan]:
+def disbursed_loans(*, date_from: date, date_to: date, user: Any = None) -> QuerySet[Loan]:
     """Loans disbursed in the range (approved; whatever their status now), oldest first."""
     return (
-        Loan.objects.filter(
-            status__in=DISBURSED_STATUSES, disbursement_date__range=(date_from, date_to)
-        )
+        _scoped(Loan.objects.all(), user)
+        .filter(status__in=DISBURSED_STATUSES, disbursement_date__range=(date_from, date_to))
         .select_related("borrower", "product", "submitted_by", "decided_by")
         .order_by("disbursement_date", "number")
     )
@@ -486,7 +501,9 @@ class OfficersReport:
     total: OfficerRow
 
 
-def officers_report(*, date_from: date, date_to: date, today: date | None = None) -> OfficersReport:
+def officers_report(
+    *, date_from: date, date_to: date, today: date | None = None, user: Any = None
+) -> OfficersReport:
     """Per loan officer they are assigned to (their portfolio): the loans submitted in the
     range, what became of them, and how the active ones are doing today, their outstanding
     by component and PAR30 on principal outstanding (one query; each loan's balance is a
@@ -496,7 +513,8 @@ def officers_report(*, date_from: date, date_to: date, today: date | None = None
     active = Q(status=ACTIVE)
     par30 = active & Q(bal_oldest__lt=today - timedelta(days=PAR_DAYS))
     rows = (
-        Loan.objects.filter(submitted_at__gte=start, submitted_at__lt=end)
+        _scoped(Loan.objects.all(), user)
+        .filter(submitted_at__gte=start, submitted_at__lt=end)
         .annotate(bal_oldest=oldest_overdue_date(today), **balance_subqueries(today, prefix="bal_"))
         .order_by()
         .values(
@@ -507,7 +525,8 @@ def officers_report(*, date_from: date, date_to: date, today: date | None = None
         )
         .annotate(
             applications=Count("pk"),
-            approved=Count("pk", filter=Q(status__in=DISBURSED_STATUSES)),
+            # Approved: disbursed since, or waiting for its money (a two-step product).
+            approved=Count("pk", filter=Q(status__in=[*DISBURSED_STATUSES, Loan.Status.APPROVED])),
             rejected=Count("pk", filter=Q(status=Loan.Status.REJECTED)),
             pending=Count("pk", filter=Q(status=Loan.Status.PENDING)),
             disbursed_sum=Sum("principal", filter=Q(status__in=DISBURSED_STATUSES)),

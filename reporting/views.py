@@ -96,7 +96,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
     @cache
     def data() -> selectors.Dashboard:
-        return selectors.dashboard(today=today)
+        return selectors.dashboard(today=today, user=request.user)
 
     return render(
         request,
@@ -127,7 +127,7 @@ def report_aging(request: HttpRequest) -> HttpResponse:
     report = None
     if not form.is_bound or form.is_valid():
         start, end = form.range()
-        report = selectors.aging_report(disbursed_from=start, disbursed_to=end)
+        report = selectors.aging_report(disbursed_from=start, disbursed_to=end, user=request.user)
         if _wants_csv(request):
             return csv_response(
                 request=request,
@@ -161,7 +161,7 @@ def report_collections(request: HttpRequest) -> HttpResponse:
     if not form.is_bound or form.is_valid():
         start, end = form.range()
         assert start is not None and end is not None
-        report = selectors.collections_report(date_from=start, date_to=end)
+        report = selectors.collections_report(date_from=start, date_to=end, user=request.user)
         if _wants_csv(request):
             labels = [label for _, label in report.methods]
             rows: list[list[Any]] = [
@@ -194,7 +194,7 @@ def report_disbursements(request: HttpRequest) -> HttpResponse:
     if not form.is_bound or form.is_valid():
         start, end = form.range()
         assert start is not None and end is not None
-        loans = selectors.disbursed_loans(date_from=start, date_to=end)
+        loans = selectors.disbursed_loans(date_from=start, date_to=end, user=request.user)
         if _wants_csv(request):
             return csv_response(
                 request=request,
@@ -261,7 +261,7 @@ def report_officers(request: HttpRequest) -> HttpResponse:
     if not form.is_bound or form.is_valid():
         start, end = form.range()
         assert start is not None and end is not None
-        report = selectors.officers_report(date_from=start, date_to=end)
+        report = selectors.officers_report(date_from=start, date_to=end, user=request.user)
         if _wants_csv(request):
             return csv_response(
                 request=request,

@@ -190,7 +190,7 @@ def test_with_redis_stopped_everything_works_and_nothing_is_stale_once_it_is_bac
     redis_server.start()
     raw = redis_server.raw()
     # Redis came back with what it held before: the officer's access among it.
-    assert raw.exists(f"outage-default:1:access:{officer.pk}")
+    assert raw.exists(f"outage-default:1:access2:{officer.pk}")
     assert clerk.get(reverse("loan_apply")).status_code == 403  # Redis was emptied first
     assert raw.get(f"outage-default:1:{EPOCH_KEY}") is not None
     page = cashier.get(reverse("loan_detail", args=[loan.pk]))  # still signed in

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from ninja import Query, Router
 from ninja.responses import Status
 
+from accounts.offices import scope
 from lending.api.common import found, page_of, user_with
 from lending.api.schemas import (
     BorrowerFilters,
@@ -28,8 +29,8 @@ router = Router(tags=["borrowers"])
 
 @router.get("", response={200: BorrowerPage, **errors(401, 403, 422)}, summary="List borrowers")
 def list_borrowers(request: HttpRequest, filters: Query[BorrowerFilters]) -> dict[str, Any]:
-    user_with(request, "lending.view_borrower")
-    return page_of(request, borrower_list(query=filters.q, sort=filters.sort), filters)
+    user = user_with(request, "lending.view_borrower")
+    return page_of(request, scope(borrower_list(query=filters.q, sort=filters.sort), user), filters)
 
 
 @router.post(
@@ -44,8 +45,8 @@ def create_borrower(request: HttpRequest, payload: BorrowerIn) -> Status:
     "/{id}", response={200: BorrowerOut, **errors(401, 403, 404, 422)}, summary="Read a borrower"
 )
 def get_borrower(request: HttpRequest, id: Id) -> Borrower:
-    user_with(request, "lending.view_borrower")
-    return found(Borrower.objects.all(), id, "Borrower")
+    user = user_with(request, "lending.view_borrower")
+    return found(scope(Borrower.objects.all(), user), id, "Borrower")
 
 
 @router.patch(
@@ -57,7 +58,7 @@ def get_borrower(request: HttpRequest, id: Id) -> Borrower:
 )
 def update_borrower(request: HttpRequest, id: Id, payload: BorrowerPatch) -> Borrower:
     user = user_with(request, "lending.change_borrower")
-    borrower = found(Borrower.objects.all(), id, "Borrower")
+    borrower = found(scope(Borrower.objects.all(), user), id, "Borrower")
     return borrower_update(
         borrower=borrower, user=user, request=request, **payload.model_dump(exclude_unset=True)
     )

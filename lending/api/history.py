@@ -62,6 +62,8 @@ LOAN_COLUMNS = (
     "submitted_at",
     "decided_at",
     "status_reason",
+    "charges",
+    "fees_deducted",
 )
 
 
@@ -92,6 +94,7 @@ def loan_answer(loan: Loan, *, today: date) -> dict[str, Any]:
     answer["submitted_by"] = loan.submitted_by.username
     answer["first_due_date"] = loan.first_due_date or getattr(loan, "first_installment_due", None)
     answer["projected"] = False
+    answer["charge_terms"] = loan.charges
     if loan.status == Loan.Status.PENDING and loan.product_id is not None:
         # Frozen at approval: until then, the product's (what approval would copy).
         product = loan.product

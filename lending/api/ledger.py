@@ -18,8 +18,10 @@ from django.utils import timezone
 from ninja import Query, Router, Schema
 
 from accounts.access import can_close_books, can_reverse_repayment, can_view_ledger, require
+from accounts.models import Office
+from accounts.offices import reaches_everything, scope
 from ledger.models import Account, JournalEntry
-from ledger.selectors import entries, trial_balance
+from ledger.selectors import Books, entries, trial_balance
 from lending.api.common import exists_or_404, found, json_answer, page_of, user_with
 from lending.api.history import repayment_answer, transaction_answer, transaction_rows
 from lending.api.schemas import (
@@ -82,8 +84,10 @@ def list_transactions(request: HttpRequest, id: Id, paging: Query[PageParams]) -
     (default 25, at most 100). The answer is the page's list; its `Link` header names the
     `next` and `prev` pages and `X-Total-Count` the whole list's length. The split of each is
     what the replay of the loan gives it today."""
-    user_with(request, "lending.view_loan", "lending.view_loantransaction")
+    user = user_with(request, "lending.view_loan", "lending.view_loantransaction")
     _only_query(request, *_query_names(PageParams))
+    if not reaches_everything(user):  # another office's loan is a 404
+        exists_or_404(scope(Loan.objects.all(), user), id, "Loan")
     page = page_of(request, transaction_rows(id), paging)
     if not page["items"]:  # no rows to say the loan exists: ask
         exists_or_404(Loan.objects.all(), id, "Loan")
@@ -135,7 +139,9 @@ def reverse_repayment(
     user = _caller(request)
     require(can_reverse_repayment(user), "Your role does not allow reversing repayments.")
     _only_query(request, "dry_run")
-    repayment = found(Repayment.objects.only("pk", "loan_id"), id, "Repayment")
+    repayment = found(
+        scope(Repayment.objects.only("pk", "loan_id"), user, "loan__office"), id, "Repayment"
+    )
     if dry_run:
         return repayment_reverse_preview(repayment=repayment, user=user).as_dict()
     repayment_reverse(repayment=repayment, user=user, reason=payload.reason, request=request)
@@ -166,9 +172,15 @@ def list_gl_accounts(request: HttpRequest) -> list[Account]:
 def get_trial_balance(request: HttpRequest, params: Query[TrialBalanceIn]) -> dict[str, Any]:
     """Each account with entries, with its debit or credit balance of everything dated on or
     before `as_of` (default today); the two totals are equal."""
-    _ledger_reader(request)
+    user = _ledger_reader(request)
     _only_query(request, *_query_names(TrialBalanceIn))
-    result = trial_balance(params.as_of or timezone.localdate())
+    office = None
+    if params.office_id is not None:
+        office = scope(Office.objects.all(), user, "pk").filter(pk=params.office_id).first()
+        if office is None:
+            raise ValidationError({"office_id": "Choose one of your offices."})
+    books = Books(user=user, office=office)
+    result = trial_balance(params.as_of or timezone.localdate(), books=books)
     return {
         "as_of": result.as_of,
         "accounts": [
@@ -211,7 +223,7 @@ def _entry(entry: JournalEntry) -> dict[str, Any]:
 def list_journal_entries(request: HttpRequest, filters: Query[EntryFilters]) -> dict[str, Any]:
     """Entries with their lines in value-date order, optionally only those touching one
     account (by code), a loan, or a range of value dates."""
-    _ledger_reader(request)
+    user = _ledger_reader(request)
     _only_query(request, *_query_names(EntryFilters))
     account = None
     if filters.account:
@@ -225,6 +237,7 @@ def list_journal_entries(request: HttpRequest, filters: Query[EntryFilters]) -> 
         date_to=filters.date_to,
         account=account,
         loan_id=filters.loan_id,
+        books=Books(user=user),
     )
     page = page_of(request, matching, filters)
     page["items"] = [_entry(entry) for entry in page["items"]]

@@ -15,7 +15,8 @@ from django.utils import timezone
 from ninja import Query, Router
 from ninja.responses import Status
 
-from lending.api.common import found, not_found, page_of, referenced, user_with
+from accounts.offices import reaches_everything, scope
+from lending.api.common import exists_or_404, found, not_found, page_of, referenced, user_with
 from lending.api.history import loan_answer, loans_for_answers
 from lending.api.schemas import (
     ApproveIn,
@@ -37,6 +38,7 @@ from lending.api.schemas import (
     TermsIn,
     errors,
 )
+from lending.charges import LoanFees
 from lending.forms import DEFAULT_TERMS, PRODUCT_DEFAULT_FIELDS
 from lending.models import Borrower, Loan, LoanProduct
 from lending.schedule import Schedule
@@ -47,6 +49,7 @@ from lending.services.loans import (
     TERM_FIELDS,
     check_product_limits,
     due_date_rule_for,
+    fees_for,
     loan_approval_undo,
     loan_approve,
     loan_disburse,
@@ -56,6 +59,8 @@ from lending.services.loans import (
     loan_write_off,
     loan_write_off_undo,
     preview_schedule,
+    product_charge_terms,
+    projected_fees,
     projected_schedule,
 )
 from lending.services.repayments import payoff_quote
@@ -84,7 +89,9 @@ def _terms(payload: TermsIn) -> tuple[LoanProduct | None, dict[str, Any]]:
 
 def _submit(request: HttpRequest, *, borrower_id: int, purpose: str, terms: TermsIn) -> Status:
     user = user_with(request, "lending.add_loan")
-    borrower = referenced(Borrower.objects.all(), borrower_id, "borrower_id", "borrower")
+    borrower = referenced(
+        scope(Borrower.objects.all(), user), borrower_id, "borrower_id", "borrower"
+    )
     product, values = _terms(terms)
     loan = loan_submit(
         user=user,
@@ -94,7 +101,7 @@ def _submit(request: HttpRequest, *, borrower_id: int, purpose: str, terms: Term
         request=request,
         **values,
     )
-    return Status(201, _loan(loan.pk))
+    return Status(201, _loan(loan.pk, user))
 
 
 @router.post(
@@ -155,9 +162,9 @@ def create_loan_seed(request: HttpRequest, payload: SeedLoanIn) -> Status:
     return _submit(request, borrower_id=payload.borrower_id, purpose=payload.purpose, terms=terms)
 
 
-def _loan(pk: int) -> dict[str, Any]:
-    """The answer for one loan, or 404: one query."""
-    loan = loans_for_answers(Loan.objects.filter(pk=pk)).first()
+def _loan(pk: int, user: User) -> dict[str, Any]:
+    """The answer for one loan, or 404 (also another office's): one query."""
+    loan = loans_for_answers(scope(Loan.objects.filter(pk=pk), user)).first()
     if loan is None:
         raise not_found("Loan")
     return loan_answer(loan, today=timezone.localdate())
@@ -165,18 +172,21 @@ def _loan(pk: int) -> dict[str, Any]:
 
 @router.get("/loans", response={200: LoanPage, **errors(401, 403, 422)}, summary="List loans")
 def list_loans(request: HttpRequest, filters: Query[LoanFilters]) -> dict[str, Any]:
-    user_with(request, "lending.view_loan")
+    user = user_with(request, "lending.view_loan")
     officer = None
     if filters.officer:
         officer = User.objects.filter(username=filters.officer).first()
         if officer is None:  # nobody by that name submitted anything
             return page_of(request, Loan.objects.none(), filters)
-    matching = loan_list(
-        query=filters.q,
-        status=filters.status or "",
-        officer=officer,
-        product_id=filters.product_id,
-        borrower_id=filters.borrower_id,
+    matching = scope(
+        loan_list(
+            query=filters.q,
+            status=filters.status or "",
+            officer=officer,
+            product_id=filters.product_id,
+            borrower_id=filters.borrower_id,
+        ),
+        user,
     )
     page = page_of(request, loans_for_answers(matching), filters)
     today = timezone.localdate()
@@ -193,8 +203,8 @@ def get_loan(request: HttpRequest, id: Id) -> dict[str, Any]:
     """A pending application shows the totals its terms would give (`projected: true`); an
     active loan its `balance`: owed today by component (the same figures as the loan page and
     `/loans/{id}/status`)."""
-    user_with(request, "lending.view_loan")
-    answer = _loan(id)
+    user = user_with(request, "lending.view_loan")
+    answer = _loan(id, user)
     active = answer["status"] == Loan.Status.ACTIVE
     answer["balance"] = loan_status(id).balance if active else None
     return answer
@@ -213,7 +223,7 @@ def approve_loan(request: HttpRequest, id: Id, payload: ApproveIn | None = None)
     when the body is empty or left out). Otherwise it is `approved` for `approved_amount`
     and waits for `POST /loans/{id}/disburse`."""
     user = user_with(request, "lending.approve_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_approve(
         loan=loan,
         user=user,
@@ -222,7 +232,7 @@ def approve_loan(request: HttpRequest, id: Id, payload: ApproveIn | None = None)
         expected_disbursement_date=payload.expected_disbursement_date if payload else None,
         request=request,
     )
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -236,7 +246,7 @@ def disburse_loan(request: HttpRequest, id: Id, payload: DisburseIn) -> dict[str
     (409); more than the approved amount, a date before the approval or in the future, or a
     closed day is a 422 naming the field."""
     user = user_with(request, "lending.disburse_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_disburse(
         loan=loan,
         user=user,
@@ -246,7 +256,7 @@ def disburse_loan(request: HttpRequest, id: Id, payload: DisburseIn) -> dict[str
         reference=payload.reference,
         request=request,
     )
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -257,9 +267,9 @@ def disburse_loan(request: HttpRequest, id: Id, payload: DisburseIn) -> dict[str
 def undo_approval(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str, Any]:
     """Only an approved loan not yet disbursed (409); the reason is required (422)."""
     user = user_with(request, "lending.undo_loan_decision")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_approval_undo(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -273,9 +283,9 @@ def undo_disbursement(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[s
     disbursement (409); not when the books are closed through its date, and the reason is
     required (422)."""
     user = user_with(request, "lending.undo_loan_decision")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_disbursement_undo(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -285,9 +295,9 @@ def undo_disbursement(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[s
 )
 def reject_loan(request: HttpRequest, id: Id, payload: RejectIn) -> dict[str, Any]:
     user = user_with(request, "lending.approve_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_reject(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -299,9 +309,9 @@ def write_off_loan(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str,
     """Collection stops: everything left is written off by component and journalled as a
     loss. Only an active loan (409); the reason is required (400)."""
     user = user_with(request, "lending.write_off_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_write_off(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 @router.post(
@@ -314,9 +324,9 @@ def undo_write_off(request: HttpRequest, id: Id, payload: ReasonIn) -> dict[str,
     mirrored. Only a written-off loan with nothing booked since (409); not when the books are
     closed through the write-off's date (400); the reason is required (400)."""
     user = user_with(request, "lending.write_off_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     loan_write_off_undo(loan=loan, user=user, reason=payload.reason, request=request)
-    return _loan(id)
+    return _loan(id, user)
 
 
 def _row(
@@ -345,18 +355,34 @@ def _row(
     }
 
 
-def _schedule(rows: Iterable[dict[str, Any]], *, projected: bool) -> dict[str, Any]:
+def _schedule(
+    rows: Iterable[dict[str, Any]], *, projected: bool, fees_deducted: Decimal = ZERO
+) -> dict[str, Any]:
     rows = list(rows)
     parts = ("principal", "interest", "fees", "penalties", "total")
     totals = {part: sum((row[part] for row in rows), ZERO) for part in parts}
-    return {"installments": rows, "totals": totals, "projected": projected}
+    return {
+        "installments": rows,
+        "totals": totals,
+        "projected": projected,
+        "fees_deducted": fees_deducted,
+    }
 
 
-def _from_engine(schedule: Schedule) -> list[dict[str, Any]]:
-    return [
-        _row(number=r.number, due_date=r.due_date, principal=r.principal, interest=r.interest)
+def _projected(schedule: Schedule, fees: LoanFees) -> dict[str, Any]:
+    """A schedule not stored yet, with the fees its product would charge."""
+    per = fees.by_installment()
+    rows = [
+        _row(
+            number=r.number,
+            due_date=r.due_date,
+            principal=r.principal,
+            interest=r.interest,
+            fees=per.get(r.number, ZERO),
+        )
         for r in schedule.installments
     ]
+    return _schedule(rows, projected=True, fees_deducted=fees.deducted)
 
 
 @router.get(
@@ -370,11 +396,12 @@ def get_loan_schedule(request: HttpRequest, id: Id) -> dict[str, Any]:
     answer is the schedule it would get if disbursed today, marked `projected`; so has an
     approved loan not disbursed yet (for its approved amount, from the later of today and the
     expected disbursement date)."""
-    user_with(request, "lending.view_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    user = user_with(request, "lending.view_loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     if loan.status in (Loan.Status.PENDING, Loan.Status.APPROVED):
-        projected = projected_schedule(loan, timezone.localdate())
-        return _schedule(_from_engine(projected), projected=True)
+        today = timezone.localdate()
+        projected = projected_schedule(loan, today)
+        return _projected(projected, projected_fees(loan, projected, today))
     stored = loan_schedule(loan=loan, today=timezone.localdate())
     rows = (
         _row(
@@ -390,7 +417,7 @@ def get_loan_schedule(request: HttpRequest, id: Id) -> dict[str, Any]:
         )
         for row in stored.rows
     )
-    return _schedule(rows, projected=False)
+    return _schedule(rows, projected=False, fees_deducted=loan.fees_deducted)
 
 
 @router.get(
@@ -402,7 +429,9 @@ def get_loan_status(request: HttpRequest, id: Id) -> LoanStatus:
     """`ahead`, `on_track` or `behind` with the figures behind it, from the same cache as the
     pages (`loan_status:{id}`, dropped on every repayment, reversal or status change). The
     status is null for a loan that is not active; the figures are still given."""
-    user_with(request, "lending.view_loan")
+    user = user_with(request, "lending.view_loan")
+    if not reaches_everything(user):  # another office's loan is a 404
+        exists_or_404(scope(Loan.objects.all(), user), id, "Loan")
     try:
         return loan_status(id)
     except Loan.DoesNotExist:
@@ -420,8 +449,8 @@ def get_loan_payoff(request: HttpRequest, id: Id, filters: Query[PayoffFilters])
     penalties and fees, less the interest already paid on installments due after that date
     (credited, never kept). The same figures as the settlement page. 409 for a loan that is
     not active; 422 for a date before the disbursement."""
-    user_with(request, "lending.view_loan")
-    loan = found(Loan.objects.all(), id, "Loan")
+    user = user_with(request, "lending.view_loan")
+    loan = found(scope(Loan.objects.all(), user), id, "Loan")
     quote = payoff_quote(loan=loan, on=filters.on or timezone.localdate())
     return {
         "loan_id": loan.pk,
@@ -448,10 +477,12 @@ def schedule_preview(request: HttpRequest, payload: PreviewIn) -> dict[str, Any]
     user_with(request, "lending.view_loan")
     product, terms = _terms(payload)
     check_product_limits(product, terms)
+    disbursed = payload.disbursement_date or timezone.localdate()
     schedule = preview_schedule(
         terms,
-        payload.disbursement_date or timezone.localdate(),
+        disbursed,
         due_date_rule=due_date_rule_for(product),
         calendar=working_calendar(),
     )
-    return _schedule(_from_engine(schedule), projected=True)
+    fees = fees_for(product_charge_terms(product), terms["principal"], disbursed, schedule)
+    return _projected(schedule, fees)

@@ -20,5 +20,5 @@ router = Router(tags=["reports"])
 def summary(request: HttpRequest) -> dict[str, Any]:
     """Totals, PAR30, loans by status and the repayments of each of the last 7 days (days
     with nothing show zero), as of today."""
-    user_with(request, "lending.view_loan")
-    return {**dashboard().figures.summary(), "currency": settings.KARO_CURRENCY}
+    user = user_with(request, "lending.view_loan")
+    return {**dashboard(user=user).figures.summary(), "currency": settings.KARO_CURRENCY}

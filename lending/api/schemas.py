@@ -239,6 +239,9 @@ class BorrowerIn(StrictIn):
     reminders_opt_out: bool = Field(
         False, description="The borrower asked for no SMS or e-mail payment reminders."
     )
+    office_id: BodyId | None = Field(
+        None, description="One of your offices (default: your own office)."
+    )
 
 
 class BorrowerPatch(StrictIn):
@@ -273,6 +276,7 @@ class BorrowerOut(Schema):
     monthly_income: Money
     reminders_opt_out: bool
     officer_id: int | None = Field(description="Id of the loan officer who looks after them.")
+    office_id: int = Field(description="The office the borrower and their loans belong to.")
     created_at: datetime
 
 
@@ -339,6 +343,22 @@ class PreviewIn(TermsIn):
     disbursement_date: ValueDate | None = Field(None, description="Defaults to today.")
 
 
+class ChargeTermOut(Schema):
+    """A fee as the loan keeps it (its product's, frozen at approval)."""
+
+    name: str
+    time: Literal["disbursement", "installment", "specified_date"] = Field(
+        description="When it is charged: at disbursement, on every installment, on a date."
+    )
+    calculation: Literal["flat", "percent"]
+    amount: str = Field(
+        description="Money when flat; when percent, of the principal (disbursement, specified "
+        "date) or of the installment's principal + interest (installment)."
+    )
+    deducted: bool = Field(description="Taken from the money handed over at disbursement.")
+    on_date: date | None = Field(description="A specified-date fee's date.")
+
+
 class LoanOut(Schema):
     id: int
     number: str
@@ -394,6 +414,13 @@ class LoanOut(Schema):
     submitted_at: datetime
     decided_at: datetime | None
     status_reason: str
+    charge_terms: list[ChargeTermOut] = Field(
+        description="The fees the loan was approved with (empty until it is approved)."
+    )
+    fees_deducted: Money = Field(
+        description="Fees deducted from the money handed over: the borrower received "
+        "principal - fees_deducted."
+    )
 
 
 class BalanceOut(Schema):
@@ -513,6 +540,10 @@ class ScheduleTotals(Schema):
 class ScheduleOut(Schema):
     installments: list[InstallmentOut]
     totals: ScheduleTotals
+    fees_deducted: Money = Field(
+        description="Fees deducted from the money handed over at disbursement (not in the "
+        "installments): the borrower receives the principal less this."
+    )
     projected: bool = Field(
         False,
         description="True for an application not yet approved: the schedule it would have if "
@@ -528,6 +559,18 @@ class RepaymentIn(StrictIn):
     paid_on: ValueDate | None = Field(None, description="Defaults to today.")
     method: Method = "cash"
     reference: Annotated[Text, Field(max_length=100)] = ""
+
+
+class SettleIn(StrictIn):
+    on: ValueDate | None = Field(None, description="The settlement date; defaults to today.")
+    method: Method = "cash"
+    reference: Annotated[Text, Field(max_length=100)] = ""
+    expected_amount: MoneyIn | None = Field(
+        None,
+        description="The payoff amount the client quoted (`GET /api/loans/{id}/payoff`): if "
+        "the loan's payoff differs now (a payment or a penalty came in), nothing is recorded "
+        "(422 on this field).",
+    )
 
 
 class AllocationOut(Schema):
@@ -748,6 +791,9 @@ class GLAccountOut(Schema):
 
 class TrialBalanceIn(StrictIn):
     as_of: AnyDate | None = Field(None, description="Defaults to today.")
+    office_id: Id | None = Field(
+        None, description="One of your offices and those under it (default: all of yours)."
+    )
 
 
 class TrialBalanceRow(Schema):

@@ -7,13 +7,19 @@ fixed number of queries however many rows it shows.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
+from accounts.offices import scope
 from lending.models import ZERO, Borrower, Loan
 from lending.phones import phone_search_digits
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+    AnyUser = User | AnonymousUser
 
 # ?sort= value -> ordering. Every ordering ends with the primary key so pages never overlap.
 BORROWER_SORTS: dict[str, tuple[str, list[str]]] = {
@@ -53,12 +59,13 @@ def borrower_list(*, query: str = "", sort: str = DEFAULT_BORROWER_SORT) -> Quer
     return Borrower.objects.filter(borrower_matching(query)).order_by(*ordering)
 
 
-def borrower_search(*, query: str, limit: int = 20) -> list[Borrower]:
-    """Matches for the application form's borrower picker (the first `limit` by name)."""
+def borrower_search(*, query: str, user: AnyUser, limit: int = 20) -> list[Borrower]:
+    """Matches for the application form's borrower picker (the first `limit` by name), among
+    the borrowers of the user's offices."""
     if not query.strip():
         return []
     return list(
-        Borrower.objects.filter(borrower_matching(query))
+        scope(Borrower.objects.filter(borrower_matching(query)), user)
         .order_by("full_name", "id")
         .only("id", "number", "full_name", "national_id")[:limit]
     )

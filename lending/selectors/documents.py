@@ -7,10 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from accounts.offices import get_scoped_or_404
 from lending.models import ZERO, Installment, Loan, LoanTransaction
 from lending.selectors.repayments import due_now
 
@@ -91,8 +93,10 @@ def _describe(txn: LoanTransaction, change: Decimal) -> tuple[str, str, str]:
     if txn.kind == Kind.DISBURSEMENT:
         scheduled = change - txn.amount
         detail = f"principal {txn.amount:,.2f}" + (
-            f", interest and fees on the schedule {scheduled:,.2f}" if scheduled else ""
+            f", interest on the schedule {scheduled:,.2f}" if scheduled else ""
         )
+        if txn.fees:  # a fee deducted from the money handed over: paid at once
+            detail += f"; paid out {txn.amount - txn.fees:,.2f}, fees deducted {txn.fees:,.2f}"
         return "Loan disbursed", detail, reference
     if txn.kind in (Kind.REPAYMENT, Kind.RECOVERY):
         if repayment is not None and repayment.is_settlement:
@@ -105,7 +109,9 @@ def _describe(txn: LoanTransaction, change: Decimal) -> tuple[str, str, str]:
         detail = ", ".join(x for x in (method, _parts(txn)) if x)
         return title, detail, reference
     if txn.kind == Kind.CHARGE:
-        return ("Late penalty" if txn.penalties else "Charge"), _parts(txn), reference
+        if txn.penalties:
+            return "Late penalty", _parts(txn), reference
+        return ("Fees" if txn.fees else "Charge"), "on the schedule, as approved", reference
     if txn.kind == Kind.WAIVER:
         return "Interest waived", "interest not yet earned, forgiven on settlement", reference
     if txn.kind == Kind.CREDIT:
@@ -116,11 +122,13 @@ def _describe(txn: LoanTransaction, change: Decimal) -> tuple[str, str, str]:
     return str(txn.get_kind_display()), "", reference
 
 
-def loan_statement(pk: int, today: date) -> Statement:
+def loan_statement(pk: int, today: date, user: Any = None) -> Statement:
     """A loan's statement: every transaction the borrower sees (interest accruals are the
     institution's bookkeeping, not a change in what is owed) in the replay's order with the
     running balance, and the payment due next. Three queries whatever the loan's length."""
-    loan = get_object_or_404(Loan.objects.select_related("borrower", "product"), pk=pk)
+    loans = Loan.objects.select_related("borrower", "product")
+    # The pages pass the user: another office's loan is a 404 (no user: a command's read).
+    loan = get_scoped_or_404(loans, user, pk=pk) if user else get_object_or_404(loans, pk=pk)
     statement = Statement(loan=loan)
     txns = (
         LoanTransaction.objects.filter(loan=loan)

@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
+from accounts.offices import get_scoped_or_404, scope
 from karo.caching import with_generations
 from lending.models import ZERO, AuditLog, Installment, Loan, LoanTransaction, Repayment
 from lending.phones import phone_search_digits
@@ -71,10 +72,12 @@ def loan_list(
     return loans.order_by("-submitted_at", "-id")
 
 
-def loan_officers() -> QuerySet[User]:
-    """Everyone with a loan in their portfolio: the choices of the list's officer filter."""
+def loan_officers(*, user: Any = None) -> QuerySet[User]:
+    """Everyone with a loan of the user's offices in their portfolio: the choices of the list's
+    officer filter."""
+    loans = Loan.objects.all() if user is None else scope(Loan.objects.all(), user)
     return (
-        User.objects.filter(pk__in=Loan.objects.values("officer_id"))
+        User.objects.filter(pk__in=loans.values("officer_id"))
         .only("id", "username", "first_name", "last_name")
         .order_by("first_name", "last_name", "username")
     )
@@ -103,10 +106,13 @@ def loan_with_generations(pk: int) -> tuple[Loan, str, str]:
     return loan, portfolio, staff
 
 
-def loan_for_page(pk: int) -> Loan:
-    """One loan with the people and records its page names, or 404."""
-    return get_object_or_404(
-        Loan.objects.select_related("borrower", "product", "submitted_by", "decided_by"), pk=pk
+def loan_for_page(pk: int, user: Any) -> Loan:
+    """One loan with the people and records its page names, or 404 (also when it is another
+    office's)."""
+    return get_scoped_or_404(
+        Loan.objects.select_related("borrower", "product", "submitted_by", "decided_by"),
+        user,
+        pk=pk,
     )
 
 
@@ -317,7 +323,7 @@ MONEY_DETAILS = {
     "principal", "total_repayable", "written_off", "outstanding", "amount", "total_paid",
     "total_waived", "interest_restored", "principal_not_due", "penalties_and_fees",
     "penalties", "past_due", "accrued_interest", "interest", "fees", "interest_waived",
-    "interest_credited",
+    "interest_credited", "approved_amount",
 }  # fmt: skip
 
 
@@ -467,11 +473,15 @@ def loan_adjustments(*, loan: Loan) -> Adjustments:
         waived=dict.fromkeys(ADJUSTMENT_PARTS, ZERO),
         written_off=dict.fromkeys(ADJUSTMENT_PARTS, ZERO),
     )
+
+    def cents(value: Decimal | None) -> Decimal:  # SQLite sums come back as 25, not 25.00
+        return Decimal(value or ZERO).quantize(Decimal("0.01"))
+
     for row in rows:
         if row["kind"] == "recovery":
-            result.recovered, result.recoveries = row["amount"] or ZERO, row["n"]
+            result.recovered, result.recoveries = cents(row["amount"]), row["n"]
             continue
         target = result.waived if row["kind"] == "waiver" else result.written_off
         for c in ADJUSTMENT_PARTS:
-            target[c] = row[c] or ZERO
+            target[c] = cents(row[c])
     return result

@@ -7,13 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.shortcuts import get_object_or_404
 
+from accounts.offices import get_scoped_or_404, scope
 from lending.models import (
     Allocation,
     Installment,
@@ -30,11 +31,14 @@ CENTS = Decimal("0.01")
 SEARCHABLE_STATUSES = [Loan.Status.ACTIVE, Loan.Status.CLOSED, Loan.Status.WRITTEN_OFF]
 
 
-def loan_search(query: str, *, limit: int = 20) -> QuerySet[Loan]:
-    """Loans a cashier may be looking for: by borrower name, loan number or phone.
-    Active loans first (those can take a payment), newest first within a status."""
+def loan_search(query: str, *, user: Any, limit: int = 20) -> QuerySet[Loan]:
+    """Loans of the user's offices a cashier may be looking for: by borrower name, loan
+    number or phone. Active loans first (those can take a payment), newest first within a
+    status."""
     query = (query or "").strip()
-    loans = Loan.objects.filter(status__in=SEARCHABLE_STATUSES).select_related("borrower")
+    loans = scope(Loan.objects.filter(status__in=SEARCHABLE_STATUSES), user).select_related(
+        "borrower"
+    )
     if not query:
         return loans.none()
     match = (
@@ -77,9 +81,10 @@ def with_balance_after(qs: QuerySet[Repayment]) -> QuerySet[Repayment]:
     )
 
 
-def repayment_list(filters: RepaymentFilters) -> QuerySet[Repayment]:
-    """Repayments, newest first, with what each row of the list and the export shows."""
-    qs = with_balance_after(Repayment.objects.all()).select_related(
+def repayment_list(filters: RepaymentFilters, *, user: Any) -> QuerySet[Repayment]:
+    """Repayments of the user's offices, newest first, with what each row of the list and the
+    export shows."""
+    qs = with_balance_after(scope(Repayment.objects.all(), user, "loan__office")).select_related(
         "loan", "loan__borrower", "recorded_by", "reversed_by", "receipt"
     )
     if filters.date_from:
@@ -139,10 +144,14 @@ def repayment_totals(qs: QuerySet[Repayment]) -> RepaymentTotals:
     )
 
 
-def recorders() -> QuerySet[AbstractBaseUser]:
-    """Users who have recorded at least one repayment (the "recorded by" filter)."""
+def recorders(user: Any = None) -> QuerySet[AbstractBaseUser]:
+    """Users who have recorded at least one repayment (of the user's offices): the "recorded
+    by" filter."""
     User = get_user_model()
-    return User.objects.filter(recorded_repayments__isnull=False).distinct().order_by("username")
+    users = User.objects.filter(recorded_repayments__isnull=False)
+    if user is not None:
+        users = scope(users, user, "recorded_repayments__loan__office")
+    return users.distinct().order_by("username")
 
 
 @dataclass(frozen=True)
@@ -188,9 +197,10 @@ def loan_schedule(loan: Loan) -> list[Installment]:
     return list(Installment.objects.filter(loan=loan).order_by("number"))
 
 
-def loan_for_payment(pk: int) -> Loan:
-    """The loan with its borrower, for the payment and payoff pages (404 when unknown)."""
-    return get_object_or_404(Loan.objects.select_related("borrower", "product"), pk=pk)
+def loan_for_payment(pk: int, user: Any) -> Loan:
+    """The loan with its borrower, for the payment and payoff pages (404 when unknown or
+    another office's)."""
+    return get_scoped_or_404(Loan.objects.select_related("borrower", "product"), user, pk=pk)
 
 
 def recent_repayments_for_loan(loan: Loan, *, limit: int = 10) -> list[Repayment]:
@@ -201,19 +211,21 @@ def recent_repayments_for_loan(loan: Loan, *, limit: int = 10) -> list[Repayment
     )
 
 
-def repayment_for_detail(pk: int) -> Repayment:
-    return get_object_or_404(
+def repayment_for_detail(pk: int, user: Any) -> Repayment:
+    return get_scoped_or_404(
         Repayment.objects.select_related(
             "loan", "loan__borrower", "recorded_by", "reversed_by", "receipt"
         ),
+        user,
+        "loan__office",
         pk=pk,
     )
 
 
-def receipt_for_print(number: str) -> tuple[Receipt, list[Allocation]]:
-    """A receipt with its repayment, loan, borrower and people (one query) and the
-    repayment's allocations with their installments (one query)."""
-    receipt = get_object_or_404(
+def receipt_for_print(number: str, user: Any) -> tuple[Receipt, list[Allocation]]:
+    """A receipt (of the user's offices) with its repayment, loan, borrower and people (one
+    query) and the repayment's allocations with their installments (one query)."""
+    receipt = get_scoped_or_404(
         Receipt.objects.select_related(
             "repayment",
             "repayment__loan",
@@ -221,6 +233,8 @@ def receipt_for_print(number: str) -> tuple[Receipt, list[Allocation]]:
             "repayment__recorded_by",
             "repayment__reversed_by",
         ),
+        user,
+        "repayment__loan__office",
         number=number,
     )
     allocations = list(

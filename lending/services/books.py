@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import can_close_books, require
+from accounts.offices import check_office_choice, user_office_id
 from ledger.models import Account, BooksClosing, JournalEntry
 from ledger.services import (
     CENT,
@@ -120,14 +121,20 @@ def journal_entry_record(
     memo: str,
     lines: Sequence[Line],
     user: User,
+    office_id: int | None = None,
     request: HttpRequest | None = None,
 ) -> JournalEntry:
     """Book a manual entry (source "manual") and audit it (JOURNAL_ENTRY) with its lines, in
-    one transaction. Refuses, writing nothing: fewer than two lines, a line that is not one
+    one transaction. The entry is in `office_id`'s books (one the user reaches), the user's
+    own office's by default. Refuses, writing nothing: fewer than two lines, a line that is not one
     debit or one credit in whole cents, an entry that does not balance (saying by how much),
     an empty memo (field "memo"), an account that takes no entries (inactive or a header) and
     a date in closed books (field "value_date")."""
     require(user.has_perm(ADD_ENTRY), "Only an administrator can record a journal entry.")
+    if office_id is None:
+        office_id = user_office_id(user)
+    else:
+        check_office_choice(user, office_id)
     memo = memo.strip()
     if not memo:
         raise ValidationError({"memo": "Say what the entry is for."})
@@ -144,6 +151,7 @@ def journal_entry_record(
             memo=memo,
             postings=postings,
             source=JournalEntry.Source.MANUAL,
+            office_id=office_id,
             user=user,
             check_books=False,
             check_accounts=False,

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import require
+from accounts.offices import check_office_choice, user_office_id
 from karo.inputs import EARLIEST_BIRTH_DATE
 from lending.audit import audit_record, changes, snapshot
 from lending.limits import ADDRESS_MAX_LENGTH, NOTES_MAX_LENGTH
@@ -154,14 +155,26 @@ def duplicate_id_message(borrower: Borrower) -> str:
     )
 
 
-def borrower_create(*, user: User, request: HttpRequest | None = None, **fields: Any) -> Borrower:
+def borrower_create(
+    *,
+    user: User,
+    office_id: int | None = None,
+    request: HttpRequest | None = None,
+    **fields: Any,
+) -> Borrower:
     unknown = set(fields) - set(BORROWER_FIELDS)
     if unknown:
         raise TypeError(f"Unknown borrower fields: {sorted(unknown)}")
     require(user.has_perm("lending.add_borrower"), "Your role does not allow adding borrowers.")
-    borrower = Borrower(created_by=user, officer=user, **fields)
+    # A borrower is registered in the office of whoever registers them (DESIGN.md "Offices"),
+    # or in one of the offices under it when they say so.
+    if office_id is None:
+        office_id = user_office_id(user)
+    else:
+        check_office_choice(user, office_id)
+    borrower = Borrower(created_by=user, officer=user, office_id=office_id, **fields)
     borrower.national_id = Borrower.normalise_national_id(borrower.national_id or "")
-    borrower.full_clean(exclude=["number", "created_by"], validate_unique=False)
+    borrower.full_clean(exclude=["number", "created_by", "office"], validate_unique=False)
     clean_contact(borrower)
     check_text_lengths(borrower)
     check_adult(borrower.date_of_birth)
@@ -202,7 +215,7 @@ def borrower_update(
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.national_id = Borrower.normalise_national_id(locked.national_id or "")
-        locked.full_clean(exclude=["number", "created_by"], validate_unique=False)
+        locked.full_clean(exclude=["number", "created_by", "office"], validate_unique=False)
         clean_contact(locked)
         check_text_lengths(locked)
         # A borrower registered long ago may be past OLDEST_AGE now; only a new date is checked.
@@ -219,4 +232,60 @@ def borrower_update(
                 request=request,
             )
             borrower_changed.send(sender=Borrower, borrower_id=locked.pk)
+    return locked
+
+
+def borrower_transfer(
+    *,
+    borrower: Borrower,
+    office_id: int,
+    user: User,
+    reason: str = "",
+    request: HttpRequest | None = None,
+) -> Borrower:
+    """Move a borrower, and every loan of theirs, to another office the user reaches (Admin;
+    DESIGN.md "Offices"), with one audit entry naming both offices and the loans moved.
+    Transactions and journal entries already booked keep the office they were booked in:
+    where money moved is history. A loan booked from now on is in the new office."""
+    from accounts.models import Office
+    from lending.models import Loan
+    from lending.signals import loans_changed
+
+    require(
+        user.has_perm("lending.transfer_borrower"),
+        "Only an administrator can move a borrower to another office.",
+    )
+    check_office_choice(user, office_id)
+    with transaction.atomic():
+        locked = Borrower.objects.select_for_update().get(pk=borrower.pk)
+        if locked.office_id == office_id:
+            raise ValidationError({"office": "The borrower is in this office already."})
+        loans = list(
+            Loan.objects.select_for_update()
+            .filter(borrower=locked)
+            .order_by("pk")
+            .values_list("pk", "number")
+        )
+        names = dict(
+            Office.objects.filter(pk__in=[locked.office_id, office_id]).values_list("pk", "name")
+        )
+        before = locked.office_id
+        locked.office_id = office_id
+        locked.save(update_fields=["office", "updated_at"])
+        Loan.objects.filter(borrower=locked).update(office_id=office_id, updated_at=timezone.now())
+        audit_record(
+            action=AuditLog.Action.BORROWER_TRANSFERRED,
+            user=user,
+            obj=locked,
+            details={
+                "from": names.get(before, str(before)),
+                "to": names.get(office_id, str(office_id)),
+                "loans": [number for _, number in loans],
+                "reason": reason.strip()[:300],
+            },
+            request=request,
+        )
+        borrower_changed.send(sender=Borrower, borrower_id=locked.pk)
+        if loans:
+            loans_changed.send(sender=Loan, loan_ids=[pk for pk, _ in loans], event="transfer")
     return locked

@@ -26,6 +26,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import require
+from accounts.offices import scope
 from ledger.services import closed_through
 from lending.audit import audit_record
 from lending.bulk import update_rows
@@ -191,12 +192,16 @@ def fingerprint(moves: list[Move]) -> str:
 
 
 def reschedule_moves(
-    *, calendar: WorkingCalendar | None = None, loan_ids: Iterable[int] | None = None
+    *,
+    calendar: WorkingCalendar | None = None,
+    loan_ids: Iterable[int] | None = None,
+    user: Any = None,
 ) -> list[Move]:
     """The due dates of active loans that fall on a day off and that their loan's rule moves
     (loans that keep their dates are left alone). Only installments not paid in full, and due
     after the books' closing date (a date in a closed period is history), are moved; a move
-    that would land in a closed period is not made. Two queries, plus the calendar's two."""
+    that would land in a closed period is not made. With a user, only the loans of their
+    offices (DESIGN.md "Offices"). Two queries, plus the calendar's two."""
     calendar = calendar or working_calendar()
     closed = closed_through()
     days_off = Q(due_date__in=[d for d in calendar.holidays if closed is None or d > closed])
@@ -224,6 +229,8 @@ def reschedule_moves(
         rows = rows.filter(due_date__gt=closed)
     if loan_ids is not None:
         rows = rows.filter(loan_id__in=list(loan_ids))
+    if user is not None:
+        rows = scope(rows, user, "loan__office")
     moves = []
     for inst in rows:
         loan = inst.loan
@@ -275,10 +282,10 @@ def loans_reschedule(
     run, is charged), with its journal entries, as after a backdated payment."""
     require(user.has_perm(PERMISSION), REFUSED)
     today = today or timezone.localdate()
-    first = reschedule_moves()
+    first = reschedule_moves(user=user)
     loan_ids = sorted({m.loan_id for m in first})
     loans = {loan.pk: loan for loan in Loan.objects.select_for_update().filter(pk__in=loan_ids)}
-    moves = reschedule_moves(loan_ids=loan_ids) if loan_ids else []
+    moves = reschedule_moves(loan_ids=loan_ids, user=user) if loan_ids else []
     if fingerprint(moves) != (expected if expected is not None else fingerprint(first)):
         raise ValidationError(STALE)
     if not moves:

@@ -395,14 +395,30 @@ def _accrue(loans: list[Loan], *, on: date, result: DayCloseResult, user: User |
                 waived=replay.Parts(interest=inst.interest_waived),
             )
         )
+    # A loan with something booked after `on` (a close run late for a past day): the accrual
+    # counts at the end of `on`, so its balance after is the loan's as of then, not today's
+    # (what a replay gives it). One query, for those loans only.
+    later = [
+        pk
+        for pk, loan in accruing.items()
+        if loan.incremental_from is not None and loan.incremental_from > on + ONE_DAY
+    ]
+    balance_then: dict[int, Decimal] = {}
+    if later:
+        for loan_id, outstanding in (
+            LoanTransaction.objects.filter(loan_id__in=later, reversed_at=None, value_date__lte=on)
+            .order_by("loan_id", "-value_date", "-end_of_day", "-id")
+            .values_list("loan_id", "outstanding_after")
+        ):
+            balance_then.setdefault(loan_id, outstanding)
     txns: list[LoanTransaction] = []
     for loan in accruing.values():
         assert loan.disbursement_date is not None
         earned = replay.interest_earned(rows[loan.pk], loan.disbursement_date, on)
         if earned != loan.interest_accrued:
-            txns.append(
-                books.accrual_txn(loan, on=on, amount=earned - loan.interest_accrued, user=user)
-            )
+            txn = books.accrual_txn(loan, on=on, amount=earned - loan.interest_accrued, user=user)
+            txn.outstanding_after = balance_then.get(loan.pk, txn.outstanding_after)
+            txns.append(txn)
     LoanTransaction.objects.bulk_create(txns)
     accounts: dict[int | None, dict[str, int]] = {}
     entries = []
@@ -428,6 +444,7 @@ def _book_charges(charges: list[_Charge], *, by_id: dict[int, Loan], user: User 
         [
             LoanTransaction(
                 loan_id=charge.installment.loan_id,
+                office_id=by_id[charge.installment.loan_id].office_id,
                 kind=Kind.CHARGE,
                 value_date=charge.day,
                 booked_by=user,

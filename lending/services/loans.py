@@ -27,6 +27,7 @@ from accounts.access import (
     can_write_off,
     require,
 )
+from accounts.offices import may_reach
 from ledger.services import check_open
 from lending.audit import audit_record
 from lending.bulk import update_rows
@@ -235,6 +236,17 @@ def projected_schedule(loan: Loan, today: date) -> Schedule:
     return build_schedule(terms, working_calendar())
 
 
+def projected_fees(loan: Loan, schedule: Schedule, today: date) -> LoanFees:
+    """The fees of `projected_schedule`: a pending application's product's fees as they are
+    now; an approved loan's own, frozen at approval, on its approved amount. A fee that
+    cannot apply (a date outside the term) is a ValidationError, as approving would be."""
+    terms = projection_terms(loan, today)
+    charges = (
+        loan.charge_terms if loan.status == Status.APPROVED else product_charge_terms(loan.product)
+    )
+    return fees_for(charges, terms.principal, terms.disbursement_date, schedule)
+
+
 def preview_schedule(
     terms: dict[str, Any],
     disbursement_date: date,
@@ -298,20 +310,21 @@ def loan_submit(
     if unknown:
         raise TypeError(f"Unknown loan terms: {sorted(unknown)}")
     require(user.has_perm("lending.add_loan"), "Your role does not allow loan applications.")
-    if borrower is None:
+    if borrower is None or not may_reach(user, borrower.office_id):
         raise ValidationError({"borrower": "Choose the borrower the loan is for."})
     today = timezone.localdate()
     check_product_limits(product, terms)
     preview_schedule(terms, today)
     loan = Loan(
         borrower=borrower,
+        office_id=borrower.office_id,  # a loan is its borrower's office's
         product=product,
         purpose=purpose,
         submitted_by=user,
         officer=user,
         **terms,
     )
-    loan.full_clean(exclude=["number", "submitted_by", "borrower", "product"])
+    loan.full_clean(exclude=["number", "submitted_by", "borrower", "product", "office"])
     with transaction.atomic():
         loan.number = next_loan_number(today.year)
         loan.save()
@@ -1066,6 +1079,12 @@ def loan_write_off_undo(
             raise PermissionDenied("Only an administrator can undo a write-off.")
         live = list(LoanTransaction.objects.filter(loan=loan, reversed_at=None).order_by("id"))
         write_offs = [t for t in live if t.kind == Kind.WRITE_OFF]
+        recovered = sum((t.amount for t in live if t.kind == Kind.RECOVERY), Decimal("0.00"))
+        if recovered:
+            raise StateConflict(
+                f"{recovered:,.2f} was recovered on loan {loan.number} since its write-off; "
+                "reverse the recoveries before undoing the write-off."
+            )
         if write_offs and any(t.pk > write_offs[-1].pk for t in live):
             raise StateConflict(
                 f"Money was booked on loan {loan.number} after its write-off; reverse it "
@@ -1083,7 +1102,15 @@ def loan_write_off_undo(
             t.reversed_by = user  # type: ignore[assignment]
             t.reversal_reason = reason
         update_rows(write_offs, ["reversed_at", "reversed_by", "reversal_reason"])
-        books.mirror_entries(write_offs, loan=loan, accounts=accounts, user=user)
+        recognised = None
+        if loan.accounting_basis == AccountingBasis.ACCRUAL:
+            # What the write-off's entry took out of the interest receivable: accrued and not
+            # paid (nothing was booked since it, and the close accrues only active loans).
+            paid = Installment.objects.filter(loan=loan).aggregate(s=Sum("interest_paid"))["s"]
+            recognised = loan.interest_accrued - (paid or ZERO)
+        books.mirror_entries(
+            write_offs, loan=loan, accounts=accounts, user=user, interest_recognised=recognised
+        )
         books.store_replay(plan, user=user, reason="write-off undone", accounts=accounts)
         loan.status = Status.CLOSED if loan.outstanding == 0 else Status.ACTIVE
         loan.status_reason = ""

@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from accounts.access import can_reassign_officers, require
+from accounts.offices import may_reach, scope
 from lending.audit import audit_record
 from lending.models import AuditLog, Borrower, Loan
 from lending.signals import borrower_changed, loans_changed
@@ -31,14 +32,20 @@ OPEN_STATUSES = [
 MAX_BORROWERS = 5000  # one reassignment; a whole portfolio of a large branch fits
 
 
-def eligible_officers() -> QuerySet[User]:
+def eligible_officers(user: User | None = None) -> QuerySet[User]:
     """Who can hold a portfolio: active staff who may register borrowers and submit loans
-    (Loan Officers and Admins, by permission, not by group name)."""
+    (Loan Officers and Admins, by permission, not by group name); with `user`, only those of
+    that user's offices (an Admin of a branch gives its borrowers to the branch's officers)."""
     can_originate = Q(groups__permissions__codename="add_loan") | Q(
         user_permissions__codename="add_loan"
     )
+    users = (
+        User.objects.all()
+        if user is None
+        else scope(User.objects.all(), user, "office_link__office")
+    )
     return (
-        User.objects.filter(is_active=True)
+        users.filter(is_active=True)
         .filter(can_originate | Q(is_superuser=True))
         .distinct()
         .only("id", "username", "first_name", "last_name")
@@ -80,20 +87,30 @@ def officers_reassign(
         )
     if officer is None:
         raise ValidationError({"officer": "Choose the loan officer to give the borrowers to."})
-    if not eligible_officers().filter(pk=officer.pk).exists():
+    if not eligible_officers(user).filter(pk=officer.pk).exists():
         name = officer_name(officer)
         raise ValidationError(
             {"officer": f"{name} cannot hold a portfolio (not an active officer)."}
         )
     with transaction.atomic():
         borrowers = list(
-            Borrower.objects.select_for_update()
+            scope(Borrower.objects.select_for_update(), user)
             .filter(pk__in=ids)
-            .select_related("officer")
+            .select_related("officer", "office")
             .order_by("pk")
         )
-        if len(borrowers) != len(ids):
+        if len(borrowers) != len(ids):  # another office's borrower is as good as missing
             raise ValidationError({"borrowers": "A chosen borrower does not exist."})
+        unreachable = sorted(
+            {b.office.name for b in borrowers if not may_reach(officer, b.office_id)}
+        )
+        if unreachable:
+            raise ValidationError(
+                {
+                    "officer": f"{officer_name(officer)} works in another office and cannot see "
+                    f"the borrowers of {', '.join(unreachable)}."
+                }
+            )
         moving = [b for b in borrowers if b.officer_id != officer.pk]
         loans = list(
             Loan.objects.select_for_update()

@@ -722,7 +722,11 @@ def _check_reversible(repayment: Repayment, loan: Loan) -> None:
         raise StateConflict(
             f"This repayment was already reversed on {repayment.reversed_at:%d %b %Y}."
         )
-    if loan.status not in (Loan.Status.ACTIVE, Loan.Status.CLOSED):
+    if repayment.is_recovery:
+        # A recovery is reversed while its loan stays written off (`lending.services.recoveries`).
+        if loan.status != Loan.Status.WRITTEN_OFF:
+            raise StateConflict(f"Loan {loan.number} is no longer written off.")
+    elif loan.status not in (Loan.Status.ACTIVE, Loan.Status.CLOSED):
         raise StateConflict(
             f"Loan {loan.number} is {loan.get_status_display().lower()}; its repayments "
             "can no longer be reversed."
@@ -732,7 +736,10 @@ def _check_reversible(repayment: Repayment, loan: Loan) -> None:
 
 def _plan_reversal(repayment: Repayment, loan: Loan) -> tuple[books.Plan, list[LoanTransaction]]:
     txns = list(LoanTransaction.objects.filter(repayment=repayment, reversed_at=None))
-    return books.plan_replay(loan=loan, remove=[t.pk for t in txns]), txns
+    # A written-off loan is replayed with its charges as booked: the daily close charges only
+    # active loans, so no penalty is decided again behind its write-off.
+    penalties = books.penalties_as_booked(loan) if repayment.is_recovery else None
+    return books.plan_replay(loan=loan, remove=[t.pk for t in txns], penalties=penalties), txns
 
 
 def repayment_reverse_preview(*, repayment: Repayment, user: User) -> books.Plan:
@@ -825,6 +832,7 @@ def repayment_reverse(
                 "amount": str(repayment.amount),
                 "paid_on": repayment.paid_on,
                 "settlement": repayment.is_settlement,
+                "recovery": repayment.is_recovery,
                 "interest_restored": str(waived),
                 "reason": reason,
                 "before": before,

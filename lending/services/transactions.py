@@ -216,6 +216,7 @@ def entry_for(
         source=source,
         transaction_id=t.pk,
         loan_id=loan.pk,
+        office_id=t.office_id,
     )
 
 
@@ -246,6 +247,12 @@ def penalty_rule(loan: Loan) -> replay.PenaltyRule | None:
         max_times=loan.penalty_max_times,
         tolerance=loan.arrears_tolerance,
     )
+
+
+def penalties_as_booked(loan: Loan) -> replay.Penalties | None:
+    """A penalty rule that decides no day: the loan's charges stay as booked."""
+    rule = penalty_rule(loan)
+    return None if rule is None else replay.Penalties(rule, date.min)
 
 
 def days_closed() -> tuple[date | None, date | None]:
@@ -331,6 +338,7 @@ def store_in_order(
     journal entry. The caller saves the loan (`save_loan_totals`) once its action is booked."""
     stored = LoanTransaction.objects.create(
         loan=loan,
+        office_id=loan.office_id,
         booked_by=user,
         **fields,
         **effect.split.as_dict(),
@@ -369,6 +377,7 @@ def accrual_txn(loan: Loan, *, on: date, amount: Decimal, user: User | None) -> 
         loan.incremental_from = day
     return LoanTransaction(
         loan=loan,
+        office_id=loan.office_id,
         kind=Kind.ACCRUAL,
         value_date=on,
         booked_by=user,
@@ -617,6 +626,7 @@ def store_replay(
         assert effect is not None
         new_row = LoanTransaction.objects.create(
             loan=loan,
+            office_id=loan.office_id,
             booked_by=user,
             **new_fields,
             **effect.split.as_dict(),
@@ -663,6 +673,7 @@ def store_replay(
                 source="replay",
                 transaction_id=t.pk,
                 loan_id=loan.pk,
+                office_id=t.office_id,
             )
         )
     rewritten = [c.txn.pk for c in plan.changes if c.txn.kind not in GIVEN_LINES]
@@ -698,6 +709,7 @@ def store_replay(
             [
                 LoanTransaction(
                     loan=loan,
+                    office_id=loan.office_id,
                     kind=Kind.CHARGE,
                     value_date=t.value_date,
                     booked_by=user,
@@ -753,10 +765,16 @@ def _difference_postings(
 
 
 def mirror_entries(
-    txns: Iterable[LoanTransaction], *, loan: Loan, accounts: dict[str, int], user: User | None
+    txns: Iterable[LoanTransaction],
+    *,
+    loan: Loan,
+    accounts: dict[str, int],
+    user: User | None,
+    interest_recognised: Decimal | None = None,
 ) -> None:
     """Book the mirror of each reversed transaction's entry, as it stands (its own entry plus
-    any replay corrections), dated on its value date."""
+    any replay corrections), dated on its value date. `interest_recognised`: for an
+    accrual-basis write-off, the interest its entry wrote off (see `journal.postings`)."""
     journal_post_many(
         [
             entry_for(
@@ -767,6 +785,7 @@ def mirror_entries(
                 source="reversal",
                 sign=-1,
                 prefix="Reversal of ",
+                interest_recognised=interest_recognised,
             )
             for t in txns
         ],

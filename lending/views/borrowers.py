@@ -13,13 +13,14 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import permission_required
+from accounts.offices import get_scoped_or_404, scope
 from lending.forms import BorrowerForm, add_service_errors
 from lending.models import Borrower
 from lending.pagination import CachedCountPaginator
@@ -89,7 +90,7 @@ def borrower_list(request: HttpRequest) -> HttpResponse:
         "generation": portfolio_generation(),
         "page_obj": SimpleLazyObject(
             lambda: CachedCountPaginator(
-                select_borrowers(query=query, sort=sort), PAGE_SIZE
+                scope(select_borrowers(query=query, sort=sort), request.user), PAGE_SIZE
             ).get_page(request.GET.get("page"))
         ),
         "query": query,
@@ -106,12 +107,12 @@ def borrower_search(request: HttpRequest) -> HttpResponse:
     """`<option>`s for the application form's borrower picker (htmx swaps them in). The
     borrower already chosen stays first, so a new search never loses the selection."""
     query = (request.GET.get("borrower_q") or request.GET.get("q") or "").strip()[:100]
-    matches = select_matches(query=query)
+    matches = select_matches(query=query, user=request.user)
     selected: Borrower | None = None
     raw = request.GET.get("borrower", "")
     if raw.isdigit():
         selected = next((b for b in matches if b.pk == int(raw)), None) or (
-            Borrower.objects.filter(pk=int(raw)).first()
+            scope(Borrower.objects.filter(pk=int(raw)), request.user).first()
         )
     if selected is None and len(matches) == 1:
         selected = matches[0]
@@ -123,7 +124,9 @@ def borrower_search(request: HttpRequest) -> HttpResponse:
 @permission_required("lending.view_borrower")
 @require_GET
 def borrower_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    borrower = get_object_or_404(Borrower.objects.select_related("created_by", "officer"), pk=pk)
+    borrower = get_scoped_or_404(
+        Borrower.objects.select_related("created_by", "office", "officer"), request.user, pk=pk
+    )
     page_obj = Paginator(borrower_loans(borrower=borrower), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -155,7 +158,7 @@ def borrower_create(request: HttpRequest) -> HttpResponse:
 @permission_required("lending.change_borrower")
 @require_http_methods(["GET", "POST"])
 def borrower_update(request: HttpRequest, pk: int) -> HttpResponse:
-    borrower = get_object_or_404(Borrower, pk=pk)
+    borrower = get_scoped_or_404(Borrower.objects.all(), request.user, pk=pk)
     form = BorrowerForm(request.POST or None, instance=borrower)
     if request.method == "POST" and form.is_valid():
         try:

@@ -140,7 +140,7 @@ def loans_reschedule(request: HttpRequest) -> HttpResponse:
         else:
             messages.error(request, "Look at the preview below, then apply it from this page.")
     try:
-        moves = services.reschedule_moves(calendar=working_calendar())
+        moves = services.reschedule_moves(calendar=working_calendar(), user=request.user)
     except CalendarError as exc:  # a calendar stored behind the services' back
         messages.error(request, str(exc))
         moves = []

@@ -60,7 +60,7 @@ def _base_context(request: HttpRequest, *, pdf: bool) -> dict[str, Any]:
 
 
 def _statement_context(request: HttpRequest, pk: int, *, pdf: bool) -> dict[str, Any]:
-    statement = loan_statement(pk, timezone.localdate())
+    statement = loan_statement(pk, timezone.localdate(), request.user)
     loan = statement.loan
     pdf_url = reverse("loan_statement_pdf", args=[loan.pk])
     return {
@@ -105,7 +105,7 @@ def loan_statement_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 def _letter_context(request: HttpRequest, pk: int, *, pdf: bool) -> dict[str, Any]:
     """The letter for `on` (GET, or the Print button's POST; today if not given). A date that
     is not valid, or a loan that is not active, gives the reason instead of a letter."""
-    loan = loan_for_page(pk)
+    loan = loan_for_page(pk, request.user)
     data = request.POST if request.method == "POST" else request.GET
     on_text = data.get("on") or timezone.localdate().isoformat()
     form = PayoffForm({"on": on_text})

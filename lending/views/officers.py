@@ -12,7 +12,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import permission_required
+from accounts.offices import scope
 from lending.forms_officers import ReassignFilterForm, ReassignForm
+from lending.models import Loan
 from lending.selectors import officers as selectors
 from lending.services.officers import officer_name, officers_reassign
 from lending.views.borrowers import render_page, signed_in
@@ -29,7 +31,7 @@ def my_portfolio(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     loans = selectors.my_portfolio(officer=user)
     page_obj = Paginator(loans, PAGE_SIZE).get_page(request.GET.get("page"))
-    figures = portfolio_balances(today=today, loans=loans.model.objects.filter(officer=user))
+    figures = portfolio_balances(today=today, loans=scope(Loan.objects.filter(officer=user), user))
     return render_page(
         request,
         "lending/officers/portfolio.html",
@@ -57,12 +59,12 @@ def officers_reassign_page(request: HttpRequest) -> HttpResponse:
     """List borrowers (filtered by officer and name), tick some or take everyone the filter
     lists, choose the new officer: one audited reassignment."""
     user = signed_in(request)
-    filters = ReassignFilterForm(request.GET)
+    filters = ReassignFilterForm(request.GET, user=user)
     officer_id, query = None, ""
     if filters.is_valid():
         officer_id, query = filters.cleaned_data["officer"], filters.cleaned_data["q"]
-    borrowers = selectors.borrowers_to_reassign(officer_id=officer_id, query=query)
-    form = ReassignForm(request.POST if request.method == "POST" else None)
+    borrowers = selectors.borrowers_to_reassign(user=user, officer_id=officer_id, query=query)
+    form = ReassignForm(request.POST if request.method == "POST" else None, user=user)
     if request.method == "POST" and form.is_valid():
         chosen = (
             borrowers.values_list("pk", flat=True)

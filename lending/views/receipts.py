@@ -47,7 +47,7 @@ def _paper(request: HttpRequest) -> str:
 
 
 def _context(request: HttpRequest, number: str, *, pdf: bool) -> tuple[Receipt, dict[str, Any]]:
-    receipt, allocations = receipt_for_print(number)
+    receipt, allocations = receipt_for_print(number, request.user)
     repayment = receipt.repayment
     installments = [a.installment for a in allocations]
     return receipt, {

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import can_record_repayment, can_reverse_repayment, permission_required
+from accounts.offices import scope
 from ledger.services import closed_through
 from lending.errors import StateConflict
 from lending.forms_repayments import (
@@ -206,18 +207,20 @@ def replay_preview(plan: Plan) -> ReplayPreview:
 def repayment_list(request: HttpRequest) -> HttpResponse:
     """Find a loan to take a payment for, and the recent repayments with filters and totals."""
     query = request.GET.get("q", "").strip()[:100]
-    loans = list(selectors.loan_search(query)) if query else []
+    loans = list(selectors.loan_search(query, user=request.user)) if query else []
     if htmx_target(request) == "loan-results":
         return render(
             request,
             "lending/repayments/list.html#loan_results",
             {"query": query, "loans": loans},
         )
-    filter_form = RepaymentFilterForm(request.GET or None)
+    filter_form = RepaymentFilterForm(request.GET or None, user=request.user)
     filters = filter_form.filters() if request.GET else selectors.RepaymentFilters()
-    repayments = selectors.repayment_list(filters)
+    repayments = selectors.repayment_list(filters, user=request.user)
     page = Paginator(repayments, PAGE_SIZE).get_page(request.GET.get("page"))
-    one_loan = Loan.objects.filter(pk=filters.loan).first() if filters.loan else None
+    one_loan = (
+        scope(Loan.objects.filter(pk=filters.loan), request.user).first() if filters.loan else None
+    )
     return render(
         request,
         "lending/repayments/list.html",
@@ -301,7 +304,7 @@ def repayment_export(request: HttpRequest) -> HttpResponse:
     """The filtered repayments as CSV, written like the report exports (`csv_response`: BOM,
     headers in words, audited). Invalid filters are refused (400, with the fields): an export
     must never silently widen to every row."""
-    form = RepaymentFilterForm(request.GET or None)
+    form = RepaymentFilterForm(request.GET or None, user=request.user)
     if request.GET and not form.is_valid():
         problems = "; ".join(
             f"{form.fields[name].label if name in form.fields else name}: "
@@ -313,7 +316,7 @@ def repayment_export(request: HttpRequest) -> HttpResponse:
             content_type="text/plain; charset=utf-8",
         )
     filters = form.filters() if request.GET else selectors.RepaymentFilters()
-    rows = selectors.with_allocation_totals(selectors.repayment_list(filters))
+    rows = selectors.with_allocation_totals(selectors.repayment_list(filters, user=request.user))
     return csv_response(
         request=request,
         report="repayments",
@@ -352,7 +355,7 @@ def repayment_create(request: HttpRequest, pk: int) -> HttpResponse:
     """The payment form for one loan, beside what it owes now. A backdated payment that would
     change what the loan has already booked is shown for confirmation first (`_confirmation`);
     one in date order is recorded at once."""
-    loan = selectors.loan_for_payment(pk)
+    loan = selectors.loan_for_payment(pk, request.user)
     today = timezone.localdate()
     if request.method == "POST":
         form = RepaymentForm(request.POST)
@@ -460,7 +463,7 @@ def repayment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """What was recorded: the payment, its allocation as it stands now (after any replay: the
     page says when and why it was re-split; the receipt keeps the split as booked), its
     receipt (new tab) and PDF."""
-    repayment = selectors.repayment_for_detail(pk)
+    repayment = selectors.repayment_for_detail(pk, request.user)
     allocations = list(selectors.allocations_of(repayment.pk).select_related("installment"))
     txn = (
         LoanTransaction.objects.filter(repayment=repayment, kind=LoanTransaction.Kind.REPAYMENT)
@@ -496,7 +499,7 @@ def repayment_reverse_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm and reverse one repayment, with a reason. The page shows first what the
     reversal would change on the loan (later payments re-split, penalties, days past due, the
     loan re-opening), from a dry run of the same replay."""
-    repayment = selectors.repayment_for_detail(pk)
+    repayment = selectors.repayment_for_detail(pk, request.user)
     if repayment.is_reversed:
         messages.info(request, "This repayment was already reversed.")
         return redirect("repayment_detail", pk=repayment.pk)
@@ -562,7 +565,7 @@ def _quote_or_error(loan: Loan, form: PayoffForm) -> PayoffQuote | None:
 @permission_required("lending.view_loan")
 def loan_payoff(request: HttpRequest, pk: int) -> HttpResponse:
     """Payoff quote for a chosen date; cashiers also get the form that settles the loan."""
-    loan = selectors.loan_for_payment(pk)
+    loan = selectors.loan_for_payment(pk, request.user)
     today = timezone.localdate()
     form = PayoffForm(request.GET if "on" in request.GET else {"on": today.isoformat()})
     quote = _quote_or_error(loan, form)
@@ -600,7 +603,7 @@ def loan_payoff(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("lending.add_repayment")
 def loan_settle_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Settle at the quoted payoff; on a refusal, the quote page again with the reason."""
-    loan = selectors.loan_for_payment(pk)
+    loan = selectors.loan_for_payment(pk, request.user)
     form = SettleForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data

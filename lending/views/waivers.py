@@ -30,7 +30,7 @@ def _installments(loan: Loan) -> QuerySet[Installment]:
 @permission_required("lending.view_loan", "lending.waive_loan")
 @require_http_methods(["GET", "POST"])
 def loan_waive(request: HttpRequest, pk: int) -> HttpResponse:
-    loan = loan_for_page(pk)
+    loan = loan_for_page(pk, request.user)
     if loan.status != Loan.Status.ACTIVE:  # the service refuses it again under the row lock
         messages.error(
             request,

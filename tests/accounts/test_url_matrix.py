@@ -20,9 +20,16 @@ from django.utils import timezone
 from collecting.imports import payment_import_upload
 from ledger.models import Account
 from lending.models import Holiday
+from lending.services.loans import loan_approve
 from lending.services.repayments import repayment_record
 from origination.services import collateral_add, document_upload, guarantor_add
-from tests.factories import AccountantFactory, ActiveLoanFactory, LoanFactory, OfficerFactory
+from tests.factories import (
+    AccountantFactory,
+    ActiveLoanFactory,
+    LoanFactory,
+    LoanProductFactory,
+    OfficerFactory,
+)
 from tests.origination.helpers import upload, use_temporary_document_storage
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +57,11 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "loan_withdraw": ("post", set()),  # only the officer who submitted it (tested elsewhere)
     "loan_write_off": ("get", {ADM}),  # its page; posting it is tested per role elsewhere
     "loan_write_off_undo": ("get", {ADM}),  # on an active loan: back to the loan page
+    "loan_disburse": ("get", STAFF_MONEY),  # its page, on an approved loan
+    "loan_approval_undo": ("get", {ADM}),  # its page, on an approved loan
+    "loan_disbursement_undo": ("get", {ADM}),  # its page, on an active loan
     "loan_waive": ("get", {ADM}),  # Admin only (DESIGN's matrix: waive charges or interest)
+    "recovery_create": ("get", STAFF_MONEY),  # on an active loan: back to the loan page
     "calculator": ("get", ALL),
     "loan_payoff": ("get", ALL),
     # Documents for the borrower: whoever can see a loan prints them (DESIGN's matrix).
@@ -138,6 +149,10 @@ def objects(settings: Any, tmp_path: Path) -> dict[str, Any]:
         method="bank_transfer",
     )
     pending = LoanFactory(submitted_by=submitter)
+    two_step = LoanProductFactory(name="Two-step", disburse_on_approval=False)
+    approved = loan_approve(
+        loan=LoanFactory(submitted_by=submitter, product=two_step), user=OfficerFactory()
+    )
     active = ActiveLoanFactory(submitted_by=submitter, disbursed_days_ago=40)
     repayment = repayment_record(
         loan=active,
@@ -157,7 +172,8 @@ def objects(settings: Any, tmp_path: Path) -> dict[str, Any]:
         loan=pending, user=submitter, type="vehicle", description="KBZ 123A", value=Decimal("900")
     )
     return {
-        "pending": pending, "active": active, "repayment": repayment, "document": document,
+        "pending": pending, "active": active, "approved": approved, "repayment": repayment,
+        "document": document,
         "guarantor": guarantor, "collateral": item,
         "payment_import": payment_import,
         "holiday": Holiday.objects.create(date=date(2030, 12, 25), name="Christmas"),
@@ -184,13 +200,17 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         "borrower_create",
     }:
         return reverse(name, args=[active.borrower_id])
+    if name in {"loan_disburse", "loan_approval_undo"}:
+        return reverse(name, args=[objects["approved"].pk])
     if name in {"loan_approve", "loan_reject", "loan_withdraw"}:
         return reverse(name, args=[pending.pk])
     if name in {
         "loan_detail",
         "loan_write_off",
         "loan_write_off_undo",
+        "loan_disbursement_undo",
         "loan_waive",
+        "recovery_create",
         "loan_payoff",
         "loan_settle",
         "repayment_create",

@@ -22,11 +22,14 @@ PATHS = {
     "/api/loans/{id}/write-off": {"post"},
     "/api/loans/{id}/undo-write-off": {"post"},
     "/api/loans/{id}/waive": {"post"},
+    "/api/loans/{id}/recoveries": {"post"},
     "/api/loans/{id}/disburse": {"post"},
     "/api/loans/{id}/undo-approval": {"post"},
     "/api/loans/{id}/undo-disbursement": {"post"},
     "/api/loans/{id}/schedule": {"get"},
     "/api/loans/{id}/status": {"get"},
+    "/api/loans/{id}/payoff": {"get"},
+    "/api/loans/{id}/settle": {"post"},
     "/api/loans/{id}/repayments": {"get", "post"},
     "/api/schedule/preview": {"post"},
     "/api/reports/summary": {"get"},
@@ -91,7 +94,10 @@ def test_idempotency_keys_are_documented_as_per_user_with_their_409() -> None:
         for method, operation in item.items()
         if any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
     ]
-    assert [(path, method) for path, method, _ in keyed] == [("/api/loans/{id}/repayments", "post")]
+    assert [(path, method) for path, method, _ in keyed] == [
+        ("/api/loans/{id}/repayments", "post"),
+        ("/api/loans/{id}/settle", "post"),
+    ]
     for _, _, operation in keyed:
         header = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")
         assert "per user" in header["description"]

@@ -210,6 +210,14 @@ ENDPOINTS = [
         200,
         lambda w: {"reason": "Wrong account"},
     ),
+    Endpoint(
+        "record recovery",
+        "post",
+        "/api/loans/{written_off_id}/recoveries",
+        CASHIERS,
+        201,
+        lambda w: {"amount": "10.00"},
+    ),
     Endpoint("schedule", "get", "/api/loans/{active_id}/schedule", ALL, 200),
     Endpoint("approved loan's schedule", "get", "/api/loans/{approved_id}/schedule", ALL, 200),
     Endpoint("status", "get", "/api/loans/{active_id}/status", ALL, 200),
@@ -223,6 +231,7 @@ ENDPOINTS = [
         lambda w: {"amount": "10.00"},
     ),
     Endpoint("list repayments", "get", "/api/loans/{active_id}/repayments", CASHIERS, 200),
+    Endpoint("settle", "post", "/api/loans/{active_id}/settle", CASHIERS, 201, lambda w: {}),
     Endpoint(
         "preview",
         "post",

@@ -67,8 +67,11 @@ def test_officer_applies_and_a_second_officer_approves(page_as: Any) -> None:
     # A second officer approves it; the stored schedule is shown.
     approver = page_as("officer2")
     approver.goto(f"/loans/{loan.pk}/")
+    asked: list[str] = []
+    approver.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     approver.click("text=Approve loan")
     approver.wait_for_url(f"**/loans/{loan.pk}/")
+    assert asked and "and disburse" in asked[0]  # approving asks first
     assert "approved and disbursed" in approver.locator(".messages").inner_text()
     assert approver.locator("h1 .badge").inner_text() == "Active"
     rows = approver.locator("table.schedule tbody tr")
@@ -107,3 +110,51 @@ def test_an_admin_writes_off_a_loan_on_its_own_page(page_as: Any) -> None:
     assert "is written off" in admin.locator(".messages").inner_text()
     loan.refresh_from_db()
     assert loan.status == Loan.Status.WRITTEN_OFF
+
+
+def test_two_step_product_is_approved_then_disbursed_by_the_accountant(page_as: Any) -> None:
+    """A product that disburses separately: the approver approves less than asked for (the
+    page asks first), the accountant hands the money over from the disbursement page (asked
+    again, with the amount and date typed)."""
+    from decimal import Decimal
+
+    from tests.factories import LoanFactory, LoanProductFactory
+
+    product = LoanProductFactory(name="Two-step", disburse_on_approval=False)
+    loan = LoanFactory(product=product, principal=Decimal("5000.00"))
+
+    approver = page_as("officer2")
+    approver.goto(f"/loans/{loan.pk}/")
+    asked: list[str] = []
+    approver.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    approver.fill("#id_approved_amount", "4000.00")
+    approver.click("text=Approve loan")
+    approver.wait_for_url(f"**/loans/{loan.pk}/")
+    assert asked and "4000.00" in asked[0] and "Nothing is disbursed now" in asked[0]
+    assert approver.locator("h1 .badge").inner_text() == "Approved"
+    assert approver.locator("text=Disburse…").count() == 0  # an officer does not disburse
+
+    cashier = page_as("accountant")
+    cashier.goto(f"/loans/{loan.pk}/")
+    cashier.click("#disbursement >> text=Disburse…")
+    cashier.wait_for_url(f"**/loans/{loan.pk}/disburse/")
+    questions: list[str] = []
+    cashier.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    cashier.fill("#id_amount", "4000.01")
+    cashier.click("button.primary")
+    cashier.locator(".error-text").wait_for()
+    assert "approved for 4,000.00" in cashier.locator(".error-text").inner_text()
+    loan.refresh_from_db()
+    assert loan.status == Loan.Status.APPROVED
+    cashier.fill("#id_amount", "3500.00")
+    cashier.fill("#id_reference", "VCH-77")
+    cashier.click("button.primary")
+    cashier.wait_for_url(f"**/loans/{loan.pk}/")
+    assert questions and "3500.00" in questions[-1]
+    assert cashier.locator("h1 .badge").inner_text() == "Active"
+    loan.refresh_from_db()
+    assert (loan.status, loan.principal, loan.disbursement_reference) == (
+        Loan.Status.ACTIVE,
+        Decimal("3500.00"),
+        "VCH-77",
+    )

@@ -104,3 +104,19 @@ def test_a_write_off_loses_the_principal_and_the_interest_recognised_unpaid() ->
     assert balance("5010") == D("1203.87")
     assert balance("1100") == D("0.00") and balance("1110") == D("0.00")
     call_command("check_money", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+
+def test_a_close_run_late_for_a_day_before_a_payment_books_that_days_balance() -> None:
+    # A payment of 112.00 on 1 Feb (installment 1: 100.00 + 12.00) is booked before the close
+    # runs for 11 Jan. The accrual counts at the end of 11 Jan, when the loan still owed all
+    # of its 1,200.00 + 78.00 interest; not the 1,166.00 it owes today (what a replay says).
+    loan = accrual_loan()
+    repayment_record(
+        loan=loan, user=AccountantFactory(), amount=D("112.00"), paid_on=date(2026, 2, 1),
+        method="cash",
+    )  # fmt: skip
+    day_close(on=date(2026, 1, 11))
+    accrual = LoanTransaction.objects.get(loan=loan, kind="accrual")
+    assert accrual.outstanding_after == D("1278.00")
+    loan.refresh_from_db()
+    assert replay_differences(loan) == []

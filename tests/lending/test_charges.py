@@ -406,3 +406,53 @@ def test_a_bad_fee_on_the_product_page_is_a_field_error_and_saves_nothing(
     assert field in formset.forms[0].errors
     assert not ProductCharge.objects.exists()
     assert not AuditLog.objects.filter(action=AuditLog.Action.PRODUCT_CHANGED).exists()
+
+
+# --- where fees are shown ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_loan_page_statement_and_receipt_show_the_fees(accountant_client: Any) -> None:
+    from django.urls import reverse
+
+    loan = weekly_loan(product=product_with_fees())
+    repayment = pay(loan, "111.50")  # installment 1: 11.50 fees + 100.00 principal
+    html = accountant_client.get(reverse("loan_detail", args=[loan.pk])).content.decode()
+    assert "Processing: 2 % of the principal, deducted from the amount paid out" in html
+    assert "Service: 1.5 % of the installment&#x27;s principal + interest, on every" in html
+    assert "1,176.00 paid out" in html and "24.00 of fees deducted" in html
+    assert "11.50" in html  # installment 1's Fees column
+    statement = accountant_client.get(reverse("loan_statement", args=[loan.pk]))
+    text = statement.content.decode()
+    assert "paid out 1,176.00, fees deducted 24.00" in text
+    assert "Fees" in text and "28.00" in text  # the scheduled fees, charged at approval
+    receipt = accountant_client.get(reverse("receipt_detail", args=[repayment.receipt.number]))
+    assert receipt.status_code == 200
+    assert "11.50" in receipt.content.decode()  # the fees this payment paid
+
+
+@pytest.mark.django_db
+def test_the_calculator_with_a_product_shows_its_fees(officer_client: Any) -> None:
+    from django.urls import reverse
+
+    product = product_with_fees()
+    response = officer_client.get(
+        reverse("calculator"),
+        {
+            "principal": "1200.00", "annual_interest_rate": "0", "installments": "12",
+            "frequency": "weekly", "disbursement_date": "05/01/2026", "product": product.pk,
+        },
+    )  # fmt: skip
+    schedule = response.context["schedule"]
+    assert schedule.fees_deducted == D("24.00") and schedule.paid_out == D("1176.00")
+    assert schedule.total_fees == D("28.00") and schedule.total == D("1228.00")
+    html = response.content.decode()
+    assert "Paid out" in html and "1,176.00" in html
+    without = officer_client.get(
+        reverse("calculator"),
+        {
+            "principal": "1200.00", "annual_interest_rate": "0", "installments": "12",
+            "frequency": "weekly", "disbursement_date": "05/01/2026",
+        },
+    )  # fmt: skip
+    assert without.context["schedule"].total_fees == D("0.00")

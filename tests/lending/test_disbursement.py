@@ -305,3 +305,24 @@ def test_four_eyes_refusal_names_who_can_approve_instead() -> None:
     assert "someone else must approve it" in message
     assert "Olga Other (olga)" in message and "boss" in message
     assert "sam" not in message.split(":", 1)[1] and "cash" not in message
+
+
+def test_an_approved_loan_counts_as_approved_in_the_officers_report() -> None:
+    from reporting.selectors import officers_report
+
+    loan = approved_loan()
+    today = timezone.localdate()
+    report = officers_report(date_from=today, date_to=today)
+    [row] = [r for r in report.rows if r.user_id == loan.submitted_by_id]
+    assert (row.applications, row.approved, row.pending) == (1, 1, 0)
+    assert row.principal_disbursed == 0  # nothing handed over yet
+
+
+def test_an_approved_loan_counts_in_the_borrowers_exposure() -> None:
+    from origination.selectors import application_file
+
+    approved = approved_loan(D("4000.00"))
+    application = LoanFactory(borrower=approved.borrower, principal=D("1000.00"))
+    file = application_file(loan=application)
+    assert file.other_approved_amount == D("4000.00")
+    assert file.exposure == D("5000.00")

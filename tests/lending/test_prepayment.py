@@ -22,6 +22,7 @@ current period in a payoff quote). The schedule starts
 
 from __future__ import annotations
 
+import importlib
 from datetime import date, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -30,6 +31,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import migrations
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -424,3 +426,40 @@ def test_an_accrual_basis_credit_takes_the_interest_back_from_the_receivable(
     assert interest_income() == D("59.18")  # the closing accrual: exactly the interest kept
     assert replay_differences(Loan.objects.get(pk=loan.pk)) == []
     call_command("check_money", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_the_api_settles_with_the_credit_once_per_key(accountant: User) -> None:
+    loan = review_loan(IN_ORDER)
+    today = timezone.localdate()
+    repayment_record(loan=loan, user=accountant, amount=D("3000.00"), paid_on=today, method="cash")
+    api = ApiClient(token_for(accountant))
+    moved = api.post(f"/api/loans/{loan.pk}/settle", {"expected_amount": "9000.00"})
+    assert moved.status_code == 422 and "expected_amount" in moved.content.decode()
+    assert Loan.objects.get(pk=loan.pk).status == Loan.Status.ACTIVE
+    body = {"expected_amount": "9059.18", "method": "bank_transfer", "reference": "TT-1"}
+    first = api.post(f"/api/loans/{loan.pk}/settle", body, **{"Idempotency-Key": "settle-1"})
+    again = api.post(f"/api/loans/{loan.pk}/settle", body, **{"Idempotency-Key": "settle-1"})
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    assert first.json()["amount"] == "9059.18"
+    assert Loan.objects.get(pk=loan.pk).status == Loan.Status.CLOSED
+    assert LoanTransaction.objects.filter(loan=loan, kind=Kind.CREDIT).count() == 1
+    assert api.post(f"/api/loans/{loan.pk}/settle", {}).status_code == 409
+
+
+def test_the_migration_keeps_existing_products_and_loans_in_order() -> None:
+    """Rows that exist when the field is added get `in_order` (what their borrowers agreed
+    to); only products created afterwards default to principal first."""
+    migration = importlib.import_module("lending.migrations.0018_prepayment_order").Migration
+    added = {
+        (op.model_name, op.name): op.field.default
+        for op in migration.operations
+        if isinstance(op, migrations.AddField)
+    }
+    assert added == {
+        ("loanproduct", "prepayment_order"): IN_ORDER,
+        ("loan", "prepayment_order"): IN_ORDER,
+    }
+    [altered] = [op for op in migration.operations if isinstance(op, migrations.AlterField)]
+    assert (altered.name, altered.field.default) == ("prepayment_order", PRINCIPAL_FIRST)

@@ -80,12 +80,21 @@ from lending.models import (
     Loan,
     LoanProduct,
     LoanTransaction,
+    ProductCharge,
     Repayment,
 )
 from lending.replay import Kind
 from lending.services.calendar import fingerprint, holidays_add, loans_reschedule, reschedule_moves
 from lending.services.close_day import day_close
-from lending.services.loans import loan_write_off, loan_write_off_undo
+from lending.services.loans import (
+    loan_approval_undo,
+    loan_approve,
+    loan_disburse,
+    loan_disbursement_undo,
+    loan_write_off,
+    loan_write_off_undo,
+)
+from lending.services.recoveries import recoverable, recovery_record
 from lending.services.repayments import loan_settle, repayment_record, repayment_reverse
 from lending.services.transactions import plan_replay, replay_differences
 from lending.services.waivers import loan_waive, waivable_totals
@@ -93,6 +102,7 @@ from tests.factories import (
     AccountantFactory,
     ActiveLoanFactory,
     AdminFactory,
+    LoanFactory,
     LoanProductFactory,
 )
 
@@ -120,8 +130,15 @@ terms = st.fixed_dictionaries(
 ).map(lambda t: {**t, "grace_periods": min(t["grace_periods"], t["installments"] - 1)})
 # None: no penalty; "flat": 5.00 from the day after the due date; "percent": 2 % after 2 days;
 # "repeat": 2 % of the unpaid principal + interest after 1 day, again every 5 days, 4 times at
-# most, with an arrears tolerance of 0.50.
-products = st.sampled_from([None, "flat", "flat", "percent", "repeat", "repeat"])
+# most, with an arrears tolerance of 0.50. With fees (DESIGN.md "Charges"): "fees": 1 % of the
+# principal deducted from the payout, 2.00 added to the first installment and 0.5 % of every
+# installment's principal + interest, with the "flat" penalty; "fees_repeat": 1.00 on every
+# installment and 5.00 deducted, with the "repeat" penalty. (Cash basis: on accrual basis the
+# machine finds accruals booked by a close run for a past day whose balance after differs from
+# the replay's, fees or not; see tests/lending/test_charges.py for fees on accrual basis.)
+products = st.sampled_from(
+    [None, "flat", "flat", "percent", "repeat", "repeat", "fees", "fees", "fees_repeat"]
+)
 
 
 class _Quiet(StringIO):
@@ -175,7 +192,40 @@ class MoneyMachine(RuleBasedStateMachine):
                 arrears_tolerance=D("0.50"),
                 prepayment_order=PRINCIPAL_FIRST,
             ),
+            "fees": LoanProductFactory(
+                penalty_type=LoanProduct.PenaltyType.FLAT,
+                penalty_amount=D("5.00"),
+                penalty_grace_days=0,
+            ),
+            "fees_repeat": LoanProductFactory(
+                penalty_type=LoanProduct.PenaltyType.PERCENT,
+                penalty_rate=D("2"),
+                penalty_grace_days=1,
+                penalty_repeat_days=5,
+                penalty_max_times=4,
+                arrears_tolerance=D("0.50"),
+            ),
+            # Approval and disbursement are two steps (issue 16): a flat penalty too.
+            "two_step": LoanProductFactory(
+                name="Two-step",
+                disburse_on_approval=False,
+                penalty_type=LoanProduct.PenaltyType.FLAT,
+                penalty_amount=D("5.00"),
+                penalty_grace_days=0,
+            ),
         }
+        fee = ProductCharge.objects.create
+        fees, repeat = self.products["fees"], self.products["fees_repeat"]
+        fee(product=fees, name="Processing", time="disbursement", calculation="percent",
+            amount=D("1"), deducted=True)  # fmt: skip
+        fee(product=fees, name="Application", time="disbursement", calculation="flat",
+            amount=D("2.00"))  # fmt: skip
+        fee(product=fees, name="Service", time="installment", calculation="percent",
+            amount=D("0.5"))  # fmt: skip
+        fee(product=repeat, name="Service", time="installment", calculation="flat",
+            amount=D("1.00"))  # fmt: skip
+        fee(product=repeat, name="Processing", time="disbursement", calculation="flat",
+            amount=D("5.00"), deducted=True)  # fmt: skip
 
     def teardown(self) -> None:
         # What the example exercised: printed at the end of the test (`pytest -s`).
@@ -278,6 +328,74 @@ class MoneyMachine(RuleBasedStateMachine):
         self.touched.add(loan.pk)
         return int(loan.pk)
 
+    @rule(
+        target=loans,
+        loan_terms=terms,
+        share=st.sampled_from([D("1"), D("0.9"), D("0.5")]),
+        undo_approval=st.booleans(),
+        undo_disbursement=st.booleans(),
+    )
+    def approve_then_disburse(
+        self,
+        loan_terms: dict[str, Any],
+        share: Decimal,
+        undo_approval: bool,
+        undo_disbursement: bool,
+    ) -> int:
+        """A product that disburses separately: approved (for less, maybe) on the business
+        day, perhaps sent back to pending and approved again; more than the approved amount is
+        refused with nothing written; disbursed by the cashier on the same day, perhaps taken
+        back (the books as before) and disbursed again."""
+        pending = LoanFactory(product=self.products["two_step"], **loan_terms)
+        approved = max((pending.principal * share).quantize(CENT), CENT)
+        with mock.patch("django.utils.timezone.localdate", return_value=self.clock):
+            try:
+                loan = loan_approve(loan=pending, user=self.approver, approved_amount=approved)
+            except ValidationError as exc:
+                # The approved amount makes no schedule (a multiple larger than it rounds).
+                assert set(exc.message_dict) == {"approved_amount"}, exc
+                assert self._loan(pending.pk).status == Loan.Status.PENDING
+                approved = pending.principal
+                pending = self._loan(pending.pk)
+                loan = loan_approve(loan=pending, user=self.approver)
+            if undo_approval:
+                loan = loan_approval_undo(loan=loan, user=self.approver, reason="Hypothesis")
+                assert loan.status == Loan.Status.PENDING
+                loan = loan_approve(loan=loan, user=self.approver, approved_amount=approved)
+                EXERCISED["approvals undone"] += 1
+            assert loan.status == Loan.Status.APPROVED
+            books = self._ledger()
+            with pytest.raises(ValidationError):
+                loan_disburse(loan=loan, user=self.cashier, amount=approved + CENT, method="cash")
+            assert self._ledger() == books and self._loan(loan.pk).status == Loan.Status.APPROVED
+            loan = loan_disburse(loan=loan, user=self.cashier, method="mobile_money")
+            if undo_disbursement:
+                try:
+                    loan = loan_disbursement_undo(
+                        loan=loan, user=self.approver, reason="Hypothesis"
+                    )
+                except StateConflict:
+                    # Penalty days already closed were decided at the disbursement.
+                    assert LoanTransaction.objects.filter(loan=loan).count() > 1
+                else:
+                    assert loan.status == Loan.Status.APPROVED
+                    assert self._ledger() == books
+                    assert not Installment.objects.filter(loan=loan).exists()
+                    EXERCISED["disbursements undone"] += 1
+                    loan = loan_disburse(loan=loan, user=self.cashier, method="cash")
+        assert loan.status == Loan.Status.ACTIVE and loan.principal == approved
+        EXERCISED["disbursed as a second step"] += 1
+        self.loan_ids.append(loan.pk)
+        if self.closed and self.clock < max(self.closed):
+            self.undecided.add(loan.pk)
+        self.touched.add(loan.pk)
+        return int(loan.pk)
+
+    def _ledger(self) -> dict[int, Decimal]:
+        rows = JournalLine.objects.values("account_id").annotate(d=Sum("debit"), c=Sum("credit"))
+        balances = {r["account_id"]: D(r["d"] - r["c"]).quantize(CENT) for r in rows}
+        return {account: balance for account, balance in balances.items() if balance}
+
     def _pay(self, loan: Loan, share: Decimal, paid_on: date, method: str) -> int:
         amount = max((loan.outstanding * share).quantize(CENT), CENT)
         self.touched.add(loan.pk)
@@ -336,6 +454,7 @@ class MoneyMachine(RuleBasedStateMachine):
             Installment.objects.filter(
                 loan=loan,
                 allocations__transaction__kind=Kind.CHARGE,
+                allocations__transaction__end_of_day=True,  # a penalty, not the fees
                 allocations__transaction__reversed_at=None,
             )
             .exclude(status=Installment.Status.PAID)
@@ -483,6 +602,43 @@ class MoneyMachine(RuleBasedStateMachine):
         assert charged.count() >= before  # no waived penalty is taken back
         return repayment
 
+    @rule(
+        target=repayments,
+        loan_id=loans,
+        share=st.sampled_from([D("0.1"), D("0.5"), D("1"), D("1.01")]),
+        pick=st.integers(0, 10_000),
+    )
+    def recover(self, loan_id: int, share: Decimal, pick: int) -> int:
+        """Money recovered on a written-off loan, dated from the write-off to the business
+        day: booked to recoveries income, at most what is left of the write-off (more, or a
+        loan not written off, is refused with nothing written); the write-off then cannot be
+        undone."""
+        loan = self._loan(loan_id)
+        before = self._snapshot(loan_id)
+        written_off, recovered, on = recoverable(loan)
+        amount = max(((written_off - recovered) * share).quantize(CENT), CENT)
+        paid_on = on + timedelta(days=pick % 5) if on else self.clock
+        self.clock = max(self.clock, paid_on)
+        try:
+            with mock.patch("django.utils.timezone.localdate", return_value=self.clock):
+                recovery = recovery_record(
+                    loan=loan, user=self.cashier, amount=amount, paid_on=paid_on, method="cash"
+                )
+        except StateConflict:
+            assert loan.status != Loan.Status.WRITTEN_OFF
+            assert self._snapshot(loan_id) == before
+            return 0
+        except ValidationError as exc:
+            assert amount > written_off - recovered, exc
+            assert self._snapshot(loan_id) == before
+            EXERCISED["recoveries refused: above the write-off"] += 1
+            return 0
+        EXERCISED["recoveries"] += 1
+        self.touched.add(loan_id)
+        with pytest.raises(StateConflict):
+            loan_write_off_undo(loan=loan, user=self.approver, reason="Hypothesis")
+        return int(recovery.pk)
+
     def _figures(self, loan_id: int) -> tuple[Any, ...]:
         """What the borrower owes and has paid, installment by installment."""
         return self._snapshot(loan_id)[:5] + self._snapshot(loan_id)[-1:]
@@ -494,6 +650,15 @@ class MoneyMachine(RuleBasedStateMachine):
         if not repayment_id:
             return
         repayment = Repayment.objects.get(pk=repayment_id)
+        if repayment.is_recovery:
+            # Reversed like any payment; the loan stays written off, its recoveries income
+            # goes down (check_money reconciles it).
+            self.touched.add(repayment.loan_id)
+            repayment_reverse(repayment=repayment, user=self.cashier, reason="Hypothesis")
+            assert self._loan(repayment.loan_id).status == Loan.Status.WRITTEN_OFF
+            assert Repayment.objects.get(pk=repayment_id).is_reversed
+            EXERCISED["recoveries reversed"] += 1
+            return
         if repayment.loan.status == Loan.Status.WRITTEN_OFF:
             before = self._snapshot(repayment.loan_id)
             with pytest.raises(StateConflict):
@@ -704,7 +869,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 elif i.status != Installment.Status.PAID:
                     # Only a 0.00 row of the schedule that no payment has reached yet.
                     assert i.total == 0 and loan.total_paid == 0
-            live = Repayment.objects.filter(loan=loan, reversed_at__isnull=True)
+            live = Repayment.objects.filter(loan=loan, reversed_at__isnull=True, is_recovery=False)
             paid = live.aggregate(s=Sum("amount"))["s"] or ZERO
             allocated = sum(
                 (
@@ -757,6 +922,20 @@ class MoneyMachine(RuleBasedStateMachine):
             for settled_on in live.filter(is_settlement=True).values_list("paid_on", flat=True):
                 later = sorted((i for i in rows if i.due_date > settled_on), key=lambda i: i.number)
                 assert all(i.interest_paid == 0 for i in later[1:]), loan.number
+            # Fees: charged once at disbursement (the scheduled ones, less what an Admin
+            # waived since) and deducted in the disbursement, as the loan's frozen terms say.
+            booked = LoanTransaction.objects.filter(loan=loan, reversed_at=None)
+            charged = booked.filter(kind=Kind.CHARGE, end_of_day=False).aggregate(s=Sum("fees"))
+            waived_fees = booked.filter(kind=Kind.WAIVER).aggregate(s=Sum("fees"))
+            assert D((charged["s"] or ZERO) - (waived_fees["s"] or ZERO)).quantize(CENT) == sum(
+                (i.fees for i in rows), ZERO
+            )
+            disbursed = booked.filter(kind=Kind.DISBURSEMENT).first()
+            if disbursed is not None:
+                assert disbursed.fees == loan.fees_deducted < disbursed.amount
+            if loan.charges:
+                EXERCISED["loans with fees"] += 1
+                EXERCISED["fees paid"] += sum((i.fees_paid for i in rows), ZERO) > 0
 
 
 def _settings(examples: int, **extra: Any) -> settings:

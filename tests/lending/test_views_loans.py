@@ -592,8 +592,8 @@ def test_pending_loan_page_runs_a_fixed_number_of_queries(
         submitted_by=officer, installments=480, frequency="weekly", product=LoanProductFactory()
     )
     # 14, and at most 7 for the application file the approver decides on (origination: read
-    # fresh, never cached; tests/origination guards its own count).
-    with django_assert_max_num_queries(21):
+    # fresh, never cached; tests/origination guards its own count); + 1: the product's fees.
+    with django_assert_max_num_queries(22):
         response = officer2_client.get(reverse("loan_detail", args=[loan.pk]))
     assert len(response.context["projected"]().installments) == 480  # built on a miss
 

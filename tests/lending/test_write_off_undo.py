@@ -130,3 +130,26 @@ def test_the_page_undoes_a_write_off(admin_user: Any, admin_client: Any) -> None
     assert "is active again" in done.content.decode()
     assert _figures(loan)["status"] == Loan.Status.ACTIVE
     assert "Undo the write-off…" not in done.content.decode()
+
+
+def test_undoing_an_accrual_basis_write_off_mirrors_the_interest_it_wrote_off() -> None:
+    # Accrual basis: 100.00 at 36.5 % over one month, closed for its first day only. The
+    # write-off takes out of the interest receivable only what was accrued (a day's interest),
+    # not the month's interest; its mirror must put back the same, or the receivable no
+    # longer reconciles (check_money: "interest receivable == accrued - paid").
+    from lending.services.close_day import day_close
+    from tests.factories import AdminFactory, LoanProductFactory
+
+    today = timezone.localdate()
+    product = LoanProductFactory(accounting_basis="accrual")
+    loan = ActiveLoanFactory(
+        product=product, principal=D("100.00"), annual_interest_rate=D("36.5"), installments=1,
+        disbursement_date=today - timedelta(days=200),
+    )  # fmt: skip
+    day_close(on=today - timedelta(days=199))
+    admin = AdminFactory()
+    loan_write_off(loan=loan, user=admin, reason="Borrower left the country")
+    before = _balances()
+    loan_write_off_undo(loan=Loan.objects.get(pk=loan.pk), user=admin, reason="Found again")
+    assert _balances() != before
+    call_command("check_money")

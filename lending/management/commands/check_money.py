@@ -23,6 +23,9 @@ Checked, per disbursed loan (active, closed, written off):
 - `outstanding` == total_repayable - total_waived - total_paid, never negative;
 - `closed` exactly when the outstanding is zero (with `closed_on` set);
 and for loans never disbursed (pending, rejected, withdrawn): no schedule, no money.
+Recoveries (repayments flagged `is_recovery`, on written-off loans) are not payments of the
+loan: they count in recoveries income, which must equal the live recoveries, each on a
+written-off loan and adding up to at most its write-off.
 Receipts: one per repayment, void exactly when the repayment is reversed, numbered
 `RCT-YEAR-NNNNNN` from 1 with no gap or double per year, and the `receipt:YEAR` counter at
 the highest number (so the next posting continues gaplessly). Loan and borrower counters are
@@ -87,7 +90,7 @@ def _loan_checks(scope: str) -> list[tuple[str, str]]:
         FROM {t["inst"]} GROUP BY loan_id"""
     rep_sums = f"""
         SELECT loan_id, SUM(amount) AS paid FROM {t["rep"]}
-        WHERE reversed_at IS NULL GROUP BY loan_id"""
+        WHERE reversed_at IS NULL AND NOT is_recovery GROUP BY loan_id"""
     alloc_sums = f"""
         SELECT x.loan_id,
                SUM(CASE WHEN x.kind IN ('repayment', 'interest_credit')
@@ -223,7 +226,8 @@ def _loan_checks(scope: str) -> list[tuple[str, str]]:
             f"""SELECT l.id, l.number, 'repayment ' || r.id || ' amount ' || r.amount
                        || ' booked ' || COALESCE(SUM(x.amount), 0)
                 FROM {t["rep"]} r JOIN {t["loan"]} l ON l.id = r.loan_id
-                LEFT JOIN {t["txn"]} x ON x.repayment_id = r.id AND x.kind = 'repayment'
+                LEFT JOIN {t["txn"]} x ON x.repayment_id = r.id
+                     AND x.kind = CASE WHEN r.is_recovery THEN 'recovery' ELSE 'repayment' END
                 WHERE 1 = 1 {scope}
                 GROUP BY l.id, l.number, r.id, r.amount, r.reversed_at
                 HAVING COUNT(x.id) <> 1 OR ROUND(COALESCE(SUM(x.amount), 0) - r.amount, 2) <> 0
@@ -280,6 +284,9 @@ def _ledger_checks() -> list[tuple[str, str]]:
                          ON p.loan_id = l.id
                        WHERE l.accounting_basis = 'accrual' AND l.status IN ('active', 'closed')),
                       0)"""
+    # Recoveries income: the money recovered on written-off loans (never paid to a loan).
+    recovered = f"""COALESCE((SELECT SUM(x.amount) FROM {t["txn"]} x
+                     WHERE x.kind = 'recovery' AND x.reversed_at IS NULL), 0)"""
     fund_checks = []
     for method in ("cash", "bank_transfer", "mobile_money", "cheque"):
         money = f"""COALESCE((SELECT SUM(CASE WHEN x.kind = 'disbursement'
@@ -321,6 +328,20 @@ def _ledger_checks() -> list[tuple[str, str]]:
             f"""SELECT NULL, 'interest receivable', 'ledger '
                        || {role_balance("interest_receivable")} || ' loans ' || {receivable}
                 WHERE ROUND({role_balance("interest_receivable")} - {receivable}, 2) <> 0""",
+        ),
+        (
+            "recoveries income == live recoveries, on written-off loans, within their write-off",
+            f"""SELECT NULL, 'recoveries income', 'ledger '
+                       || {role_balance("recoveries_income", "-")} || ' loans ' || {recovered}
+                WHERE ROUND({role_balance("recoveries_income", "-")} - {recovered}, 2) <> 0
+                UNION ALL
+                SELECT l.id, l.number, 'recovered ' || SUM(x.amount) || ' status ' || l.status
+                FROM {t["txn"]} x JOIN {t["loan"]} l ON l.id = x.loan_id
+                WHERE x.kind = 'recovery' AND x.reversed_at IS NULL
+                GROUP BY l.id, l.number, l.status
+                HAVING l.status <> 'written_off' OR ROUND(SUM(x.amount) - COALESCE((
+                    SELECT SUM(w.amount) FROM {t["txn"]} w WHERE w.loan_id = l.id
+                      AND w.kind = 'write_off' AND w.reversed_at IS NULL), 0), 2) > 0""",
         ),
         *fund_checks,
     ]

@@ -1,0 +1,40 @@
+"""The API shows a loan's fees (DESIGN.md "Charges"): `charge_terms` and `fees_deducted` on a
+loan, the schedule's `fees_deducted`, and the schedule preview with a product's fees. The
+numbers are those of tests/lending/test_charges.py: a weekly interest-free 1200.00 / 12 loan
+with 2 % deducted (24.00), 10.00 on installment 1 and 1.5 % of each installment (1.50)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.lending.test_charges import product_with_fees
+from tests.reporting.helpers import weekly_loan
+
+
+@pytest.mark.django_db
+def test_the_api_gives_the_charge_terms_and_the_fees_deducted(admin_api: Any) -> None:
+    product = product_with_fees()
+    loan = weekly_loan(product=product)
+    body = admin_api.get(f"/api/loans/{loan.pk}").json()
+    assert body["fees_deducted"] == "24.00"
+    assert [(c["name"], c["time"], c["amount"], c["deducted"]) for c in body["charge_terms"]] == [
+        ("Processing", "disbursement", "2", True),
+        ("Service", "installment", "1.5", False),
+        ("Application", "disbursement", "10", False),
+    ]
+    schedule = admin_api.get(f"/api/loans/{loan.pk}/schedule").json()
+    assert schedule["fees_deducted"] == "24.00"
+    assert schedule["totals"]["fees"] == "28.00"
+    # The preview with the product: the same fees, nothing stored.
+    preview = admin_api.post(
+        "/api/schedule/preview",
+        {
+            "product_id": product.pk, "principal": "1200.00", "annual_interest_rate": "0",
+            "installments": 12, "frequency": "weekly", "disbursement_date": "2026-01-05",
+        },
+    ).json()  # fmt: skip
+    assert preview["fees_deducted"] == "24.00"
+    assert [r["fees"] for r in preview["installments"]] == ["11.50"] + ["1.50"] * 11
+    assert preview["totals"]["total"] == "1228.00"
