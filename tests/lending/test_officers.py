@@ -279,3 +279,33 @@ def test_an_admin_is_an_eligible_officer(officer: User) -> None:
     borrower = BorrowerFactory(created_by=officer)
     done = officers_reassign(user=admin, officer=admin, borrower_ids=[borrower.pk])
     assert done.borrowers == 1
+
+
+# --- offices -------------------------------------------------------------------------------
+
+
+def test_an_admin_reassigns_only_borrowers_of_their_offices() -> None:
+    from tests.offices import branch
+
+    north, south = branch("North branch"), branch("South branch")
+    theirs = BorrowerFactory(created_by=south.officer)
+    with pytest.raises(ValidationError, match="does not exist"):
+        officers_reassign(user=north.admin, officer=north.officer, borrower_ids=[theirs.pk])
+    # Nor may a North officer be given a South borrower, even by the head office.
+    with pytest.raises(ValidationError, match="works in another office"):
+        officers_reassign(user=AdminFactory(), officer=north.officer, borrower_ids=[theirs.pk])
+    done = officers_reassign(user=south.admin, officer=south.officer2, borrower_ids=[theirs.pk])
+    assert done.borrowers == 1
+    assert len(moves()) == 1
+
+
+def test_a_branch_admin_chooses_among_the_branch_s_officers() -> None:
+    from tests.offices import branch
+
+    north, south = branch("North branch"), branch("South branch")
+    theirs = BorrowerFactory(created_by=south.officer)
+    with pytest.raises(ValidationError, match="cannot hold a portfolio"):
+        officers_reassign(user=south.admin, officer=north.officer, borrower_ids=[theirs.pk])
+    page = login(south.admin).get(reverse("officers_reassign")).content.decode()
+    assert "south_officer2" in page or south.officer2.get_full_name() in page
+    assert north.officer.get_username() not in page
