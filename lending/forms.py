@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.offices import scope
+from accounts.offices import scope, user_office_id
 from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
 from lending.charges import with_fees
 from lending.limits import (
@@ -322,6 +322,9 @@ class LoanTermsForm(InputRulesMixin, forms.Form):
     )
 
     schedule: Schedule | None = None
+    # Whose working days the preview moves due dates around (set by the view: the user's
+    # office; an application uses its borrower's).
+    office_id: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -369,7 +372,7 @@ class LoanTermsForm(InputRulesMixin, forms.Form):
                 terms,
                 disbursement_date,
                 due_date_rule=due_date_rule,
-                calendar=working_calendar(),
+                calendar=working_calendar(self.office_id),
             )
             charges = product_charge_terms(product)
             fees = fees_for(charges, terms["principal"], disbursement_date, schedule)
@@ -462,6 +465,7 @@ class LoanApplicationForm(LoanTermsForm):
         assert isinstance(field, BorrowerChoiceField)
         if user is not None:
             field.queryset = scope(Borrower.objects.all(), user)
+            self.office_id = user_office_id(user)
         field.choices = [
             ("", field.empty_label or ""),
             *[(b.pk, field.label_from_instance(b)) for b in borrower_options or []],
@@ -499,6 +503,9 @@ class LoanApplicationForm(LoanTermsForm):
             except ValidationError as exc:
                 add_service_errors(self, exc)
         if self.terms_ok() and "product" not in self.errors:
+            borrower = cleaned.get("borrower")
+            if borrower is not None:
+                self.office_id = borrower.office_id
             self.build_preview(timezone.localdate(), due_date_rule_for(product), product)
         return cleaned
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
+from accounts.models import Office
 from karo.inputs import DayFirstDateField, InputRulesMixin
 from lending.models_calendar import WEEKDAY_CHOICES
 from lending.services.calendar import HOLIDAY_NAME_MAX
@@ -39,6 +42,20 @@ class HolidayForm(InputRulesMixin, forms.Form):
         max_length=HOLIDAY_NAME_MAX,
         error_messages={"required": "Give the holiday a name, such as New Year's Day."},
     )
+    office = forms.ModelChoiceField(
+        queryset=Office.objects.all(),
+        required=False,
+        empty_label="All offices",
+        help_text="An office's holiday closes the offices under it too.",
+        error_messages={"invalid_choice": "Choose one of your offices."},
+    )
+
+    def __init__(self, *args: Any, offices: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if offices is not None:
+            field = self.fields["office"]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = offices
 
 
 class RescheduleForm(InputRulesMixin, forms.Form):

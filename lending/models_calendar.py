@@ -3,15 +3,17 @@
 The institution's weekly days off and dated holidays. The schedule engine moves a due date
 that falls on one by the loan's `due_date_rule` (`lending.schedule.WorkingCalendar`); a holiday
 entered later moves no stored schedule until an Admin reschedules the affected loans
-(`lending.services.calendar.loans_reschedule`). There are no offices yet, so the calendar is
-the whole institution's. Written only by the services of `lending.services.calendar`, which
-refuse a calendar that leaves no working day.
+(`lending.services.calendar.loans_reschedule`). The weekly days off are the whole
+institution's; a holiday is of all offices, or of one office and every office under it (a
+region's holiday closes its branches). Written only by the services of
+`lending.services.calendar`, which refuse a calendar that leaves no working day.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from lending.schedule import WEEKDAY_NAMES
 
@@ -31,10 +33,19 @@ class NonWorkingWeekday(models.Model):
 
 
 class Holiday(models.Model):
-    """A dated day off (a public holiday, a bank closure)."""
+    """A dated day off (a public holiday, a bank closure), of all offices (`office` empty) or
+    of one office and the offices under it."""
 
-    date = models.DateField(unique=True)
+    date = models.DateField()
     name = models.CharField(max_length=100)
+    office = models.ForeignKey(
+        "accounts.Office",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: every office.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -43,6 +54,14 @@ class Holiday(models.Model):
     class Meta:
         ordering = ["date"]
         permissions = [("manage_calendar", "Can manage working days and holidays")]
+        constraints = [
+            models.UniqueConstraint(fields=["date", "office"], name="holiday_date_office_unique"),
+            models.UniqueConstraint(
+                fields=["date"],
+                condition=Q(office__isnull=True),
+                name="holiday_date_all_offices_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.date:%d %b %Y} {self.name}"

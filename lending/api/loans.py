@@ -15,7 +15,7 @@ from django.utils import timezone
 from ninja import Query, Router
 from ninja.responses import Status
 
-from accounts.offices import reaches_everything, scope
+from accounts.offices import reaches_everything, scope, user_office_id
 from lending.api.common import exists_or_404, found, not_found, page_of, referenced, user_with
 from lending.api.history import loan_answer, loans_for_answers
 from lending.api.schemas import (
@@ -474,7 +474,7 @@ def get_loan_payoff(request: HttpRequest, id: Id, filters: Query[PayoffFilters])
 def schedule_preview(request: HttpRequest, payload: PreviewIn) -> dict[str, Any]:
     """The loan calculator: terms in, schedule out. `disbursement_date` defaults to today;
     a product's limits are checked when `product_id` is given."""
-    user_with(request, "lending.view_loan")
+    user = user_with(request, "lending.view_loan")
     product, terms = _terms(payload)
     check_product_limits(product, terms)
     disbursed = payload.disbursement_date or timezone.localdate()
@@ -482,7 +482,7 @@ def schedule_preview(request: HttpRequest, payload: PreviewIn) -> dict[str, Any]
         terms,
         disbursed,
         due_date_rule=due_date_rule_for(product),
-        calendar=working_calendar(),
+        calendar=working_calendar(user_office_id(user)),
     )
     fees = fees_for(product_charge_terms(product), terms["principal"], disbursed, schedule)
     return _projected(schedule, fees)

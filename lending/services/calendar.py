@@ -26,7 +26,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import require
-from accounts.offices import scope
+from accounts.models import Office
+from accounts.offices import check_office, check_office_choice, reaches_everything, scope
 from ledger.services import closed_through
 from lending.audit import audit_record
 from lending.bulk import update_rows
@@ -39,7 +40,7 @@ from lending.schedule import (
     WorkingCalendar,
     move_due_date,
 )
-from lending.selectors.calendar import working_calendar
+from lending.selectors.calendar import HolidayRow, calendar_of, holiday_rows
 from lending.services import transactions as books
 from lending.services.loans import loan_close
 from lending.signals import loan_changed
@@ -49,11 +50,24 @@ REFUSED = "Your role does not allow changing the working days."
 HOLIDAY_NAME_MAX = 100
 
 
-def _calendar(weekdays: Iterable[int], holidays: Iterable[date], *, field: str) -> None:
-    try:
-        WorkingCalendar(frozenset(weekdays), frozenset(holidays))
-    except CalendarError as exc:
-        raise ValidationError({field: str(exc)}) from exc
+def _check(weekdays: Iterable[int], rows: list[HolidayRow], *, field: str) -> None:
+    """Every office's calendar (all offices', and each office with holidays of its own, which
+    also has those of the offices above it) must leave working days."""
+    weekdays = frozenset(weekdays)
+    for path in sorted({None, *(of for _, of in rows if of)}, key=lambda p: p or ""):
+        try:
+            calendar_of(weekdays, rows, path)
+        except CalendarError as exc:
+            where = ""
+            if path is not None:
+                office = Office.objects.filter(path=path).values_list("name", flat=True).first()
+                where = f" (in {office})"
+            raise ValidationError({field: f"{exc}{where}"}) from exc
+
+
+ALL_OFFICES_ONLY = (
+    "The weekly days off and the holidays of all offices are set by a head-office Admin."
+)
 
 
 def _names(weekdays: Iterable[int]) -> list[str]:
@@ -67,12 +81,13 @@ def weekdays_off_set(
     """Make exactly `weekdays` (0 = Monday ... 6 = Sunday) the weekly days off. Returns their
     names."""
     require(user.has_perm(PERMISSION), REFUSED)
+    require(reaches_everything(user), ALL_OFFICES_ONLY)
     wanted = set(weekdays)
     if any(not isinstance(day, int) or not 0 <= day <= 6 for day in wanted):
         raise ValidationError({"weekdays": "Choose days of the week from Monday to Sunday."})
     # Locked, so two Admins saving at once do not both pass the check against stale rows.
     current = set(NonWorkingWeekday.objects.select_for_update().values_list("weekday", flat=True))
-    _calendar(wanted, Holiday.objects.values_list("date", flat=True), field="weekdays")
+    _check(wanted, holiday_rows(), field="weekdays")
     if wanted == current:
         return _names(wanted)
     NonWorkingWeekday.objects.filter(weekday__in=current - wanted).delete()
@@ -95,10 +110,16 @@ def holidays_add(
     first: date,
     name: str,
     last: date | None = None,
+    office: Office | None = None,
     request: HttpRequest | None = None,
 ) -> list[Holiday]:
-    """Add the holiday `name` on `first` (through `last`, for a holiday of several days)."""
+    """Add the holiday `name` on `first` (through `last`, for a holiday of several days), of
+    `office` and the offices under it, or of all offices (None: a head-office Admin only)."""
     require(user.has_perm(PERMISSION), REFUSED)
+    if office is None:
+        require(reaches_everything(user), ALL_OFFICES_ONLY)
+    else:
+        check_office_choice(user, office.pk)
     name = (name or "").strip()
     errors: dict[str, str] = {}
     if not name:
@@ -113,21 +134,29 @@ def holidays_add(
     if errors:
         raise ValidationError(errors)
     days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
-    existing = set(Holiday.objects.select_for_update().values_list("date", flat=True))
-    taken = sorted(existing.intersection(days))
+    same_office = (
+        Holiday.objects.select_for_update().filter(office__isnull=True)
+        if office is None
+        else Holiday.objects.select_for_update().filter(office=office)
+    )
+    taken = sorted(set(same_office.values_list("date", flat=True)).intersection(days))
     if taken:
         raise ValidationError(
             {"first": f"{taken[0]:%d %b %Y} is already a holiday: remove it first to rename it."}
         )
     weekdays = NonWorkingWeekday.objects.values_list("weekday", flat=True)
-    _calendar(weekdays, existing.union(days), field="first")
+    path = office.path if office is not None else None
+    _check(weekdays, [*holiday_rows(), *((day, path) for day in days)], field="first")
     holidays = Holiday.objects.bulk_create(
-        [Holiday(date=day, name=name, created_by=user) for day in days]
+        [Holiday(date=day, name=name, office=office, created_by=user) for day in days]
     )
     audit_record(
         action=AuditLog.Action.CALENDAR_CHANGED,
         user=user,
-        details={"holidays_added": [{"date": day.isoformat(), "name": name} for day in days]},
+        details={
+            "holidays_added": [{"date": day.isoformat(), "name": name} for day in days],
+            "office": office.name if office is not None else "all offices",
+        },
         request=request,
     )
     return holidays
@@ -140,11 +169,21 @@ def holiday_remove(*, user: User, holiday: Holiday, request: HttpRequest | None 
     row = Holiday.objects.select_for_update().filter(pk=holiday.pk).first()
     if row is None:
         return
+    if row.office_id is None:
+        require(reaches_everything(user), ALL_OFFICES_ONLY)
+    else:
+        check_office(user, row.office_id)
     row.delete()
     audit_record(
         action=AuditLog.Action.CALENDAR_CHANGED,
         user=user,
-        details={"holiday_removed": {"date": row.date.isoformat(), "name": row.name}},
+        details={
+            "holiday_removed": {
+                "date": row.date.isoformat(),
+                "name": row.name,
+                "office": row.office_id,
+            }
+        },
         request=request,
     )
 
@@ -191,28 +230,25 @@ def fingerprint(moves: list[Move]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def reschedule_moves(
-    *,
-    calendar: WorkingCalendar | None = None,
-    loan_ids: Iterable[int] | None = None,
-    user: Any = None,
-) -> list[Move]:
-    """The due dates of active loans that fall on a day off and that their loan's rule moves
-    (loans that keep their dates are left alone). Only installments not paid in full, and due
-    after the books' closing date (a date in a closed period is history), are moved; a move
-    that would land in a closed period is not made. With a user, only the loans of their
-    offices (DESIGN.md "Offices"). Two queries, plus the calendar's two."""
-    calendar = calendar or working_calendar()
+def reschedule_moves(*, loan_ids: Iterable[int] | None = None, user: Any = None) -> list[Move]:
+    """The due dates of active loans that fall on a day off of the loan's office, and that
+    their loan's rule moves (loans that keep their dates are left alone). Only installments
+    not paid in full, and due after the books' closing date (a date in a closed period is
+    history), are moved; a move that would land in a closed period is not made. With a user,
+    only the loans of their offices (DESIGN.md "Offices"). Three queries."""
+    weekdays = frozenset(NonWorkingWeekday.objects.values_list("weekday", flat=True))
+    holidays = holiday_rows()
     closed = closed_through()
-    days_off = Q(due_date__in=[d for d in calendar.holidays if closed is None or d > closed])
-    if calendar.weekdays_off:
+    dates = {day for day, _ in holidays if closed is None or day > closed}
+    days_off = Q(due_date__in=sorted(dates))
+    if weekdays:
         # ISO weekdays: 1 = Monday ... 7 = Sunday.
-        days_off |= Q(due_date__iso_week_day__in=[day + 1 for day in calendar.weekdays_off])
+        days_off |= Q(due_date__iso_week_day__in=[day + 1 for day in weekdays])
     rows = (
         Installment.objects.filter(days_off, loan__status=Loan.Status.ACTIVE)
         .exclude(loan__due_date_rule=DueDateRule.KEEP)
         .exclude(status=Installment.Status.PAID)
-        .select_related("loan", "loan__borrower")
+        .select_related("loan", "loan__borrower", "loan__office")
         .only(
             "id",
             "number",
@@ -222,6 +258,7 @@ def reschedule_moves(
             "loan__due_date_rule",
             "loan__disbursement_date",
             "loan__borrower__full_name",
+            "loan__office__path",
         )
         .order_by("loan__number", "number")
     )
@@ -231,9 +268,14 @@ def reschedule_moves(
         rows = rows.filter(loan_id__in=list(loan_ids))
     if user is not None:
         rows = scope(rows, user, "loan__office")
+    calendars: dict[str, WorkingCalendar] = {}
     moves = []
     for inst in rows:
         loan = inst.loan
+        path: str = loan.office.path  # type: ignore[attr-defined]
+        if path not in calendars:
+            calendars[path] = calendar_of(weekdays, holidays, path)
+        calendar = calendars[path]
         new = move_due_date(inst.due_date, loan.due_date_rule, calendar, loan.disbursement_date)
         if new == inst.due_date or (closed is not None and new <= closed):
             continue

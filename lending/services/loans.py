@@ -233,7 +233,7 @@ def projected_schedule(loan: Loan, today: date) -> Schedule:
     on today's working-day calendar. For an approved loan not disbursed yet: what disbursing
     its approved amount on the later of today and the expected date would store."""
     terms = projection_terms(loan, today, due_date_rule=due_date_rule_for(loan.product))
-    return build_schedule(terms, working_calendar())
+    return build_schedule(terms, working_calendar(loan.office_id))
 
 
 def projected_fees(loan: Loan, schedule: Schedule, today: date) -> LoanFees:
@@ -314,7 +314,10 @@ def loan_submit(
         raise ValidationError({"borrower": "Choose the borrower the loan is for."})
     today = timezone.localdate()
     check_product_limits(product, terms)
-    preview_schedule(terms, today)
+    schedule = preview_schedule(terms, today)
+    # The product's fees must apply to these terms (a fee date within the term, something
+    # left to pay out); approval checks them again on the day it disburses.
+    fees_for(product_charge_terms(product), terms.get("principal") or ZERO, today, schedule)
     loan = Loan(
         borrower=borrower,
         office_id=borrower.office_id,  # a loan is its borrower's office's
@@ -391,7 +394,7 @@ def _disburse(
     installments; the caller saves the loan (with `charges` and `fees_deducted`)."""
     loan.principal = amount
     terms = terms_for(loan, disbursement_date, due_date_rule=loan.due_date_rule)
-    schedule = build_schedule(terms, working_calendar())
+    schedule = build_schedule(terms, working_calendar(loan.office_id))
     fees = fees_for(loan.charge_terms, amount, disbursement_date, schedule)
     per_installment = fees.by_installment()
     installments = Installment.objects.bulk_create(

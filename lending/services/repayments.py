@@ -648,6 +648,17 @@ def loan_settle(
                         f"{money(quote.total)}. Check it and settle again."
                     }
                 )
+            if quote.total <= 0 and quote.interest_credited > 0:
+                # Settling would owe the borrower money back: a refund is not built (it needs
+                # money out of the institution, not a repayment).
+                raise ValidationError(
+                    {
+                        "on": f"The interest paid ahead ({money(quote.interest_credited)}) is "
+                        "more than everything else this loan owes: settling would refund "
+                        f"{money(-quote.total)}, which cannot be booked here. Ask an "
+                        "accountant to settle it by hand."
+                    }
+                )
             if quote.total <= 0:
                 raise ValidationError(
                     {

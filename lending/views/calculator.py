@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.access import permission_required
+from accounts.offices import user_office_id
 from lending.forms import DEFAULT_TERMS, ROUNDING_FIELDS, CalculatorForm
 from lending.views.borrowers import render_page
 
@@ -34,6 +35,7 @@ def calculator(request: HttpRequest) -> HttpResponse:
     else:
         data = {name: defaults.get(name, "") for name in names}
     form = CalculatorForm(data)
+    form.office_id = user_office_id(request.user)  # the calculator uses the user's working days
     form.is_valid()
     context = {
         "form": form,

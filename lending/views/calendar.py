@@ -11,18 +11,19 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import permission_required
+from accounts.offices import check_office, reaches_everything, visible_offices
 from ledger.services import closed_through
 from lending.forms import add_service_errors
 from lending.forms_calendar import HolidayForm, RescheduleForm, WeekdaysOffForm
 from lending.models import Holiday, NonWorkingWeekday
-from lending.schedule import CalendarError
-from lending.selectors.calendar import working_calendar
+from lending.schedule import WEEKDAY_NAMES, CalendarError
 from lending.services import calendar as services
 from lending.views.borrowers import signed_in
 
@@ -39,12 +40,19 @@ def _page(
     """The page; a refused form is shown again with its errors beside its fields (200, as the
     other pages of forms do)."""
     today = timezone.localdate()
+    user = request.user
     weekdays = list(NonWorkingWeekday.objects.values_list("weekday", flat=True))
-    past = Holiday.objects.filter(date__lt=today).order_by("-date")[:PAST_HOLIDAYS_SHOWN]
+    # The holidays of all offices and those of the offices the user reaches.
+    holidays = Holiday.objects.select_related("office").filter(
+        Q(office__isnull=True) | Q(office__in=visible_offices(user))
+    )
+    past = holidays.filter(date__lt=today).order_by("-date")[:PAST_HOLIDAYS_SHOWN]
     context: dict[str, Any] = {
         "weekdays_form": weekdays_form or WeekdaysOffForm(initial={"weekdays": weekdays}),
-        "holiday_form": holiday_form or HolidayForm(),
-        "upcoming": list(Holiday.objects.filter(date__gte=today)),
+        "weekdays_off": [WEEKDAY_NAMES[day] for day in sorted(weekdays)],
+        "may_set_weekdays": reaches_everything(user),
+        "holiday_form": holiday_form or HolidayForm(offices=visible_offices(user)),
+        "upcoming": list(holidays.filter(date__gte=today)),
         "past": list(past),
         "today": today,
     }
@@ -78,7 +86,7 @@ def working_days_weekdays(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required(PERMISSION)
 def holiday_add(request: HttpRequest) -> HttpResponse:
-    form = HolidayForm(request.POST)
+    form = HolidayForm(request.POST, offices=visible_offices(request.user))
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -87,6 +95,7 @@ def holiday_add(request: HttpRequest) -> HttpResponse:
                 first=data["first"],
                 last=data["last"],
                 name=data["name"],
+                office=data["office"],
                 request=request,
             )
         except ValidationError as exc:
@@ -106,6 +115,8 @@ def holiday_add(request: HttpRequest) -> HttpResponse:
 @permission_required(PERMISSION)
 def holiday_remove(request: HttpRequest, pk: int) -> HttpResponse:
     holiday = get_object_or_404(Holiday, pk=pk)
+    if holiday.office_id is not None:
+        check_office(request.user, holiday.office_id)  # another office's: 404
     services.holiday_remove(user=signed_in(request), holiday=holiday, request=request)
     messages.success(request, f"Holiday removed: {holiday.name}, {holiday.date:%d %b %Y}.")
     return redirect("working_days")
@@ -140,7 +151,7 @@ def loans_reschedule(request: HttpRequest) -> HttpResponse:
         else:
             messages.error(request, "Look at the preview below, then apply it from this page.")
     try:
-        moves = services.reschedule_moves(calendar=working_calendar(), user=request.user)
+        moves = services.reschedule_moves(user=request.user)
     except CalendarError as exc:  # a calendar stored behind the services' back
         messages.error(request, str(exc))
         moves = []

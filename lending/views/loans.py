@@ -272,7 +272,7 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
                 terms,
                 today,
                 due_date_rule=services.due_date_rule_for(loan.product),
-                calendar=working_calendar(),
+                calendar=working_calendar(loan.office_id),
             )
             charges = services.product_charge_terms(loan.product)
             fees = services.fees_for(charges, loan.principal, today, schedule)

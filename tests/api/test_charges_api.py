@@ -38,3 +38,19 @@ def test_the_api_gives_the_charge_terms_and_the_fees_deducted(admin_api: Any) ->
     assert preview["fees_deducted"] == "24.00"
     assert [r["fees"] for r in preview["installments"]] == ["11.50"] + ["1.50"] * 11
     assert preview["totals"]["total"] == "1228.00"
+
+
+@pytest.mark.django_db
+def test_a_pending_applications_schedule_shows_its_products_fees(admin_api: Any) -> None:
+    from tests.factories import LoanFactory
+    from tests.reporting.helpers import D
+
+    loan = LoanFactory(
+        principal=D("1200.00"), installments=12, frequency="weekly",
+        product=product_with_fees(), annual_interest_rate=D("0"),
+    )  # fmt: skip
+    body = admin_api.get(f"/api/loans/{loan.pk}/schedule").json()
+    assert body["projected"] is True
+    assert body["fees_deducted"] == "24.00"  # 2 % of 1200.00
+    assert body["totals"]["fees"] == "28.00"  # 10.00 + 12 x 1.50
+    assert admin_api.get(f"/api/loans/{loan.pk}").json()["charge_terms"] == []  # not approved

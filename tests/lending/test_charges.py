@@ -306,13 +306,14 @@ def test_editing_the_products_fees_changes_only_loans_approved_afterwards() -> N
 @pytest.mark.django_db
 def test_a_date_fee_outside_the_term_refuses_the_approval_and_writes_nothing() -> None:
     product = LoanProductFactory()
-    ProductCharge.objects.create(
-        product=product, name="Visit", time="specified_date", calculation="flat",
-        amount=D("5.00"), on_date=days_ago(0) + timedelta(days=400),
-    )  # fmt: skip
     loan = LoanFactory(
         principal=D("1200.00"), installments=12, frequency="weekly", product=product,
         annual_interest_rate=D("0"),
+    )  # fmt: skip
+    # Added to the product after the application: approval copies it, and refuses.
+    ProductCharge.objects.create(
+        product=product, name="Visit", time="specified_date", calculation="flat",
+        amount=D("5.00"), on_date=days_ago(0) + timedelta(days=400),
     )  # fmt: skip
     with pytest.raises(ValidationError) as caught:
         loan_approve(loan=loan, user=AdminFactory(), disbursement_date=days_ago(0))
@@ -456,3 +457,20 @@ def test_the_calculator_with_a_product_shows_its_fees(officer_client: Any) -> No
         },
     )  # fmt: skip
     assert without.context["schedule"].total_fees == D("0.00")
+
+
+@pytest.mark.django_db
+def test_an_application_whose_product_fee_falls_outside_its_term_is_refused() -> None:
+    product = LoanProductFactory()
+    ProductCharge.objects.create(
+        product=product, name="Visit", time="specified_date", calculation="flat",
+        amount=D("5.00"), on_date=days_ago(0) + timedelta(days=400),
+    )  # fmt: skip
+    # 12 weekly installments end 84 days after today: the fee's date, 400 days on, is outside.
+    with pytest.raises(ValidationError) as caught:
+        LoanFactory(
+            principal=D("1200.00"), installments=12, frequency="weekly", product=product,
+            annual_interest_rate=D("0"),
+        )  # fmt: skip
+    assert "outside this loan's term" in str(caught.value)
+    assert not Loan.objects.exists()

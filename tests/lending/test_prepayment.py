@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import migrations
 from django.db.models import Sum
@@ -463,3 +464,21 @@ def test_the_migration_keeps_existing_products_and_loans_in_order() -> None:
     }
     [altered] = [op for op in migration.operations if isinstance(op, migrations.AlterField)]
     assert (altered.name, altered.field.default) == ("prepayment_order", PRINCIPAL_FIRST)
+
+
+@pytest.mark.django_db
+def test_settling_is_refused_when_the_credit_is_more_than_what_is_owed(accountant: User) -> None:
+    """Eleven of twelve installments paid in order five days in: the interest they bought
+    ahead (less the 59.18 earned) is more than installment 12 owes."""
+    loan = review_loan(IN_ORDER)
+    today = timezone.localdate()
+    rows = list(Installment.objects.filter(loan=loan).order_by("number"))
+    eleven = sum((i.total for i in rows[:11]), D(0))
+    repayment_record(loan=loan, user=accountant, amount=eleven, paid_on=today, method="cash")
+    quote = payoff_quote(loan=loan, on=today)
+    assert quote.total < 0 < quote.interest_credited
+    with pytest.raises(ValidationError) as refused:
+        loan_settle(loan=loan, user=accountant, on=today, method="cash")
+    assert "settling would refund" in str(refused.value)
+    assert Loan.objects.get(pk=loan.pk).status == Loan.Status.ACTIVE
+    assert not LoanTransaction.objects.filter(loan=loan, kind=Kind.CREDIT).exists()

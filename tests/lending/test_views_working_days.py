@@ -24,8 +24,17 @@ from lending.services.calendar import (
 )
 from lending.services.close_day import day_close
 from lending.services.loans import loan_approve
+from lending.services.repayments import repayment_record
 from lending.services.transactions import replay_differences
-from tests.factories import AdminFactory, LoanFactory, LoanProductFactory, OfficerFactory
+from tests.conftest import login
+from tests.factories import (
+    AdminFactory,
+    BorrowerFactory,
+    LoanFactory,
+    LoanProductFactory,
+    OfficerFactory,
+)
+from tests.offices import branch
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -277,8 +286,6 @@ def test_a_penalty_whose_day_is_no_longer_a_penalty_day_is_taken_back(admin_user
 
 
 def test_paid_installments_are_not_moved(admin_user: Any) -> None:
-    from lending.services.repayments import repayment_record
-
     loan = _monthly_loan()
     first = Installment.objects.get(loan=loan, number=1)
     repayment_record(
@@ -291,3 +298,89 @@ def test_paid_installments_are_not_moved(admin_user: Any) -> None:
     assert Installment.objects.get(pk=first.pk).status == Installment.Status.PAID
     weekdays_off_set(user=admin_user, weekdays=[SUNDAY])
     assert [m.number for m in reschedule_moves()] == [9]  # #1 is paid: it stays
+
+
+# --- offices ---------------------------------------------------------------------------------
+
+
+def _branch_loan(office_branch: Any) -> Loan:
+    """A loan of the branch (its borrower registered by the branch's officer), monthly from
+    Saturday 3 Feb 2024: installment 4 falls due Monday 3 June 2024."""
+    borrower = BorrowerFactory(created_by=office_branch.officer)
+    loan = LoanFactory(
+        borrower=borrower,
+        submitted_by=office_branch.officer,
+        product=LoanProductFactory(due_date_rule="next"),
+    )
+    return loan_approve(loan=loan, user=office_branch.admin, disbursement_date=date(2024, 2, 3))
+
+
+def test_an_offices_holiday_moves_only_that_offices_loans(admin_user: Any) -> None:
+    north, south = branch("North branch"), branch("South branch")
+    holidays_add(user=north.admin, first=date(2024, 6, 3), name="North fair", office=north.office)
+    # Approved after the holiday: the north loan is scheduled around it, the south one not.
+    north_loan, south_loan = _branch_loan(north), _branch_loan(south)
+    assert _dues(north_loan)[3] == date(2024, 6, 4)
+    assert _dues(south_loan)[3] == date(2024, 6, 3)
+    # A holiday of all offices entered later: each office's loans move when rescheduled.
+    holidays_add(user=admin_user, first=date(2024, 7, 3), name="National day")
+    moves = {(m.loan_number, m.old, m.new) for m in reschedule_moves()}
+    assert moves == {
+        (north_loan.number, date(2024, 7, 3), date(2024, 7, 4)),
+        (south_loan.number, date(2024, 7, 3), date(2024, 7, 4)),
+    }
+    # A branch Admin sees and reschedules only their office's loans.
+    assert {m.loan_number for m in reschedule_moves(user=south.admin)} == {south_loan.number}
+
+
+def test_a_branch_admin_may_not_set_all_offices_days_off() -> None:
+    north, south = branch("North branch"), branch("South branch")
+    with pytest.raises(PermissionDenied):
+        holidays_add(user=north.admin, first=date(2030, 12, 25), name="Christmas")
+    with pytest.raises(PermissionDenied):
+        weekdays_off_set(user=north.admin, weekdays=[SUNDAY])
+    with pytest.raises(ValidationError, match="one of your offices"):
+        holidays_add(user=north.admin, first=date(2030, 12, 25), name="X", office=south.office)
+    assert not Holiday.objects.exists() and not NonWorkingWeekday.objects.exists()
+
+
+def test_a_branch_admin_adds_a_holiday_for_their_office_on_the_page() -> None:
+    north, south = branch("North branch"), branch("South branch")
+    client = login(north.admin)
+    page = client.get(PAGE)
+    assert "South branch" not in page.content.decode()  # not an office they may choose
+    response = client.post(
+        "/working-days/holidays/",
+        {"first": "25/12/2030", "name": "Fair", "office": str(north.office.pk)},
+    )
+    assert response.status_code == 302
+    assert Holiday.objects.get().office == north.office
+    other = Holiday.objects.create(date=date(2030, 12, 26), name="South fair", office=south.office)
+    assert client.post(f"/working-days/holidays/{other.pk}/remove/").status_code == 404
+    assert Holiday.objects.filter(pk=other.pk).exists()
+
+
+def test_a_loan_a_taken_back_penalty_leaves_owing_nothing_is_closed(admin_user: Any) -> None:
+    # One weekly installment due Monday 12 Feb 2024; the close of 13 Feb charges 10.00; a
+    # payment of principal + interest on 14 Feb pays the penalty first and leaves 10.00. Then
+    # 12 Feb becomes a holiday: the penalty is taken back and the payment covers everything.
+    product = LoanProductFactory(
+        due_date_rule="next", penalty_type="flat", penalty_amount=D("10.00")
+    )
+    loan = LoanFactory(product=product, frequency="weekly", installments=1)
+    loan = loan_approve(loan=loan, user=AdminFactory(), disbursement_date=date(2024, 2, 5))
+    day_close(on=date(2024, 2, 13))
+    inst = Installment.objects.get(loan=loan)
+    repayment_record(
+        loan=Loan.objects.get(pk=loan.pk),
+        user=admin_user,
+        amount=inst.principal + inst.interest,
+        paid_on=date(2024, 2, 14),
+        method="cash",
+    )
+    assert Loan.objects.get(pk=loan.pk).outstanding == D("10.00")
+    holidays_add(user=admin_user, first=date(2024, 2, 12), name="Founders' Day")
+    loans_reschedule(user=admin_user, expected=fingerprint(reschedule_moves()))
+    loan.refresh_from_db()
+    assert loan.outstanding == 0 and loan.status == Loan.Status.CLOSED
+    assert replay_differences(loan) == []
