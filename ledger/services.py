@@ -83,7 +83,7 @@ def journal_post(
     source: str,
     transaction_id: int | None = None,
     loan_id: int | None = None,
-    office_id: int = HEAD_OFFICE_ID,
+    office_id: int | None = HEAD_OFFICE_ID,
     user: User | None = None,
     check_books: bool = True,
     check_accounts: bool = True,
@@ -114,7 +114,7 @@ def journal_post(
             source=source,
             transaction_id=transaction_id,
             loan_id=loan_id,
-            office_id=office_id,
+            office_id=office_id or HEAD_OFFICE_ID,
             created_by=user,
         )
         JournalLine.objects.bulk_create(
@@ -142,7 +142,8 @@ class EntrySpec:
     source: str
     transaction_id: int | None = None
     loan_id: int | None = None
-    office_id: int = HEAD_OFFICE_ID  # the loan transaction's office (DESIGN.md "Offices")
+    # The loan transaction's office (DESIGN.md "Offices"); None: the head office.
+    office_id: int | None = HEAD_OFFICE_ID
 
 
 def journal_post_many(specs: Iterable[EntrySpec], *, user: User | None = None) -> int:
@@ -164,7 +165,7 @@ def journal_post_many(specs: Iterable[EntrySpec], *, user: User | None = None) -
                 source=spec.source,
                 transaction_id=spec.transaction_id,
                 loan_id=spec.loan_id,
-                office_id=spec.office_id,
+                office_id=spec.office_id or HEAD_OFFICE_ID,
                 created_by=user,
             )
         )

@@ -44,6 +44,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from accounts.models import Office
 from ledger.models import Account
 from lending.demo_clock import HistoryClock, history_clock
 from lending.models import Borrower, Loan, LoanProduct, Repayment
@@ -280,6 +281,7 @@ class _Person:
     registrar: User
     registered_on: date | None = None  # the day of their first application, or earlier
     borrower: Borrower | None = None
+    office_id: int | None = None  # the branch they bank with (None: the registrar's office)
 
 
 @dataclass
@@ -572,6 +574,15 @@ def seed_portfolio(*, borrowers: int, loans: int, stdout: Any) -> None:
     products = _products()
     stdout.write(f"Demo data: {len(products)} loan products.")
     people = [_Person(n, officer if n % 3 else officer2) for n in range(1, max(borrowers, 1) + 1)]
+    # Borrowers bank with the branches in turn (seed_demo creates them; none: the head office),
+    # so the branches' staff each see their own half (DESIGN.md "Offices").
+    branches = list(
+        Office.objects.filter(name__in=["North branch", "South branch"]).values_list(
+            "pk", flat=True
+        )
+    )
+    for person in people:
+        person.office_id = branches[person.n % len(branches)] if branches else None
     plans = _plan_applications(rng, people, loans, products, (officer, officer2, admin), today)
 
     # One transaction: a run that fails half way leaves nothing (and a rerun starts afresh);
@@ -625,7 +636,9 @@ def _register(rng: random.Random, person: _Person) -> Step:
     fields = _borrower_fields(rng, person.n, person.registered_on)
 
     def step() -> None:
-        person.borrower = borrower_create(user=person.registrar, **fields)
+        person.borrower = borrower_create(
+            user=person.registrar, office_id=person.office_id, **fields
+        )
 
     return step
 

@@ -18,7 +18,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.offices import scope, user_office_id
+from accounts.forms import OfficeChoiceField
+from accounts.offices import scope, user_office_id, visible_offices
 from karo.inputs import DayFirstDateField, InputRulesMixin, PlainDecimalField, check_value_date
 from lending.charges import with_fees
 from lending.limits import (
@@ -660,3 +661,28 @@ class WithdrawForm(InputRulesMixin, forms.Form):
         max_length=REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+class BorrowerTransferForm(InputRulesMixin, forms.Form):
+    """Move a borrower (and their loans) to another of the user's offices."""
+
+    office = OfficeChoiceField(
+        label="Move to",
+        queryset=None,
+        empty_label="— choose an office —",
+        error_messages={
+            "required": "Choose the office to move the borrower to.",
+            "invalid_choice": "Choose one of your offices.",
+        },
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=REASON_MAX_LENGTH,
+        error_messages={"required": "Give a reason for the move."},
+    )
+
+    def __init__(self, *args: Any, user: Any, borrower: Borrower, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["office"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = visible_offices(user).exclude(pk=borrower.office_id or 0)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("borrowers/search/", borrowers.borrower_search, name="borrower_search"),
     path("borrowers/<int:pk>/", borrowers.borrower_detail, name="borrower_detail"),
     path("borrowers/<int:pk>/edit/", borrowers.borrower_update, name="borrower_update"),
+    path("borrowers/<int:pk>/transfer/", borrowers.borrower_transfer, name="borrower_transfer"),
     path("loans/", loans.loan_list, name="loan_list"),
     path("loans/apply/", loans.loan_apply, name="loan_apply"),
     path("loans/<int:pk>/", loans.loan_detail, name="loan_detail"),

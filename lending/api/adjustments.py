@@ -14,7 +14,7 @@ from ninja.responses import Status
 from accounts.offices import scope
 from lending.api.common import found, user_with
 from lending.api.history import repayment_answer
-from lending.api.repayments import IDEMPOTENCY_KEY, fingerprint
+from lending.api.repayments import IDEMPOTENCY_CONFLICT, IDEMPOTENCY_KEY, fingerprint
 from lending.api.schemas import Id, RepaymentIn, RepaymentOut, WaiveIn, WaiverOut, errors
 from lending.errors import StateConflict
 from lending.limits import IDEMPOTENCY_KEY_PATTERN
@@ -63,6 +63,7 @@ def waive(request: HttpRequest, id: Id, payload: WaiveIn, dry_run: bool = False)
     response={201: RepaymentOut, **errors(400, 401, 403, 404, 409, 422)},
     summary="Record a recovery on a written-off loan",
     tags=["repayments"],
+    openapi_extra={"responses": {409: {"description": IDEMPOTENCY_CONFLICT}}},
 )
 def create_recovery(
     request: HttpRequest,

@@ -18,11 +18,12 @@ from lending.api.schemas import (
     BorrowerPage,
     BorrowerPatch,
     Id,
+    TransferIn,
     errors,
 )
 from lending.models import Borrower
 from lending.selectors.borrowers import borrower_list
-from lending.services.borrowers import borrower_create, borrower_update
+from lending.services.borrowers import borrower_create, borrower_transfer, borrower_update
 
 router = Router(tags=["borrowers"])
 
@@ -61,4 +62,23 @@ def update_borrower(request: HttpRequest, id: Id, payload: BorrowerPatch) -> Bor
     borrower = found(scope(Borrower.objects.all(), user), id, "Borrower")
     return borrower_update(
         borrower=borrower, user=user, request=request, **payload.model_dump(exclude_unset=True)
+    )
+
+
+@router.post(
+    "/{id}/transfer",
+    response={200: BorrowerOut, **errors(400, 401, 403, 404, 422)},
+    summary="Move a borrower to another office (Admin)",
+)
+def transfer_borrower(request: HttpRequest, id: Id, payload: TransferIn) -> Borrower:
+    """The borrower and every loan of theirs move to the office (one of yours); payments and
+    journal entries already booked stay in their office's books. Audited with the reason."""
+    user = user_with(request, "lending.transfer_borrower")
+    borrower = found(scope(Borrower.objects.all(), user), id, "Borrower")
+    return borrower_transfer(
+        borrower=borrower,
+        office_id=payload.office_id,
+        user=user,
+        reason=payload.reason,
+        request=request,
     )

@@ -280,6 +280,11 @@ class BorrowerOut(Schema):
     created_at: datetime
 
 
+class TransferIn(StrictIn):
+    office_id: BodyId = Field(description="One of your offices, other than the borrower's.")
+    reason: Annotated[LongText, Field(min_length=1, max_length=REASON_MAX_LENGTH)]
+
+
 class BorrowerFilters(PageParams):
     q: Annotated[Text, Field(max_length=SEARCH_MAX_LENGTH)] = Field(
         "", description="Part of the name, borrower number, national ID or phone."

@@ -13,7 +13,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import require
-from accounts.offices import check_office_choice, user_office_id
+from accounts.head_office import HEAD_OFFICE_ID
+from accounts.offices import check_office_choice, may_reach, user_office_id
 from karo.inputs import EARLIEST_BIRTH_DATE
 from lending.audit import audit_record, changes, snapshot
 from lending.limits import ADDRESS_MAX_LENGTH, NOTES_MAX_LENGTH
@@ -258,6 +259,8 @@ def borrower_transfer(
     check_office_choice(user, office_id)
     with transaction.atomic():
         locked = Borrower.objects.select_for_update().get(pk=borrower.pk)
+        if not may_reach(user, locked.office_id):  # the caller's 404 already, as a rule here
+            raise ValidationError({"borrower": "This borrower is not in one of your offices."})
         if locked.office_id == office_id:
             raise ValidationError({"office": "The borrower is in this office already."})
         loans = list(
@@ -269,7 +272,7 @@ def borrower_transfer(
         names = dict(
             Office.objects.filter(pk__in=[locked.office_id, office_id]).values_list("pk", "name")
         )
-        before = locked.office_id
+        before = locked.office_id or HEAD_OFFICE_ID  # never None: the column has a default
         locked.office_id = office_id
         locked.save(update_fields=["office", "updated_at"])
         Loan.objects.filter(borrower=locked).update(office_id=office_id, updated_at=timezone.now())

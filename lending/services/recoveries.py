@@ -131,6 +131,7 @@ def recovery_record(
             )
             txn = LoanTransaction.objects.create(
                 loan=loan,
+                office_id=loan.office_id,
                 kind=Kind.RECOVERY,
                 value_date=paid_on,
                 booked_by=user,

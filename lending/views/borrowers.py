@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import permission_required
 from accounts.offices import get_scoped_or_404, scope
-from lending.forms import BorrowerForm, add_service_errors
+from lending.forms import BorrowerForm, BorrowerTransferForm, add_service_errors
 from lending.models import Borrower
 from lending.pagination import CachedCountPaginator
 from lending.receivers import portfolio_generation
@@ -38,6 +38,7 @@ from lending.selectors.borrowers import (
     borrower_search as select_matches,
 )
 from lending.services.borrowers import borrower_create as create_borrower
+from lending.services.borrowers import borrower_transfer as transfer_borrower
 from lending.services.borrowers import borrower_update as update_borrower
 
 PAGE_SIZE = 25
@@ -173,3 +174,30 @@ def borrower_update(request: HttpRequest, pk: int) -> HttpResponse:
     # The form edits the instance in memory; the heading shows what is stored.
     stored = Borrower.objects.get(pk=pk) if form.is_bound else borrower
     return render(request, "lending/borrowers/form.html", {"form": form, "borrower": stored})
+
+
+@permission_required("lending.view_borrower", "lending.transfer_borrower")
+@require_http_methods(["GET", "POST"])
+def borrower_transfer(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move a borrower and their loans to another office (Admin; DESIGN.md "Offices"),
+    confirmed on its own page with a reason. A borrower of another office is a 404."""
+    borrower = get_scoped_or_404(Borrower.objects.select_related("office"), request.user, pk=pk)
+    form = BorrowerTransferForm(request.POST or None, user=request.user, borrower=borrower)
+    if request.method == "POST" and form.is_valid():
+        try:
+            moved = transfer_borrower(
+                borrower=borrower,
+                office_id=form.cleaned_data["office"].pk,
+                user=signed_in(request),
+                reason=form.cleaned_data["reason"],
+                request=request,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"{moved.full_name} and their loans are now in {form.cleaned_data['office']}.",
+            )
+            return redirect("borrower_detail", pk=borrower.pk)
+    return render(request, "lending/borrowers/transfer.html", {"borrower": borrower, "form": form})

@@ -49,6 +49,7 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "borrower_detail": ("get", ALL),
     "borrower_create": ("get", {ADM, OFF}),
     "borrower_update": ("get", {ADM, OFF}),
+    "borrower_transfer": ("get", {ADM}),  # moving a borrower to another office
     "loan_list": ("get", ALL),
     "loan_detail": ("get", ALL),
     "loan_apply": ("get", {ADM, OFF}),

@@ -14,6 +14,7 @@ PATHS = {
     "/api/auth/logout": {"post"},
     "/api/borrowers": {"get", "post"},
     "/api/borrowers/{id}": {"get", "patch"},
+    "/api/borrowers/{id}/transfer": {"post"},
     "/api/loans": {"get", "post"},
     "/api/create-loans": {"post"},
     "/api/loans/{id}": {"get"},
@@ -97,6 +98,7 @@ def test_idempotency_keys_are_documented_as_per_user_with_their_409() -> None:
     assert [(path, method) for path, method, _ in keyed] == [
         ("/api/loans/{id}/repayments", "post"),
         ("/api/loans/{id}/settle", "post"),
+        ("/api/loans/{id}/recoveries", "post"),
     ]
     for _, _, operation in keyed:
         header = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")

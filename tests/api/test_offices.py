@@ -254,3 +254,66 @@ def test_every_route_naming_another_office_s_record_is_a_404(
     else:
         assert response.status_code in (403, 404), (endpoint.name, role, response.status_code)
     assert AuditLog.objects.count() == audit
+
+
+def test_the_transfer_page_moves_a_borrower_and_the_api_does_the_same(
+    admin_user: Any, loans: dict[str, Loan], north: Branch, south: Branch, api_as: Any
+) -> None:
+    from django.urls import reverse
+
+    from tests.conftest import login
+
+    loan = loans["south"]
+    client = login(admin_user)
+    url = reverse("borrower_transfer", args=[loan.borrower_id])
+    page = client.get(url)
+    assert page.status_code == 200 and b"North branch" in page.content
+    refused = client.post(url, {"office": north.office.pk, "reason": ""})
+    assert refused.status_code == 200 and b"Give a reason for the move." in refused.content
+    response = client.post(url, {"office": north.office.pk, "reason": "Moved house"})
+    assert response.status_code == 302
+    loan.refresh_from_db()
+    assert loan.office_id == north.office.pk
+    detail = client.get(reverse("borrower_detail", args=[loan.borrower_id]))
+    assert b"North branch" in detail.content
+
+    back = api_as(admin_user).post(
+        f"/api/borrowers/{loan.borrower_id}/transfer",
+        {"office_id": south.office.pk, "reason": "Moved back"},
+    )
+    assert back.status_code == 200 and back.json()["office_id"] == south.office.pk
+    assert AuditLog.objects.filter(action=AuditLog.Action.BORROWER_TRANSFERRED).count() == 2
+    # A branch Admin cannot move their borrower out of their tree, nor reach another's.
+    branch_api = api_as(north.admin)
+    assert (
+        branch_api.post(
+            f"/api/borrowers/{loans['north'].borrower_id}/transfer",
+            {"office_id": south.office.pk, "reason": "x"},
+        ).status_code
+        == 422
+    )
+    assert login(north.admin).get(url).status_code == 404
+
+
+def test_every_money_event_of_a_branch_loan_is_booked_in_its_branch(
+    loans: dict[str, Loan], north: Branch
+) -> None:
+    """Repayment, reversal, write-off, recovery and the daily close: each transaction and each
+    journal entry of a North branch loan is the North branch's."""
+    from lending.services.close_day import day_close
+    from lending.services.loans import loan_write_off
+    from lending.services.recoveries import recovery_record
+    from lending.services.repayments import repayment_reverse
+
+    loan = loans["north"]
+    today = timezone.localdate()
+    repayment_reverse(repayment=loan.repayments.get(), user=north.accountant, reason="Bounced")
+    day_close(on=today - timedelta(days=1))
+    loan = loan_write_off(loan=Loan.objects.get(pk=loan.pk), user=north.admin, reason="Gone")
+    recovery_record(loan=loan, user=north.accountant, amount="50.00", paid_on=today, method="cash")
+    kinds = set(LoanTransaction.objects.filter(loan=loan).values_list("kind", flat=True))
+    assert {"repayment", "write_off", "recovery"} <= kinds
+    offices = set(LoanTransaction.objects.filter(loan=loan).values_list("office_id", flat=True))
+    assert offices == {north.office.pk}
+    entries = JournalEntry.objects.filter(loan_id=loan.pk).values_list("office_id", flat=True)
+    assert set(entries) == {north.office.pk}

@@ -111,6 +111,15 @@ LEDGER = frozenset({"admin", "accountant"})
 ADMIN = frozenset({"admin"})
 
 
+def _branch_id() -> int:
+    """An office to move a borrower to (created the first time)."""
+    from accounts.models import Office
+    from accounts.offices import office_create
+
+    office = Office.objects.filter(name="A branch").first()
+    return (office or office_create(name="A branch", parent=None)).pk
+
+
 def _yesterday() -> dict[str, str]:
     return {"through": (timezone.localdate() - timedelta(days=1)).isoformat()}
 
@@ -147,6 +156,14 @@ ENDPOINTS = [
         STAFF,
         201,
         lambda w: {"borrower_id": w.borrower_id, "loan_amount": "1000", "repayment_period": 6},
+    ),
+    Endpoint(
+        "move borrower",
+        "post",
+        "/api/borrowers/{borrower_id}/transfer",
+        ADMIN,
+        200,
+        lambda w: {"office_id": _branch_id(), "reason": "Moved house"},
     ),
     Endpoint("list loans", "get", "/api/loans", ALL, 200),
     Endpoint("read loan", "get", "/api/loans/{active_id}", ALL, 200),

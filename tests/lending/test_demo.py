@@ -10,10 +10,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.db.models import Max, Min
+from django.db.models import F, Max, Min
 from django.utils import timezone
 
+from accounts.models import Office
+from accounts.offices import scope
+from ledger.models import JournalEntry
 from lending.demo_clock import history_clock
 from lending.models import (
     AuditLog,
@@ -129,6 +133,20 @@ def test_demo_is_a_dated_history_with_penalties_that_verifies_and_runs_once(
 
     call_command("verify_audit_log")
     call_command("check_money")
+
+    # Two branches, the borrowers banking with them in turn, their loans, transactions and
+    # journal entries in their office; each branch's staff see their own half.
+    north, south = (Office.objects.get(name=f"{side} branch") for side in ("North", "South"))
+    by_office = {b.office_id for b in borrowers.values()}
+    assert by_office == {north.pk, south.pk}
+    assert all(loan.office_id == borrowers[loan.borrower_id].office_id for loan in loans)
+    assert not LoanTransaction.objects.exclude(office_id=F("loan__office_id")).exists()
+    assert not JournalEntry.objects.filter(loan_id__isnull=False, office_id=1).exists()
+    north_officer = User.objects.get(username="north_officer")
+    assert north_officer.office_link.office == north
+    seen = set(scope(Borrower.objects.all(), north_officer).values_list("office_id", flat=True))
+    assert seen == {north.pk}
+    assert "south_accountant" in out and "South branch" in out
 
     # The summary: statuses, then how many loans are on custom terms (not a status).
     custom = Loan.objects.filter(product=None).count()

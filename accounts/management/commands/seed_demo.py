@@ -1,7 +1,9 @@
-"""Demo users (one per role, plus a second officer for four-eyes approval) and demo data.
+"""Demo users (one per role, plus a second officer for four-eyes approval, all in the head
+office; and an officer and an accountant in each of two branches) and demo data, its
+borrowers spread over the two branches so that scoping shows (DESIGN.md "Offices").
 
-Idempotent: users are created or reset to their demo password; demo borrowers and loans are
-added only when the database has none, so running it again changes nothing.
+Idempotent: users are created or reset to their demo password and office; demo borrowers and
+loans are added only when the database has none, so running it again changes nothing.
 """
 
 from typing import Any
@@ -11,15 +13,32 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from accounts.models import Office
+from accounts.offices import office_create, user_office_set
 from accounts.roles import ACCOUNTANT, ADMIN, LOAN_OFFICER, sync_roles
 
 DEMO_USERS = [
-    # username, password, first name, last name, role, is_staff
-    ("admin", "karo-admin-demo", "Ada", "Mensah", ADMIN, True),
-    ("officer", "karo-officer-demo", "Olu", "Banda", LOAN_OFFICER, False),
-    ("officer2", "karo-officer2-demo", "Oni", "Phiri", LOAN_OFFICER, False),
-    ("accountant", "karo-accountant-demo", "Ama", "Osei", ACCOUNTANT, False),
+    # username, password, first name, last name, role, is_staff, office ("": the head office)
+    ("admin", "karo-admin-demo", "Ada", "Mensah", ADMIN, True, ""),
+    ("officer", "karo-officer-demo", "Olu", "Banda", LOAN_OFFICER, False, ""),
+    ("officer2", "karo-officer2-demo", "Oni", "Phiri", LOAN_OFFICER, False, ""),
+    ("accountant", "karo-accountant-demo", "Ama", "Osei", ACCOUNTANT, False, ""),
+    ("north_officer", "karo-north-officer-demo", "Nia", "Kamau", LOAN_OFFICER, False, "North"),
+    ("north_accountant", "karo-north-cash-demo", "Ned", "Otieno", ACCOUNTANT, False, "North"),
+    ("south_officer", "karo-south-officer-demo", "Sade", "Mwale", LOAN_OFFICER, False, "South"),
+    ("south_accountant", "karo-south-cash-demo", "Sipho", "Dube", ACCOUNTANT, False, "South"),
 ]
+# The branches under the head office; the demo borrowers are registered in them in turn.
+DEMO_BRANCHES = {"North": "North branch", "South": "South branch"}
+
+
+def demo_branches() -> dict[str, Office]:
+    """The demo's branches, created under the head office the first time."""
+    offices = {}
+    for key, name in DEMO_BRANCHES.items():
+        office = Office.objects.filter(name=name).first()
+        offices[key] = office or office_create(name=name, parent=None)
+    return offices
 
 
 BULK_ABOVE = 500  # more loans than this go through the bulk builder
@@ -51,7 +70,8 @@ class Command(BaseCommand):
             )
         sync_roles()
         with transaction.atomic():
-            for username, password, first, last, role, is_staff in DEMO_USERS:
+            branches = demo_branches()
+            for username, password, first, last, role, is_staff, office in DEMO_USERS:
                 user, _ = User.objects.get_or_create(username=username)
                 user.first_name, user.last_name = first, last
                 user.email = f"{username}@example.org"
@@ -60,9 +80,11 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
                 user.groups.set([Group.objects.get(name=role)])
+                user_office_set(user=user, office=branches[office] if office else None)
         self.stdout.write("Demo users (development passwords, change them in production):")
-        for username, password, _, _, role, _ in DEMO_USERS:
-            self.stdout.write(f"  {username:<11} {password:<22} {role}")
+        for username, password, _, _, role, _, office in DEMO_USERS:
+            where = DEMO_BRANCHES[office] if office else "Head office (every branch)"
+            self.stdout.write(f"  {username:<17} {password:<24} {role:<13} {where}")
         if options["users_only"]:
             return
         if options["bulk"] or options["loans"] > BULK_ABOVE:
