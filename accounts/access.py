@@ -82,6 +82,10 @@ def can_view_ledger(user: AnyUser) -> bool:
     return bool(user.has_perm("ledger.view_journalentry"))
 
 
+def can_reassign_officers(user: AnyUser) -> bool:
+    return bool(user.has_perm("lending.reassign_officer"))
+
+
 def can_close_books(user: AnyUser) -> bool:
     return bool(user.has_perm("ledger.add_booksclosing"))
 

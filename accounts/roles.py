@@ -49,6 +49,7 @@ _ADMIN = sorted(
     | set(_ACCOUNTANT)
     | {
         "lending.write_off_loan",
+        "lending.reassign_officer",
         "lending.transfer_borrower",
         "accounts.view_office",
         "accounts.add_office",

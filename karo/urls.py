@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("lending.urls")),
     path("", include("lending.urls_repayments")),
     path("", include("lending.urls_documents")),
+    path("", include("lending.urls_officers")),
     path("", include("origination.urls")),
 ]
 

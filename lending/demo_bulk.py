@@ -914,8 +914,8 @@ def _write_portfolio(
         Borrower,
         [
             "id", "number", "full_name", "national_id", "date_of_birth", "phone", "email",
-            "address", "employer", "monthly_income", "notes", "created_by_id", "created_at",
-            "updated_at",
+            "address", "employer", "monthly_income", "notes", "created_by_id", "officer_id",
+            "created_at", "updated_at",
         ],
     )  # fmt: skip
     t_loan = _Table(
@@ -928,8 +928,8 @@ def _write_portfolio(
             "disbursement_date", "approved_amount", "approved_on", "expected_disbursement_date",
             "disbursement_reference", "total_repayable", "total_paid", "total_waived",
             "outstanding", "overpaid", "incremental_from", "accounting_basis", "days_past_due",
-            "submitted_by_id", "submitted_at", "decided_by_id", "decided_at", "status_reason",
-            "closed_on", "updated_at", *FROZEN_TERMS,
+            "submitted_by_id", "officer_id", "submitted_at", "decided_by_id", "decided_at",
+            "status_reason", "closed_on", "updated_at", *FROZEN_TERMS,
         ],
     )  # fmt: skip
     t_inst = _Table(
@@ -1063,7 +1063,8 @@ def _write_portfolio(
                 f"+2557{rng.randrange(10**8):08d}",
                 f"{first}.{last}{seq}@example.org".lower() if rng.random() < 0.4 else "",
                 f"{rng.randint(1, 400)} Market Road", rng.choice(EMPLOYERS),
-                Decimal(rng.randrange(100, 3000) * 10), "", officer.pk, created, created,
+                Decimal(rng.randrange(100, 3000) * 10), "", officer.pk, officer.pk, created,
+                created,
             )
         )  # fmt: skip
         borrower_ids[n] = pk
@@ -1213,7 +1214,7 @@ def _write_portfolio(
                 plan.terms["principal"] if disbursed else None, disbursed, None, "",
                 repayable,
                 paid_total, waived, outstanding, overpaid, resume_on, CASH, days_past_due,
-                submitted_by.pk, submitted_at,
+                submitted_by.pk, submitted_by.pk, submitted_at,
                 decided_by.pk if decided_by is not None else None, decided_at, reason,
                 closed_on, now, *(getattr(plan.product, name) for name in FROZEN_TERMS),
             )

@@ -530,7 +530,7 @@ class LoanFilterForm(InputRulesMixin, forms.Form):
     )
     status = forms.ChoiceField(choices=[("", "Any status"), *Loan.Status.choices], required=False)
     officer = OfficerChoiceField(
-        label="Submitted by",
+        label="Loan officer",
         queryset=User.objects.none(),
         required=False,
         empty_label="Anyone",

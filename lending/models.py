@@ -120,6 +120,16 @@ class Borrower(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
+    # The loan officer who looks after the borrower (who registered them, until an Admin
+    # reassigns: `lending.services.officers.officers_reassign`).
+    officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="borrowers_assigned",
+        null=True,
+        blank=True,
+        editable=False,
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -553,6 +563,16 @@ class Loan(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submitted_loans"
     )
     submitted_at = models.DateTimeField(default=timezone.now)
+    # The loan officer whose portfolio the loan is in (who submitted it, until an Admin
+    # reassigns it with its borrower).
+    officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="loans_assigned",
+        null=True,
+        blank=True,
+        editable=False,
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -572,6 +592,7 @@ class Loan(models.Model):
             ("disburse_loan", "Can disburse approved loans"),
             ("undo_loan_decision", "Can undo a loan's approval or disbursement"),
             ("write_off_loan", "Can write off loans"),
+            ("reassign_officer", "Can reassign loan officers"),
             ("waive_loan", "Can waive charges and interest"),
             ("view_portfolio_reports", "Can view portfolio reports"),
             ("view_financial_reports", "Can view financial reports"),
@@ -581,6 +602,8 @@ class Loan(models.Model):
             # The unfiltered loan list is in this order: read it from an index, not a sort.
             models.Index(fields=["-submitted_at", "-id"], name="loan_submitted_desc_idx"),
             models.Index(fields=["disbursement_date"]),
+            # My portfolio: an officer's loans of one status, the latest first.
+            models.Index(fields=["officer", "status", "-days_past_due"], name="loan_officer_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(principal__gt=0), name="loan_principal_positive"),
@@ -1024,6 +1047,7 @@ class AuditLog(models.Model):
         GUARANTOR_REMOVED = "guarantor_removed", "Guarantor removed"
         COLLATERAL_ADDED = "collateral_added", "Collateral added"
         COLLATERAL_REMOVED = "collateral_removed", "Collateral removed"
+        OFFICERS_REASSIGNED = "officers_reassigned", "Loan officers reassigned"
         BORROWER_TRANSFERRED = "borrower_transferred", "Borrower moved to another office"
         OFFICE_SAVED = "office_saved", "Office saved"
         USER_OFFICE_CHANGED = "user_office_changed", "User's office changed"

@@ -504,9 +504,10 @@ class OfficersReport:
 def officers_report(
     *, date_from: date, date_to: date, today: date | None = None, user: Any = None
 ) -> OfficersReport:
-    """Per officer who submitted them: the loans submitted in the range, what became of them,
-    and how the active ones are doing today, their outstanding by component and PAR30 on
-    principal outstanding (one query; each loan's balance is a correlated subquery)."""
+    """Per loan officer they are assigned to (their portfolio): the loans submitted in the
+    range, what became of them, and how the active ones are doing today, their outstanding
+    by component and PAR30 on principal outstanding (one query; each loan's balance is a
+    correlated subquery)."""
     today = today or timezone.localdate()
     start, end = _day_bounds(date_from, date_to)
     active = Q(status=ACTIVE)
@@ -517,10 +518,10 @@ def officers_report(
         .annotate(bal_oldest=oldest_overdue_date(today), **balance_subqueries(today, prefix="bal_"))
         .order_by()
         .values(
-            "submitted_by_id",
-            "submitted_by__username",
-            "submitted_by__first_name",
-            "submitted_by__last_name",
+            "officer_id",
+            "officer__username",
+            "officer__first_name",
+            "officer__last_name",
         )
         .annotate(
             applications=Count("pk"),
@@ -540,12 +541,12 @@ def officers_report(
     )
     out = []
     for r in rows:
-        name = f"{r['submitted_by__first_name']} {r['submitted_by__last_name']}".strip()
+        name = f"{r['officer__first_name'] or ''} {r['officer__last_name'] or ''}".strip()
         out.append(
             OfficerRow(
-                user_id=r["submitted_by_id"],
-                name=name or r["submitted_by__username"],
-                username=r["submitted_by__username"],
+                user_id=r["officer_id"] or 0,
+                name=name or r["officer__username"] or "Nobody (unassigned)",
+                username=r["officer__username"] or "",
                 applications=r["applications"],
                 approved=r["approved"],
                 rejected=r["rejected"],

@@ -16,7 +16,17 @@ from ninja.openapi.schema import OpenAPISchema
 from ninja.operation import Operation
 
 from collecting import api as collecting_api
-from lending.api import adjustments, auth, borrowers, errors, ledger, loans, repayments, reports
+from lending.api import (
+    adjustments,
+    auth,
+    borrowers,
+    errors,
+    ledger,
+    loans,
+    officers,
+    repayments,
+    reports,
+)
 
 
 class KaroAPI(NinjaAPI):
@@ -78,6 +88,7 @@ api.add_router("/borrowers", borrowers.router)
 api.add_router("", loans.router)
 api.add_router("", repayments.router)
 api.add_router("", ledger.router)
+api.add_router("", officers.router)
 api.add_router("", adjustments.router)
 api.add_router("/reports", reports.router)
 api.add_router("", collecting_api.router)

@@ -57,6 +57,7 @@ LOAN_COLUMNS = (
     "total_waived",
     "outstanding",
     "days_past_due",
+    "officer_id",
     "prepayment_order",
     "submitted_at",
     "decided_at",

@@ -275,6 +275,7 @@ class BorrowerOut(Schema):
     employer: str
     monthly_income: Money
     reminders_opt_out: bool
+    officer_id: int | None = Field(description="Id of the loan officer who looks after them.")
     office_id: int = Field(description="The office the borrower and their loans belong to.")
     created_at: datetime
 
@@ -411,6 +412,10 @@ class LoanOut(Schema):
         "are what its terms would give if it were disbursed today (nothing is owed yet)."
     )
     submitted_by: str = Field(description="Username of the officer who submitted it.")
+    officer_id: int | None = Field(
+        description="Id of the loan officer whose portfolio it is in (who submitted it, "
+        "unless an Admin reassigned its borrower)."
+    )
     submitted_at: datetime
     decided_at: datetime | None
     status_reason: str
@@ -450,12 +455,28 @@ class LoanFilters(PageParams):
     borrower_id: Id | None = None
     product_id: Id | None = None
     officer: Annotated[Text, Field(max_length=150)] | None = Field(
-        None, description="Username of the officer who submitted the application."
+        None, description="Username of the loan officer the loan is assigned to."
     )
 
 
 class LoanPage(Page):
     items: list[LoanOut]
+
+
+class ReassignIn(StrictIn):
+    officer_id: Id = Field(description="The loan officer to give the borrowers to.")
+    borrower_ids: list[Id] = Field(
+        description="The borrowers to move; their open loans (pending, active, written off) "
+        "move with them.",
+        min_length=1,
+        max_length=5000,
+    )
+
+
+class ReassignOut(Schema):
+    officer_id: int
+    borrowers: int = Field(description="Borrowers moved (those already with the officer stay).")
+    loans: int = Field(description="Open loans moved with them.")
 
 
 class ApproveIn(StrictIn):

@@ -40,8 +40,9 @@ def loan_list(
     submitted_from: date | None = None,
     submitted_to: date | None = None,
 ) -> QuerySet[Loan]:
-    """Loans newest first, with what a list row shows joined in (borrower, product, officer)."""
-    loans = Loan.objects.select_related("borrower", "product", "submitted_by")
+    """Loans newest first, with what a list row shows joined in (borrower, product, officer).
+    `officer` is the loan officer the loan is assigned to (its portfolio)."""
+    loans = Loan.objects.select_related("borrower", "product", "officer")
     query = query.strip()
     if query:
         match = (
@@ -59,7 +60,7 @@ def loan_list(
     if status:
         loans = loans.filter(status=status)
     if officer is not None:
-        loans = loans.filter(submitted_by=officer)
+        loans = loans.filter(officer=officer)
     if product_id is not None:
         loans = loans.filter(product_id=product_id)
     if borrower_id is not None:
@@ -72,11 +73,11 @@ def loan_list(
 
 
 def loan_officers(*, user: Any = None) -> QuerySet[User]:
-    """Everyone who has submitted an application (of the user's offices): the choices of the
-    list's officer filter."""
+    """Everyone with a loan of the user's offices in their portfolio: the choices of the list's
+    officer filter."""
     loans = Loan.objects.all() if user is None else scope(Loan.objects.all(), user)
     return (
-        User.objects.filter(pk__in=loans.values("submitted_by_id"))
+        User.objects.filter(pk__in=loans.values("officer_id"))
         .only("id", "username", "first_name", "last_name")
         .order_by("first_name", "last_name", "username")
     )

@@ -173,7 +173,7 @@ def borrower_create(
         office_id = user_office_id(user)
     else:
         check_office_choice(user, office_id)
-    borrower = Borrower(created_by=user, office_id=office_id, **fields)
+    borrower = Borrower(created_by=user, officer=user, office_id=office_id, **fields)
     borrower.national_id = Borrower.normalise_national_id(borrower.national_id or "")
     borrower.full_clean(exclude=["number", "created_by", "office"], validate_unique=False)
     clean_contact(borrower)

@@ -324,6 +324,7 @@ def loan_submit(
         product=product,
         purpose=purpose,
         submitted_by=user,
+        officer=user,
         **terms,
     )
     loan.full_clean(exclude=["number", "submitted_by", "borrower", "product", "office"])

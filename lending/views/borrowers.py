@@ -126,7 +126,7 @@ def borrower_search(request: HttpRequest) -> HttpResponse:
 @require_GET
 def borrower_detail(request: HttpRequest, pk: int) -> HttpResponse:
     borrower = get_scoped_or_404(
-        Borrower.objects.select_related("created_by", "office"), request.user, pk=pk
+        Borrower.objects.select_related("created_by", "office", "officer"), request.user, pk=pk
     )
     page_obj = Paginator(borrower_loans(borrower=borrower), PAGE_SIZE).get_page(
         request.GET.get("page")

@@ -107,6 +107,9 @@ MATRIX: dict[str, tuple[str, set[str]]] = {
     "guarantor_remove": ("post", {ADM, OFF}),
     "collateral_add": ("get", {ADM, OFF}),
     "collateral_remove": ("post", {ADM, OFF}),
+    "my_portfolio": ("get", {ADM, OFF}),
+    "waiting_for_approval": ("get", {ADM, OFF}),
+    "officers_reassign": ("get", {ADM}),
     # Working days and holidays (DESIGN's matrix: Admin only). Posts of empty forms are
     # refused beside their fields (422) or, for the rescheduling, with a message.
     "working_days": ("get", {ADM}),

@@ -41,6 +41,7 @@ PATHS = {
     "/api/gl/entries": {"get"},
     "/api/books/close": {"post"},
     "/api/collection-sheet": {"get", "post"},
+    "/api/officers/reassign": {"post"},
 }
 
 

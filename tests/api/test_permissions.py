@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.utils import timezone
 
 from lending.api.auth import make_token
@@ -279,6 +279,17 @@ ENDPOINTS = [
     Endpoint("trial balance", "get", "/api/gl/trial-balance", LEDGER, 200),
     Endpoint("journal entries", "get", "/api/gl/entries", LEDGER, 200),
     Endpoint("close books", "post", "/api/books/close", ADMIN, 200, lambda w: _yesterday()),
+    Endpoint(
+        "reassign officers",
+        "post",
+        "/api/officers/reassign",
+        ADMIN,
+        200,
+        lambda w: {
+            "officer_id": User.objects.get(username="officer_z").pk,
+            "borrower_ids": [w.borrower_id],
+        },
+    ),
     Endpoint("collection sheet", "get", "/api/collection-sheet", ALL, 200),
     Endpoint(
         "post collection sheet",

@@ -866,7 +866,8 @@ def test_a_form_address_opened_in_the_browser_gets_a_page_back(
 
 def test_the_officer_filter_is_named_like_the_column(officer_client: Client, pending: Loan) -> None:
     html = officer_client.get(reverse("loan_list")).content.decode()
-    assert '<label for="id_officer">Submitted by</label>' in html
+    assert '<label for="id_officer">Loan officer</label>' in html
+    assert '<th scope="col">Officer</th>' in html
     assert '<option value="" selected>Anyone</option>' in html
 
 
