@@ -102,7 +102,7 @@ def officers_reassign(
         if len(borrowers) != len(ids):  # another office's borrower is as good as missing
             raise ValidationError({"borrowers": "A chosen borrower does not exist."})
         unreachable = sorted(
-            {b.office.name for b in borrowers if not may_reach(officer, b.office_id)}
+            {str(b.office) for b in borrowers if not may_reach(officer, b.office_id)}
         )
         if unreachable:
             raise ValidationError(
