@@ -1,12 +1,12 @@
 """The collection sheet in the JSON API (DESIGN.md "Web API"):
 
-- `GET /api/collection-sheet?officer_id=&date=`: `rows` of `loan_id`, `loan_number`,
+- `GET /api/collection-sheet?office_id=&officer_id=&date=`: `rows` of `loan_id`, `loan_number`,
   `borrower`, `due` (and more fields); every role.
 - `POST /api/collection-sheet` with `date`, `key` and `rows` (`loan_id`, `amount`, `method`):
   each row answers its `repayment_id` or its `error`; Accountant and Admin. The `key` names
   the sheet: the same key sent again posts nothing twice (`collecting.services`).
 
-`office_id` joins the query once offices exist (see `collecting.selectors.SheetFilters`).
+Both read only the user's offices: an office outside them is a 422 on `office_id`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
+from accounts.offices import visible_offices
 from collecting.selectors import MAX_SHEET_ROWS, SheetFilters, sheet_rows
 from collecting.services import MAX_ROWS, SheetLine, collection_sheet_post
 from lending.api.common import referenced, user_with
@@ -37,7 +38,10 @@ router = Router(tags=["collections"])
 
 
 class SheetQuery(Schema):
-    officer_id: Id | None = Field(None, description="The officer who submitted the loans.")
+    office_id: Id | None = Field(
+        None, description="One of your offices (and the offices under it); all of yours if none."
+    )
+    officer_id: Id | None = Field(None, description="The loan officer the loans are assigned to.")
     date: ValueDate | None = Field(None, description="Due on or before this day (default today).")
 
 
@@ -56,6 +60,7 @@ class SheetRowOut(Schema):
 
 class SheetOut(Schema):
     date: date
+    office_id: int | None
     officer_id: int | None
     rows: list[SheetRowOut]
     total_due: Money
@@ -103,14 +108,18 @@ def get_collection_sheet(request: HttpRequest, query: Query[SheetQuery]) -> dict
     """Every active loan with something unpaid due on or before `date`, with the amount due."""
     user = user_with(request, "lending.view_loan")
     officer = referenced(User.objects.all(), query.officer_id, "officer_id", "officer")
+    office = referenced(visible_offices(user), query.office_id, "office_id", "office of yours")
     filters = SheetFilters(
-        on=query.date or timezone.localdate(), officer_id=officer.pk if officer else None
+        on=query.date or timezone.localdate(),
+        officer_id=officer.pk if officer else None,
+        office_id=office.pk if office else None,
     )
     rows = sheet_rows(filters, user=user)
     truncated = len(rows) > MAX_SHEET_ROWS
     rows = rows[:MAX_SHEET_ROWS]
     return {
         "date": filters.on,
+        "office_id": filters.office_id,
         "officer_id": filters.officer_id,
         "rows": [
             {

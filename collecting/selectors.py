@@ -69,17 +69,16 @@ _UNPAID = (
 )
 
 
-def _full_name(first: str, last: str, username: str) -> str:
+def _full_name(first: str | None, last: str | None, username: str) -> str:
     """As `User.get_full_name()`, else the username, from values read with the row."""
-    return f"{first} {last}".strip() or username
+    return f"{first or ''} {last or ''}".strip() or username
 
 
 def sheet_rows(
     filters: SheetFilters, *, user: Any = None, limit: int = MAX_SHEET_ROWS + 1
 ) -> list[SheetRow]:
     """Every active loan (of the user's offices) with something unpaid due on or before
-    `filters.on` (one query), by borrower name. The loan's officer is the one who submitted
-    it (DESIGN.md's default until loans carry an assigned officer)."""
+    `filters.on` (one query), by borrower name, with the loan officer it is assigned to."""
     unpaid = Installment.objects.filter(
         loan__status=Loan.Status.ACTIVE, due_date__lte=filters.on
     ).exclude(status=Installment.Status.PAID)
@@ -93,7 +92,7 @@ def sheet_rows(
         ).values("pk")
         unpaid = unpaid.filter(loan__office__in=subtree)
     if filters.officer_id is not None:
-        unpaid = unpaid.filter(loan__submitted_by_id=filters.officer_id)
+        unpaid = unpaid.filter(loan__officer_id=filters.officer_id)
     grouped = (
         unpaid.values(
             "loan_id",
@@ -102,9 +101,9 @@ def sheet_rows(
             "loan__borrower__full_name",
             "loan__borrower__number",
             "loan__borrower__phone",
-            "loan__submitted_by__username",
-            "loan__submitted_by__first_name",
-            "loan__submitted_by__last_name",
+            "loan__officer__username",
+            "loan__officer__first_name",
+            "loan__officer__last_name",
         )
         .annotate(
             due=Sum(_UNPAID, output_field=DecimalField(max_digits=14, decimal_places=2)),
@@ -125,11 +124,11 @@ def sheet_rows(
                 borrower=g["loan__borrower__full_name"],
                 borrower_number=g["loan__borrower__number"],
                 phone=g["loan__borrower__phone"],
-                officer=g["loan__submitted_by__username"],
+                officer=g["loan__officer__username"] or "",
                 officer_name=_full_name(
-                    g["loan__submitted_by__first_name"],
-                    g["loan__submitted_by__last_name"],
-                    g["loan__submitted_by__username"],
+                    g["loan__officer__first_name"],
+                    g["loan__officer__last_name"],
+                    g["loan__officer__username"] or "",
                 ),
                 oldest_due=g["oldest"],
                 installments_due=g["count"],
@@ -141,11 +140,11 @@ def sheet_rows(
 
 
 def sheet_officers(user: Any = None) -> QuerySet[User]:
-    """The officers a sheet can be drawn for: whoever has active loans (of the user's
+    """The officers a sheet can be drawn for: whoever has active loans assigned (of the user's
     offices; one query)."""
-    officers = User.objects.filter(submitted_loans__status=Loan.Status.ACTIVE)
+    officers = User.objects.filter(loans_assigned__status=Loan.Status.ACTIVE)
     if user is not None:
-        officers = scope(officers, user, "submitted_loans__office")
+        officers = scope(officers, user, "loans_assigned__office")
     return (
         officers.distinct().order_by("username").only("id", "username", "first_name", "last_name")
     )

@@ -158,6 +158,23 @@ def test_the_collection_sheet_lists_and_posts_only_the_user_s_offices(
     assert answer["posted"] == 0 and answer["refused"] == 1
 
 
+def test_the_collection_sheet_of_one_office_and_only_of_the_user_s(
+    api_as: Any, admin_user: Any, loans: dict[str, Loan], north: Branch, south: Branch
+) -> None:
+    on = (timezone.localdate() + timedelta(days=30)).isoformat()
+    head = api_as(admin_user)
+    south_sheet = head.get("/api/collection-sheet", {"date": on, "office_id": south.office.pk})
+    assert south_sheet.status_code == 200
+    assert south_sheet.json()["office_id"] == south.office.pk
+    assert {row["loan_id"] for row in south_sheet.json()["rows"]} == {loans["south"].pk}
+    # Another office is not a sheet a branch user can draw: a 422 on the field.
+    refused = api_as(north.accountant).get(
+        "/api/collection-sheet", {"date": on, "office_id": south.office.pk}
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["field"] == "office_id"
+
+
 def test_the_summary_and_the_ledger_count_the_user_s_offices_only(
     api_as: Any, admin_user: Any, loans: dict[str, Loan], north: Branch, south: Branch
 ) -> None:

@@ -46,6 +46,20 @@ def test_the_sheet_lists_rows_with_what_is_due(officer_api: ApiClient, loans: li
     assert Decimal(row["due"]) > 0 and isinstance(row["due"], str)
 
 
+def test_the_sheet_follows_the_loan_officer_a_loan_is_assigned_to(
+    officer_api: ApiClient, loans: list[Loan]
+) -> None:
+    from lending.services.officers import officers_reassign
+    from tests.factories import AdminFactory
+
+    newcomer = OfficerFactory(username="newcomer")
+    officers_reassign(user=AdminFactory(), officer=newcomer, borrower_ids=[loans[0].borrower_id])
+    rows = officer_api.get("/api/collection-sheet", {"officer_id": newcomer.pk}).json()["rows"]
+    assert [(r["loan_id"], r["officer"]) for r in rows] == [(loans[0].pk, "newcomer")]
+    old = officer_api.get("/api/collection-sheet", {"officer_id": loans[1].submitted_by_id})
+    assert [r["loan_id"] for r in old.json()["rows"]] == [loans[1].pk]
+
+
 def test_an_unknown_officer_is_a_422_naming_it(officer_api: ApiClient) -> None:
     response = officer_api.get("/api/collection-sheet", {"officer_id": 999999})
     assert response.status_code == 422
