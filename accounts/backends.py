@@ -41,6 +41,9 @@ class Access:
     # office of their own, the head office, or a superuser). See accounts.offices.
     office_id: int | None = None
     office_path: str = ""
+    # The name of the user's office for the page header ("" without one: the head office).
+    # An entry cached before this field reads the class default "".
+    office_name: str = ""
 
 
 def _key(user_id: int) -> str:
@@ -97,21 +100,24 @@ def _read_access(user: User) -> Access:
             "groups__permissions__codename",
             "office_link__office_id",
             "office_link__office__path",
+            "office_link__office__name",
         )
     )
-    roles = sorted({name for name, _, _, _, _ in memberships if name})
+    roles = sorted({name for name, *_ in memberships if name})
     if user.is_superuser:
         group_permissions = backend.get_group_permissions(user)
     else:
-        group_permissions = {f"{app}.{code}" for _, app, code, _, _ in memberships if code}
+        group_permissions = {f"{app}.{code}" for _, app, code, *_ in memberships if code}
     office_id, office_path = (memberships[0][3], memberships[0][4]) if memberships else (None, "")
+    office_name = (memberships[0][5] if memberships else None) or ""
     if user.is_superuser or office_id in (None, HEAD_OFFICE_ID):
-        office_id, office_path = None, ""
+        office_id, office_path, office_name = None, "", ""
     return Access(
         permissions=frozenset({*backend.get_user_permissions(user), *group_permissions}),
         roles=tuple(roles),
         office_id=office_id,
         office_path=office_path or "",
+        office_name=office_name,
     )
 
 

@@ -20,6 +20,8 @@ def institution(request: HttpRequest) -> dict[str, Any]:
         "CURRENCY": settings.KARO_CURRENCY,
         # The signed-in user's role names for the header, from the cached access.
         "ROLES": SimpleLazyObject(lambda: user_access(request.user).roles),
+        # And their office's name ("" for the head office), from the same cached access.
+        "OFFICE_NAME": SimpleLazyObject(lambda: user_access(request.user).office_name),
         # Whose records the page shows ("all", or the office's path): part of every cached
         # section's key, so no office sees another's cached list (accounts.offices).
         "OFFICE_SCOPE": SimpleLazyObject(lambda: scope_key(request.user)),

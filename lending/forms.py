@@ -133,8 +133,18 @@ class BorrowerForm(InputRulesMixin, forms.ModelForm):
             },
         }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, offices: Any = None, **kwargs: Any) -> None:
+        """`offices`: the offices a new borrower may be registered in, offered as a choice
+        (None: no choice, the registering user's office)."""
         super().__init__(*args, **kwargs)
+        if offices is not None:
+            self.fields["office"] = forms.ModelChoiceField(
+                queryset=offices,
+                required=False,
+                empty_label="My office",
+                help_text="The office the borrower belongs to: it sees and serves them.",
+                error_messages={"invalid_choice": "Choose one of your offices."},
+            )
         today = timezone.localdate()
         latest = date(today.year - ADULT_AGE, today.month, 28 if today.day > 28 else today.day)
         self.fields["date_of_birth"].widget.attrs["max"] = latest.isoformat()

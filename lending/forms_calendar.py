@@ -22,6 +22,21 @@ class WeekdaysOffForm(InputRulesMixin, forms.Form):
         help_text="Nobody works on these days, every week.",
         error_messages={"invalid_choice": "Choose days of the week from Monday to Sunday."},
     )
+    office = forms.ModelChoiceField(
+        queryset=Office.objects.all(),
+        required=False,
+        empty_label="All offices",
+        help_text="An office's weekly days off are added to those of all offices, and close "
+        "the offices under it too.",
+        error_messages={"invalid_choice": "Choose one of your offices."},
+    )
+
+    def __init__(self, *args: Any, offices: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if offices is not None:
+            field = self.fields["office"]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = offices
 
 
 class HolidayForm(InputRulesMixin, forms.Form):

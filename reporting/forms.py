@@ -1,4 +1,5 @@
-"""The reports' filter: a date range, read from the query string."""
+"""The reports' filters, read from the query string: a date range, and an office and a loan
+officer (also the dashboard's)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from accounts.models import Office
+from accounts.offices import scope, visible_offices
 from karo.inputs import DayFirstDateField, InputRulesMixin
+from reporting.selectors import NO_FILTER, Narrow
 
 MAX_RANGE_DAYS = 366
 
@@ -60,3 +64,71 @@ class DateRangeForm(InputRulesMixin, forms.Form):
         if self.is_bound:
             return self.cleaned_data.get("date_from"), self.cleaned_data.get("date_to")
         return self.initial.get("date_from"), self.initial.get("date_to")
+
+
+def officer_choices(user: Any) -> list[tuple[int, str]]:
+    """The loan officers to filter by: whoever has loans assigned in the user's offices
+    (one query), by name."""
+    from django.contrib.auth.models import User
+
+    officers = scope(
+        User.objects.filter(loans_assigned__isnull=False), user, "loans_assigned__office"
+    )
+    rows = officers.distinct().order_by("first_name", "last_name", "username")
+    return [
+        (u.pk, u.get_full_name() or u.get_username())
+        for u in rows.only("id", "username", "first_name", "last_name")
+    ]
+
+
+class PortfolioFilterForm(InputRulesMixin, forms.Form):
+    """Which part of the user's portfolio the dashboard or a report shows (GET): one of their
+    offices with the offices under it (offered only to a user who sees more than one) and one
+    loan officer. Empty: everything they reach. Two queries, the choices, read once: a value
+    is checked against them, never looked up again."""
+
+    officer = forms.TypedChoiceField(
+        label="Officer",
+        coerce=int,
+        required=False,
+        empty_value=None,
+        error_messages={"invalid_choice": "Choose one of the officers listed."},
+    )
+
+    def __init__(self, data: Any = None, *, user: Any) -> None:
+        if data is not None and not any(data.get(k) for k in ("office", "officer")):
+            data = None  # no filter given: the whole portfolio, and no error
+        super().__init__(data)
+        self.offices: list[Office] = list(visible_offices(user))
+        if len(self.offices) > 1:
+            self.fields["office"] = forms.TypedChoiceField(
+                label="Office",
+                coerce=int,
+                required=False,
+                empty_value=None,
+                choices=[("", "All my offices")] + [(o.pk, o.indented_name) for o in self.offices],
+                error_messages={"invalid_choice": "Choose one of your offices."},
+            )
+            self.order_fields(["office", "officer"])
+        self.fields["officer"].choices = [("", "All officers"), *officer_choices(user)]  # type: ignore[attr-defined]
+
+    @property
+    def offices_shown(self) -> bool:
+        """Whether the user sees several offices (the office filter and "By office")."""
+        return "office" in self.fields
+
+    def office_pairs(self) -> list[tuple[int, str]]:
+        """(id, name) of the user's offices, for PAR by office."""
+        return [(o.pk, o.name) for o in self.offices] if self.offices_shown else []
+
+    def narrow(self) -> Narrow:
+        """The chosen filter (call after is_valid); empty when unbound or invalid."""
+        if not self.is_bound or not self.is_valid():
+            return NO_FILTER
+        office_id = self.cleaned_data.get("office")
+        office = next((o for o in self.offices if o.pk == office_id), None)
+        return Narrow(
+            office_id=office.pk if office else None,
+            office_path=office.path if office else "",
+            officer_id=self.cleaned_data.get("officer"),
+        )

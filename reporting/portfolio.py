@@ -26,7 +26,7 @@ wraps the grouped query in a subquery when aggregating over its aggregates).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -104,6 +104,8 @@ class PortfolioBalances:
     at_risk: AgingRow  # every bucket past due (1 day or more)
     by_product: list[ProductPar]
     par30: Decimal  # principal outstanding of active loans more than 30 days past due
+    # PAR30 per office (`product_id` holds the office's id), when asked for
+    by_office: list[ProductPar] = field(default_factory=list)
 
     def par(self, days: int) -> Decimal:
         """Principal outstanding of active loans more than `days` days past due, for `days`
@@ -135,6 +137,7 @@ def loan_balances(today: date, loans: QuerySet[Loan] | None = None) -> QuerySet[
         .annotate(open=FilteredRelation("schedule", condition=~Q(schedule__status=PAID)))
         .annotate(
             b_product=F("product_id"),
+            b_office=F("office_id"),
             b_principal=Sum(F("open__principal") - F("open__principal_paid"), output_field=MONEY),
             b_interest=Sum(
                 F("open__interest") - F("open__interest_waived") - F("open__interest_paid"),
@@ -194,10 +197,13 @@ def portfolio_balances(
     loans: QuerySet[Loan] | None = None,
     by_product: bool = False,
     limits: tuple[int, ...] = DEFAULT_AGING_LIMITS,
+    by_office: list[tuple[int, str]] | None = None,
 ) -> PortfolioBalances:
     """The active loans (of `loans`) by days past due (buckets split at `limits`), with
-    totals, PAR30, PAR at each bucket's lower limit and, with `by_product`, PAR30 per product:
-    one query (two with `by_product`, which reads the product names first)."""
+    totals, PAR30, PAR at each bucket's lower limit, with `by_product` PAR30 per product and
+    with `by_office` (id, name of the offices to list, read by the caller) PAR30 per office
+    (a loan counts in its own office): one query (two with `by_product`, which reads the
+    product names first)."""
     today = today or timezone.localdate()
     buckets = aging_buckets(limits)
     par30 = Q(b_oldest__lt=today - timedelta(days=PAR_DAYS))
@@ -215,6 +221,13 @@ def portfolio_balances(
                 "b_principal", filter=in_product & par30, output_field=MONEY
             )
             aggregates[f"product_{pid or 0}__par30n"] = Count("pk", filter=in_product & par30)
+    for oid, _ in by_office or []:
+        in_office = Q(b_office=oid)
+        aggregates.update(_sums(f"office_{oid}", in_office))
+        aggregates[f"office_{oid}__par30"] = Sum(
+            "b_principal", filter=in_office & par30, output_field=MONEY
+        )
+        aggregates[f"office_{oid}__par30n"] = Count("pk", filter=in_office & par30)
     row = loan_balances(today, loans).aggregate(**aggregates)
 
     parts = [
@@ -260,8 +273,20 @@ def portfolio_balances(
         )
         for pid, name in products
     ]
+    office_rows = [
+        ProductPar(
+            product_id=oid,
+            name=name,
+            loans=row[f"office_{oid}__n"],
+            outstanding=_outstanding(row, f"office_{oid}"),
+            par30=money(row[f"office_{oid}__par30"]),
+            loans_par30=row[f"office_{oid}__par30n"],
+        )
+        for oid, name in by_office or []
+    ]
     return PortfolioBalances(
         as_of=today,
+        by_office=[o for o in office_rows if o.loans],
         rows=rows,
         total=combined("total", "All active loans", rows),
         at_risk=combined("past_due", "Past due (1 day or more)", rows[1:]),

@@ -71,8 +71,40 @@ DASHBOARD_LIST_LIMIT = 10
 DASHBOARD_CACHE_SECONDS = 600
 
 
-def _not_reversed(user: Any = None) -> QuerySet[Repayment]:
-    return _scoped(Repayment.objects.filter(reversed_at__isnull=True), user, "loan__office")
+@dataclass(frozen=True)
+class Narrow:
+    """The dashboard's and the reports' filter within the user's scope (DESIGN.md "Offices,
+    loan officers, holidays and origination"): one office with the offices under it, and one
+    loan officer (the loans assigned to them, their borrowers). Empty: everything in scope.
+    Applying it adds no query (a condition on the office's path, joined)."""
+
+    office_id: int | None = None
+    office_path: str = ""
+    officer_id: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.office_path or self.officer_id)
+
+    def key(self) -> str:
+        """A cache key part: "" when empty."""
+        return f"o{self.office_id or ''}u{self.officer_id or ''}" if self else ""
+
+    def apply(self, qs: QuerySet[Any], loan: str = "") -> QuerySet[Any]:
+        """`qs` narrowed; `loan` is the path to the loan ("loan__"; "" for loans and
+        borrowers, whose `office` and `officer` fields have the same names)."""
+        if self.office_path:
+            qs = qs.filter(**{f"{loan}office__path__startswith": self.office_path})
+        if self.officer_id:
+            qs = qs.filter(**{f"{loan}officer_id": self.officer_id})
+        return qs
+
+
+NO_FILTER = Narrow()
+
+
+def _not_reversed(user: Any = None, narrow: Narrow = NO_FILTER) -> QuerySet[Repayment]:
+    repayments = Repayment.objects.filter(reversed_at__isnull=True)
+    return narrow.apply(_scoped(repayments, user, "loan__office"), "loan__")
 
 
 def _scoped(qs: QuerySet[Any], user: Any, field: str = "office") -> QuerySet[Any]:
@@ -172,13 +204,15 @@ class DashboardFigures:
         }
 
 
-def dashboard_figures(*, today: date | None = None, user: Any = None) -> DashboardFigures:
+def dashboard_figures(
+    *, today: date | None = None, user: Any = None, narrow: Narrow = NO_FILTER
+) -> DashboardFigures:
     """The dashboard's numbers in seven queries (two more for the lists below), of the
-    user's offices."""
+    user's offices (narrowed to one office or officer by `narrow`)."""
     today = today or timezone.localdate()
     by_status = {s.value: 0 for s in Loan.Status}
     active_principal = ZERO
-    loans = _scoped(Loan.objects.all(), user)
+    loans = narrow.apply(_scoped(Loan.objects.all(), user))
     for row in loans.order_by().values("status").annotate(n=Count("pk"), p=Sum("principal")):
         by_status[row["status"]] = row["n"]
         if row["status"] == ACTIVE:
@@ -187,7 +221,7 @@ def dashboard_figures(*, today: date | None = None, user: Any = None) -> Dashboa
 
     first_day = today - timedelta(days=CHART_DAYS - 1)
     month_start = today.replace(day=1)
-    repayments = _not_reversed(user).filter(paid_on__lte=today)
+    repayments = _not_reversed(user, narrow).filter(paid_on__lte=today)
     collected = repayments.filter(paid_on__gte=month_start).aggregate(s=Sum("amount"))["s"]
     per_day = {
         row["paid_on"]: row
@@ -205,14 +239,14 @@ def dashboard_figures(*, today: date | None = None, user: Any = None) -> Dashboa
         for day in _days(first_day, today)
     ]
     due = (
-        _scoped(unpaid_installments(), user, "loan__office")
+        narrow.apply(_scoped(unpaid_installments(), user, "loan__office"), "loan__")
         .filter(due_date=today, loan__status=ACTIVE)
         .aggregate(n=Count("pk"), amount=Sum(INSTALLMENT_REMAINING))
     )
     balance = balances.total.outstanding
     return DashboardFigures(
         as_of=today,
-        total_borrowers=_scoped(Borrower.objects.all(), user).count(),
+        total_borrowers=narrow.apply(_scoped(Borrower.objects.all(), user)).count(),
         total_loans=sum(by_status.values()),
         active_loans=by_status[ACTIVE],
         overdue_loans=balances.overdue_loans,
@@ -238,23 +272,28 @@ class Dashboard:
     generation: str = ""  # the portfolio generation it was computed under
 
 
-def dashboard(*, today: date | None = None, user: Any = None) -> Dashboard:
+def dashboard(
+    *, today: date | None = None, user: Any = None, narrow: Narrow = NO_FILTER
+) -> Dashboard:
     """Everything the dashboard shows, from the cache when nothing changed since it was
     computed. Any loan change (posting, reversal, transition, daily close) or borrower change
     renews the portfolio generation (`lending.receivers`), which a cached copy must match
     (read before the figures, so a copy computed across a change is never served), and a new
     day recomputes it; the cache only spares the aggregates on every page view. Each office
-    subtree has its own copy (a branch sees its own figures, the head office everyone's)."""
+    subtree has its own copy (a branch sees its own figures, the head office everyone's), and
+    so has each filter (`narrow`)."""
     today = today or timezone.localdate()
     generation = portfolio_generation()
     key = DASHBOARD_CACHE_KEY if user is None else f"{DASHBOARD_CACHE_KEY}:{scope_key(user)}"
+    if narrow:
+        key = f"{key}:{narrow.key()}"
     cached = cache.get(key)
     if cached is not None and cached.figures.as_of == today and cached.generation == generation:
         return cast(Dashboard, cached)
     fresh = Dashboard(
-        figures=dashboard_figures(today=today, user=user),
-        due_today=installments_due_today(today=today, user=user),
-        overdue_loans=most_overdue_loans(today=today, user=user),
+        figures=dashboard_figures(today=today, user=user, narrow=narrow),
+        due_today=installments_due_today(today=today, user=user, narrow=narrow),
+        overdue_loans=most_overdue_loans(today=today, user=user, narrow=narrow),
         generation=generation,
     )
     cache.set(key, fresh, DASHBOARD_CACHE_SECONDS)
@@ -262,12 +301,16 @@ def dashboard(*, today: date | None = None, user: Any = None) -> Dashboard:
 
 
 def installments_due_today(
-    *, today: date | None = None, limit: int = DASHBOARD_LIST_LIMIT, user: Any = None
+    *,
+    today: date | None = None,
+    limit: int = DASHBOARD_LIST_LIMIT,
+    user: Any = None,
+    narrow: Narrow = NO_FILTER,
 ) -> list[Installment]:
     """Unpaid installments of active loans due today (one query), each with `remaining`."""
     today = today or timezone.localdate()
     rows: list[Installment] = list(
-        _scoped(unpaid_installments(), user, "loan__office")
+        narrow.apply(_scoped(unpaid_installments(), user, "loan__office"), "loan__")
         .filter(due_date=today, loan__status=ACTIVE)
         .select_related("loan", "loan__borrower")
         .annotate(remaining_amount=INSTALLMENT_REMAINING)
@@ -279,13 +322,17 @@ def installments_due_today(
 
 
 def most_overdue_loans(
-    *, today: date | None = None, limit: int = DASHBOARD_LIST_LIMIT, user: Any = None
+    *,
+    today: date | None = None,
+    limit: int = DASHBOARD_LIST_LIMIT,
+    user: Any = None,
+    narrow: Narrow = NO_FILTER,
 ) -> list[Loan]:
     """Active loans past due, oldest first (one query), each with `oldest_overdue`,
     `overdue_amount` and `dpd` (days past due)."""
     today = today or timezone.localdate()
     rows: list[Loan] = list(
-        _scoped(Loan.objects.filter(status=ACTIVE), user)
+        narrow.apply(_scoped(Loan.objects.filter(status=ACTIVE), user))
         .annotate(
             oldest_overdue=oldest_overdue_date(today),
             overdue_amount=Subquery(
@@ -319,19 +366,24 @@ def aging_report(
     disbursed_from: date | None = None,
     disbursed_to: date | None = None,
     user: Any = None,
+    narrow: Narrow = NO_FILTER,
+    offices: list[tuple[int, str]] | None = None,
 ) -> AgingReport:
     """Active loans by days past due (the buckets an Admin set), as of today, with their
-    outstanding by component, PAR at each bucket's lower limit and PAR30 by product (three
+    outstanding by component, PAR at each bucket's lower limit, PAR30 by product and, given
+    `offices` (id, name: the user's, as the filter read them), PAR30 by office (three
     queries: the limits, the product names, the grouped sums).
 
     The optional range narrows the portfolio to loans disbursed in it (a vintage view)."""
-    loans = _scoped(Loan.objects.all(), user)
+    loans = narrow.apply(_scoped(Loan.objects.all(), user))
     if disbursed_from:
         loans = loans.filter(disbursement_date__gte=disbursed_from)
     if disbursed_to:
         loans = loans.filter(disbursement_date__lte=disbursed_to)
     limits = AgingSettings.current_limits()
-    return portfolio_balances(today=today, loans=loans, by_product=True, limits=limits)
+    return portfolio_balances(
+        today=today, loans=loans, by_product=True, limits=limits, by_office=offices
+    )
 
 
 # --- collections -----------------------------------------------------------------------------
@@ -370,12 +422,14 @@ class CollectionsReport:
         return self.components.get("fees", ZERO) + self.components.get("penalties", ZERO)
 
 
-def collections_report(*, date_from: date, date_to: date, user: Any = None) -> CollectionsReport:
+def collections_report(
+    *, date_from: date, date_to: date, user: Any = None, narrow: Narrow = NO_FILTER
+) -> CollectionsReport:
     """Money received (non-reversed repayments by `paid_on`) per day and method, every day of
     the range listed (zero when nothing came in), and how it was allocated (two queries)."""
     methods = list(Repayment.Method.choices)
     rows = (
-        _not_reversed(user)
+        _not_reversed(user, narrow)
         .filter(paid_on__range=(date_from, date_to))
         .order_by()
         .values("paid_on", "method")
@@ -409,14 +463,17 @@ def collections_report(*, date_from: date, date_to: date, user: Any = None) -> C
         )
         for m, label in methods
     ]
-    components = _scoped(
-        LoanTransaction.objects.filter(
-            kind=LoanTransaction.Kind.REPAYMENT,
-            reversed_at__isnull=True,
-            value_date__range=(date_from, date_to),
+    components = narrow.apply(
+        _scoped(
+            LoanTransaction.objects.filter(
+                kind=LoanTransaction.Kind.REPAYMENT,
+                reversed_at__isnull=True,
+                value_date__range=(date_from, date_to),
+            ),
+            user,
+            "loan__office",
         ),
-        user,
-        "loan__office",
+        "loan__",
     ).aggregate(
         principal_sum=Sum("principal"),
         interest_sum=Sum("interest"),
@@ -445,10 +502,12 @@ class DisbursementTotals:
     total_repayable: Decimal
 
 
-def disbursed_loans(*, date_from: date, date_to: date, user: Any = None) -> QuerySet[Loan]:
+def disbursed_loans(
+    *, date_from: date, date_to: date, user: Any = None, narrow: Narrow = NO_FILTER
+) -> QuerySet[Loan]:
     """Loans disbursed in the range (approved; whatever their status now), oldest first."""
     return (
-        _scoped(Loan.objects.all(), user)
+        narrow.apply(_scoped(Loan.objects.all(), user))
         .filter(status__in=DISBURSED_STATUSES, disbursement_date__range=(date_from, date_to))
         .select_related("borrower", "product", "submitted_by", "decided_by")
         .order_by("disbursement_date", "number")
@@ -502,7 +561,12 @@ class OfficersReport:
 
 
 def officers_report(
-    *, date_from: date, date_to: date, today: date | None = None, user: Any = None
+    *,
+    date_from: date,
+    date_to: date,
+    today: date | None = None,
+    user: Any = None,
+    narrow: Narrow = NO_FILTER,
 ) -> OfficersReport:
     """Per loan officer they are assigned to (their portfolio): the loans submitted in the
     range, what became of them, and how the active ones are doing today, their outstanding
@@ -513,7 +577,7 @@ def officers_report(
     active = Q(status=ACTIVE)
     par30 = active & Q(bal_oldest__lt=today - timedelta(days=PAR_DAYS))
     rows = (
-        _scoped(Loan.objects.all(), user)
+        narrow.apply(_scoped(Loan.objects.all(), user))
         .filter(submitted_at__gte=start, submitted_at__lt=end)
         .annotate(bal_oldest=oldest_overdue_date(today), **balance_subqueries(today, prefix="bal_"))
         .order_by()

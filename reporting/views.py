@@ -29,7 +29,7 @@ from lending.models import Loan
 from lending.receivers import portfolio_generation
 from reporting import selectors
 from reporting.exports import csv_response
-from reporting.forms import DateRangeForm
+from reporting.forms import DateRangeForm, PortfolioFilterForm
 from reporting.portfolio import Outstanding
 
 PORTFOLIO = "lending.view_portfolio_reports"
@@ -81,9 +81,20 @@ def _balance_cells(balance: Outstanding) -> list[Decimal]:
     ]
 
 
-def _params(form: DateRangeForm) -> dict[str, Any]:
+def _params(form: DateRangeForm, filters: PortfolioFilterForm | None = None) -> dict[str, Any]:
+    """What the CSV's audit record says was exported: the range and the filter."""
     start, end = form.range()
-    return {"date_from": start, "date_to": end}
+    params: dict[str, Any] = {"date_from": start, "date_to": end}
+    narrow = filters.narrow() if filters is not None else selectors.NO_FILTER
+    if narrow.office_id:
+        params["office_id"] = narrow.office_id
+    if narrow.officer_id:
+        params["officer_id"] = narrow.officer_id
+    return params
+
+
+def _filters(request: HttpRequest) -> PortfolioFilterForm:
+    return PortfolioFilterForm(request.GET, user=request.user)
 
 
 @require_GET
@@ -93,10 +104,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     # The page body is cached under the portfolio generation (read first, before any figure);
     # the figures are read only when that cached body is missing.
     generation = portfolio_generation()
+    # The office and officer filter: its choices are two queries; a bad value is shown as an
+    # error on the form and the figures stay those of the whole scope.
+    filters = _filters(request)
+    narrow = filters.narrow()
 
     @cache
     def data() -> selectors.Dashboard:
-        return selectors.dashboard(today=today, user=request.user)
+        return selectors.dashboard(today=today, user=request.user, narrow=narrow)
 
     return render(
         request,
@@ -104,6 +119,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "today": today,
             "generation": generation,
+            "filters": filters,
+            "narrow_key": narrow.key() or "all",
             "figures": lambda: data().figures,
             "chart_data": lambda: data().figures.chart_data(currency=settings.KARO_CURRENCY),
             "due_today": lambda: data().due_today,
@@ -124,10 +141,17 @@ def report_aging(request: HttpRequest) -> HttpResponse:
     form = DateRangeForm(
         request.GET, required=False, max_days=None, labels=("Disbursed from", "Disbursed to")
     )
+    filters = _filters(request)
     report = None
-    if not form.is_bound or form.is_valid():
+    if (not form.is_bound or form.is_valid()) and (not filters.is_bound or filters.is_valid()):
         start, end = form.range()
-        report = selectors.aging_report(disbursed_from=start, disbursed_to=end, user=request.user)
+        report = selectors.aging_report(
+            disbursed_from=start,
+            disbursed_to=end,
+            user=request.user,
+            narrow=filters.narrow(),
+            offices=filters.office_pairs(),
+        )
         if _wants_csv(request):
             return csv_response(
                 request=request,
@@ -141,27 +165,53 @@ def report_aging(request: HttpRequest) -> HttpResponse:
                     "PAR (principal more than N days past due) %",
                 ],
                 rows=[
-                    [r.label, r.loans, *_balance_cells(r.outstanding), r.share, r.par]
-                    for r in [*report.rows, report.at_risk, report.total]
+                    *(
+                        [r.label, r.loans, *_balance_cells(r.outstanding), r.share, r.par]
+                        for r in [*report.rows, report.at_risk, report.total]
+                    ),
+                    *_office_rows(report),
                 ],
-                params={"as_of": report.as_of, **_params(form)},
+                params={"as_of": report.as_of, **_params(form, filters)},
             )
     return render(
         request,
         "reporting/report_aging.html",
-        {"form": form, "report": report, "csv_query": _csv_query(request)},
+        {
+            "form": form,
+            "filters": filters,
+            "offices_shown": filters.offices_shown,
+            "report": report,
+            "csv_query": _csv_query(request),
+        },
     )
+
+
+def _office_rows(report: selectors.AgingReport) -> list[list[Any]]:
+    """The aging CSV's "By office" part, under the buckets: PAR30 per office (the columns
+    say what each cell is: loans, outstanding, then the office's PAR30 % in the PAR column)."""
+    if not report.by_office:
+        return []
+    rows: list[list[Any]] = [
+        [],
+        ["By office", "Loans", *BALANCE_HEADER, "PAR30 (principal)", "PAR30 %"],
+    ]
+    for o in report.by_office:
+        rows.append([o.name, o.loans, *_balance_cells(o.outstanding), o.par30, o.par30_percent])
+    return rows
 
 
 @require_GET
 @permission_required(FINANCIAL)
 def report_collections(request: HttpRequest) -> HttpResponse:
     form = DateRangeForm(request.GET)
+    filters = _filters(request)
     report = None
-    if not form.is_bound or form.is_valid():
+    if (not form.is_bound or form.is_valid()) and (not filters.is_bound or filters.is_valid()):
         start, end = form.range()
         assert start is not None and end is not None
-        report = selectors.collections_report(date_from=start, date_to=end, user=request.user)
+        report = selectors.collections_report(
+            date_from=start, date_to=end, user=request.user, narrow=filters.narrow()
+        )
         if _wants_csv(request):
             labels = [label for _, label in report.methods]
             rows: list[list[Any]] = [
@@ -177,12 +227,12 @@ def report_collections(request: HttpRequest) -> HttpResponse:
                 filename=f"collections-{start}-to-{end}.csv",
                 header=["Date", "Repayments", *labels, "Total"],
                 rows=rows,
-                params=_params(form),
+                params=_params(form, filters),
             )
     return render(
         request,
         "reporting/report_collections.html",
-        {"form": form, "report": report, "csv_query": _csv_query(request)},
+        {"form": form, "filters": filters, "report": report, "csv_query": _csv_query(request)},
     )
 
 
@@ -190,11 +240,19 @@ def report_collections(request: HttpRequest) -> HttpResponse:
 @permission_required(PORTFOLIO)
 def report_disbursements(request: HttpRequest) -> HttpResponse:
     form = DateRangeForm(request.GET, max_days=None)
-    context: dict[str, Any] = {"form": form, "csv_query": _csv_query(request), "page_obj": None}
-    if not form.is_bound or form.is_valid():
+    filters = _filters(request)
+    context: dict[str, Any] = {
+        "form": form,
+        "filters": filters,
+        "csv_query": _csv_query(request),
+        "page_obj": None,
+    }
+    if (not form.is_bound or form.is_valid()) and (not filters.is_bound or filters.is_valid()):
         start, end = form.range()
         assert start is not None and end is not None
-        loans = selectors.disbursed_loans(date_from=start, date_to=end, user=request.user)
+        loans = selectors.disbursed_loans(
+            date_from=start, date_to=end, user=request.user, narrow=filters.narrow()
+        )
         if _wants_csv(request):
             return csv_response(
                 request=request,
@@ -217,7 +275,7 @@ def report_disbursements(request: HttpRequest) -> HttpResponse:
                     "Outstanding",
                 ],
                 rows=(_disbursement_row(loan) for loan in loans.iterator(chunk_size=1000)),
-                params=_params(form),
+                params=_params(form, filters),
             )
         context["page_obj"] = Paginator(loans, DISBURSEMENTS_PER_PAGE).get_page(
             request.GET.get("page")
@@ -257,11 +315,14 @@ def _disbursement_row(loan: Loan) -> list[Any]:
 @permission_required(PORTFOLIO)
 def report_officers(request: HttpRequest) -> HttpResponse:
     form = DateRangeForm(request.GET, max_days=None, labels=("Submitted from", "Submitted to"))
+    filters = _filters(request)
     report = None
-    if not form.is_bound or form.is_valid():
+    if (not form.is_bound or form.is_valid()) and (not filters.is_bound or filters.is_valid()):
         start, end = form.range()
         assert start is not None and end is not None
-        report = selectors.officers_report(date_from=start, date_to=end, user=request.user)
+        report = selectors.officers_report(
+            date_from=start, date_to=end, user=request.user, narrow=filters.narrow()
+        )
         if _wants_csv(request):
             return csv_response(
                 request=request,
@@ -298,10 +359,10 @@ def report_officers(request: HttpRequest) -> HttpResponse:
                     ]
                     for r in [*report.rows, report.total]
                 ],
-                params=_params(form),
+                params=_params(form, filters),
             )
     return render(
         request,
         "reporting/report_officers.html",
-        {"form": form, "report": report, "csv_query": _csv_query(request)},
+        {"form": form, "filters": filters, "report": report, "csv_query": _csv_query(request)},
     )

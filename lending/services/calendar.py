@@ -1,6 +1,6 @@
-"""Working days and holidays: the weekdays off, holidays added and removed, and the
-rescheduling of the loans a new day off falls on (DESIGN.md, "Offices, loan officers,
-holidays and origination").
+"""Working days and holidays: the weekdays off (of all offices or of one), holidays added
+and removed, and the rescheduling of the loans a new day off falls on (DESIGN.md, "Offices,
+loan officers, holidays and origination").
 
 Every change of the calendar is checked by the schedule engine's `WorkingCalendar` first: days
 off that leave no working day are refused with a `ValidationError` on the field, nothing
@@ -40,7 +40,13 @@ from lending.schedule import (
     WorkingCalendar,
     move_due_date,
 )
-from lending.selectors.calendar import HolidayRow, calendar_of, holiday_rows
+from lending.selectors.calendar import (
+    HolidayRow,
+    WeekdayRow,
+    calendar_of,
+    holiday_rows,
+    weekday_rows,
+)
 from lending.services import transactions as books
 from lending.services.loans import loan_close
 from lending.signals import loan_changed
@@ -50,11 +56,11 @@ REFUSED = "Your role does not allow changing the working days."
 HOLIDAY_NAME_MAX = 100
 
 
-def _check(weekdays: Iterable[int], rows: list[HolidayRow], *, field: str) -> None:
-    """Every office's calendar (all offices', and each office with holidays of its own, which
+def _check(weekdays: list[WeekdayRow], rows: list[HolidayRow], *, field: str) -> None:
+    """Every office's calendar (all offices', and each office with days off of its own, which
     also has those of the offices above it) must leave working days."""
-    weekdays = frozenset(weekdays)
-    for path in sorted({None, *(of for _, of in rows if of)}, key=lambda p: p or ""):
+    paths = {None, *(of for _, of in rows if of), *(of for _, of in weekdays if of)}
+    for path in sorted(paths, key=lambda p: p or ""):
         try:
             calendar_of(weekdays, rows, path)
         except CalendarError as exc:
@@ -76,28 +82,43 @@ def _names(weekdays: Iterable[int]) -> list[str]:
 
 @transaction.atomic
 def weekdays_off_set(
-    *, user: User, weekdays: Iterable[int], request: HttpRequest | None = None
+    *,
+    user: User,
+    weekdays: Iterable[int],
+    office: Office | None = None,
+    request: HttpRequest | None = None,
 ) -> list[str]:
-    """Make exactly `weekdays` (0 = Monday ... 6 = Sunday) the weekly days off. Returns their
-    names."""
+    """Make exactly `weekdays` (0 = Monday ... 6 = Sunday) the weekly days off of `office` and
+    the offices under it, added to those of all offices (None: those of all offices, a
+    head-office Admin only). Returns their names."""
     require(user.has_perm(PERMISSION), REFUSED)
-    require(reaches_everything(user), ALL_OFFICES_ONLY)
+    if office is None:
+        require(reaches_everything(user), ALL_OFFICES_ONLY)
+    else:
+        check_office_choice(user, office.pk)
     wanted = set(weekdays)
     if any(not isinstance(day, int) or not 0 <= day <= 6 for day in wanted):
         raise ValidationError({"weekdays": "Choose days of the week from Monday to Sunday."})
     # Locked, so two Admins saving at once do not both pass the check against stale rows.
-    current = set(NonWorkingWeekday.objects.select_for_update().values_list("weekday", flat=True))
-    _check(wanted, holiday_rows(), field="weekdays")
+    rows = NonWorkingWeekday.objects.select_for_update()
+    own = rows.filter(office__isnull=True) if office is None else rows.filter(office=office)
+    current = set(own.values_list("weekday", flat=True))
+    path = office.path if office is not None else None
+    others = [row for row in weekday_rows() if row[1] != path]
+    _check([*others, *((day, path) for day in wanted)], holiday_rows(), field="weekdays")
     if wanted == current:
         return _names(wanted)
-    NonWorkingWeekday.objects.filter(weekday__in=current - wanted).delete()
+    own.filter(weekday__in=current - wanted).delete()
     NonWorkingWeekday.objects.bulk_create(
-        [NonWorkingWeekday(weekday=day) for day in sorted(wanted - current)]
+        [NonWorkingWeekday(weekday=day, office=office) for day in sorted(wanted - current)]
     )
     audit_record(
         action=AuditLog.Action.CALENDAR_CHANGED,
         user=user,
-        details={"weekdays_off": {"before": _names(current), "after": _names(wanted)}},
+        details={
+            "weekdays_off": {"before": _names(current), "after": _names(wanted)},
+            "office": office.name if office is not None else "all offices",
+        },
         request=request,
     )
     return _names(wanted)
@@ -144,9 +165,8 @@ def holidays_add(
         raise ValidationError(
             {"first": f"{taken[0]:%d %b %Y} is already a holiday: remove it first to rename it."}
         )
-    weekdays = NonWorkingWeekday.objects.values_list("weekday", flat=True)
     path = office.path if office is not None else None
-    _check(weekdays, [*holiday_rows(), *((day, path) for day in days)], field="first")
+    _check(weekday_rows(), [*holiday_rows(), *((day, path) for day in days)], field="first")
     holidays = Holiday.objects.bulk_create(
         [Holiday(date=day, name=name, office=office, created_by=user) for day in days]
     )
@@ -236,14 +256,15 @@ def reschedule_moves(*, loan_ids: Iterable[int] | None = None, user: Any = None)
     not paid in full, and due after the books' closing date (a date in a closed period is
     history), are moved; a move that would land in a closed period is not made. With a user,
     only the loans of their offices (DESIGN.md "Offices"). Three queries."""
-    weekdays = frozenset(NonWorkingWeekday.objects.values_list("weekday", flat=True))
+    weekdays = weekday_rows()
     holidays = holiday_rows()
     closed = closed_through()
     dates = {day for day, _ in holidays if closed is None or day > closed}
     days_off = Q(due_date__in=sorted(dates))
     if weekdays:
-        # ISO weekdays: 1 = Monday ... 7 = Sunday.
-        days_off |= Q(due_date__iso_week_day__in=[day + 1 for day in weekdays])
+        # Any office's weekly days off (ISO weekdays: 1 = Monday ... 7 = Sunday); the loan's
+        # office's calendar below leaves alone a date that is a working day there.
+        days_off |= Q(due_date__iso_week_day__in=sorted({day + 1 for day, _ in weekdays}))
     rows = (
         Installment.objects.filter(days_off, loan__status=Loan.Status.ACTIVE)
         .exclude(loan__due_date_rule=DueDateRule.KEEP)

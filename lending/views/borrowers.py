@@ -20,7 +20,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import permission_required
-from accounts.offices import get_scoped_or_404, scope
+from accounts.offices import get_scoped_or_404, only_one_office, scope, visible_offices
 from lending.forms import BorrowerForm, BorrowerTransferForm, add_service_errors
 from lending.models import Borrower
 from lending.pagination import CachedCountPaginator
@@ -142,11 +142,18 @@ def borrower_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("lending.add_borrower")
 @require_http_methods(["GET", "POST"])
 def borrower_create(request: HttpRequest) -> HttpResponse:
-    form = BorrowerForm(request.POST or None)
+    # Who reaches several offices chooses the borrower's (DESIGN.md "Offices").
+    offices = None if only_one_office(request.user) else visible_offices(request.user)
+    form = BorrowerForm(request.POST or None, offices=offices)
     if request.method == "POST" and form.is_valid():
+        fields = dict(form.cleaned_data)
+        office = fields.pop("office", None)
         try:
             borrower = create_borrower(
-                user=signed_in(request), request=request, **form.cleaned_data
+                user=signed_in(request),
+                office_id=office.pk if office is not None else None,
+                request=request,
+                **fields,
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import permission_required
-from accounts.offices import check_office, reaches_everything, visible_offices
+from accounts.offices import check_office, reaches_everything, user_office_id, visible_offices
 from ledger.services import closed_through
 from lending.forms import add_service_errors
 from lending.forms_calendar import HolidayForm, RescheduleForm, WeekdaysOffForm
@@ -41,16 +41,30 @@ def _page(
     other pages of forms do)."""
     today = timezone.localdate()
     user = request.user
-    weekdays = list(NonWorkingWeekday.objects.values_list("weekday", flat=True))
+    # The weekly days off of all offices and of the offices the user reaches.
+    weekday_rows = list(
+        NonWorkingWeekday.objects.select_related("office").filter(
+            Q(office__isnull=True) | Q(office__in=visible_offices(user))
+        )
+    )
+    mine = None if reaches_everything(user) else user_office_id(user)
+    by_office: dict[Any, list[str]] = {}
+    for row in weekday_rows:
+        by_office.setdefault(row.office, []).append(WEEKDAY_NAMES[row.weekday])
+    initial = {
+        "office": mine,
+        "weekdays": [row.weekday for row in weekday_rows if row.office_id == mine],
+    }
     # The holidays of all offices and those of the offices the user reaches.
     holidays = Holiday.objects.select_related("office").filter(
         Q(office__isnull=True) | Q(office__in=visible_offices(user))
     )
     past = holidays.filter(date__lt=today).order_by("-date")[:PAST_HOLIDAYS_SHOWN]
     context: dict[str, Any] = {
-        "weekdays_form": weekdays_form or WeekdaysOffForm(initial={"weekdays": weekdays}),
-        "weekdays_off": [WEEKDAY_NAMES[day] for day in sorted(weekdays)],
-        "may_set_weekdays": reaches_everything(user),
+        "weekdays_form": weekdays_form
+        or WeekdaysOffForm(initial=initial, offices=visible_offices(user)),
+        "weekdays_off": by_office.pop(None, []),
+        "weekdays_by_office": sorted(by_office.items(), key=lambda item: item[0].path),
         "holiday_form": holiday_form or HolidayForm(offices=visible_offices(user)),
         "upcoming": list(holidays.filter(date__gte=today)),
         "past": list(past),
@@ -68,17 +82,24 @@ def working_days(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required(PERMISSION)
 def working_days_weekdays(request: HttpRequest) -> HttpResponse:
-    form = WeekdaysOffForm(request.POST)
+    form = WeekdaysOffForm(request.POST, offices=visible_offices(request.user))
     if form.is_valid():
+        office = form.cleaned_data["office"]
         try:
             names = services.weekdays_off_set(
-                user=signed_in(request), weekdays=form.cleaned_data["weekdays"], request=request
+                user=signed_in(request),
+                weekdays=form.cleaned_data["weekdays"],
+                office=office,
+                request=request,
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
+        except PermissionDenied as exc:
+            form.add_error("office", str(exc))
         else:
             off = ", ".join(names) if names else "none"
-            messages.success(request, f"Weekly days off saved: {off}.")
+            where = office.name if office is not None else "all offices"
+            messages.success(request, f"Weekly days off of {where} saved: {off}.")
             return redirect("working_days")
     return _page(request, weekdays_form=form)
 

@@ -123,7 +123,7 @@ def test_non_field_service_errors_have_a_null_field(officer_api: ApiClient) -> N
 def test_a_bug_is_a_logged_json_500(
     admin_api: ApiClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken() -> None:
+    def broken(**kwargs: object) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr("lending.api.reports.dashboard", broken)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from reporting.selectors import dashboard_figures
 from tests.api.conftest import ApiClient
 from tests.factories import ActiveLoanFactory, BorrowerFactory, LoanFactory
+from tests.reporting.test_filters import World, make_world
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +53,32 @@ def test_summary_runs_a_fixed_number_of_queries(
         ActiveLoanFactory()
     with django_assert_max_num_queries(baseline):
         assert admin_api.get("/api/reports/summary").json()["total_loans"] == 6
+
+
+@pytest.fixture
+def world(db: Any) -> World:
+    return make_world()
+
+
+def test_the_api_summary_takes_office_and_officer(
+    world: World, api_as: Any, admin_user: Any
+) -> None:
+    api = api_as(admin_user)
+    whole = api.get("/api/reports/summary").json()
+    assert whole["loans_by_status"]["active"] == 3
+    north = api.get("/api/reports/summary", {"office_id": world.north.office.pk})
+    assert north.status_code == 200
+    assert north.json()["loans_by_status"]["active"] == 2
+    assert north.json()["active_principal"] == "3000.00"
+    officer = api.get("/api/reports/summary", {"officer_id": world.south.officer.pk}).json()
+    assert officer["active_principal"] == "4000.00"
+    assert officer["collected_this_month"] == "70.00"  # paid today
+
+    branch_api = api_as(world.north.admin)
+    refused = branch_api.get("/api/reports/summary", {"office_id": world.south.office.pk})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["field"] == "office_id"
+    refused = branch_api.get("/api/reports/summary", {"officer_id": world.south.officer.pk})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["field"] == "officer_id"
+    assert api.get("/api/reports/summary", {"officer_id": 999999}).status_code == 422
