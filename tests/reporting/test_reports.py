@@ -26,6 +26,8 @@ from tests.reporting.helpers import reverse as reverse_payment
 
 pytestmark = pytest.mark.django_db
 
+# Includes the office and officer filter's two choice lists, read on every report page; a
+# filter, and PAR by office on the aging report, add no query (tests/reporting/test_filters.py).
 REPORT_MAX_QUERIES = 14
 
 
