@@ -14,10 +14,11 @@ milliseconds. The rules are those of DESIGN.md, "Repayments":
 
 Early settlement (`payoff`): everything due on or before the payoff date, plus the principal
 not yet due, plus the interest of the current period accrued day by day up to that date, plus
-every unpaid penalty and fee, minus any interest already paid beyond that on the installments
-due after that date (paid ahead: it is credited, never kept). The rest of the scheduled
-interest is waived, including what was paid ahead (the settlement's interest credit moves that
-money to what the loan owes: `lending.replay.Book._credit`).
+every unpaid penalty and fee except the per-installment fees of the installments due after
+that date (waived, as their interest), minus any interest already paid beyond that on the
+installments due after that date (paid ahead: it is credited, never kept). The rest of the
+scheduled interest is waived, including what was paid ahead (the settlement's interest credit
+moves that money to what the loan owes: `lending.replay.Book._credit`).
 """
 
 from __future__ import annotations
@@ -150,6 +151,9 @@ class ScheduledInstallment:
     due: InstallmentDue
     principal: Decimal
     interest: Decimal
+    # Its `installment` fees (`lending.charges.installment_fees`): what it owes for being an
+    # installment, forgiven (what is unpaid of it) when it is not due by the payoff date.
+    installment_fees: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -157,14 +161,15 @@ class Payoff:
     """The cost of settling a loan on `on`, with its breakdown.
 
     `total == past_due + principal_not_due + accrued_interest + penalties_and_fees
-    - interest_credited`, and `total == everything still owed - interest_waived`.
+    - interest_credited`, and `total == everything still owed - interest_waived
+    - fees_waived`.
     """
 
     on: date
     past_due: Decimal  # principal and interest of installments due on or before `on`
     principal_not_due: Decimal
     accrued_interest: Decimal  # current period, day by day up to `on`, net of what is paid
-    penalties_and_fees: Decimal
+    penalties_and_fees: Decimal  # unpaid, less the installment fees settling forgives
     interest_waived: Decimal  # scheduled interest that settling on `on` forgives (paid or not)
     period_start: date | None = None  # the current period, if `on` falls inside the schedule
     period_end: date | None = None
@@ -173,6 +178,9 @@ class Payoff:
     # given back (it pays the rest of what is owed).
     interest_credited: Decimal = ZERO
     credits: dict[int, Decimal] = field(default_factory=dict)  # installment id → interest
+    # The unpaid installment fees of installments due after `on`: forgiven, as their interest.
+    fees_waived: Decimal = ZERO
+    fee_waivers: dict[int, Decimal] = field(default_factory=dict)  # installment id → fees
 
     @property
     def total(self) -> Decimal:
@@ -204,7 +212,10 @@ def payoff(
     loans, whose interest ignores the balance), never more than the installment's own
     scheduled interest. Of each installment due after `on`, the interest earned by `on` (the
     accrued interest of the current one, none of a later one) is kept and the rest of its
-    scheduled interest waived; what it paid beyond the interest it keeps is credited.
+    scheduled interest waived; what it paid beyond the interest it keeps is credited. Its
+    installment fees are waived too (what is unpaid of them: at most its unpaid fees), so
+    settling early owes the fees of the installments due by `on`, the loan's other fees and
+    the penalties charged, never the per-installment fee of one not due yet.
     """
     if on < disbursement_date:
         raise ValueError("The payoff date cannot be before the disbursement date.")
@@ -212,6 +223,7 @@ def payoff(
     past_due = principal_not_due = accrued_due = penalties_and_fees = ZERO
     waivers: dict[int, Decimal] = {}
     credits: dict[int, Decimal] = {}
+    fee_waivers: dict[int, Decimal] = {}
     period_start: date | None = None
     period_end: date | None = None
     previous_due = disbursement_date
@@ -224,6 +236,10 @@ def payoff(
             previous_due = due.due_date
             continue
         principal_not_due += due.principal
+        fee_waived = min(row.installment_fees, due.fees)
+        if fee_waived > 0:
+            fee_waivers[due.id] = fee_waived
+            penalties_and_fees -= fee_waived
         earned = ZERO
         if not current_seen:
             current_seen = True
@@ -255,4 +271,6 @@ def payoff(
         waivers=waivers,
         interest_credited=sum(credits.values(), ZERO),
         credits=credits,
+        fees_waived=sum(fee_waivers.values(), ZERO),
+        fee_waivers=fee_waivers,
     )

@@ -185,6 +185,30 @@ def _of(base: Decimal, percent: Decimal) -> Decimal:
     return (base * percent / HUNDRED).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
+def installment_fee(term: ChargeTerm, row: ScheduledRow) -> Decimal:
+    """What an `installment` fee charges one installment: its flat amount, or its percent of
+    the installment's scheduled principal + interest."""
+    if term.calculation is Calculation.FLAT:
+        return term.amount
+    return _of(row.principal + row.interest, term.amount)
+
+
+def installment_fees(
+    terms: Iterable[ChargeTerm], schedule: Sequence[ScheduledRow]
+) -> dict[int, Decimal]:
+    """The `installment` fees alone (not those charged at disbursement or on a date), by
+    installment number: what an installment owes for being one. An early settlement waives
+    them on the installments not yet due (`lending.allocation.payoff`)."""
+    per: dict[int, Decimal] = {}
+    for term in terms:
+        if term.time is ChargeTime.INSTALLMENT:
+            for row in schedule:
+                fee = installment_fee(term, row)
+                if fee > 0:
+                    per[row.number] = per.get(row.number, ZERO) + fee
+    return per
+
+
 def loan_fees(
     terms: Iterable[ChargeTerm],
     *,
@@ -209,7 +233,7 @@ def loan_fees(
                 lines.append(FeeLine(rows[0].number, term.name, fee))
         elif term.time is ChargeTime.INSTALLMENT:
             for row in rows:
-                fee = term.amount if flat else _of(row.principal + row.interest, term.amount)
+                fee = installment_fee(term, row)
                 if fee > 0:
                     lines.append(FeeLine(row.number, term.name, fee))
         else:

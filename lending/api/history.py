@@ -22,10 +22,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from lending.charges import ChargeTerm
 from lending.models import Allocation, Installment, Loan, LoanTransaction, Repayment
 from lending.schedule import build_schedule
 from lending.selectors.repayments import with_balance_after
-from lending.services.loans import projection_terms
+from lending.services.loans import fees_for, projection_terms
 
 # The loan's own columns an answer shows, as they are named in it.
 LOAN_COLUMNS = (
@@ -85,10 +86,19 @@ def loans_for_answers(loans: QuerySet[Loan]) -> QuerySet[Loan]:
     )
 
 
+def _charge_terms(loan: Loan) -> list[ChargeTerm]:
+    """The fees a loan not disbursed yet is projected with: an approved loan's own (frozen at
+    approval); a pending application's product's as they are now (prefetched by a list)."""
+    if loan.status == Loan.Status.APPROVED or loan.product is None:
+        return loan.charge_terms
+    return [charge.term() for charge in loan.product.charges.all()]
+
+
 def loan_answer(loan: Loan, *, today: date) -> dict[str, Any]:
     """A loan as the API answers it (`LoanOut`). A pending application's totals are its
-    projection (the schedule engine, disbursed `today`); terms that no longer give a schedule
-    today (a first due date now past) leave the stored figures, `projected: false`."""
+    projection (the schedule engine, disbursed `today`, with its product's fees); terms that
+    no longer give a schedule today (a first due date now past) leave the stored figures,
+    `projected: false`."""
     answer = {name: getattr(loan, name) for name in LOAN_COLUMNS}
     answer["borrower_name"] = loan.borrower.full_name
     answer["submitted_by"] = loan.submitted_by.username
@@ -102,9 +112,14 @@ def loan_answer(loan: Loan, *, today: date) -> dict[str, Any]:
         answer["prepayment_order"] = product.prepayment_order
     if loan.status in (Loan.Status.PENDING, Loan.Status.APPROVED):
         try:
-            total = build_schedule(projection_terms(loan, today)).total
+            terms = projection_terms(loan, today)
+            schedule = build_schedule(terms)
+            # Its fees, as the projected schedule shows them: what the installments would owe
+            # (a fee deducted from the money handed over is not repaid).
+            fees = fees_for(_charge_terms(loan), terms.principal, terms.disbursement_date, schedule)
         except ValidationError:
             return answer
+        total = schedule.total + fees.scheduled
         answer["total_repayable"] = total
         answer["outstanding"] = total - loan.total_waived - loan.total_paid
         answer["projected"] = True

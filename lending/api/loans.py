@@ -188,7 +188,10 @@ def list_loans(request: HttpRequest, filters: Query[LoanFilters]) -> dict[str, A
         ),
         user,
     )
-    page = page_of(request, loans_for_answers(matching), filters)
+    # A pending application's projected totals include its product's fees: one query for all.
+    page = page_of(
+        request, loans_for_answers(matching).prefetch_related("product__charges"), filters
+    )
     today = timezone.localdate()
     page["items"] = [loan_answer(loan, today=today) for loan in page["items"]]
     return page
@@ -462,6 +465,7 @@ def get_loan_payoff(request: HttpRequest, id: Id, filters: Query[PayoffFilters])
         "penalties_and_fees": quote.penalties_and_fees,
         "interest_credited": quote.interest_credited,
         "interest_waived": quote.interest_waived,
+        "fees_waived": quote.fees_waived,
         "outstanding": quote.outstanding,
     }
 

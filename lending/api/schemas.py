@@ -628,13 +628,19 @@ class PayoffOut(Schema):
     accrued_interest: Money = Field(
         description="Interest of the current period, day by day up to `on`, not yet paid."
     )
-    penalties_and_fees: Money = Field(description="Unpaid penalties and fees.")
+    penalties_and_fees: Money = Field(
+        description="Unpaid penalties and fees, less the installment fees settling forgives."
+    )
     interest_credited: Money = Field(
         description="Interest already paid on installments due after `on`, beyond what was "
         "earned by then: credited (it pays the rest), never kept."
     )
     interest_waived: Money = Field(
         description="Scheduled interest settling forgives (including the part credited)."
+    )
+    fees_waived: Money = Field(
+        description="Unpaid installment fees of the installments due after `on`: forgiven, as "
+        "their interest."
     )
     outstanding: Money = Field(description="What the schedule asks in all, as of today.")
 

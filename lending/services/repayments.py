@@ -16,8 +16,10 @@ key with a different request is refused (`IdempotencyConflict`). The key is chec
 the loan lock is taken, so two simultaneous submits of one form are serialised and the
 second finds the first.
 
-Waivers: settling waives the scheduled interest that is not yet earned (a `waiver`
-transaction with a line per installment), and, when interest was paid ahead on installments
+Waivers: settling waives the scheduled interest that is not yet earned and the unpaid
+installment fees of the installments not yet due (one `waiver` transaction with a line per
+installment: journalled like an Admin's waiver, so under accrual basis the fees leave fee
+income and their receivable), and, when interest was paid ahead on installments
 due after the settlement date, gives it back (an `interest_credit` transaction, right after
 the waiver: that interest pays what the loan owes instead). Both belong to the settlement's
 repayment, so reversing the settlement takes them back with it.
@@ -44,6 +46,7 @@ from ledger.services import check_open
 from lending import allocation, replay
 from lending.audit import audit_record
 from lending.bulk import update_rows
+from lending.charges import installment_fees
 from lending.errors import StateConflict
 from lending.models import (
     Allocation,
@@ -122,12 +125,17 @@ def _days_past_due(oldest_unpaid_due: date | None, today: date) -> int:
     return (today - oldest_unpaid_due).days
 
 
-def _schedule_for_payoff(installments: list[Installment]) -> list[allocation.ScheduledInstallment]:
+def _schedule_for_payoff(
+    loan: Loan, installments: list[Installment]
+) -> list[allocation.ScheduledInstallment]:
+    # Each installment's own `installment` fees, from the loan's frozen terms on its schedule.
+    per_installment = installment_fees(loan.charge_terms, installments)
     return [
         allocation.ScheduledInstallment(
             due=installment_due(inst),
             principal=inst.principal,
             interest=inst.interest - inst.interest_waived,
+            installment_fees=per_installment.get(inst.number, ZERO),
         )
         for inst in installments
     ]
@@ -136,7 +144,7 @@ def _schedule_for_payoff(installments: list[Installment]) -> list[allocation.Sch
 def _payoff_for(loan: Loan, installments: list[Installment], on: date) -> allocation.Payoff:
     assert loan.disbursement_date is not None
     return allocation.payoff(
-        schedule=_schedule_for_payoff(installments),
+        schedule=_schedule_for_payoff(loan, installments),
         on=on,
         disbursement_date=loan.disbursement_date,
         annual_rate=loan.annual_interest_rate,
@@ -309,7 +317,7 @@ def _post(
     idempotency_key: str | None,
     fingerprint: str,
     installments: list[Installment] | None = None,
-    waivers: dict[int, Decimal] | None = None,
+    waivers: dict[int, replay.Parts] | None = None,
     credit: Decimal = ZERO,
     accounts: dict[str, int] | None = None,
 ) -> _Posted:
@@ -360,8 +368,10 @@ def _post(
     book = books.open_book(loan, installments)
     waiver_effect = credit_effect = None
     if waivers:
-        lines = tuple(replay.Line(pk, replay.Parts(interest=v)) for pk, v in waivers.items() if v)
-        waiver = books.new_txn(Kind.WAIVER, paid_on, sum(waivers.values(), ZERO), lines)
+        lines = tuple(replay.Line(pk, v) for pk, v in waivers.items() if v.total)
+        waiver = books.new_txn(
+            Kind.WAIVER, paid_on, sum((v.total for v in waivers.values()), ZERO), lines
+        )
         waiver_effect = book.apply(waiver)
     if credit > 0:  # interest paid ahead, beyond what the waiver left: given back
         credit_effect = book.apply(books.new_txn(Kind.CREDIT, paid_on, credit))
@@ -597,6 +607,16 @@ def payoff_quote(*, loan: Loan, on: date) -> PayoffQuote:
     )
 
 
+def _settlement_waivers(quote: allocation.Payoff) -> dict[int, replay.Parts]:
+    """What the settlement's waiver forgives per installment: the interest not earned and the
+    installment fees of the installments not yet due."""
+    ids = sorted(set(quote.waivers) | set(quote.fee_waivers))
+    return {
+        pk: replay.Parts(interest=quote.waivers.get(pk, ZERO), fees=quote.fee_waivers.get(pk, ZERO))
+        for pk in ids
+    }
+
+
 def loan_settle(
     *,
     loan: Loan,
@@ -609,9 +629,10 @@ def loan_settle(
     request: HttpRequest | None = None,
 ) -> Repayment:
     """Early settlement: record the payoff amount as of `on` (a settlement repayment), waive
-    the scheduled interest not yet earned, and close the loan. `expected_amount` is the figure
-    the cashier quoted and collected: if the payoff differs once the loan is locked (a payment
-    or a penalty came in since the quote), nothing is recorded."""
+    the scheduled interest not yet earned and the installment fees of the installments not yet
+    due, and close the loan. `expected_amount` is the figure the cashier quoted and collected:
+    if the payoff differs once the loan is locked (a payment or a penalty came in since the
+    quote), nothing is recorded."""
     require(can_record_repayment(user), "Your role does not allow recording repayments.")
     reference = _clean_reference(reference)
     _check_method(method)
@@ -677,7 +698,7 @@ def loan_settle(
                 reference=reference,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
-                waivers=quote.waivers,
+                waivers=_settlement_waivers(quote),
                 credit=quote.interest_credited,
             )
             if loan.outstanding != 0:  # the quote covers everything by construction
@@ -705,6 +726,8 @@ def loan_settle(
                     "waivers": {str(pk): str(v) for pk, v in quote.waivers.items()},
                     "interest_credited": str(quote.interest_credited),
                     "credits": {str(pk): str(v) for pk, v in quote.credits.items()},
+                    "fees_waived": str(quote.fees_waived),
+                    "fee_waivers": {str(pk): str(v) for pk, v in quote.fee_waivers.items()},
                     "before": posted.before,
                     "after": {
                         "total_paid": str(loan.total_paid),
@@ -832,7 +855,9 @@ def repayment_reverse(
         repayment.reversal_reason = reason
         repayment.save(update_fields=["reversed_at", "reversed_by", "reversal_reason"])
         Receipt.objects.filter(repayment=repayment).update(voided_at=now)
-        waived = sum((t.amount for t in txns if t.kind == Kind.WAIVER), ZERO)
+        waivers = [t for t in txns if t.kind == Kind.WAIVER]
+        waived = sum((t.interest for t in waivers), ZERO)
+        fees_restored = sum((t.fees for t in waivers), ZERO)
         audit_record(
             action=AuditLog.Action.REPAYMENT_REVERSED,
             user=user,
@@ -845,6 +870,7 @@ def repayment_reverse(
                 "settlement": repayment.is_settlement,
                 "recovery": repayment.is_recovery,
                 "interest_restored": str(waived),
+                **({"fees_restored": str(fees_restored)} if fees_restored else {}),
                 "reason": reason,
                 "before": before,
                 "after": {

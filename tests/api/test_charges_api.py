@@ -54,3 +54,37 @@ def test_a_pending_applications_schedule_shows_its_products_fees(admin_api: Any)
     assert body["fees_deducted"] == "24.00"  # 2 % of 1200.00
     assert body["totals"]["fees"] == "28.00"  # 10.00 + 12 x 1.50
     assert admin_api.get(f"/api/loans/{loan.pk}").json()["charge_terms"] == []  # not approved
+
+
+@pytest.mark.django_db
+def test_a_pending_applications_projected_total_includes_its_products_fees(
+    admin_api: Any,
+) -> None:
+    from tests.factories import LoanFactory
+    from tests.reporting.helpers import D
+
+    loan = LoanFactory(
+        principal=D("1200.00"), installments=12, frequency="weekly",
+        product=product_with_fees(), annual_interest_rate=D("0"),
+    )  # fmt: skip
+    read = admin_api.get(f"/api/loans/{loan.pk}").json()
+    listed = admin_api.get("/api/loans", {"status": "pending"}).json()["items"]
+    schedule = admin_api.get(f"/api/loans/{loan.pk}/schedule").json()
+    # 1200.00 principal + 10.00 + 12 x 1.50 repaid; the 24.00 deducted is not repaid.
+    for answer in (read, listed[0]):
+        assert answer["projected"] is True
+        assert answer["total_repayable"] == answer["outstanding"] == "1228.00"
+    assert schedule["totals"]["total"] == read["total_repayable"]
+    # Approved (not disbursed yet): its own fees, frozen at approval, on the approved amount.
+    loan.product.disburse_on_approval = False
+    loan.product.save()
+    assert (
+        admin_api.post(f"/api/loans/{loan.pk}/approve", {"approved_amount": "600.00"}).status_code
+        == 200
+    )
+    approved = admin_api.get(f"/api/loans/{loan.pk}").json()
+    # 600.00 + 10.00 + 12 x 0.75 (1.5 % of 50.00)
+    assert (approved["status"], approved["projected"]) == ("approved", True)
+    assert approved["total_repayable"] == "619.00"
+    again = admin_api.get(f"/api/loans/{loan.pk}/schedule").json()
+    assert again["totals"]["total"] == "619.00"

@@ -474,3 +474,103 @@ def test_an_application_whose_product_fee_falls_outside_its_term_is_refused() ->
         )  # fmt: skip
     assert "outside this loan's term" in str(caught.value)
     assert not Loan.objects.exists()
+
+
+# --- early settlement: the fees of installments not yet due are waived -------------------
+
+
+def installment_fee_loan(*, disbursed_days_ago: int = 14, **product: Any) -> Loan:
+    """1200.00 / 12 weekly, interest-free, with a 1 % installment fee: each installment asks
+    100.00 principal + 1.00 fee (1 % of 100.00), 1212.00 in all."""
+    charged = LoanProductFactory(**product)
+    ProductCharge.objects.create(
+        product=charged, name="Service", time="installment", calculation="percent",
+        amount=D("1"),
+    )  # fmt: skip
+    return weekly_loan(product=charged, disbursed_days_ago=disbursed_days_ago)
+
+
+@pytest.mark.django_db
+def test_settling_after_installment_2_waives_the_fees_not_yet_due() -> None:
+    from lending.services.repayments import loan_settle, payoff_quote
+
+    loan = installment_fee_loan()  # installment 2 falls due today
+    assert reload(loan).total_repayable == D("1212.00")
+    pay(loan, "202.00")  # installments 1 and 2: 2 x (1.00 fee + 100.00)
+    quote = payoff_quote(loan=reload(loan), on=days_ago(0))
+    # 1000.00 of principal is left; the fees of installments 3..12 (10 x 1.00) are not owed.
+    assert (quote.principal_not_due, quote.penalties_and_fees, quote.past_due) == (
+        D("1000.00"), D("0.00"), D("0.00"),
+    )  # fmt: skip
+    assert (quote.fees_waived, quote.total, quote.outstanding) == (
+        D("10.00"), D("1000.00"), D("1010.00"),
+    )  # fmt: skip
+    settlement = loan_settle(loan=loan, user=AdminFactory(), on=days_ago(0), method="cash")
+    assert settlement.amount == D("1000.00") and settlement.is_settlement
+    loan = reload(loan)
+    assert loan.status == Loan.Status.CLOSED and loan.outstanding == D("0.00")
+    assert loan.total_repayable == D("1202.00")  # 1212.00 less the 10.00 forgiven
+    waiver = LoanTransaction.objects.get(loan=loan, kind="waiver")
+    assert (waiver.amount, waiver.fees, waiver.interest) == (D("10.00"), D("10.00"), D("0.00"))
+    assert waiver.repayment_id == settlement.pk
+    rows = list(Installment.objects.filter(loan=loan).order_by("number"))
+    assert [r.fees for r in rows] == [D("1.00")] * 2 + [D("0.00")] * 10
+    assert all(r.status == "paid" for r in rows)
+    assert role_balance("fee_income") == D("-2.00")  # cash basis: the two fees paid
+    settled = AuditLog.objects.filter(action=AuditLog.Action.LOAN_SETTLED).get()
+    assert settled.details["fees_waived"] == "10.00"
+    assert replay_differences(loan) == []
+    call_command("check_money")
+    # Reversing the settlement gives the fees back with the rest.
+    repayment_reverse(repayment=settlement, user=AdminFactory(), reason="Cheque bounced")
+    loan = reload(loan)
+    assert (loan.status, loan.outstanding, loan.total_repayable) == (
+        Loan.Status.ACTIVE, D("1010.00"), D("1212.00"),
+    )  # fmt: skip
+    assert [r.fees for r in Installment.objects.filter(loan=loan).order_by("number")] == [
+        D("1.00")
+    ] * 12
+    reversed_entry = AuditLog.objects.filter(action=AuditLog.Action.REPAYMENT_REVERSED).get()
+    assert reversed_entry.details["fees_restored"] == "10.00"
+    assert replay_differences(loan) == []
+    call_command("check_money")
+
+
+@pytest.mark.django_db
+def test_settling_owes_the_fees_of_installments_already_due_accrual_basis() -> None:
+    from lending.services.repayments import loan_settle, payoff_quote
+
+    loan = installment_fee_loan(accounting_basis="accrual")  # nothing paid, 2 installments due
+    assert role_balance("fee_receivable") == D("12.00")
+    quote = payoff_quote(loan=reload(loan), on=days_ago(0))
+    # Due: 2 x 100.00 principal and their 2 x 1.00 fees; not due: 1000.00, its fees waived.
+    assert (quote.past_due, quote.penalties_and_fees, quote.principal_not_due) == (
+        D("200.00"), D("2.00"), D("1000.00"),
+    )  # fmt: skip
+    assert (quote.fees_waived, quote.total) == (D("10.00"), D("1202.00"))
+    loan_settle(loan=loan, user=AdminFactory(), on=days_ago(0), method="cash")
+    # The waiver takes the 10.00 back from fee income against its receivable.
+    assert role_balance("fee_receivable") == D("0.00")
+    assert role_balance("fee_income") == D("-2.00")
+    assert reload(loan).status == Loan.Status.CLOSED
+    assert replay_differences(reload(loan)) == []
+    call_command("check_money")
+
+
+@pytest.mark.django_db
+def test_the_settlement_page_letter_and_api_show_the_fees_waived(admin_client: Any) -> None:
+    from tests.api.conftest import ApiClient, token_for
+
+    loan = installment_fee_loan()
+    pay(loan, "202.00")
+    on = days_ago(0).isoformat()
+    page = admin_client.get(f"/loans/{loan.pk}/payoff/", {"on": on}).content.decode()
+    assert "USD 10.00</span> of installment fees not yet due" in page
+    assert "USD 1,000.00" in page
+    letter = admin_client.get(f"/loans/{loan.pk}/payoff/letter/", {"on": on}).content.decode()
+    assert "USD 10.00 of installment fees scheduled after it" in letter
+    api = ApiClient(token_for(AdminFactory()))
+    body = api.get(f"/api/loans/{loan.pk}/payoff", {"on": on}).json()
+    assert (body["amount"], body["fees_waived"], body["penalties_and_fees"]) == (
+        "1000.00", "10.00", "0.00",
+    )  # fmt: skip

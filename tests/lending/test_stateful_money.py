@@ -237,6 +237,9 @@ class MoneyMachine(RuleBasedStateMachine):
         EXERCISED["interest credited at a settlement"] += mine.filter(
             kind=Kind.CREDIT, reversed_at=None
         ).count()
+        EXERCISED["installment fees waived at a settlement"] += mine.filter(
+            kind=Kind.WAIVER, repayment__isnull=False, reversed_at=None, fees__gt=0
+        ).count()
         EXERCISED["splits rewritten by a replay"] += mine.exclude(split_changed_at=None).count()
         EXERCISED["payments reversed"] += mine.filter(
             kind=Kind.REPAYMENT, reversed_at__isnull=False
