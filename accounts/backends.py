@@ -198,9 +198,16 @@ def _on_user_office_change(sender: Any, instance: Any, **kwargs: Any) -> None:
     forget_access([instance.user_id])
 
 
-def connect() -> None:
-    from accounts.models import UserOffice
+def _on_office_change(sender: Any, created: bool = False, **kwargs: Any) -> None:
+    """An office renamed: its name is in its users' cached access (the page header)."""
+    if not created:
+        forget_access()
 
+
+def connect() -> None:
+    from accounts.models import Office, UserOffice
+
+    post_save.connect(_on_office_change, sender=Office, dispatch_uid="access_office_name")
     post_save.connect(_on_user_office_change, sender=UserOffice, dispatch_uid="access_office")
     post_delete.connect(_on_user_office_change, sender=UserOffice, dispatch_uid="access_office_d")
     for through in (User.groups.through, User.user_permissions.through):

@@ -56,7 +56,6 @@ MAIN_NAVIGATION: list[tuple[str, str, str, Callable[[str, str], bool]]] = [
         lambda path, url: path.startswith(url) and not _is_payment_page(path),
     ),
     ("My portfolio", "my_portfolio", "lending.add_loan", lambda path, url: path == url),
-    ("Approvals", "waiting_for_approval", "lending.approve_loan", lambda path, url: path == url),
     ("Calculator", "calculator", "lending.view_loan", lambda path, url: path == url),
     (
         "Repayments",

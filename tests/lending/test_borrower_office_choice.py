@@ -57,3 +57,14 @@ def test_the_header_names_the_users_office(officer_client: Any) -> None:
     assert 'class="office">North branch<' in page
     page = officer_client.get(reverse("dashboard")).content.decode()
     assert 'class="office">Head office<' in page
+
+
+def test_the_header_follows_a_renamed_office(settings: Any) -> None:
+    settings.KARO_CACHE_ACCESS = True
+    north = branch("North branch")
+    client = login(north.officer)
+    assert 'class="office">North branch<' in client.get(reverse("dashboard")).content.decode()
+    north.office.name = "North-East branch"
+    north.office.save()
+    page = client.get(reverse("dashboard")).content.decode()
+    assert 'class="office">North-East branch<' in page
