@@ -113,6 +113,11 @@ def _describe(txn: LoanTransaction, change: Decimal) -> tuple[str, str, str]:
             return "Late penalty", _parts(txn), reference
         return ("Fees" if txn.fees else "Charge"), "on the schedule, as approved", reference
     if txn.kind == Kind.WAIVER:
+        if txn.repayment_id is None:  # an Admin's waiver
+            return "Waived", _parts(txn), reference
+        if txn.fees:
+            detail = "interest not yet earned and fees of installments not yet due"
+            return "Waived on settlement", f"{detail}: {_parts(txn)}", reference
         return "Interest waived", "interest not yet earned, forgiven on settlement", reference
     if txn.kind == Kind.CREDIT:
         detail = f"{-txn.interest:,.2f} of interest paid ahead, given back on settlement"

@@ -519,6 +519,14 @@ def test_settling_after_installment_2_waives_the_fees_not_yet_due() -> None:
     assert role_balance("fee_income") == D("-2.00")  # cash basis: the two fees paid
     settled = AuditLog.objects.filter(action=AuditLog.Action.LOAN_SETTLED).get()
     assert settled.details["fees_waived"] == "10.00"
+    from lending.selectors.documents import loan_statement
+
+    lines = loan_statement(loan.pk, days_ago(0)).lines
+    waived = next(line for line in lines if line.description == "Waived on settlement")
+    assert (waived.paid, waived.detail) == (
+        D("10.00"), "interest not yet earned and fees of installments not yet due: fees 10.00",
+    )  # fmt: skip
+    assert lines[-1].balance == D("0.00")
     assert replay_differences(loan) == []
     call_command("check_money")
     # Reversing the settlement gives the fees back with the rest.
@@ -574,3 +582,16 @@ def test_the_settlement_page_letter_and_api_show_the_fees_waived(admin_client: A
     assert (body["amount"], body["fees_waived"], body["penalties_and_fees"]) == (
         "1000.00", "10.00", "0.00",
     )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_an_admins_fee_waiver_reads_as_a_waiver_on_the_statement_not_a_settlement() -> None:
+    from lending.selectors.documents import loan_statement
+    from lending.services.waivers import loan_waive
+
+    loan = installment_fee_loan()
+    loan_waive(loan=loan, user=AdminFactory(), reason="Goodwill", fees=D("3.00"))
+    lines = loan_statement(loan.pk, days_ago(0)).lines
+    assert [(line.description, line.detail) for line in lines if "aived" in line.description] == [
+        ("Waived", "fees 3.00")
+    ]
