@@ -464,8 +464,8 @@ class LoanPage(Page):
 
 
 class ReassignIn(StrictIn):
-    officer_id: Id = Field(description="The loan officer to give the borrowers to.")
-    borrower_ids: list[Id] = Field(
+    officer_id: BodyId = Field(description="The loan officer to give the borrowers to.")
+    borrower_ids: list[BodyId] = Field(
         description="The borrowers to move; their open loans (pending, active, written off) "
         "move with them.",
         min_length=1,
