@@ -7,12 +7,16 @@ from datetime import date
 from typing import Any
 
 from django import forms
+from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import Office
-from accounts.offices import scope, visible_offices
+from accounts.offices import scope, scope_key, visible_offices
 from karo.inputs import DayFirstDateField, InputRulesMixin
+from lending.receivers import portfolio_generation
 from reporting.selectors import NO_FILTER, Narrow
+
+OFFICER_CHOICES_SECONDS = 600
 
 MAX_RANGE_DAYS = 366
 
@@ -67,18 +71,26 @@ class DateRangeForm(InputRulesMixin, forms.Form):
 
 
 def officer_choices(user: Any) -> list[tuple[int, str]]:
-    """The loan officers to filter by: whoever has loans assigned in the user's offices
-    (one query), by name."""
+    """The loan officers to filter by: whoever has loans assigned in the user's offices, by
+    name. Kept under the portfolio generation (renewed by any loan or staff change, an
+    officer's reassignment included) and the user's scope, so a cached dashboard reads no
+    lending table to offer them (one query when missing)."""
     from django.contrib.auth.models import User
 
+    key = f"officer_choices:{portfolio_generation()}:{scope_key(user)}"
+    kept = cache.get(key)
+    if kept is not None:
+        return list(kept)
     officers = scope(
         User.objects.filter(loans_assigned__isnull=False), user, "loans_assigned__office"
     )
     rows = officers.distinct().order_by("first_name", "last_name", "username")
-    return [
+    choices = [
         (u.pk, u.get_full_name() or u.get_username())
         for u in rows.only("id", "username", "first_name", "last_name")
     ]
+    cache.set(key, choices, OFFICER_CHOICES_SECONDS)
+    return choices
 
 
 class PortfolioFilterForm(InputRulesMixin, forms.Form):
