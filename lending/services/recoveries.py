@@ -11,7 +11,7 @@ a recovery is booked the write-off cannot be undone.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -139,13 +139,17 @@ def recovery_record(
                 method=method,
                 repayment=repayment,
                 outstanding_after=loan.outstanding,
+                # After the write-off, which is booked at the end of its day: a recovery on
+                # that same day must come after it when the loan is replayed.
+                end_of_day=True,
             )
             journal_post_many(
                 [books.entry_for(txn, books.stored_effect(txn), loan=loan, accounts=accounts)],
                 user=user,
             )
-            if loan.incremental_from is None or paid_on > loan.incremental_from:
-                loan.incremental_from = paid_on
+            after = paid_on + timedelta(days=1)  # booked at the end of its day
+            if loan.incremental_from is None or after > loan.incremental_from:
+                loan.incremental_from = after
             loan.save(update_fields=["incremental_from", "updated_at"])
             receipt = _issue_receipt(repayment)
             audit_record(

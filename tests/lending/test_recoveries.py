@@ -183,3 +183,36 @@ def test_recovering_everything_in_parts_reconciles(admin_user: Any) -> None:
         loan=loan, user=cashier, amount=loan.outstanding - first, paid_on=today(), method="cash"
     )
     check(loan)
+
+
+def test_a_recovery_on_the_write_off_day_replays_after_the_write_off() -> None:
+    """The write-off is booked at the end of its day (after the day's payments and the close's
+    penalties); a recovery the same day must replay after it. Found by the money machine: a
+    loan penalised by a late close, written off and recovered on the close's day."""
+    from unittest import mock
+
+    from lending.models import LoanProduct
+    from lending.services.close_day import day_close
+    from tests.factories import AdminFactory, LoanProductFactory
+
+    start = timezone.localdate() - timedelta(days=200)
+    product = LoanProductFactory(
+        penalty_type=LoanProduct.PenaltyType.FLAT,
+        penalty_amount=Decimal("5.00"),
+        penalty_grace_days=0,
+    )
+    admin, cashier = AdminFactory(), AccountantFactory()
+    with mock.patch("django.utils.timezone.localdate", return_value=start):
+        loan = ActiveLoanFactory(
+            product=product, approved_by=admin, frequency="biweekly", installments=6
+        )
+    day = start + timedelta(days=45)
+    day_close(on=day)  # three installments late: three penalties, booked at the end of the day
+    with mock.patch("django.utils.timezone.localdate", return_value=day):
+        loan_write_off(loan=loan, user=admin, reason="Gone abroad.")
+        recovery_record(
+            loan=loan, user=cashier, amount=Decimal("100.00"), paid_on=day, method="cash"
+        )
+    loan.refresh_from_db()
+    assert LoanTransaction.objects.filter(loan=loan, kind="charge").count() == 3
+    assert replay_differences(loan) == []
