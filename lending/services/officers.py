@@ -94,7 +94,9 @@ def officers_reassign(
         )
     with transaction.atomic():
         borrowers = list(
-            scope(Borrower.objects.select_for_update(), user)
+            # Only the borrowers' rows are locked (PostgreSQL cannot lock the nullable side of
+            # the officer's outer join).
+            scope(Borrower.objects.select_for_update(of=("self",)), user)
             .filter(pk__in=ids)
             .select_related("officer", "office")
             .order_by("pk")
