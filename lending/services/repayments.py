@@ -60,7 +60,7 @@ from lending.models import (
 from lending.replay import Kind
 from lending.services import transactions as books
 from lending.services.loans import loan_close, loan_reopen
-from lending.services.numbers import next_receipt_number
+from lending.services.numbers import receipt_issue
 from lending.signals import loan_changed, repayment_recorded, repayment_reversed
 
 ZERO = Decimal("0.00")
@@ -288,9 +288,7 @@ def _issue_receipt(repayment: Repayment) -> Receipt:
     transaction commits: a posting in date order issues it last, just before its audit entry
     (the other shared lock), so cashiers on different loans wait for each other only that
     long."""
-    return Receipt.objects.create(
-        repayment=repayment, number=next_receipt_number(timezone.localdate().year)
-    )
+    return receipt_issue(repayment)
 
 
 def _refuse_overpayment(plan: books.Plan, *, amount: Decimal, paid_on: date) -> None:

@@ -247,6 +247,17 @@ def test_receipt_numbers_are_gapless_per_year(loan: Loan, accountant: User) -> N
     assert NumberSequence.objects.get(key=f"receipt:{year}").last_value == 3
 
 
+def test_receipt_numbers_grow_past_six_digits(loan: Loan, accountant: User) -> None:
+    """The number is formatted in the database on PostgreSQL: the same as in Python."""
+    year = today().year
+    NumberSequence.objects.create(key=f"receipt:{year}", last_value=999_998)
+    numbers = [pay(loan, accountant, "10.00").receipt.number for _ in range(2)]
+    assert numbers == [f"RCT-{year}-999999", f"RCT-{year}-1000000"]
+    receipt = Receipt.objects.get(number=numbers[1])
+    assert receipt.repayment.receipt == receipt
+    assert receipt.voided_at is None
+
+
 # --- idempotency --------------------------------------------------------------------------
 
 
