@@ -166,6 +166,7 @@ def posting_setup(loan: Loan) -> tuple[dict[str, int], date | None]:
     rows = (
         ProductAccount.objects.filter(Q(product=None) | Q(product_id=loan.product_id))
         .annotate(closed=Subquery(closed))
+        .order_by()  # not the admin's order by product name: no join, no sort
         .values_list("role", "account_id", "product_id", "closed")
     )
     ordered = sorted(rows, key=lambda r: r[2] is not None)  # defaults, then the product's
