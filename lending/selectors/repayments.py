@@ -197,10 +197,12 @@ def loan_schedule(loan: Loan) -> list[Installment]:
     return list(Installment.objects.filter(loan=loan).order_by("number"))
 
 
-def loan_for_payment(pk: int, user: Any) -> Loan:
+def loan_for_payment(pk: int, user: Any, *, page: bool = True) -> Loan:
     """The loan with its borrower, for the payment and payoff pages (404 when unknown or
-    another office's)."""
-    return get_scoped_or_404(Loan.objects.select_related("borrower", "product"), user, pk=pk)
+    another office's). A posted payment that is recorded shows no page (it redirects):
+    `page=False` reads the loan alone, the borrower only if the form comes back."""
+    loans = Loan.objects.select_related("borrower", "product") if page else Loan.objects.all()
+    return get_scoped_or_404(loans, user, pk=pk)
 
 
 def recent_repayments_for_loan(loan: Loan, *, limit: int = 10) -> list[Repayment]:

@@ -1,13 +1,22 @@
 """Human-facing numbers (B-000123, L-2026-000045, RCT-2026-000001) from locked counter rows."""
 
 from django.db import connection, transaction
+from django.utils import timezone
 
-from lending.models import NumberSequence
+from lending.models import NumberSequence, Receipt, Repayment
 
-# The table name comes from the model, never from input.
+# The table names come from the models, never from input.
 _BUMP = (
     f"UPDATE {NumberSequence._meta.db_table} SET last_value = last_value + 1 "  # noqa: S608
     "WHERE key = %s RETURNING last_value"
+)
+# A receipt with the next number, in one statement (PostgreSQL: a data-modifying CTE). The
+# number is formatted as `next_receipt_number` formats it: six digits at least.
+_RECEIPT = (
+    f"WITH counter AS ({_BUMP}) "  # noqa: S608
+    f"INSERT INTO {Receipt._meta.db_table} (repayment_id, number, issued_at) "
+    "SELECT %s, %s || lpad(last_value::text, greatest(6, length(last_value::text)), '0'), %s "
+    "FROM counter RETURNING id, number"
 )
 
 
@@ -37,3 +46,29 @@ def next_loan_number(year: int) -> str:
 
 def next_receipt_number(year: int) -> str:
     return f"RCT-{year}-{next_value(f'receipt:{year}'):06d}"
+
+
+def receipt_issue(repayment: Repayment) -> Receipt:
+    """The repayment's receipt under the next number of this year's counter, locked (as by
+    `next_value`) until the transaction commits. On PostgreSQL the number is taken and the
+    receipt written in one round trip."""
+    if connection.vendor != "postgresql":
+        year = timezone.localdate().year
+        return Receipt.objects.create(repayment=repayment, number=next_receipt_number(year))
+    assert transaction.get_connection().in_atomic_block, "receipt_issue needs a transaction"
+    year, issued_at = timezone.localdate().year, timezone.now()
+    key, prefix = f"receipt:{year}", f"RCT-{year}-"
+    with connection.cursor() as cursor:
+        cursor.execute(_RECEIPT, [key, repayment.pk, prefix, issued_at])
+        row = cursor.fetchone()
+        if row is None:  # the year's first receipt: its counter is created first
+            NumberSequence.objects.get_or_create(key=key)
+            cursor.execute(_RECEIPT, [key, repayment.pk, prefix, issued_at])
+            row = cursor.fetchone()
+    receipt = Receipt.from_db(
+        connection.alias,
+        ["id", "repayment_id", "number", "issued_at", "voided_at"],
+        [row[0], repayment.pk, row[1], issued_at, None],
+    )
+    receipt.repayment = repayment  # and the repayment's `receipt`, as `create` would
+    return receipt

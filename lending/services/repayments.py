@@ -12,9 +12,10 @@ and the installments saved with `bulk_update`.
 
 Idempotency: a payment form (or an API call with an `Idempotency-Key` header) carries a
 one-time key. The same key with the same request returns the repayment it created; the same
-key with a different request is refused (`IdempotencyConflict`). The key is checked after
-the loan lock is taken, so two simultaneous submits of one form are serialised and the
-second finds the first.
+key with a different request is refused (`IdempotencyConflict`). The key is checked in the
+statement that takes the loan lock, so two simultaneous submits of one form are serialised;
+the second finds the first there, or (on PostgreSQL, when it waited for the lock: the rest
+of that statement reads as of before the wait) at the key's unique index.
 
 Waivers: settling waives the scheduled interest that is not yet earned and the unpaid
 installment fees of the installments not yet due (one `waiver` transaction with a line per
@@ -38,6 +39,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -60,7 +62,7 @@ from lending.models import (
 from lending.replay import Kind
 from lending.services import transactions as books
 from lending.services.loans import loan_close, loan_reopen
-from lending.services.numbers import next_receipt_number
+from lending.services.numbers import receipt_issue
 from lending.signals import loan_changed, repayment_recorded, repayment_reversed
 
 ZERO = Decimal("0.00")
@@ -159,6 +161,20 @@ def _payoff_for(loan: Loan, installments: list[Installment], on: date) -> alloca
 
 def _lock(loan_id: int) -> Loan:
     return Loan.objects.select_for_update().get(pk=loan_id)
+
+
+def _lock_for_key(loan_id: int, key: str | None, fingerprint: str) -> tuple[Loan, Repayment | None]:
+    """Lock the loan and, in the same statement, see whether the one-time key was spent
+    (the repayment it created, when the request was the same): a posting pays no round trip
+    of its own for its idempotency."""
+    if not key:
+        return _lock(loan_id), None
+    loan = (
+        Loan.objects.select_for_update()
+        .annotate(key_spent=Exists(Repayment.objects.filter(idempotency_key=key)))
+        .get(pk=loan_id)
+    )
+    return loan, _existing_for_key(key, fingerprint) if loan.key_spent else None
 
 
 def _require_active(loan: Loan, what: str) -> None:
@@ -288,9 +304,7 @@ def _issue_receipt(repayment: Repayment) -> Receipt:
     transaction commits: a posting in date order issues it last, just before its audit entry
     (the other shared lock), so cashiers on different loans wait for each other only that
     long."""
-    return Receipt.objects.create(
-        repayment=repayment, number=next_receipt_number(timezone.localdate().year)
-    )
+    return receipt_issue(repayment)
 
 
 def _refuse_overpayment(plan: books.Plan, *, amount: Decimal, paid_on: date) -> None:
@@ -526,19 +540,19 @@ def repayment_record(
         method=method,
         reference=reference,
     )
-    # A repeated submit is answered before queueing for the loan's lock. One that got past
-    # here while the first was being recorded meets it at the key's unique index (see below),
-    # or, refused because the first closed the loan or took its balance, is answered here.
-    existing = _existing_for_key(idempotency_key, fingerprint)
-    if existing is not None:
-        return existing
     try:
         with transaction.atomic():
-            loan = _lock(loan.pk)
+            loan, existing = _lock_for_key(loan.pk, idempotency_key, fingerprint)
+            if existing is not None:
+                return existing
             accounts, closed_through = books.posting_setup(loan)
             try:
                 _check_payable(loan, value, paid_on, closed_through=closed_through)
             except ValidationError:
+                # A repeated submit that waited for the lock behind the first one and did
+                # not see it yet: refused because the first closed the loan or took its
+                # balance, it is answered with the first. (Accepted, it meets the first at
+                # the key's unique index: see below.)
                 existing = _existing_for_key(idempotency_key, fingerprint)
                 if existing is not None:
                     return existing
@@ -645,8 +659,7 @@ def loan_settle(
     )
     try:
         with transaction.atomic():
-            loan = _lock(loan.pk)
-            existing = _existing_for_key(idempotency_key, fingerprint)
+            loan, existing = _lock_for_key(loan.pk, idempotency_key, fingerprint)
             if existing is not None:
                 return existing
             _require_active(loan, "settlements")

@@ -419,11 +419,14 @@ def save_loan_totals(loan: Loan, book: Book, *, today: date | None = None) -> No
 
 @dataclass(frozen=True)
 class Change:
-    """A stored transaction whose split the replay changes."""
+    """A stored transaction whose split the replay changes (its allocation lines too when
+    `lines_changed`; a later payment often keeps its lines and only owes a different balance
+    after it)."""
 
     txn: LoanTransaction
     before: Effect
     after: Effect
+    lines_changed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         def split(e: Effect) -> dict[str, str]:
@@ -570,12 +573,13 @@ def plan_replay(
         if after is None:
             continue
         before = stored_effect(t)
-        if (after.split, after.overpaid, after.outstanding_after) != (
+        lines_changed = _lines_changed(t, after, lines)
+        if lines_changed or (after.split, after.overpaid, after.outstanding_after) != (
             before.split,
             before.overpaid,
             before.outstanding_after,
-        ) or _lines_changed(t, after, lines):
-            plan.changes.append(Change(t, before, after))
+        ):
+            plan.changes.append(Change(t, before, after, lines_changed))
     plan.loan_before = _loan_view(
         outstanding=loan.outstanding,
         total_paid=loan.total_paid,
@@ -655,7 +659,7 @@ def store_replay(
         t.outstanding_after = change.after.outstanding_after
         t.split_changed_at = now
         t.split_change_reason = reason[:300]
-        if t.kind not in GIVEN_LINES:
+        if change.lines_changed:
             new_allocations += [
                 Allocation(
                     transaction=t,
@@ -676,7 +680,7 @@ def store_replay(
                 office_id=t.office_id,
             )
         )
-    rewritten = [c.txn.pk for c in plan.changes if c.txn.kind not in GIVEN_LINES]
+    rewritten = [c.txn.pk for c in plan.changes if c.lines_changed]
     if rewritten:
         Allocation.objects.filter(transaction_id__in=rewritten, superseded_at=None).update(
             superseded_at=now

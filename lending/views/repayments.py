@@ -355,7 +355,7 @@ def repayment_create(request: HttpRequest, pk: int) -> HttpResponse:
     """The payment form for one loan, beside what it owes now. A backdated payment that would
     change what the loan has already booked is shown for confirmation first (`_confirmation`);
     one in date order is recorded at once."""
-    loan = selectors.loan_for_payment(pk, request.user)
+    loan = selectors.loan_for_payment(pk, request.user, page=request.method == "GET")
     today = timezone.localdate()
     if request.method == "POST":
         form = RepaymentForm(request.POST)

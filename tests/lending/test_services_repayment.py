@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import lending.services.repayments as repayments_service
@@ -245,6 +246,17 @@ def test_receipt_numbers_are_gapless_per_year(loan: Loan, accountant: User) -> N
     year = today().year
     assert numbers == [f"RCT-{year}-{n:06d}" for n in (1, 2, 3)]
     assert NumberSequence.objects.get(key=f"receipt:{year}").last_value == 3
+
+
+def test_receipt_numbers_grow_past_six_digits(loan: Loan, accountant: User) -> None:
+    """The number is formatted in the database on PostgreSQL: the same as in Python."""
+    year = today().year
+    NumberSequence.objects.create(key=f"receipt:{year}", last_value=999_998)
+    numbers = [pay(loan, accountant, "10.00").receipt.number for _ in range(2)]
+    assert numbers == [f"RCT-{year}-999999", f"RCT-{year}-1000000"]
+    receipt = Receipt.objects.get(number=numbers[1])
+    assert receipt.repayment.receipt == receipt
+    assert receipt.voided_at is None
 
 
 # --- idempotency --------------------------------------------------------------------------
@@ -529,3 +541,20 @@ def test_posting_runs_a_bounded_number_of_queries_whatever_the_schedule_length(
     long = _post_everything(360, accountant, django_assert_max_num_queries)
     if connection.vendor == "postgresql":
         assert long == short
+
+
+def test_a_payment_in_date_order_runs_these_statements(accountant: User) -> None:
+    """The statements of a plain posting, named so that one added shows up here: the loan lock
+    (with the one-time key's check), the accounts and closed-books date, the unpaid
+    installments, the repayment, its transaction, allocation and installment, its journal
+    entry with its lines, the loan, its receipt with its number, and the audit entry (the
+    chain's lock, its head, the row). PostgreSQL writes the journal entry with its lines and
+    the receipt with its number in one statement each."""
+    loan = ActiveLoanFactory(disbursed_days_ago=40)
+    pay(loan, accountant, "1.00", idempotency_key="warm-up")  # the year's receipt counter
+    with CaptureQueriesContext(connection) as ctx:
+        pay(loan, accountant, "1.00", idempotency_key="counted")
+    statements = [
+        q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    assert len(statements) == (13 if connection.vendor == "postgresql" else 15), statements
