@@ -3,6 +3,8 @@
 Prints JSON: the ids of a 12-installment loan with no repayments, the same loan shape with
 700 repayments and with 300 (for the API read of a loan's history), a 480-installment loan,
 a hot loan for concurrent posting, active loans to post across, and a borrower search term.
+The benchmark's borrower is registered in the branch of the user the pages are measured as
+(bench/post.py BRANCH_USER), and the search term is a surname of that branch.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ django.setup()
 from django.contrib.auth.models import User  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from lending.models import Borrower, Loan  # noqa: E402
+from accounts.offices import user_office_id  # noqa: E402
+from bench.post import BRANCH_USER  # noqa: E402
+from lending.models import Borrower, Loan, LoanProduct  # noqa: E402
 from lending.services.borrowers import borrower_create  # noqa: E402
 from lending.services.loans import loan_approve, loan_submit  # noqa: E402
 from lending.services.repayments import repayment_record  # noqa: E402
@@ -38,9 +42,11 @@ def main() -> None:
     officer = User.objects.get(username="officer")
     officer2 = User.objects.get(username="officer2")
     cashier = User.objects.get(username="accountant")
+    branch = user_office_id(User.objects.get(username=BRANCH_USER[0]))
     today = timezone.localdate()
     borrower = borrower_create(
         user=officer,
+        office_id=branch,
         full_name="Benchmark Borrower",
         national_id=f"BENCH{int(time.time())}",
         date_of_birth=date(1980, 5, 17),
@@ -60,9 +66,14 @@ def main() -> None:
         borrower, officer, officer2, two_years_ago,
         principal=Decimal("12000.00"), installments=12, **monthly,
     )  # fmt: skip
+    # Custom terms stop at 30 years: the 40-year loan needs a product that allows it.
+    long_term, _ = LoanProduct.objects.get_or_create(
+        name="Benchmark 40-year loan",
+        defaults={"max_principal": Decimal("1000000.00"), "max_installments": 480},
+    )
     loan480 = _loan(
         borrower, officer, officer2, today - timedelta(days=365),
-        principal=Decimal("250000.00"), installments=480, **monthly,
+        principal=Decimal("250000.00"), installments=480, product=long_term, **monthly,
     )  # fmt: skip
     hot = _loan(
         borrower, officer, officer2, today - timedelta(days=20),
@@ -95,7 +106,10 @@ def main() -> None:
     )
     many = random.Random(7).sample(active, min(2000, len(active)))
     surname = (
-        Borrower.objects.exclude(pk=borrower.pk).values_list("full_name", flat=True).first()
+        Borrower.objects.filter(office_id=branch)
+        .exclude(pk=borrower.pk)
+        .values_list("full_name", flat=True)
+        .first()
         or "Mensah"
     ).split()[-1]
     json.dump(

@@ -2,8 +2,10 @@
 # `make bench`: PostgreSQL + Redis + gunicorn as in production, a bulk-seeded portfolio, and
 # every figure measured beside its baseline in the same run (bench/bench.py writes
 # bench/results.md). Size: BENCH_LOANS (default 100000) and BENCH_BORROWERS (default half).
-# Quick run: BENCH_LOANS=5000 make bench. Re-measure an existing karo_bench without seeding
-# again: BENCH_REUSE=1 (BENCH_ONLY=pages,api,posting,close_day,collections picks the parts).
+# The portfolio is spread over BENCH_BRANCHES branches (default 20) and the pages are measured
+# as a branch user. Quick run: BENCH_LOANS=5000 make bench. Re-measure an existing karo_bench
+# without seeding again: BENCH_REUSE=1 (BENCH_ONLY=pages,api,posting,close_day,collections
+# picks the parts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +45,8 @@ if [ -z "${BENCH_REUSE:-}" ]; then
   $PY manage.py migrate --noinput -v0
 
   step "seeding $BORROWERS borrowers and $LOANS loans"
-  $PY manage.py seed_demo --force --bulk --borrowers "$BORROWERS" --loans "$LOANS" | tee "$OUT/seed.log"
+  $PY manage.py seed_demo --force --bulk --borrowers "$BORROWERS" --loans "$LOANS" \
+    --branches "${BENCH_BRANCHES:-20}" | tee "$OUT/seed.log"
   psql "$DATABASE_URL" -q -c "VACUUM ANALYZE"
   step "money check of the seeded portfolio"
   $PY manage.py check_money | tee "$OUT/check_money_seeded.txt"

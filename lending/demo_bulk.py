@@ -62,6 +62,9 @@ from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from accounts.head_office import HEAD_OFFICE_ID
+from accounts.models import UserOffice
+from accounts.roles import LOAN_OFFICER
 from ledger.models import JournalEntry, JournalLine
 from lending import allocation
 from lending.allocation import InstallmentDue
@@ -792,12 +795,15 @@ def seed_bulk_portfolio(
     today: date | None = None,
     journal: bool = True,
     keep_balance_trigger: bool = False,
+    offices: Sequence[int] = (),
 ) -> BulkResult:
     """Add `borrowers` borrowers and `loans` loans with their history; see the module note.
     Does nothing when the database already has loans (so a second run changes nothing).
 
     `journal=False` leaves the journal out (the benchmark's comparison only: the ledger would
-    not reconcile). On PostgreSQL the per-line balance trigger is switched off for the load
+    not reconcile). Borrowers are registered in `offices` in turn (the head office when none),
+    each loan in its borrower's office and looked after by a loan officer of that office when
+    it has one. On PostgreSQL the per-line balance trigger is switched off for the load
     and every new entry checked by one query instead, unless `keep_balance_trigger`."""
     result = BulkResult()
     if Loan.objects.exists():
@@ -826,6 +832,7 @@ def seed_bulk_portfolio(
             rng,
             stdout,
             journal,
+            list(offices) or [HEAD_OFFICE_ID],
         )
         if trigger_off:
             _check_entries_balance(first_entry)
@@ -907,15 +914,17 @@ def _write_portfolio(
     rng: random.Random,
     stdout: Writer | None,
     journal: bool,
+    offices: list[int],
 ) -> dict[str, int]:
     officer, officer2, cashier = staff
+    officer_in = _officers_by_office(offices, officer.pk)
     counters = _Counter()
     t_borrower = _Table(
         Borrower,
         [
             "id", "number", "full_name", "national_id", "date_of_birth", "phone", "email",
             "address", "employer", "monthly_income", "notes", "created_by_id", "officer_id",
-            "created_at", "updated_at",
+            "created_at", "updated_at", "office_id",
         ],
     )  # fmt: skip
     t_loan = _Table(
@@ -929,7 +938,7 @@ def _write_portfolio(
             "disbursement_reference", "total_repayable", "total_paid", "total_waived",
             "outstanding", "overpaid", "incremental_from", "accounting_basis", "days_past_due",
             "submitted_by_id", "officer_id", "submitted_at", "decided_by_id", "decided_at",
-            "status_reason", "closed_on", "updated_at", *FROZEN_TERMS,
+            "status_reason", "closed_on", "updated_at", "office_id", *FROZEN_TERMS,
         ],
     )  # fmt: skip
     t_inst = _Table(
@@ -954,7 +963,7 @@ def _write_portfolio(
             "id", "loan_id", "kind", "value_date", "booked_at", "booked_by_id", "amount",
             "principal", "interest", "fees", "penalties", "overpaid", "outstanding_after",
             "end_of_day", "method", "repayment_id", "split_changed_at", "split_change_reason",
-            "reversed_at", "reversed_by_id", "reversal_reason",
+            "reversed_at", "reversed_by_id", "reversal_reason", "office_id",
         ],
     )  # fmt: skip
     t_alloc = _Table(
@@ -969,7 +978,7 @@ def _write_portfolio(
         JournalEntry,
         [
             "id", "value_date", "booked_at", "memo", "source", "transaction_id", "loan_id",
-            "created_by_id",
+            "created_by_id", "office_id",
         ],
     )  # fmt: skip
     t_line = _Table(JournalLine, ["id", "entry_id", "account_id", "value_date", "debit", "credit"])
@@ -993,6 +1002,7 @@ def _write_portfolio(
         roles: dict[str, int],
         booked_at: datetime | None,
         booked_by: int | None,
+        office: int,
     ) -> None:
         """The event's journal entry (and a reversed payment's mirror), as the services
         post them: `lending.journal` rules, cash basis, netted per account."""
@@ -1023,7 +1033,9 @@ def _write_portfolio(
             )
         for sign, source, text, at, by in sides:
             entry_pk = ids[JournalEntry].take()
-            t_entry.add((entry_pk, event.value_date, at, text, source, event.id, loan_pk, by))
+            t_entry.add(
+                (entry_pk, event.value_date, at, text, source, event.id, loan_pk, by, office)
+            )
             for account, amount in lines:
                 amount *= sign
                 t_line.add(
@@ -1051,6 +1063,7 @@ def _write_portfolio(
         for n in range(n_borrowers)
     ]
     borrower_ids: list[int] = [0] * n_borrowers
+    office_of = [offices[n % len(offices)] for n in range(n_borrowers)]
     for n in sorted(range(n_borrowers), key=lambda n: registered[n]):
         pk = ids[Borrower].take()
         seq = counters.next("borrower")
@@ -1063,8 +1076,8 @@ def _write_portfolio(
                 f"+2557{rng.randrange(10**8):08d}",
                 f"{first}.{last}{seq}@example.org".lower() if rng.random() < 0.4 else "",
                 f"{rng.randint(1, 400)} Market Road", rng.choice(EMPLOYERS),
-                Decimal(rng.randrange(100, 3000) * 10), "", officer.pk, officer.pk, created,
-                created,
+                Decimal(rng.randrange(100, 3000) * 10), "", officer.pk,
+                officer_in[office_of[n]], created, created, office_of[n],
             )
         )  # fmt: skip
         borrower_ids[n] = pk
@@ -1073,6 +1086,7 @@ def _write_portfolio(
     by_status: dict[str, int] = defaultdict(int)
     for done, (plan, owner) in enumerate(zip(plans, owners, strict=True), start=1):
         loan_pk = ids[Loan].take()
+        office = office_of[owner]
         product_pk = plan.product.pk
         year = plan.submitted_on.year
         number = f"L-{year}-{counters.next(f'loan:{year}'):06d}"
@@ -1184,7 +1198,7 @@ def _write_portfolio(
                         paid_by.id if paid_by is not None else None, None, "",
                         paid_by.reversed_at if event.reversed and paid_by else None,
                         cashier.pk if event.reversed else None,
-                        reversal_reason if event.reversed else "",
+                        reversal_reason if event.reversed else "", office,
                     )
                 )  # fmt: skip
                 for line in effect.lines:
@@ -1197,7 +1211,9 @@ def _write_portfolio(
                         )
                     )  # fmt: skip
                 if journal:
-                    book_entries(event, loan_pk, number, accounts[product_pk], booked_at, booked_by)
+                    book_entries(
+                        event, loan_pk, number, accounts[product_pk], booked_at, booked_by, office
+                    )
             if settled_on is not None and status != "closed":
                 raise AssertionError(f"settled loan {number} is not closed")
         repayable, paid_total, waived, outstanding, overpaid = totals
@@ -1214,9 +1230,9 @@ def _write_portfolio(
                 plan.terms["principal"] if disbursed else None, disbursed, None, "",
                 repayable,
                 paid_total, waived, outstanding, overpaid, resume_on, CASH, days_past_due,
-                submitted_by.pk, submitted_by.pk, submitted_at,
+                submitted_by.pk, officer_in[office], submitted_at,
                 decided_by.pk if decided_by is not None else None, decided_at, reason,
-                closed_on, now, *(getattr(plan.product, name) for name in FROZEN_TERMS),
+                closed_on, now, office, *(getattr(plan.product, name) for name in FROZEN_TERMS),
             )
         )  # fmt: skip
         by_status[status] += 1
@@ -1236,6 +1252,17 @@ def _write_portfolio(
     result.transactions = t_txn.count
     result.journal_entries, result.journal_lines = t_entry.count, t_line.count
     return dict(by_status)
+
+
+def _officers_by_office(offices: list[int], fallback: int) -> dict[int, int]:
+    """The loan officer who looks after an office's portfolio: the first (by id) whose office
+    it is, else `fallback` (the demo's head-office officer)."""
+    found = dict(
+        UserOffice.objects.filter(office_id__in=offices, user__groups__name=LOAN_OFFICER)
+        .order_by("-user_id")
+        .values_list("office_id", "user_id")
+    )
+    return {office: found.get(office, fallback) for office in offices}
 
 
 def _accounts(products: Iterable[LoanProduct]) -> dict[int, dict[str, int]]:

@@ -14,6 +14,8 @@ from django.core.management import CommandError, call_command
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from accounts.offices import office_create, user_office_set
+from accounts.roles import LOAN_OFFICER
 from ledger.models import JournalEntry, JournalLine
 from lending import allocation
 from lending.demo_bulk import seed_bulk_portfolio
@@ -33,7 +35,7 @@ from lending.schedule import build_schedule
 from lending.services.loans import terms_for
 from lending.services.repayments import repayment_record, repayment_reverse
 from lending.services.transactions import replay_differences
-from tests.factories import BorrowerFactory
+from tests.factories import BorrowerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -257,3 +259,25 @@ def test_seeding_makes_cached_list_totals_stale(
     before = portfolio_generation()
     seed_bulk_portfolio(borrowers=5, loans=5)
     assert portfolio_generation() != before
+
+
+def test_bulk_portfolio_spread_over_offices(officer: Any, officer2: Any, accountant: Any) -> None:
+    north = office_create(name="North", parent=None)
+    south = office_create(name="South", parent=None)
+    north_officer = UserFactory(role=LOAN_OFFICER)
+    user_office_set(user=north_officer, office=north)
+    seed_bulk_portfolio(borrowers=20, loans=30, offices=[north.pk, south.pk])
+    assert Borrower.objects.filter(office=north).count() == 10
+    assert Borrower.objects.filter(office=south).count() == 10
+    # Each loan, its transactions and their journal entries are in the borrower's office, and
+    # looked after by the office's own officer where it has one.
+    assert not Loan.objects.exclude(office=F("borrower__office")).exists()
+    assert not LoanTransaction.objects.exclude(office=F("loan__office")).exists()
+    office_of = dict(Loan.objects.values_list("pk", "office_id"))
+    entries = JournalEntry.objects.values_list("loan_id", "office_id")
+    assert entries and all(office == office_of[loan] for loan, office in entries)
+    assert set(Loan.objects.filter(office=north).values_list("officer", flat=True)) == {
+        north_officer.pk
+    }
+    assert set(Loan.objects.filter(office=south).values_list("officer", flat=True)) == {officer.pk}
+    call_command("check_money")

@@ -41,6 +41,18 @@ def demo_branches() -> dict[str, Office]:
     return offices
 
 
+def bulk_branches(count: int) -> list[int]:
+    """The offices a bulk portfolio is spread over: the demo's branches, then "Branch NN"
+    offices under the head office up to `count` (created the first time)."""
+    offices = list(demo_branches().values())
+    for n in range(len(offices) + 1, count + 1):
+        name = f"Branch {n:02d}"
+        offices.append(
+            Office.objects.filter(name=name).first() or office_create(name=name, parent=None)
+        )
+    return [office.pk for office in offices[:count]]
+
+
 BULK_ABOVE = 500  # more loans than this go through the bulk builder
 
 
@@ -60,6 +72,12 @@ class Command(BaseCommand):
             "--bulk",
             action="store_true",
             help=f"bulk-insert the portfolio (automatic above {BULK_ABOVE} loans)",
+        )
+        parser.add_argument(
+            "--branches",
+            type=int,
+            default=len(DEMO_BRANCHES),
+            help="branches a bulk portfolio is spread over (the demo's, then Branch 03, ...)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -91,8 +109,13 @@ class Command(BaseCommand):
             # Large portfolios: the same rules, bulk inserts (lending/demo_bulk.py).
             from lending.demo_bulk import seed_bulk_portfolio
 
+            with transaction.atomic():
+                offices = bulk_branches(options["branches"])
             seed_bulk_portfolio(
-                borrowers=options["borrowers"], loans=options["loans"], stdout=self.stdout
+                borrowers=options["borrowers"],
+                loans=options["loans"],
+                stdout=self.stdout,
+                offices=offices,
             )
             return
         from lending.demo import seed_portfolio
