@@ -670,6 +670,8 @@ def store_replay(
                 )
                 for line in change.after.lines
             ]
+        if difference.split == Parts() and not difference.overpaid:
+            continue  # only the balance after it moved: no money moves between accounts
         entries.append(
             EntrySpec(
                 value_date=t.value_date,
