@@ -142,15 +142,17 @@ def pages(prep: dict[str, Any]) -> None:
     ratios = {}
     for i, (label, m) in enumerate(measured.items()):
         bare_rps = (rates[i] + rates[i + 1]) / 2
+        bare_p99 = (bares[i]["p99"] + bares[i + 1]["p99"]) / 2
         ratio = ratios[label] = m["rps"] / bare_rps
-        met = ratio >= 0.5 and m["p99"] < 50 and m["errors"] == 0
+        p99_ratio = m["p99"] / bare_p99
+        met = ratio >= 0.5 and p99_ratio <= 2 and m["errors"] == 0
         result(
             label,
             f"{m['rps']:.0f} req/s, p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, "
             f"{m['errors']} errors",
-            f"{bare_rps:.0f} req/s",
-            f"{ratio:.2f}",
-            ">= 0.50, p99 < 50 ms, 0 errors",
+            f"{bare_rps:.0f} req/s, p99 {bare_p99:.1f} ms",
+            f"{ratio:.2f} (p99 {p99_ratio:.2f}x)",
+            ">= 0.50, p99 <= 2x the bare view's, 0 errors",
             met,
         )
     # Each against its own neighbouring baselines, for the same reason.
@@ -425,8 +427,8 @@ def reversal(prep: dict[str, Any]) -> None:
     with 700 later repayments: a fresh loan of the "700 repayments" shape, its payments
     reversed one after another from the first, each a full replay of every later one. The
     statements of each are counted (CaptureQueriesContext, inside the timing), and those of
-    the same reversal on a loan with 5 later repayments: the count must not depend on how
-    many follow."""
+    the same reversal on a loan with 40 later repayments (past the first due date, as the 700
+    are): the count must not depend on how many follow."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -468,7 +470,7 @@ def reversal(prep: dict[str, Any]) -> None:
     runs = [reverse(r) for r in payments[:7]]  # later repayments: 700, 699, ... 694
     times = [ms for ms, _ in runs]
     counts = sorted({n for _, n in runs})
-    few = loan_with(6, "rev5")
+    few = loan_with(41, "rev40")
     few_ms, few_count = reverse(few[0])
     fixed = counts == [few_count]
     median = statistics.median(times)
@@ -477,7 +479,7 @@ def reversal(prep: dict[str, Any]) -> None:
         f"median {median:.0f} ms (min {min(times):.0f}, max {max(times):.0f}) over "
         f"{len(times)} reversals with 700 down to {700 - len(times) + 1} later; "
         f"{'/'.join(map(str, counts))} queries",
-        f"5 later repayments: {few_ms:.0f} ms, {few_count} queries",
+        f"40 later repayments: {few_ms:.0f} ms, {few_count} queries",
         f"{median / few_ms:.1f}x the time",
         "<= 250 ms, same query count",
         median <= 250 and fixed,
