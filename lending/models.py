@@ -776,6 +776,13 @@ class Repayment(models.Model):
         indexes = [
             models.Index(fields=["paid_on"]),
             models.Index(fields=["loan", "paid_on"]),
+            # A loan's history reads its latest payments and its latest reversals, not them all.
+            models.Index(fields=["loan", "recorded_at"], name="repayment_loan_recorded"),
+            models.Index(
+                fields=["loan", "reversed_at"],
+                condition=Q(reversed_at__isnull=False),
+                name="repayment_loan_reversed",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="repayment_amount_positive"),

@@ -7,6 +7,7 @@ query and totals it in Python from the rows it shows anyway.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -257,66 +258,97 @@ def _person(user: User | None, username: str = "") -> str:
     return username or "the system"
 
 
-def _payment_events(repayment: Repayment) -> list[HistoryEvent]:
-    """A repayment as the history tells it: the payment when it was recorded, and its
-    reversal, with the reason, when it was reversed."""
+def _payment_summary(repayment: Repayment) -> tuple[str, str, str]:
     receipt = getattr(repayment, "receipt", None)
     number = receipt.number if receipt is not None else ""
     amount = f"{settings.KARO_CURRENCY} {repayment.amount:,}"
-    paid_on = repayment.paid_on.strftime("%d %b %Y")
+    return number, amount, repayment.paid_on.strftime("%d %b %Y")
+
+
+def _payment_event(repayment: Repayment) -> HistoryEvent:
+    """A repayment as the history tells it when it was recorded."""
+    number, amount, paid_on = _payment_summary(repayment)
     summary: list[tuple[str, Any]] = [("amount", amount), ("paid on", paid_on)]
     summary.append(("method", repayment.get_method_display()))
     if repayment.reference:
         summary.append(("reference", repayment.reference))
-    events = [
-        HistoryEvent(
-            at=repayment.recorded_at,
-            what="Settlement received" if repayment.is_settlement else "Payment received",
-            who=_person(repayment.recorded_by),
-            summary=summary,
-            kind="payment",
-            receipt=number,
-        )
-    ]
-    if repayment.reversed_at is not None:
-        reversal: list[tuple[str, Any]] = [("amount", amount), ("paid on", paid_on)]
-        if repayment.reversal_reason:
-            reversal.append(("reason", repayment.reversal_reason))
-        events.append(
-            HistoryEvent(
-                at=repayment.reversed_at,
-                what="Payment reversed",
-                who=_person(repayment.reversed_by),
-                summary=reversal,
-                kind="reversal",
-                receipt=number,
-            )
-        )
-    return events
-
-
-def loan_history(*, loan: Loan) -> list[HistoryEvent]:
-    """The loan's story, oldest first: its audit entries (submitted, approved, closed,
-    written off...) and every payment and reversal from its repayments, which carry their
-    receipt, who recorded or reversed them, and why (two queries whatever their number)."""
-    entries = AuditLog.objects.filter(object_type="loan", object_id=str(loan.pk))
-    events = [
-        HistoryEvent(
-            at=entry.created_at,
-            what=entry.get_action_display(),
-            who=_person(entry.user, entry.username),
-            summary=describe_audit(entry),
-            kind=entry.action,
-        )
-        for entry in entries.select_related("user").order_by("id")
-    ]
-    repayments = Repayment.objects.filter(loan=loan).select_related(
-        "receipt", "recorded_by", "reversed_by"
+    return HistoryEvent(
+        at=repayment.recorded_at,
+        what="Settlement received" if repayment.is_settlement else "Payment received",
+        who=_person(repayment.recorded_by),
+        summary=summary,
+        kind="payment",
+        receipt=number,
     )
-    for repayment in repayments.order_by("recorded_at", "id"):
-        events.extend(_payment_events(repayment))
-    events.sort(key=lambda event: event.at)  # stable: same-instant events keep their order
-    return events
+
+
+def _reversal_event(repayment: Repayment) -> HistoryEvent:
+    """A reversed repayment's reversal, with the reason, when it was reversed."""
+    assert repayment.reversed_at is not None
+    number, amount, paid_on = _payment_summary(repayment)
+    reversal: list[tuple[str, Any]] = [("amount", amount), ("paid on", paid_on)]
+    if repayment.reversal_reason:
+        reversal.append(("reason", repayment.reversal_reason))
+    return HistoryEvent(
+        at=repayment.reversed_at,
+        what="Payment reversed",
+        who=_person(repayment.reversed_by),
+        summary=reversal,
+        kind="reversal",
+        receipt=number,
+    )
+
+
+def _audit_event(entry: AuditLog) -> HistoryEvent:
+    return HistoryEvent(
+        at=entry.created_at,
+        what=entry.get_action_display(),
+        who=_person(entry.user, entry.username),
+        summary=describe_audit(entry),
+        kind=entry.action,
+    )
+
+
+LOAN_PAGE_HISTORY = 30
+
+
+@dataclass
+class LoanHistory:
+    events: list[HistoryEvent]  # oldest first
+    more: bool  # older events exist beyond the ones shown
+
+
+def loan_history(*, loan: Loan, limit: int | None = LOAN_PAGE_HISTORY) -> LoanHistory:
+    """The loan's story, oldest first: its latest `limit` events (all with `limit=None`) from
+    its audit entries (submitted, approved, closed, written off...) and its repayments, each a
+    payment when recorded and, once reversed, a reversal (with its receipt, who recorded or
+    reversed it, and why). Like its transactions, a loan paid weekly for years must not make
+    its page slower: three queries whatever their number, each of at most `limit` + 1 rows
+    (the latest audit entries, payments and reversals: a payment recorded long ago may have
+    been reversed lately), merged by time."""
+    entries = AuditLog.objects.filter(object_type="loan", object_id=str(loan.pk))
+    entries = entries.select_related("user").order_by("-created_at", "-id")
+    repayments = Repayment.objects.filter(loan=loan).select_related("receipt")
+    payments = repayments.select_related("recorded_by").order_by("-recorded_at", "-id")
+    reversals = (
+        repayments.filter(reversed_at__isnull=False)
+        .select_related("reversed_by")
+        .order_by("-reversed_at", "-recorded_at", "-id")
+    )
+    rows = None if limit is None else limit + 1
+    audit, paid, reversed_ = list(entries[:rows]), list(payments[:rows]), list(reversals[:rows])
+    # Same-instant events keep the order they always had: audit entries first (by id), then
+    # each repayment's payment and its reversal, repayments in the order they were recorded.
+    # Only the events shown are built (an audit entry's details are put in words).
+    keyed: list[tuple[tuple[Any, ...], Callable[[Any], HistoryEvent], Any]] = [
+        *(((e.created_at, 0, e.id), _audit_event, e) for e in audit),
+        *(((r.recorded_at, 1, r.recorded_at, r.id, 0), _payment_event, r) for r in paid),
+        *(((r.reversed_at, 1, r.recorded_at, r.id, 1), _reversal_event, r) for r in reversed_),
+    ]
+    keyed.sort(key=lambda item: item[0])
+    more = limit is not None and len(keyed) > limit
+    shown = keyed[len(keyed) - limit :] if more and limit is not None else keyed
+    return LoanHistory([build(row) for _, build, row in shown], more)
 
 
 MONEY_DETAILS = {

@@ -57,6 +57,7 @@ from lending.schedule import Schedule
 from lending.selectors.borrowers import borrower_search
 from lending.selectors.calendar import working_calendar
 from lending.selectors.loans import (
+    LOAN_PAGE_HISTORY,
     LOAN_PAGE_REPAYMENTS,
     loan_adjustments,
     loan_for_page,
@@ -293,6 +294,11 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         )
     )
 
+    all_history = request.GET.get("history") == "all"  # the whole history, not the latest events
+    history = SimpleLazyObject(
+        lambda: loan_history(loan=loan, limit=None if all_history else LOAN_PAGE_HISTORY)
+    )
+
     @cache  # the template asks twice
     def repayment_count() -> int:
         shown = len(repayments)
@@ -329,7 +335,8 @@ def _loan_page(request: HttpRequest, pk: int, **forms: Form) -> HttpResponse:
         "transactions": transactions,
         "all_transactions": all_transactions,
         "show_ledger": show_ledger,
-        "history": lambda: loan_history(loan=loan),
+        "history": history,
+        "all_history": all_history,
         "status_change": lambda: loan_status_change(loan=loan),
         "may_approve": may_approve,
         "own_application": pending and loan.submitted_by_id == user.pk,

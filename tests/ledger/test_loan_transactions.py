@@ -85,9 +85,10 @@ def test_the_loan_page_reads_transactions_in_a_fixed_number_of_queries(
         repayment_record(
             loan=loan, user=accountant, amount=Decimal("10.00"), paid_on=day, method="cash"
         )
-    # The history reads the payments and reversals in one query, whatever their number; one
-    # more sums the waived, written-off and recovered amounts (with the cached records).
-    with django_assert_max_num_queries(18):
+    # The history reads its latest audit entries, payments and reversals in three queries,
+    # whatever their number; one more sums the waived, written-off and recovered amounts (with
+    # the cached records).
+    with django_assert_max_num_queries(19):
         response = accountant_client.get(reverse("loan_detail", args=[loan.pk]))
     assert len(response.context["transactions"].rows) == payments + 1
 

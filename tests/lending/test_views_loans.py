@@ -519,7 +519,7 @@ def test_loan_page_runs_a_fixed_number_of_queries(
 ) -> None:  # fmt: skip
     loan = ActiveLoanFactory(submitted_by=officer, installments=n, frequency="weekly",
                              disbursed_days_ago=30)  # fmt: skip
-    payments = 5 if n == 12 else 40  # the history lists them all, the table the latest 20
+    payments = 5 if n == 12 else 40  # the history and the table show the latest 30 and 20
     for i in range(payments):
         repayment = Repayment.objects.create(
             loan=loan, amount=D("1.00"), paid_on=timezone.localdate(), method="cash",
@@ -528,14 +528,20 @@ def test_loan_page_runs_a_fixed_number_of_queries(
                 "reversal_reason": "Posted twice"} if i % 4 == 3 else {}),
         )  # fmt: skip
         Receipt.objects.create(repayment=repayment, number=f"RCT-2026-{n:03d}{i:03d}")
-    # 17, 1 to count the repayments when there are more than the table shows, 2 for the
+    # 18 (the history reads its latest audit entries, payments and reversals: three queries),
+    # 1 to count the repayments when there are more than the table shows, 2 for the
     # guarantors and collateral (origination), read when their cached section is missing, and
     # 1 for the waived, written-off and recovered totals (with the cached records).
-    with django_assert_max_num_queries(21):
+    with django_assert_max_num_queries(22):
         response = accountant_client.get(reverse("loan_detail", args=[loan.pk]))
     assert len(response.context["schedule"].rows) == n
-    kinds = [event.kind for event in response.context["history"]()]
-    assert kinds.count("payment") == payments and kinds.count("reversal") == payments // 4
+    history = response.context["history"]
+    kinds = [event.kind for event in history.events]
+    if n == 12:
+        assert not history.more
+        assert kinds.count("payment") == payments and kinds.count("reversal") == payments // 4
+    else:  # the latest 30 of 40 payments, 10 reversals and the audit entries
+        assert history.more and len(kinds) == 30
 
 
 def _schedule_rows(html: str) -> list[str]:
@@ -591,9 +597,10 @@ def test_pending_loan_page_runs_a_fixed_number_of_queries(
     loan = LoanFactory(
         submitted_by=officer, installments=480, frequency="weekly", product=LoanProductFactory()
     )
-    # 14, and at most 7 for the application file the approver decides on (origination: read
-    # fresh, never cached; tests/origination guards its own count); + 1: the product's fees.
-    with django_assert_max_num_queries(22):
+    # 15 (the history's latest audit entries, payments and reversals are three), and at most
+    # 7 for the application file the approver decides on (origination: read fresh, never
+    # cached; tests/origination guards its own count); + 1: the product's fees.
+    with django_assert_max_num_queries(23):
         response = officer2_client.get(reverse("loan_detail", args=[loan.pk]))
     assert len(response.context["projected"]().installments) == 480  # built on a miss
 
