@@ -173,9 +173,12 @@ def journal_post_many(specs: Iterable[EntrySpec], *, user: User | None = None) -
         nets.append(lines)
     if not entries:
         return 0
-    if len(entries) == 1 and connection.vendor == "postgresql":
-        _insert_entry_with_lines(entries[0], nets[0])  # a posting's entry: one round trip
-        return 1
+    if connection.vendor == "postgresql":
+        # A posting's entry, a replay's corrections: one round trip, whatever their number.
+        for start in range(0, len(entries), ENTRIES_PER_STATEMENT):
+            stop = start + ENTRIES_PER_STATEMENT
+            _insert_entries_with_lines(entries[start:stop], nets[start:stop])
+        return len(entries)
     with transaction.atomic(savepoint=False):
         JournalEntry.objects.bulk_create(entries, batch_size=500)
         JournalLine.objects.bulk_create(
@@ -195,42 +198,65 @@ def journal_post_many(specs: Iterable[EntrySpec], *, user: User | None = None) -
     return len(entries)
 
 
-# One entry and its lines in one statement (PostgreSQL: the lines take the entry's id from
-# a data-modifying CTE). Table names come from the models, never from input.
-_ENTRY_WITH_LINES = """
-    WITH entry AS (
+# PostgreSQL: entries and their lines in one statement. The entries are inserted in the
+# order given (ORDER BY n) and take their ids from the sequence in that order, so numbering
+# them again by id gives each line its entry. Arrays as parameters: a statement's size in
+# parameters does not grow with the entries. Table names come from the models, never from
+# input.
+ENTRIES_PER_STATEMENT = 5000
+_ENTRIES_WITH_LINES = """
+    WITH given AS (
+        SELECT * FROM unnest(
+            %s::date[], %s::timestamptz[], %s::text[], %s::text[], %s::bigint[], %s::bigint[],
+            %s::bigint[], %s::integer[]
+        ) WITH ORDINALITY AS given (
+            value_date, booked_at, memo, source, transaction_id, loan_id, office_id,
+            created_by_id, n
+        )
+    ), entry AS (
         INSERT INTO {entries} (
             value_date, booked_at, memo, source, transaction_id, loan_id, office_id, created_by_id
-        ) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        )
+        SELECT value_date, booked_at, memo, source, transaction_id, loan_id, office_id,
+            created_by_id
+        FROM given ORDER BY n
         RETURNING id, value_date
+    ), numbered AS (
+        SELECT id, value_date, row_number() OVER (ORDER BY id) AS n FROM entry
     )
     INSERT INTO {lines} (entry_id, account_id, value_date, debit, credit)
-    SELECT entry.id, line.account_id, entry.value_date, line.debit, line.credit
-    FROM entry, (VALUES {values}) AS line (account_id, debit, credit)
+    SELECT numbered.id, line.account_id, numbered.value_date, line.debit, line.credit
+    FROM unnest(%s::bigint[], %s::bigint[], %s::numeric[], %s::numeric[])
+        AS line (n, account_id, debit, credit)
+    JOIN numbered ON numbered.n = line.n
 """
 
 
-def _insert_entry_with_lines(entry: JournalEntry, lines: dict[int, Decimal]) -> None:
-    """What `bulk_create` of the entry and then of its lines writes, in one round trip."""
-    sql = _ENTRY_WITH_LINES.format(
-        entries=JournalEntry._meta.db_table,
-        lines=JournalLine._meta.db_table,
-        values=", ".join(["(%s::bigint, %s::numeric, %s::numeric)"] * len(lines)),
+def _insert_entries_with_lines(entries: list[JournalEntry], nets: list[dict[int, Decimal]]) -> None:
+    """What `bulk_create` of the entries and then of their lines writes, in one round trip."""
+    sql = _ENTRIES_WITH_LINES.format(
+        entries=JournalEntry._meta.db_table, lines=JournalLine._meta.db_table
     )
-    params: list[Any] = [
-        entry.value_date,
-        entry.booked_at,
-        entry.memo,
-        entry.source,
-        entry.transaction_id,
-        entry.loan_id,
-        entry.office_id,
-        entry.created_by_id,
-    ]
-    for account_id, amount in sorted(lines.items()):
-        params += [account_id, amount if amount > 0 else ZERO, -amount if amount < 0 else ZERO]
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+    for entry in entries:
+        values = (
+            entry.value_date, entry.booked_at, entry.memo, entry.source, entry.transaction_id,
+            entry.loan_id, entry.office_id, entry.created_by_id,
+        )  # fmt: skip
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    numbers: list[int] = []
+    accounts: list[int] = []
+    debits: list[Decimal] = []
+    credits: list[Decimal] = []
+    for n, lines in enumerate(nets, start=1):
+        for account_id, amount in sorted(lines.items()):
+            numbers.append(n)
+            accounts.append(account_id)
+            debits.append(amount if amount > 0 else ZERO)
+            credits.append(-amount if amount < 0 else ZERO)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*columns, numbers, accounts, debits, credits])
 
 
 def check_accounts_take_entries(account_ids: list[int], *, field: str = "lines") -> None:

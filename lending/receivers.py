@@ -6,15 +6,16 @@ from django.contrib.auth.models import User
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from accounts.models import Office
 from karo.caching import drop, generation, generations
 from lending.models import LoanProduct
 from lending.signals import borrower_changed, loan_changed, loans_changed
 
 # The dashboard's figures are computed once and kept until anything they count changes.
 DASHBOARD_CACHE_KEY = "dashboard"
-# A token that changes whenever a loan, a borrower, a product or a staff member changes: what
-# is cached under it (list totals in `lending.pagination`, the dashboard and list pages) is
-# never read again after a change.
+# A token that changes whenever a loan, a borrower, a product, an office or a staff member
+# changes: what is cached under it (list totals in `lending.pagination`, the dashboard and list
+# pages, the filters' choices) is never read again after a change.
 PORTFOLIO_GENERATION_KEY = "portfolio_generation"
 # Renewed only by a staff change: for what names staff but is otherwise keyed on one loan's
 # last change (the recorded-by column of a loan's repayments).
@@ -61,6 +62,13 @@ def invalidate_dashboard(sender: Any, **kwargs: Any) -> None:
 @receiver(post_delete, sender=LoanProduct, dispatch_uid="invalidate_portfolio_on_product_delete")
 def invalidate_on_product(sender: Any, **kwargs: Any) -> None:
     """Lists show product names and offer the products as filter choices."""
+    forget_portfolio()
+
+
+@receiver(post_save, sender=Office, dispatch_uid="invalidate_portfolio_on_office_save")
+@receiver(post_delete, sender=Office, dispatch_uid="invalidate_portfolio_on_office_delete")
+def invalidate_on_office(sender: Any, **kwargs: Any) -> None:
+    """The dashboard and the reports offer the user's offices as filter choices, by name."""
     forget_portfolio()
 
 

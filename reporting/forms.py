@@ -70,17 +70,27 @@ class DateRangeForm(InputRulesMixin, forms.Form):
         return self.initial.get("date_from"), self.initial.get("date_to")
 
 
-def officer_choices(user: Any) -> list[tuple[int, str]]:
+def officer_choices(user: Any, generation: str | None = None) -> list[tuple[int, str]]:
     """The loan officers to filter by: whoever has loans assigned in the user's offices, by
-    name. Kept under the portfolio generation (renewed by any loan or staff change, an
-    officer's reassignment included) and the user's scope, so a cached dashboard reads no
-    lending table to offer them (one query when missing)."""
+    name (see `filter_choices`)."""
+    return filter_choices(user, generation)[1]
+
+
+def filter_choices(
+    user: Any, generation: str | None = None
+) -> tuple[list[Office], list[tuple[int, str]]]:
+    """The user's offices (the tree's order) and the loan officers to filter by: whoever has
+    loans assigned in those offices, by name. Kept together under the portfolio generation
+    (`generation`, when the caller read it already; renewed by any loan, staff or office
+    change, an officer's reassignment included) and the user's scope, so a cached dashboard
+    reads them in one round trip and no table (two queries when missing)."""
     from django.contrib.auth.models import User
 
-    key = f"officer_choices:{portfolio_generation()}:{scope_key(user)}"
+    key = f"filter_choices:{generation or portfolio_generation()}:{scope_key(user)}"
     kept = cache.get(key)
     if kept is not None:
-        return list(kept)
+        offices, choices = kept
+        return list(offices), list(choices)
     officers = scope(
         User.objects.filter(loans_assigned__isnull=False), user, "loans_assigned__office"
     )
@@ -89,15 +99,17 @@ def officer_choices(user: Any) -> list[tuple[int, str]]:
         (u.pk, u.get_full_name() or u.get_username())
         for u in rows.only("id", "username", "first_name", "last_name")
     ]
-    cache.set(key, choices, OFFICER_CHOICES_SECONDS)
-    return choices
+    offices = list(visible_offices(user))
+    cache.set(key, (offices, choices), OFFICER_CHOICES_SECONDS)
+    return offices, choices
 
 
 class PortfolioFilterForm(InputRulesMixin, forms.Form):
     """Which part of the user's portfolio the dashboard or a report shows (GET): one of their
     offices with the offices under it (offered only to a user who sees more than one) and one
-    loan officer. Empty: everything they reach. Two queries, the choices, read once: a value
-    is checked against them, never looked up again."""
+    loan officer. Empty: everything they reach. The choices are read once (`filter_choices`:
+    one cache read, two queries when missing): a value is checked against them, never looked
+    up again."""
 
     officer = forms.TypedChoiceField(
         label="Officer",
@@ -107,11 +119,11 @@ class PortfolioFilterForm(InputRulesMixin, forms.Form):
         error_messages={"invalid_choice": "Choose one of the officers listed."},
     )
 
-    def __init__(self, data: Any = None, *, user: Any) -> None:
+    def __init__(self, data: Any = None, *, user: Any, generation: str | None = None) -> None:
         if data is not None and not any(data.get(k) for k in ("office", "officer")):
             data = None  # no filter given: the whole portfolio, and no error
         super().__init__(data)
-        self.offices: list[Office] = list(visible_offices(user))
+        self.offices, officers = filter_choices(user, generation)
         if len(self.offices) > 1:
             self.fields["office"] = forms.TypedChoiceField(
                 label="Office",
@@ -122,7 +134,7 @@ class PortfolioFilterForm(InputRulesMixin, forms.Form):
                 error_messages={"invalid_choice": "Choose one of your offices."},
             )
             self.order_fields(["office", "officer"])
-        self.fields["officer"].choices = [("", "All officers"), *officer_choices(user)]  # type: ignore[attr-defined]
+        self.fields["officer"].choices = [("", "All officers"), *officers]  # type: ignore[attr-defined]
 
     @property
     def offices_shown(self) -> bool:

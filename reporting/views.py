@@ -93,8 +93,8 @@ def _params(form: DateRangeForm, filters: PortfolioFilterForm | None = None) -> 
     return params
 
 
-def _filters(request: HttpRequest) -> PortfolioFilterForm:
-    return PortfolioFilterForm(request.GET, user=request.user)
+def _filters(request: HttpRequest, generation: str | None = None) -> PortfolioFilterForm:
+    return PortfolioFilterForm(request.GET, user=request.user, generation=generation)
 
 
 @require_GET
@@ -104,9 +104,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     # The page body is cached under the portfolio generation (read first, before any figure);
     # the figures are read only when that cached body is missing.
     generation = portfolio_generation()
-    # The office and officer filter: its choices are two queries; a bad value is shown as an
-    # error on the form and the figures stay those of the whole scope.
-    filters = _filters(request)
+    # The office and officer filter: its choices are one cache read under that generation; a
+    # bad value is shown as an error on the form and the figures stay those of the whole scope.
+    filters = _filters(request, generation)
     narrow = filters.narrow()
 
     @cache

@@ -24,8 +24,8 @@ from tests.reporting.helpers import D, days_ago, pay, today, weekly_loan
 pytestmark = pytest.mark.django_db
 
 # user, 2 perms, groups, session save (3) + 8 for the figures and lists; the office and
-# officer filter's two choice lists (read on every view) fit in the slack, and a filter
-# adds nothing more (tests/reporting/test_filters.py).
+# officer filter's two choice lists (read when the cache has none) fit in the slack, and a
+# filter adds nothing more (tests/reporting/test_filters.py).
 DASHBOARD_MAX_QUERIES = 16
 
 
@@ -216,7 +216,7 @@ def test_dashboard_is_cached_until_something_changes(
 
     loan = weekly_loan(disbursed_days_ago=3)
     accountant_client.get("/")
-    # session, user, permissions, the filter's two choice lists: no aggregates
+    # session, user, permissions (the filter's choices are cached too): no aggregates
     with django_assert_max_num_queries(7):
         accountant_client.get("/")
     before = dashboard().figures.collected_this_month

@@ -119,8 +119,9 @@ def test_a_one_office_user_is_offered_no_office_filter(world: World) -> None:
 
 
 def test_a_filter_adds_no_query_to_the_dashboard(world: World, admin_client: Client) -> None:
-    """The filter's two choice lists (offices, officers) are read on every view, filtered or
-    not (DASHBOARD_MAX_QUERIES counts them); the narrowed figures cost what the whole do."""
+    """The filter's two choice lists (offices, officers) are read again after any change,
+    filtered or not (DASHBOARD_MAX_QUERIES counts them); the narrowed figures cost what the
+    whole do."""
     admin_client.get("/")
 
     def count(params: dict[str, Any]) -> int:
@@ -132,6 +133,33 @@ def test_a_filter_adds_no_query_to_the_dashboard(world: World, admin_client: Cli
     whole = count({})
     assert count({"office": world.north.office.pk}) == whole
     assert count({"office": world.north.office.pk, "officer": world.north.officer.pk}) <= whole
+
+
+def test_a_warm_dashboard_reads_its_filter_choices_from_the_cache(
+    world: World, admin_client: Client
+) -> None:
+    """Offices and officers are kept with the dashboard under the portfolio generation: served
+    from the cache, the page reads no office and no officer list."""
+    admin_client.get("/")
+    with CaptureQueriesContext(connection) as ctx:
+        page = admin_client.get("/").content.decode()
+    tables = " ".join(q["sql"] for q in ctx.captured_queries)
+    assert "accounts_office" not in tables and "lending_loan" not in tables, tables
+    assert "North branch" in page and world.north.officer.get_full_name() in page
+
+
+def test_an_office_created_or_renamed_is_offered_at_once(
+    world: World, admin_client: Client
+) -> None:
+    from accounts.offices import office_create
+
+    admin_client.get("/")  # choices cached
+    office_create(name="East branch", parent=None)
+    assert "East branch" in admin_client.get("/").content.decode()
+    world.north.office.name = "Northern branch"
+    world.north.office.save()
+    page = admin_client.get("/").content.decode()
+    assert "Northern branch" in page and ">North branch<" not in page
 
 
 # --- reports --------------------------------------------------------------------------------
