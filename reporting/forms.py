@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.core.cache import cache
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Office
@@ -91,10 +92,12 @@ def filter_choices(
     if kept is not None:
         offices, choices = kept
         return list(offices), list(choices)
-    officers = scope(
-        User.objects.filter(loans_assigned__isnull=False), user, "loans_assigned__office"
-    )
-    rows = officers.distinct().order_by("first_name", "last_name", "username")
+    from lending.models import Loan
+
+    # EXISTS, not a join: joined to their loans (twice, once per filter) the officers of a
+    # large portfolio were millions of rows to make distinct again.
+    assigned = scope(Loan.objects.filter(officer_id=OuterRef("pk")), user)
+    rows = User.objects.filter(Exists(assigned)).order_by("first_name", "last_name", "username")
     choices = [
         (u.pk, u.get_full_name() or u.get_username())
         for u in rows.only("id", "username", "first_name", "last_name")

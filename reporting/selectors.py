@@ -33,6 +33,7 @@ from typing import Any, cast
 from django.core.cache import cache
 from django.db.models import (
     Count,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -51,6 +52,7 @@ from lending.selectors.status import (
     ZERO,
     Outstanding,
     balance_subqueries,
+    late_installments,
     money,
     oldest_overdue_date,
     unpaid_installments,
@@ -328,13 +330,26 @@ def most_overdue_loans(
     user: Any = None,
     narrow: Narrow = NO_FILTER,
 ) -> list[Loan]:
-    """Active loans past due, oldest first (one query), each with `oldest_overdue`,
-    `overdue_amount` and `dpd` (days past due)."""
+    """Active loans past due, oldest first, each with `oldest_overdue`, `overdue_amount` and
+    `dpd` (days past due). Two queries: the oldest late installment of every loan in one
+    grouped pass over the late installments (a subquery per active loan was seconds on a
+    large portfolio), then the `limit` loans shown with their borrowers and amounts."""
     today = today or timezone.localdate()
+    loans = narrow.apply(_scoped(Loan.objects.filter(status=ACTIVE), user))
+    oldest = {
+        row["loan_id"]: row["d"]
+        for row in late_installments()
+        .filter(due_date__lt=today, loan__in=loans.values("pk"))
+        .order_by()
+        .values("loan_id")
+        .annotate(d=Min("due_date"))
+        .order_by("d", "loan_id")[:limit]
+    }
+    if not oldest:
+        return []
     rows: list[Loan] = list(
-        narrow.apply(_scoped(Loan.objects.filter(status=ACTIVE), user))
+        Loan.objects.filter(pk__in=oldest)
         .annotate(
-            oldest_overdue=oldest_overdue_date(today),
             overdue_amount=Subquery(
                 unpaid_installments()
                 .filter(loan_id=OuterRef("pk"), due_date__lt=today)
@@ -345,13 +360,13 @@ def most_overdue_loans(
                 output_field=MONEY,
             ),
         )
-        .filter(oldest_overdue__isnull=False)
         .select_related("borrower")
-        .order_by("oldest_overdue", "pk")[:limit]
     )
     for loan in rows:
+        loan.oldest_overdue = oldest[loan.pk]  # type: ignore[attr-defined]
         loan.dpd = (today - loan.oldest_overdue).days  # type: ignore[attr-defined]
         loan.overdue_amount = money(loan.overdue_amount)  # type: ignore[attr-defined]
+    rows.sort(key=lambda loan: (loan.oldest_overdue, loan.pk))  # type: ignore[attr-defined]
     return rows
 
 

@@ -173,7 +173,8 @@ def test_query_count_is_fixed_whatever_the_portfolio(
         weekly_loan(disbursed_days_ago=days)
     with django_assert_max_num_queries(DASHBOARD_MAX_QUERIES):
         large = _dashboard_queries(admin_client)
-    assert empty == small == large
+    # No overdue loan: the list's second query (the loans shown) has nothing to read.
+    assert empty <= small == large
 
 
 @pytest.mark.parametrize("role", ["admin", "officer", "accountant"])

@@ -162,6 +162,18 @@ def test_an_office_created_or_renamed_is_offered_at_once(
     assert "Northern branch" in page and ">North branch<" not in page
 
 
+def test_the_most_overdue_list_keeps_to_the_scope_and_the_filter(world: World) -> None:
+    from reporting.selectors import most_overdue_loans
+
+    north, south = world.loans["north1"], world.loans["south"]
+    assert [loan.pk for loan in most_overdue_loans(user=world.north.admin)] == [north.pk]
+    assert [loan.pk for loan in most_overdue_loans(user=world.south.accountant)] == [south.pk]
+    everyone = {loan.pk for loan in most_overdue_loans()}
+    assert everyone == {north.pk, south.pk}
+    narrowed = Narrow(officer_id=world.north.officer2.pk)  # Ned's loan is 3 days old
+    assert most_overdue_loans(narrow=narrowed) == []
+
+
 # --- reports --------------------------------------------------------------------------------
 
 
