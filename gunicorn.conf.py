@@ -19,3 +19,11 @@ max_requests_jitter = 2000
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def when_ready(server):  # type: ignore[no-untyped-def]
+    """In the master, before the first worker is forked: import the views and compile the
+    templates once (karo/warmup.py), so no worker's first request pays for it."""
+    from karo.warmup import warm_up
+
+    server.log.info("warmed up: %d templates compiled", warm_up())
