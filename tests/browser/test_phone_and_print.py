@@ -274,3 +274,24 @@ def test_thermal_receipt_prints_at_its_content_length(page_as: Any, data: dict[s
     assert round(float(box.height) / MM) == length
     assert 100 < length < 250  # the receipt's own length, not 297 mm
     assert "Keep this receipt" in reader.pages[0].extract_text()
+
+
+ALIGN = """table => [...table.querySelector('tbody tr').cells].map(
+    cell => getComputedStyle(cell).textAlign)"""
+
+
+def test_schedules_align_amounts_right_and_words_left(page_as: Any, data: dict[str, Any]) -> None:
+    """The stored schedule's cells carry no class (#schedule's CSS aligns them); the proposed
+    schedule of an application keeps its per-cell classes: both show amounts right-aligned."""
+    from tests.factories import LoanFactory
+
+    page = page_as("admin")
+    page.goto(f"/loans/{data['loan'].pk}/")
+    stored = page.locator("#schedule table.schedule").evaluate(ALIGN)
+    # #, due date, principal, interest, fees, penalties, total, paid, remaining, status
+    assert stored == ["right", "left", *["right"] * 7, "left"], stored
+    pending = LoanFactory(borrower=data["loan"].borrower)
+    page.goto(f"/loans/{pending.pk}/")
+    proposed = page.locator("table.schedule").evaluate(ALIGN)
+    assert proposed[0] == "right" and proposed[1] in {"left", "start"}, proposed
+    assert set(proposed[2:]) == {"right"}, proposed  # principal ... balance after
