@@ -26,6 +26,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.access import require
+from accounts.head_office import HEAD_OFFICE_ID
 from accounts.models import Office
 from accounts.offices import check_office, check_office_choice, reaches_everything, scope
 from ledger.services import closed_through
@@ -80,6 +81,14 @@ def _names(weekdays: Iterable[int]) -> list[str]:
     return [WEEKDAY_NAMES[day] for day in sorted(weekdays)]
 
 
+def _lock_calendar() -> None:
+    """Every change that adds a day off takes this one lock (the head office's row, FOR NO
+    KEY UPDATE: it does not wait for the postings that merely reference the office): two
+    Admins changing the calendars of nested offices at once cannot both pass the check that
+    a working day is left, each against the other's old rows."""
+    Office.objects.select_for_update(no_key=True).filter(pk=HEAD_OFFICE_ID).first()
+
+
 @transaction.atomic
 def weekdays_off_set(
     *,
@@ -99,7 +108,7 @@ def weekdays_off_set(
     wanted = set(weekdays)
     if any(not isinstance(day, int) or not 0 <= day <= 6 for day in wanted):
         raise ValidationError({"weekdays": "Choose days of the week from Monday to Sunday."})
-    # Locked, so two Admins saving at once do not both pass the check against stale rows.
+    _lock_calendar()
     rows = NonWorkingWeekday.objects.select_for_update()
     own = rows.filter(office__isnull=True) if office is None else rows.filter(office=office)
     current = set(own.values_list("weekday", flat=True))
@@ -155,6 +164,7 @@ def holidays_add(
     if errors:
         raise ValidationError(errors)
     days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+    _lock_calendar()
     same_office = (
         Holiday.objects.select_for_update().filter(office__isnull=True)
         if office is None
