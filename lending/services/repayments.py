@@ -39,7 +39,6 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -163,18 +162,14 @@ def _lock(loan_id: int) -> Loan:
     return Loan.objects.select_for_update().get(pk=loan_id)
 
 
-def _lock_for_key(loan_id: int, key: str | None, fingerprint: str) -> tuple[Loan, Repayment | None]:
-    """Lock the loan and, in the same statement, see whether the one-time key was spent
-    (the repayment it created, when the request was the same): a posting pays no round trip
-    of its own for its idempotency."""
-    if not key:
-        return _lock(loan_id), None
-    loan = (
-        Loan.objects.select_for_update()
-        .annotate(key_spent=Exists(Repayment.objects.filter(idempotency_key=key)))
-        .get(pk=loan_id)
-    )
-    return loan, _existing_for_key(key, fingerprint) if loan.key_spent else None
+def _lock_for_key(
+    loan_id: int, key: str | None, fingerprint: str
+) -> tuple[books.PostingLock, Repayment | None]:
+    """Lock the loan and, in the same statement, see whether the one-time key was spent (the
+    repayment it created, when the request was the same): a posting pays no round trip of
+    its own for its idempotency, nor for its accounts (`books.lock_for_posting`)."""
+    locked = books.lock_for_posting(loan_id, key=key)
+    return locked, _existing_for_key(key, fingerprint) if locked.key_spent else None
 
 
 def _require_active(loan: Loan, what: str) -> None:
@@ -374,11 +369,7 @@ def _post(
         return _Posted(repayment, receipt, allocations, before, replayed=plan)
 
     if installments is None:
-        installments = list(
-            Installment.objects.filter(loan=loan)
-            .exclude(status=PAID)
-            .order_by("due_date", "number")
-        )
+        installments = books.unpaid_installments(loan)
     book = books.open_book(loan, installments)
     waiver_effect = credit_effect = None
     if waivers:
@@ -542,12 +533,12 @@ def repayment_record(
     )
     try:
         with transaction.atomic():
-            loan, existing = _lock_for_key(loan.pk, idempotency_key, fingerprint)
+            locked, existing = _lock_for_key(loan.pk, idempotency_key, fingerprint)
             if existing is not None:
                 return existing
-            accounts, closed_through = books.posting_setup(loan)
+            loan = locked.loan
             try:
-                _check_payable(loan, value, paid_on, closed_through=closed_through)
+                _check_payable(loan, value, paid_on, closed_through=locked.closed_through)
             except ValidationError:
                 # A repeated submit that waited for the lock behind the first one and did
                 # not see it yet: refused because the first closed the loan or took its
@@ -566,7 +557,7 @@ def repayment_record(
                 reference=reference,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
-                accounts=accounts,
+                accounts=locked.accounts,
             )
             audit_record(
                 action=AuditLog.Action.REPAYMENT_RECORDED,
@@ -659,12 +650,13 @@ def loan_settle(
     )
     try:
         with transaction.atomic():
-            loan, existing = _lock_for_key(loan.pk, idempotency_key, fingerprint)
+            locked, existing = _lock_for_key(loan.pk, idempotency_key, fingerprint)
             if existing is not None:
                 return existing
+            loan = locked.loan
             _require_active(loan, "settlements")
             _check_date(loan, on, "on")
-            check_open(on, field="on")
+            check_open(on, field="on", through=locked.closed_through)
             if not books.is_in_order(loan, on):
                 assert loan.incremental_from is not None
                 raise ValidationError(
@@ -713,6 +705,7 @@ def loan_settle(
                 fingerprint=fingerprint,
                 waivers=_settlement_waivers(quote),
                 credit=quote.interest_credited,
+                accounts=locked.accounts,
             )
             if loan.outstanding != 0:  # the quote covers everything by construction
                 raise StateConflict(

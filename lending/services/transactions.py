@@ -23,12 +23,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Max, Q, Subquery, Sum
+from django.db import connection
+from django.db.models import Exists, Max, Q, Subquery, Sum
 from django.utils import timezone
 
+from karo import rows
 from ledger.models import BooksClosing
 from ledger.services import EntrySpec, Posting, closed_through, journal_post_many
 from lending import journal, replay
@@ -42,6 +45,7 @@ from lending.models import (
     LoanTransaction,
     PenaltyType,
     ProductAccount,
+    Repayment,
 )
 from lending.replay import Book, Effect, Kind, Line, Parts, Row, Txn
 
@@ -163,15 +167,69 @@ def posting_setup(loan: Loan) -> tuple[dict[str, int], date | None]:
     """What a posting needs from the ledger, in one query: the loan's accounts by role (its
     product's own mapping over the defaults) and the date the books are closed through."""
     closed = BooksClosing.objects.order_by("-through").values("through")[:1]
-    rows = (
+    mapping = (
         ProductAccount.objects.filter(Q(product=None) | Q(product_id=loan.product_id))
         .annotate(closed=Subquery(closed))
         .order_by()  # not the admin's order by product name: no join, no sort
         .values_list("role", "account_id", "product_id", "closed")
     )
-    ordered = sorted(rows, key=lambda r: r[2] is not None)  # defaults, then the product's
+    ordered = sorted(mapping, key=lambda r: r[2] is not None)  # defaults, then the product's
     accounts = {role: account_id for role, account_id, _product, _closed in ordered}
     return accounts, ordered[0][3] if ordered else None
+
+
+@dataclass(frozen=True)
+class PostingLock:
+    """The locked loan and what a posting on it needs besides."""
+
+    loan: Loan
+    key_spent: bool  # a repayment already carries the posting's one-time key
+    accounts: dict[str, int]
+    closed_through: date | None
+
+
+@cache
+def _lock_for_posting_sql() -> str:
+    quote = connection.ops.quote_name
+    loan, repayment = quote(Loan._meta.db_table), quote(Repayment._meta.db_table)
+    closings, mapping = quote(BooksClosing._meta.db_table), quote(ProductAccount._meta.db_table)
+    # The mapping's rows as "role=account", the defaults first, so the product's own come
+    # last and win when read into a dict.
+    return (
+        f"SELECT {rows.columns(Loan)}, "  # noqa: S608 (names from the models)
+        f"EXISTS (SELECT 1 FROM {repayment} WHERE idempotency_key = %s), "
+        f"(SELECT MAX(through) FROM {closings}), "
+        f"(SELECT string_agg(role || '=' || account_id, ',' ORDER BY product_id NULLS FIRST) "
+        f"FROM {mapping} WHERE product_id IS NULL OR product_id = {loan}.product_id) "
+        f"FROM {loan} WHERE {loan}.id = %s FOR UPDATE OF {loan}"
+    )
+
+
+def lock_for_posting(loan_id: int, *, key: str | None) -> PostingLock:
+    """Lock the loan for a posting and read, in the same statement on PostgreSQL, whether the
+    posting's one-time key was spent, the loan's accounts and the date the books are closed
+    through (elsewhere: the lock, then `posting_setup`). Every payment starts here.
+
+    On PostgreSQL the statement's subqueries read as of before any wait for the lock: a key
+    spent by the posting it waited for is found at the key's unique index instead (see
+    `lending.services.repayments`), and a mapping or closing committed during the wait counts
+    as one committed just after this posting."""
+    if connection.vendor != "postgresql":
+        spent = Exists(Repayment.objects.filter(idempotency_key=key or ""))
+        loan = Loan.objects.select_for_update().annotate(key_spent=spent).get(pk=loan_id)
+        return PostingLock(loan, bool(key) and loan.key_spent, *posting_setup(loan))
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_for_posting_sql(), [key or "", loan_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Loan.DoesNotExist(f"No loan {loan_id}.")
+    *values, spent, through, mapping = row
+    accounts = {}
+    for pair in (mapping or "").split(","):
+        if pair:
+            role, account_id = pair.split("=")
+            accounts[role] = int(account_id)
+    return PostingLock(rows.from_row(Loan, values), bool(key) and spent, accounts, through)
 
 
 def _postings(
@@ -296,6 +354,24 @@ class Booked:
 
 def is_in_order(loan: Loan, value_date: date) -> bool:
     return loan.incremental_from is None or value_date >= loan.incremental_from
+
+
+@cache
+def _unpaid_sql() -> str:
+    quote = connection.ops.quote_name
+    table = quote(Installment._meta.db_table)
+    return (
+        f"SELECT {rows.columns(Installment)} FROM {table} "  # noqa: S608 (names from the models)
+        f"WHERE loan_id = %s AND status <> %s ORDER BY due_date, number"
+    )
+
+
+def unpaid_installments(loan: Loan) -> list[Installment]:
+    """The loan's installments not paid in full, in the order a payment pays them: all that a
+    payment in date order can touch (`open_book`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_unpaid_sql(), [loan.pk, PAID])
+        return [rows.from_row(Installment, values) for values in cursor.fetchall()]
 
 
 def open_book(loan: Loan, installments: list[Installment]) -> Book:
