@@ -32,7 +32,9 @@ def _converters(model: type[models.Model]) -> tuple[tuple[int, Callable[..., Any
     found = []
     for i, field in enumerate(model._meta.concrete_fields):
         col = field.get_col(table)
-        for convert in connection.ops.get_db_converters(col) + field.get_db_converters(connection):
+        # Every field has converters; the stubs name the method on expressions only.
+        own: list[Callable[..., Any]] = field.get_db_converters(connection)  # type: ignore[attr-defined]
+        for convert in connection.ops.get_db_converters(col) + own:
             found.append((i, convert, col))
     return tuple(found)
 

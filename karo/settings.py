@@ -161,6 +161,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # Prepared statements: a statement a connection has run five times is kept parsed and
+    # planned by PostgreSQL (psycopg's automatic preparation, which needs the parameters
+    # bound on the server). A payment's dozen statements are the same every time. Off with
+    # KARO_DB_PREPARED_STATEMENTS=false, e.g. behind PgBouncer in transaction mode.
+    if env.bool("KARO_DB_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": 5}
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis is a cache, never a dependency (karo/cache_backend.py): short timeouts, a breaker that

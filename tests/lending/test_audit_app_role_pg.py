@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from psycopg.sql import quote as quote_literal
 
 from lending.audit import audit_checkpoint, audit_record, verify_audit_log
 from lending.models import AuditCheckpoint, AuditLog
@@ -157,7 +158,9 @@ def test_the_app_signs_in_as_its_own_role_over_a_real_connection(
     sync_roles()  # transactional tests start from emptied tables
     role, password = role_name("login"), "app-role-test-password"
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE ROLE {role} LOGIN PASSWORD %s", [password])
+        # A utility statement takes no bound parameters (they are bound on the server): the
+        # password goes in as a quoted literal.
+        cursor.execute(f"CREATE ROLE {role} LOGIN PASSWORD {quote_literal(password)}")
         for grant in APP_ROLE_GRANTS:
             cursor.execute(grant.format(role=role))
     owner = dict(connection.settings_dict)
