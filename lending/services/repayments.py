@@ -172,6 +172,13 @@ def _lock_for_key(
     return locked, _existing_for_key(key, fingerprint) if locked.key_spent else None
 
 
+def _closed_through(locked: books.PostingLock, value_date: date) -> date | object | None:
+    """The closed-books date to check `value_date` against. The one the lock's statement read
+    is as of before any wait for the lock: good for a payment dated today (only days before
+    today can be closed), read afresh (`...`: `check_open` reads it) for an earlier date."""
+    return locked.closed_through if value_date >= timezone.localdate() else ...
+
+
 def _require_active(loan: Loan, what: str) -> None:
     if loan.status != Loan.Status.ACTIVE:
         raise StateConflict(
@@ -538,7 +545,8 @@ def repayment_record(
                 return existing
             loan = locked.loan
             try:
-                _check_payable(loan, value, paid_on, closed_through=locked.closed_through)
+                through = _closed_through(locked, paid_on)
+                _check_payable(loan, value, paid_on, closed_through=through)
             except ValidationError:
                 # A repeated submit that waited for the lock behind the first one and did
                 # not see it yet: refused because the first closed the loan or took its
@@ -656,7 +664,7 @@ def loan_settle(
             loan = locked.loan
             _require_active(loan, "settlements")
             _check_date(loan, on, "on")
-            check_open(on, field="on", through=locked.closed_through)
+            check_open(on, field="on", through=_closed_through(locked, on))
             if not books.is_in_order(loan, on):
                 assert loan.incremental_from is not None
                 raise ValidationError(

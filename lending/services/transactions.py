@@ -211,9 +211,9 @@ def lock_for_posting(loan_id: int, *, key: str | None) -> PostingLock:
     through (elsewhere: the lock, then `posting_setup`). Every payment starts here.
 
     On PostgreSQL the statement's subqueries read as of before any wait for the lock: a key
-    spent by the posting it waited for is found at the key's unique index instead (see
-    `lending.services.repayments`), and a mapping or closing committed during the wait counts
-    as one committed just after this posting."""
+    spent by the posting it waited for is found at the key's unique index instead, and a
+    backdated posting reads the closed-books date again (see `lending.services.repayments`);
+    an accounts mapping changed during the wait is one changed just after this posting."""
     if connection.vendor != "postgresql":
         spent = Exists(Repayment.objects.filter(idempotency_key=key or ""))
         loan = Loan.objects.select_for_update().annotate(key_spent=spent).get(pk=loan_id)

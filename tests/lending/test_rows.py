@@ -3,11 +3,13 @@ the ORM reads."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -89,3 +91,39 @@ def test_unpaid_installments_are_the_orms_in_payment_order(accountant: User) -> 
     got = books.unpaid_installments(loan)
     assert [i.number for i in got] == [i.number for i in expected] == [2, 3, 4, 5, 6]
     assert [_fields(i, Installment) for i in got] == [_fields(i, Installment) for i in expected]
+
+
+def test_a_backdated_payment_reads_the_closed_date_again_after_the_lock(
+    accountant: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock's statement reads the closed-books date as of before any wait for the lock:
+    a closing committed during that wait is missed there. A payment dated today cannot fall
+    in closed books; an earlier one is checked against the date read afresh."""
+    loan = ActiveLoanFactory(disbursed_days_ago=40)
+    lock = books.lock_for_posting
+
+    def before_the_closing(loan_id: int, *, key: str | None) -> books.PostingLock:
+        locked = lock(loan_id, key=key)
+        return dataclasses.replace(locked, closed_through=None)  # read before it committed
+
+    monkeypatch.setattr(books, "lock_for_posting", before_the_closing)
+    closed = timezone.localdate() - timedelta(days=10)
+    BooksClosing.objects.create(through=closed)
+    with pytest.raises(ValidationError) as refused:
+        repayment_record(
+            loan=loan,
+            user=accountant,
+            amount=Decimal("1.00"),
+            paid_on=closed - timedelta(days=1),
+            method="cash",
+        )
+    assert "closed through" in str(refused.value.message_dict["paid_on"])
+    assert not loan.repayments.exists()
+    today = repayment_record(
+        loan=loan,
+        user=accountant,
+        amount=Decimal("1.00"),
+        paid_on=timezone.localdate(),
+        method="cash",
+    )
+    assert today.pk is not None
