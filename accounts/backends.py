@@ -29,7 +29,12 @@ from django.http import HttpRequest
 
 from accounts import throttle
 from karo import rows
-from karo.caching import generation, now_and_on_commit, renew_generation
+from karo.caching import (
+    generation,
+    get_many_reading_ahead,
+    now_and_on_commit,
+    renew_generation,
+)
 
 GENERATION_KEY = "access_generation"
 # Short on purpose: a request that read the old permissions just before a change committed
@@ -76,9 +81,10 @@ def user_access(user: User | AnonymousUser) -> Access:
         access = _read_access(user)  # no shared cache: read once per request
     else:
         # One round trip: the entry is stored with the generation it was read under and
-        # counts only while that generation is the current one.
+        # counts only while that generation is the current one. The request's first cache
+        # read: the keys the page reads next come with it (karo.caching, reading ahead).
         key = _key(user.pk)
-        found = cache.get_many([GENERATION_KEY, key])
+        found = get_many_reading_ahead([GENERATION_KEY, key])
         token, entry = found.get(GENERATION_KEY), found.get(key)
         if token is not None and entry is not None and entry[0] == token:
             access = entry[1]

@@ -1,4 +1,5 @@
-"""Two rules for every page behind sign-in and every answer of the API.
+"""Two rules for every page behind sign-in and every answer of the API, and one request-wide
+cache helper.
 
 - `ControlCharactersMiddleware`: a query string with a control character (a NUL in a search,
   an admin filter, a report's dates) is a 400 before any view runs it into a query, where
@@ -10,6 +11,8 @@
   API answer (bearer-token data, tokens themselves) is marked `Cache-Control: no-store`, so no
   browser or shared cache keeps a copy after sign-out. Static files (served before this runs)
   and the sign-in page keep their own headers.
+- `ReadAheadMiddleware`: the keys read ahead with the signed-in user's access are kept for
+  this request only (`karo.caching`, reading ahead).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable, Iterable
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.utils.cache import add_never_cache_headers
 
+from karo.caching import reading_ahead
 from karo.inputs import CONTROL_CHARACTERS
 
 API_PREFIX = "/api/"
@@ -68,3 +72,12 @@ class NoStoreMiddleware:
         if signed_in or request.path.startswith(API_PREFIX):
             add_never_cache_headers(response)
         return response
+
+
+class ReadAheadMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with reading_ahead():
+            return self.get_response(request)

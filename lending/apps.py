@@ -29,6 +29,10 @@ class LendingConfig(AppConfig):
     verbose_name = "Lending"
 
     def ready(self) -> None:
-        from lending import receivers  # noqa: F401  (connects signal receivers)
+        from karo.caching import read_ahead_always
+        from lending import receivers  # connects signal receivers
+
+        # Read with the signed-in user's access: nearly every page reads them next.
+        read_ahead_always(receivers.PORTFOLIO_GENERATION_KEY, receivers.STAFF_GENERATION_KEY)
 
         post_migrate.connect(_ensure_default_accounts, dispatch_uid="lending_default_accounts")

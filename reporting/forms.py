@@ -123,7 +123,7 @@ class PortfolioFilterForm(InputRulesMixin, forms.Form):
     )
 
     def __init__(self, data: Any = None, *, user: Any, generation: str | None = None) -> None:
-        if data is not None and not any(data.get(k) for k in ("office", "officer")):
+        if not self.given(data):
             data = None  # no filter given: the whole portfolio, and no error
         super().__init__(data)
         self.offices, officers = filter_choices(user, generation)
@@ -138,6 +138,11 @@ class PortfolioFilterForm(InputRulesMixin, forms.Form):
             )
             self.order_fields(["office", "officer"])
         self.fields["officer"].choices = [("", "All officers"), *officers]  # type: ignore[attr-defined]
+
+    @staticmethod
+    def given(data: Any) -> bool:
+        """Whether the query string asks for an office or an officer."""
+        return data is not None and any(data.get(k) for k in ("office", "officer"))
 
     @property
     def offices_shown(self) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from functools import cache, wraps
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -22,6 +22,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET
 
 from accounts.access import permission_required
@@ -104,10 +105,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     # The page body is cached under the portfolio generation (read first, before any figure);
     # the figures are read only when that cached body is missing.
     generation = portfolio_generation()
-    # The office and officer filter: its choices are one cache read under that generation; a
-    # bad value is shown as an error on the form and the figures stay those of the whole scope.
-    filters = _filters(request, generation)
-    narrow = filters.narrow()
+    # The office and officer filter: its choices are one cache read under that generation,
+    # made when a filter is given or the cached form is missing; a bad value is shown as an
+    # error on the form and the figures stay those of the whole scope.
+    given = PortfolioFilterForm.given(request.GET)
+    filters = cast(PortfolioFilterForm, SimpleLazyObject(lambda: _filters(request, generation)))
+    narrow = filters.narrow() if given else selectors.NO_FILTER
 
     @cache
     def data() -> selectors.Dashboard:
@@ -120,6 +123,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "today": today,
             "generation": generation,
             "filters": filters,
+            "filter_errors": given and bool(filters.errors),
             "narrow_key": narrow.key() or "all",
             "figures": lambda: data().figures,
             "chart_data": lambda: data().figures.chart_data(currency=settings.KARO_CURRENCY),

@@ -98,13 +98,19 @@ def loan_with_generations(pk: int) -> tuple[Loan, str, str]:
     if not settings.KARO_CACHE_ACCESS:
         portfolio, staff = portfolio_and_staff_generations()
         return get_object_or_404(Loan, pk=pk), portfolio, staff
-    key = f"loan:{settings.KARO_RELEASE}:{pk}"  # a release reads rows in its own shape
+    key = loan_row_key(pk)
     kept, (portfolio, staff) = with_generations(key, PORTFOLIO_GENERATION_KEY, STAFF_GENERATION_KEY)
     if kept is not None and kept[0] == portfolio:
         return kept[1], portfolio, staff
     loan = get_object_or_404(Loan, pk=pk)
     cache.set(key, (portfolio, loan), LOAN_ROW_SECONDS)
     return loan, portfolio, staff
+
+
+def loan_row_key(pk: int) -> str:
+    """Where `loan_with_generations` keeps a loan's row (a release reads rows in its own
+    shape); the loan page reads it ahead, with the access check."""
+    return f"loan:{settings.KARO_RELEASE}:{pk}"
 
 
 def loan_for_page(pk: int, user: Any) -> Loan:

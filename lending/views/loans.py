@@ -35,6 +35,7 @@ from accounts.access import (
     permission_required,
 )
 from accounts.offices import check_office, get_scoped_or_404, scope
+from karo.caching import reads_ahead
 from lending.charges import with_fees
 from lending.forms import (
     DEFAULT_TERMS,
@@ -63,6 +64,7 @@ from lending.selectors.loans import (
     loan_for_page,
     loan_history,
     loan_repayments,
+    loan_row_key,
     loan_schedule,
     loan_status_change,
     loan_with_generations,
@@ -237,6 +239,7 @@ def loan_apply(request: HttpRequest) -> HttpResponse:
 # --- The loan page ------------------------------------------------------------------------------
 
 
+@reads_ahead(lambda pk: [loan_row_key(pk)])
 @permission_required("lending.view_loan")
 @require_GET
 def loan_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -37,8 +37,8 @@ def application_file_section(context: template.Context, loan: Loan) -> dict[str,
     """While the loan is pending: the borrower's income, other loans and exposure, the
     guarantors, collateral and documents, with the controls this user may use, read fresh on
     every view (a decision is never taken on a stale exposure). Afterwards: the guarantors and
-    collateral it was decided with, which no longer change, cached beside the loan page's own
-    sections and read only when that cached copy is missing."""
+    collateral it was decided with, which no longer change, kept in the loan page's cached
+    summary and read only when that cached copy is missing."""
     user = context["request"].user
     pending = loan.status == Loan.Status.PENDING
     return {
@@ -46,7 +46,6 @@ def application_file_section(context: template.Context, loan: Loan) -> dict[str,
         "loan": loan,
         "pending": pending,
         "file": application_file(loan=loan) if pending else None,
-        "generation": context.get("generation"),
         "guarantors": None if pending else SimpleLazyObject(lambda: loan_guarantors(loan=loan)),
         "collateral": None if pending else SimpleLazyObject(lambda: loan_collateral(loan=loan)),
         "may_edit": can_edit_application(user, loan),

@@ -23,7 +23,9 @@ from django.utils import timezone
 from lending.services.borrowers import borrower_update
 from lending.services.loans import loan_write_off
 from lending.services.repayments import repayment_record, repayment_reverse
+from origination.models import Guarantor
 from reporting.selectors import dashboard_figures
+from tests.caches import cache_reads
 from tests.conftest import login
 from tests.factories import ActiveLoanFactory, BorrowerFactory, LoanFactory, LoanProductFactory
 
@@ -305,3 +307,39 @@ def test_a_renamed_cashier_shows_in_a_loan_s_repayments_at_once(
     accountant.save()
     html = _view(accountant_client, url)[0].content.decode()
     assert "Grace Achieng" in html.split("<h2>Repayments</h2>")[1]
+
+
+@pytest.mark.parametrize("page", ["dashboard", "loan_list", "borrower_list", "loan_detail"])
+def test_a_cached_page_is_three_cache_reads(accountant_client: Client, page: str) -> None:
+    # The session; the signed-in user's access, with the generations and the loan's row read
+    # ahead in the same round trip; the page's cached sections, all in one (a get when the
+    # page has one section).
+    loan = ActiveLoanFactory(disbursed_days_ago=40)
+    url = reverse(page, args=[loan.pk]) if page == "loan_detail" else reverse(page)
+    first = accountant_client.get(url)
+    with cache_reads() as reads:
+        again = accountant_client.get(url)
+    assert len(reads) == 3 and [method for method, _ in reads[:2]] == ["get", "get_many"], reads
+    assert "portfolio_generation" in reads[1][1]
+    main = again.content.decode().split('<main id="main"')[1]
+    assert main == first.content.decode().split('<main id="main"')[1]
+
+
+def test_a_decided_loan_s_guarantors_are_kept_with_its_summary(
+    admin_client: Client, admin_user: User
+) -> None:
+    loan = ActiveLoanFactory(disbursed_days_ago=40)
+    # Added before the decision (the services refuse it after): written here directly.
+    Guarantor.objects.create(
+        loan=loan,
+        full_name="Ama Guarantor",
+        national_id="AG1",
+        phone="+254700000001",
+        amount=Decimal("500.00"),
+        added_by=admin_user,
+    )
+    url = reverse("loan_detail", args=[loan.pk])
+    assert "Ama Guarantor" in admin_client.get(url).content.decode()
+    with CaptureQueriesContext(connection) as ctx:
+        again = admin_client.get(url).content.decode()
+    assert "Ama Guarantor" in again and _sql(ctx, "origination_") == []
