@@ -39,6 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 BASE = os.environ.get("BENCH_URL", "http://127.0.0.1:8797")
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
+# Pages: each page in rounds, the bare view after each round (`pages`).
+PAGE_ROUNDS = int(os.environ.get("BENCH_PAGE_ROUNDS", "3"))
+PAGE_ROUND_SECONDS = int(os.environ.get("BENCH_PAGE_ROUND_SECONDS", "5"))
 POST_SECONDS = float(os.environ.get("BENCH_POST_SECONDS", "20"))
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 PY = str(ROOT / ".venv" / "bin" / "python")
@@ -73,12 +76,14 @@ def wrk(
     *,
     lua: str = "cookies.lua",
     env: dict[str, str] | None = None,
+    warm: bool = True,
 ) -> dict[str, Any]:
     env = {**os.environ, "BENCH_COOKIES": "|".join(cookies), **(env or {})}
     url = f"{BASE}{path}"
     script = str(ROOT / "bench" / lua)
-    warm = ["wrk", "-t2", "-c8", "-d2s", "--timeout", "10s", "-s", script, url]
-    subprocess.run(warm, env=env, capture_output=True, check=True)
+    if warm:
+        warm_up = ["wrk", "-t2", "-c8", "-d2s", "--timeout", "10s", "-s", script, url]
+        subprocess.run(warm_up, env=env, capture_output=True, check=True)
     # A 10 s timeout (wrk's default is 2 s) so that a slow page shows its real latency
     # instead of dropping out of the percentiles as a socket timeout.
     cmd = ["wrk", "-t2", "-c8", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", script]
@@ -94,6 +99,16 @@ def wrk(
     socket_errors = sum(int(x) for x in socket.groups()) if socket else 0
     non200 = int(re.search(r"NON_200 (\d+)", text).group(1))  # type: ignore[union-attr]
     return {"rps": rps, "p50": p50, "p99": p99, "errors": socket_errors + non200}
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several wrk runs of one path as one: the median of each figure, errors summed."""
+    return {
+        "rps": statistics.median(r["rps"] for r in runs),
+        "p50": statistics.median(r["p50"] for r in runs),
+        "p99": statistics.median(r["p99"] for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+    }
 
 
 def page_check(session: requests.Session, path: str) -> None:
@@ -124,34 +139,41 @@ def pages(prep: dict[str, Any]) -> None:
     ]
     for _, path in [("bare", "/bench/bare/"), *targets]:
         page_check(sessions[0], path)
-    # The bare view runs before and after every page, and each page is compared with the mean
-    # of the two runs beside it: this machine's speed drifts by a fifth or more within a run.
-    log("pages: bare view")
-    bares = [wrk("/bench/bare/", cookies)]
-    measured = {}
+    # This machine's speed drifts by a fifth or more within a run, and by as much from one
+    # 10 s window to the next. So each page runs in PAGE_ROUNDS rounds (after one 2 s warm-up),
+    # the bare view after each round and once before the first, and a page is compared with
+    # the bare view beside it by medians: its rounds' requests/s and p99 against those of the
+    # bare runs around them.
+    seconds = PAGE_ROUND_SECONDS
+    log(f"pages: bare view ({PAGE_ROUNDS} rounds of {seconds} s a page)")
+    bares = [wrk("/bench/bare/", cookies, seconds)]
+    measured, beside = {}, {}
     for label, path in targets:
-        log(f"pages: {label}, then the bare view")
-        measured[label] = wrk(path, cookies)
-        bares.append(wrk("/bench/bare/", cookies))
+        log(f"pages: {label}, the bare view after each round")
+        rounds, around = [], [bares[-1]]
+        for n in range(PAGE_ROUNDS):
+            rounds.append(wrk(path, cookies, seconds, warm=n == 0))
+            around.append(wrk("/bench/bare/", cookies, seconds, warm=False))
+        bares.extend(around[1:])
+        measured[label], beside[label] = _medians(rounds), _medians(around)
     rates = [b["rps"] for b in bares]
     result(
         "bare view (1 query), 8 clients",
-        f"{min(rates):.0f}-{max(rates):.0f} req/s over {len(rates)} runs, "
+        f"{min(rates):.0f}-{max(rates):.0f} req/s over {len(rates)} runs of {seconds} s, "
         f"p99 up to {max(b['p99'] for b in bares):.1f} ms",
-        "-", "-", "baseline (run before and after every page)", None,
+        "-", "-", "baseline (run before the first round and after every round of a page)", None,
     )  # fmt: skip
     ratios = {}
-    for i, (label, m) in enumerate(measured.items()):
-        bare_rps = (rates[i] + rates[i + 1]) / 2
-        bare_p99 = (bares[i]["p99"] + bares[i + 1]["p99"]) / 2
-        ratio = ratios[label] = m["rps"] / bare_rps
-        p99_ratio = m["p99"] / bare_p99
+    for label, m in measured.items():
+        bare = beside[label]
+        ratio = ratios[label] = m["rps"] / bare["rps"]
+        p99_ratio = m["p99"] / bare["p99"]
         met = ratio >= 0.5 and p99_ratio <= 2 and m["errors"] == 0
         result(
             label,
             f"{m['rps']:.0f} req/s, p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, "
-            f"{m['errors']} errors",
-            f"{bare_rps:.0f} req/s, p99 {bare_p99:.1f} ms",
+            f"{m['errors']} errors (medians of {PAGE_ROUNDS} rounds)",
+            f"{bare['rps']:.0f} req/s, p99 {bare['p99']:.1f} ms",
             f"{ratio:.2f} (p99 {p99_ratio:.2f}x)",
             ">= 0.50, p99 <= 2x the bare view's, 0 errors",
             met,
@@ -625,7 +647,8 @@ def write_report(started: datetime) -> None:
         f"Machine: {machine()}.",
         f"Server: gunicorn (gunicorn.conf.py, {workers} workers x {threads} threads), DEBUG off, "
         "PostgreSQL 127.0.0.1 (database karo_bench), Redis cache and sessions (cached_db). "
-        f"Pages: wrk, 2 threads, 8 connections, {WRK_SECONDS} s each after a 2 s warm-up, "
+        f"Pages: wrk, 2 threads, 8 connections, {PAGE_ROUNDS} rounds of {PAGE_ROUND_SECONDS} s "
+        "a page after a 2 s warm-up, the bare view after each round, "
         f"8 logged-in sessions of {BRANCH_USER[0]} (one branch of the portfolio's "
         f"{Office.objects.count() - 1}). Posting: wrk, 8 threads x 1 connection, 8 signed-in "
         "cashier sessions, each POST a payment form with its CSRF token and a new "
