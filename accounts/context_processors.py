@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -12,23 +13,52 @@ from django.utils.functional import SimpleLazyObject
 from accounts.backends import user_access
 from accounts.middleware import restored_form
 from accounts.offices import scope_key
+from karo.rendered import rendered
 
 
 def institution(request: HttpRequest) -> dict[str, Any]:
     return {
         "INSTITUTION_NAME": settings.KARO_INSTITUTION_NAME,
         "CURRENCY": settings.KARO_CURRENCY,
-        # The signed-in user's role names for the header, from the cached access.
-        "ROLES": SimpleLazyObject(lambda: user_access(request.user).roles),
-        # And their office's name ("" for the head office), from the same cached access.
-        "OFFICE_NAME": SimpleLazyObject(lambda: user_access(request.user).office_name),
+        # The header's links and who is signed in (role names and office from the cached
+        # access), each rendered once per process for its values.
+        "TOPBAR": Topbar(request),
         # Whose records the page shows ("all", or the office's path): part of every cached
         # section's key, so no office sees another's cached list (accounts.offices).
         "OFFICE_SCOPE": SimpleLazyObject(lambda: scope_key(request.user)),
-        "NAV": SimpleLazyObject(lambda: main_navigation(request)),
         # A form posted after the session ended, to put back on its page (once).
         "RESTORED_FORM": restored_form(request),
     }
+
+
+class Topbar:
+    """The page header's parts that are the same on every page a user opens (but for the
+    current link), rendered once per process for each set of values (`karo.rendered`); the
+    sign-out form, with its CSRF token, stays in the page."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+
+    @cached_property
+    def nav(self) -> str:
+        return rendered(
+            "includes/topbar_nav.html",
+            signed_in=self.request.user.is_authenticated,
+            items=tuple(main_navigation(self.request)),
+            institution=settings.KARO_INSTITUTION_NAME,
+        )
+
+    @cached_property
+    def who(self) -> str:
+        user = self.request.user
+        access = user_access(user)
+        return rendered(
+            "includes/topbar_who.html",
+            name=user.get_full_name() or user.get_username(),  # type: ignore[union-attr]
+            roles=access.roles,
+            superuser=user.is_superuser,
+            office=access.office_name,
+        )
 
 
 @dataclass(frozen=True)
