@@ -13,7 +13,8 @@ posting's transaction or anywhere else; it renews the database's cache epoch, an
 emptied before anyone trusts it again.
 
 *Reading ahead*: a request's first cache read is the signed-in user's access
-(`accounts.backends.user_access`, at the permission check). The keys most pages read next
+(`accounts.backends.user_access`, at the permission check; for a superuser, whom Django lets
+through without it, the first read made here). The keys most pages read next
 (the generations apps name with `read_ahead_always`, and those a view names with `@reads_ahead`)
 ride along in that round trip and are answered from it for the rest of the request, until a
 `drop` here renews one of them. Outside a request (`reading_ahead` not entered) nothing is
@@ -42,6 +43,7 @@ def generation(key: str) -> str:
         # Another reader's token if it added first; ours if a renewal deleted the key between
         # the two calls (never an empty token that a later race could share).
         token = cache.get(key) or drawn
+        _remember(key, token)
     return str(token)
 
 
@@ -127,7 +129,7 @@ def get_many_reading_ahead(keys: list[str]) -> dict[str, Any]:
     """`cache.get_many(keys)` for the request's first read, with the keys wanted ahead in the
     same round trip (kept for `read_many`; not in the answer)."""
     ahead = _ahead.get()
-    wanted = [key for key in ahead.wanted if key not in keys] if ahead is not None else []
+    wanted = [k for k in dict.fromkeys(ahead.wanted) if k not in keys] if ahead is not None else []
     if ahead is None or not wanted:
         return cache.get_many(keys)
     ahead.wanted = []
@@ -138,11 +140,19 @@ def get_many_reading_ahead(keys: list[str]) -> dict[str, Any]:
 
 def read_many(keys: list[str]) -> dict[str, Any]:
     """`cache.get_many(keys)`, answered from what was read ahead where it can be (a key read
-    ahead and missing is missing, without a second read)."""
+    ahead and missing is missing, without a second read). Before the access check (a
+    superuser's is never made), the first such read takes the wanted keys along."""
     ahead = _ahead.get()
-    if ahead is None or not ahead.known:
+    if ahead is None:
         return cache.get_many(keys)
     known = ahead.known
     found = {key: known[key] for key in keys if known.get(key) is not None}
     rest = [key for key in keys if key not in known]
-    return found | cache.get_many(rest) if rest else found
+    return found | get_many_reading_ahead(rest) if rest else found
+
+
+def _remember(key: str, token: str) -> None:
+    """A generation drawn in this request, for its later reads (it was read ahead missing)."""
+    ahead = _ahead.get()
+    if ahead is not None and key in ahead.known:
+        ahead.known[key] = token

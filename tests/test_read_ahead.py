@@ -54,6 +54,24 @@ def test_a_key_read_ahead_and_missing_is_missing_without_a_second_read() -> None
             token = generation(PORTFOLIO_GENERATION_KEY)  # missing: drawn and stored
     assert token and cache.get(PORTFOLIO_GENERATION_KEY) == token
     assert [method for method, _ in reads] == ["get"]  # the draw's check, not a re-read
+    with reading_ahead():
+        get_many_reading_ahead(["access"])
+        cache.delete(PORTFOLIO_GENERATION_KEY)  # read ahead missing...
+        token = generation(PORTFOLIO_GENERATION_KEY)
+        with cache_reads() as reads:
+            assert generation(PORTFOLIO_GENERATION_KEY) == token  # ...drawn once, then kept
+    assert reads == []
+
+
+def test_without_an_access_check_the_first_read_takes_the_keys_along() -> None:
+    # A superuser passes the permission check without it: the first read here reads ahead.
+    cache.set_many({PORTFOLIO_GENERATION_KEY: "p1", STAFF_GENERATION_KEY: "s1"})
+    with reading_ahead(), cache_reads() as reads:
+        assert with_generations("row", PORTFOLIO_GENERATION_KEY) == (None, ["p1"])
+        assert generations(STAFF_GENERATION_KEY) == ["s1"]
+        assert get_many_reading_ahead(["access"]) == {}
+    assert [method for method, _ in reads] == ["get_many", "get_many"]
+    assert STAFF_GENERATION_KEY in reads[0][1] and reads[1][1] == ["access"]
 
 
 def test_outside_a_request_every_read_goes_to_the_cache() -> None:
@@ -94,6 +112,18 @@ def test_a_section_missing_from_the_batch_is_rendered_and_kept() -> None:
     with cache_reads() as reads:
         assert _render(page, x=1) == "a1b1"
     assert [method for method, _ in reads] == ["get_many"]
+
+
+def test_a_section_inside_another_is_not_read_with_the_batch() -> None:
+    page = Template(
+        "{% load sections %}{% cache 60 outer x %}O{% cache 60 inner x %}I{{ x }}{% endcache %}"
+        "{% endcache %}{% cache 60 other x %}Z{{ x }}{% endcache %}"
+    )
+    assert _render(page, x=1) == "OI1Z1"
+    with cache_reads() as reads:
+        assert _render(page, x=1) == "OI1Z1"
+    assert [method for method, _ in reads] == ["get_many"]
+    assert not any("inner" in key for key in reads[0][1])  # already inside the outer copy
 
 
 @override_settings(

@@ -64,10 +64,13 @@ _SECTIONS = "_karo_sections"
 
 
 def _sections(top: template.base.Template) -> tuple[SectionNode, ...]:
-    """The template's cached sections, found once per loaded template."""
+    """The template's cached sections, found once per loaded template; not those inside
+    another section (already in its cached copy, read only when that one is missing)."""
     found: tuple[SectionNode, ...] | None = getattr(top, _SECTIONS, None)
     if found is None:
-        found = tuple(cast(list[SectionNode], top.nodelist.get_nodes_by_type(SectionNode)))
+        every = cast(list[SectionNode], top.nodelist.get_nodes_by_type(SectionNode))
+        inner = {id(n) for s in every for n in s.nodelist.get_nodes_by_type(SectionNode)}
+        found = tuple(section for section in every if id(section) not in inner)
         setattr(top, _SECTIONS, found)
     return found
 
